@@ -1,0 +1,50 @@
+# kcs — see README.md. Every target works from a fresh clone with only Go
+# installed; tools come from go.mod's tool directives.
+GO      ?= go
+BIN     ?= bin/kcs
+BENCH_OUT ?= bench.out
+# Packages with goroutines run under the race detector in `make test`.
+RACE_PKGS := ./erasure/... ./node/... ./s3api/... ./cmd/...
+
+.PHONY: all build test lint unit bench benchstat fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/kcs
+
+# test: lint, then every package's tests, the concurrent ones with -race.
+test: lint unit
+
+lint:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
+	$(GO) test -count=1 -timeout 10m ./bench/...
+
+# bench: every benchmark at GOMAXPROCS=1 (three runs, medians taken), the
+# pipelines again at GOMAXPROCS=2, then the table of MB/s and ratios.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 -count 3 ./bench > $(BENCH_OUT)
+	$(GO) test -run '^$$' -bench '(Put|Get)/pipeline' -benchmem -cpu 2 -count 3 ./bench >> $(BENCH_OUT)
+	@grep -E '^(goos|goarch|cpu|Benchmark)' $(BENCH_OUT)
+	@$(GO) run ./bench/benchtable $(BENCH_OUT)
+
+# benchstat: compare two saved `make bench` outputs, e.g.
+#   make bench BENCH_OUT=old.out; (change code); make bench BENCH_OUT=new.out
+#   make benchstat OLD=old.out NEW=new.out
+benchstat:
+	$(GO) tool benchstat $(OLD) $(NEW)
+
+# fuzz: run each fuzz target for FUZZTIME (the seed corpus alone runs in `make test`).
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test ./erasure -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./node/crypt -run '^$$' -fuzz '^FuzzDecryptReader$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./node/crypt -run '^$$' -fuzz '^FuzzDecryptWriter$$' -fuzztime $(FUZZTIME)
+
+clean:
+	rm -rf bin $(BENCH_OUT)

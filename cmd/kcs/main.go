@@ -1,0 +1,40 @@
+// Command kcs is the single binary of the Kommunal-Cloud storage engine: it
+// runs a node (`kcs server`), a local development cluster (`kcs dev`), and
+// the operator's admin commands. This file only wires commands together;
+// the work happens in s3api, node and erasure.
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	if err := newRootCmd().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "kcs",
+		Short:         "kcs: the distributed, encrypted object store of the Thuringian Kommunal-Cloud",
+		SilenceUsage:  true,
+		SilenceErrors: false,
+	}
+	root.AddCommand(&cobra.Command{
+		Use:   "version",
+		Short: "Print the version of this binary",
+		Run: func(cmd *cobra.Command, _ []string) {
+			v := "(devel)"
+			if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+				v = bi.Main.Version
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "kcs", v)
+		},
+	})
+	return root
+}
