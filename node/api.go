@@ -1,0 +1,146 @@
+package node
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// This file holds the types the object layer speaks: what s3api passes in
+// and gets back. They carry no HTTP; s3api translates headers to these and
+// back.
+
+// Caller is who a request acts for: the tenant behind the access key that
+// signed it.
+type Caller struct {
+	Tenant    string
+	AccessKey string
+}
+
+// Credential is an S3 access key with the secret SigV4 needs.
+type Credential struct {
+	AccessKey string
+	Secret    string
+	Tenant    string
+}
+
+// BucketInfo describes a bucket.
+type BucketInfo struct {
+	Name    string
+	Created time.Time
+	Tenant  string
+}
+
+// Checksum is a full-object or part checksum as S3 names and encodes it.
+type Checksum struct {
+	Algorithm string // "CRC32", "CRC32C", ...
+	Value     string // base64 of the big-endian digest; composite values end in "-N"
+}
+
+// ObjectInfo describes one object version.
+type ObjectInfo struct {
+	Bucket       string
+	Key          string
+	VersionID    string // internal id; "null" in unversioned buckets
+	Size         int64
+	ETag         string // hex MD5, or hex MD5 of part MD5s + "-N"; without quotes
+	Modified     time.Time
+	ContentType  string
+	UserMeta     map[string]string // x-amz-meta-* with the prefix cut and names lowercased
+	Checksums    []Checksum
+	PartsCount   int // 0 for objects not uploaded in parts
+	Owner        string
+	StorageClass string
+}
+
+// PutOptions go with a PutObject or CreateMultipartUpload.
+type PutOptions struct {
+	ContentType string
+	UserMeta    map[string]string
+	// Size is the decoded body length the client announced, -1 if unknown.
+	Size int64
+	// Checksums returns the checksums the client sent and s3api verified,
+	// once the body has been read to EOF (trailers come last). May be nil.
+	Checksums func() []Checksum
+}
+
+// PartOptions go with an UploadPart.
+type PartOptions struct {
+	Size      int64
+	Checksums func() []Checksum
+}
+
+// RangeSpec is a parsed HTTP Range header: bytes=First-Last, bytes=First-
+// (Last < 0), or bytes=-Suffix (Suffix > 0).
+type RangeSpec struct {
+	First  int64
+	Last   int64
+	Suffix int64
+}
+
+// GetOptions go with a GetObject or HeadObject.
+type GetOptions struct {
+	Range      *RangeSpec
+	PartNumber int // 0: the whole object
+}
+
+// Object is an object version ready to be sent: its description and the
+// byte range that will be sent.
+type Object struct {
+	Info    ObjectInfo
+	Offset  int64 // first byte sent
+	Length  int64 // bytes sent
+	Partial bool  // a range or part was asked for: answer 206 with Content-Range
+	send    func(ctx context.Context, w io.Writer) error
+}
+
+// Send writes the object's bytes [Offset, Offset+Length) to w. Bytes reach
+// w only after they were verified and authenticated; an error after some
+// bytes were written means the response must be cut off.
+func (o *Object) Send(ctx context.Context, w io.Writer) error {
+	if o.send == nil || o.Length == 0 {
+		return nil
+	}
+	return o.send(ctx, w)
+}
+
+// ListOptions go with a ListObjects call.
+type ListOptions struct {
+	Prefix    string
+	Delimiter string
+	After     string // list keys (and prefixes) strictly after this one
+	MaxKeys   int    // 1..1000
+}
+
+// ListResult is one page of a listing in UTF-8 byte order.
+type ListResult struct {
+	Objects   []ObjectInfo
+	Prefixes  []string // common prefixes, when a delimiter was given
+	Truncated bool
+	// Next is the last key or prefix of this page; a continuation lists
+	// After it.
+	Next string
+}
+
+// PartInfo describes an uploaded part.
+type PartInfo struct {
+	Number    int
+	ETag      string
+	Size      int64
+	Modified  time.Time
+	Checksums []Checksum
+}
+
+// CompletePart names a part in a CompleteMultipartUpload request.
+type CompletePart struct {
+	Number int
+	ETag   string
+}
+
+// UploadInfo describes a multipart upload in progress.
+type UploadInfo struct {
+	Bucket    string
+	Key       string
+	UploadID  string
+	Initiated time.Time
+}
