@@ -62,12 +62,17 @@ type PutOptions struct {
 	// Checksums returns the checksums the client sent and s3api verified,
 	// once the body has been read to EOF (trailers come last). May be nil.
 	Checksums func() []Checksum
+	// ContentMD5 is the Content-MD5 the client sent (16 bytes), if any. The
+	// object layer computes the MD5 anyway (for the ETag) and refuses the
+	// write with KindBadDigest before committing if it differs.
+	ContentMD5 []byte
 }
 
 // PartOptions go with an UploadPart.
 type PartOptions struct {
-	Size      int64
-	Checksums func() []Checksum
+	Size       int64
+	Checksums  func() []Checksum
+	ContentMD5 []byte
 }
 
 // RangeSpec is a parsed HTTP Range header: bytes=First-Last, bytes=First-
