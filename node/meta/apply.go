@@ -1,0 +1,482 @@
+package meta
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"sort"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/kommunal-cloud/kcs/node/errs"
+	"github.com/kommunal-cloud/kcs/node/placement"
+)
+
+// applyCommand is the FSM's command dispatch. It is deterministic: the
+// outcome depends only on the database and the command (timestamps and ids
+// come in the command), so every node reaches the same state. Business
+// outcomes come back in Result.Err; a failure to write the database is
+// returned to the caller (which stops the node).
+func applyCommand(tx *bolt.Tx, c *Command) *Result {
+	r, err := dispatch(tx, c)
+	if err != nil {
+		// Record errors (a record that does not decode) are corruption; they
+		// surface as internal errors of the one command, and the log line
+		// of the node that proposed it tells.
+		return &Result{Err: &errs.Error{Op: fmt.Sprintf("apply op %d", c.Op), Kind: errs.KindInternal, Err: err}}
+	}
+	return r
+}
+
+func fail(k errs.Kind, format string, args ...any) (*Result, error) {
+	return &Result{Err: errs.Errorf("", k, format, args...)}, nil
+}
+
+func dispatch(tx *bolt.Tx, c *Command) (*Result, error) {
+	switch c.Op {
+	case OpNoop:
+		return &Result{}, nil
+	case OpInit:
+		sys := tx.Bucket(bSys)
+		if sys.Get(kCluster) != nil {
+			return fail(errs.KindConflict, "cluster already initialized")
+		}
+		return &Result{}, put(sys, kCluster, c.Init)
+	case OpRegisterNode:
+		return applyRegisterNode(tx, c.RegisterNode)
+	case OpCreateTenant:
+		return applyCreateTenant(tx, c.CreateTenant)
+	case OpCreateAccessKey:
+		k := c.CreateAccessKey
+		if tx.Bucket(bTenants).Get([]byte(k.Tenant)) == nil {
+			return fail(errs.KindNoSuchTenant, "tenant %q does not exist", k.Tenant)
+		}
+		if tx.Bucket(bAccessKeys).Get([]byte(k.ID)) != nil {
+			return fail(errs.KindConflict, "access key %q exists", k.ID)
+		}
+		return &Result{}, put(tx.Bucket(bAccessKeys), []byte(k.ID), k)
+	case OpDeleteAccessKey:
+		d := c.DeleteAccessKey
+		var k AccessKey
+		if ok, err := get(tx.Bucket(bAccessKeys), []byte(d.ID), &k); err != nil || !ok || k.Tenant != d.Tenant {
+			if err != nil {
+				return nil, err
+			}
+			return fail(errs.KindNoSuchAccessKey, "tenant %q has no access key %q", d.Tenant, d.ID)
+		}
+		return &Result{}, tx.Bucket(bAccessKeys).Delete([]byte(d.ID))
+	case OpCreateBucket:
+		return applyCreateBucket(tx, c.CreateBucket)
+	case OpDeleteBucket:
+		return applyDeleteBucket(tx, c.DeleteBucket)
+	case OpPutObject:
+		p := c.PutObject
+		return putObject(tx, p.Bucket, p.Key, p.Tenant, &p.Object, p.IfNoneMatch, p.IfMatch, nil)
+	case OpDeleteObject:
+		return applyDeleteObject(tx, c.DeleteObject)
+	case OpCreateUpload:
+		return applyCreateUpload(tx, c.CreateUpload)
+	case OpPutPart:
+		return applyPutPart(tx, c.PutPart)
+	case OpCompleteUpload:
+		return applyCompleteUpload(tx, c.CompleteUpload)
+	case OpAbortUpload:
+		return applyAbortUpload(tx, c.AbortUpload)
+	}
+	return nil, fmt.Errorf("meta: no dispatch for op %d", c.Op)
+}
+
+func put(b *bolt.Bucket, k []byte, v any) error {
+	data, err := marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(k, data)
+}
+
+func get(b *bolt.Bucket, k []byte, v any) (bool, error) {
+	data := b.Get(k)
+	if data == nil {
+		return false, nil
+	}
+	if err := unmarshal(data, v); err != nil {
+		return false, fmt.Errorf("meta: record %q: %w", k, err)
+	}
+	return true, nil
+}
+
+func applyCreateTenant(tx *bolt.Tx, c *CreateTenant) (*Result, error) {
+	tb := tx.Bucket(bTenants)
+	if tb.Get([]byte(c.Tenant.ID)) != nil {
+		return fail(errs.KindTenantExists, "tenant %q exists", c.Tenant.ID)
+	}
+	if c.FirstKey != nil && tx.Bucket(bAccessKeys).Get([]byte(c.FirstKey.ID)) != nil {
+		return fail(errs.KindConflict, "access key %q exists", c.FirstKey.ID)
+	}
+	if err := put(tb, []byte(c.Tenant.ID), &c.Tenant); err != nil {
+		return nil, err
+	}
+	if c.FirstKey != nil {
+		if err := put(tx.Bucket(bAccessKeys), []byte(c.FirstKey.ID), c.FirstKey); err != nil {
+			return nil, err
+		}
+	}
+	return &Result{}, nil
+}
+
+// ownBucket checks that bucket exists and belongs to tenant.
+func ownBucket(tx *bolt.Tx, bucket, tenant string) (*Result, error) {
+	var b Bucket
+	ok, err := get(tx.Bucket(bBuckets), []byte(bucket), &b)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return fail(errs.KindNoSuchBucket, "")
+	}
+	if b.Tenant != tenant {
+		return fail(errs.KindAccessDenied, "")
+	}
+	return nil, nil
+}
+
+func applyCreateBucket(tx *bolt.Tx, b *Bucket) (*Result, error) {
+	if tx.Bucket(bTenants).Get([]byte(b.Tenant)) == nil {
+		return fail(errs.KindNoSuchTenant, "tenant %q does not exist", b.Tenant)
+	}
+	var old Bucket
+	ok, err := get(tx.Bucket(bBuckets), []byte(b.Name), &old)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		if old.Tenant == b.Tenant {
+			return fail(errs.KindBucketOwnedByYou, "")
+		}
+		return fail(errs.KindBucketExists, "")
+	}
+	if err := put(tx.Bucket(bBuckets), []byte(b.Name), b); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Bucket(bObjects).CreateBucketIfNotExists([]byte(b.Name)); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Bucket(bBucketUploads).CreateBucketIfNotExists([]byte(b.Name)); err != nil {
+		return nil, err
+	}
+	return &Result{}, nil
+}
+
+func applyDeleteBucket(tx *bolt.Tx, d *DeleteBucket) (*Result, error) {
+	if r, err := ownBucket(tx, d.Name, d.Tenant); r != nil || err != nil {
+		return r, err
+	}
+	name := []byte(d.Name)
+	if ob := tx.Bucket(bObjects).Bucket(name); ob != nil {
+		if k, _ := ob.Cursor().First(); k != nil {
+			return fail(errs.KindBucketNotEmpty, "")
+		}
+	}
+	if ub := tx.Bucket(bBucketUploads).Bucket(name); ub != nil {
+		if k, _ := ub.Cursor().First(); k != nil {
+			return fail(errs.KindBucketNotEmpty, "multipart uploads in progress")
+		}
+	}
+	for _, parent := range [][]byte{bObjects, bBucketUploads} {
+		if tx.Bucket(parent).Bucket(name) != nil {
+			if err := tx.Bucket(parent).DeleteBucket(name); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return &Result{}, tx.Bucket(bBuckets).Delete(name)
+}
+
+// putObject makes o the current version of bucket/key, checking the
+// conditions against the version it replaces. extraGarbage is added to the
+// result (unused parts of a completed upload).
+func putObject(tx *bolt.Tx, bucket, key, tenant string, o *Object, ifNoneMatch bool, ifMatch string, extraGarbage []Part) (*Result, error) {
+	if r, err := ownBucket(tx, bucket, tenant); r != nil || err != nil {
+		return r, err
+	}
+	ob := tx.Bucket(bObjects).Bucket([]byte(bucket))
+	var old Object
+	exists, err := get(ob, []byte(key), &old)
+	if err != nil {
+		return nil, err
+	}
+	if ifNoneMatch && exists {
+		return fail(errs.KindPrecondition, "the object exists")
+	}
+	if ifMatch != "" && (!exists || !etagMatch(ifMatch, old.ETag)) {
+		if !exists {
+			return fail(errs.KindNoSuchKey, "")
+		}
+		return fail(errs.KindPrecondition, "the object's ETag differs")
+	}
+	if err := put(ob, []byte(key), o); err != nil {
+		return nil, err
+	}
+	res := &Result{Garbage: extraGarbage}
+	if exists {
+		res.Replaced = &old
+		res.Garbage = append(res.Garbage, old.Parts...)
+	}
+	return res, nil
+}
+
+func etagMatch(cond, etag string) bool {
+	for _, c := range strings.Split(cond, ",") {
+		c = strings.TrimSpace(c)
+		if c == "*" || strings.Trim(c, `"`) == etag {
+			return true
+		}
+	}
+	return false
+}
+
+func applyDeleteObject(tx *bolt.Tx, d *DeleteObject) (*Result, error) {
+	if r, err := ownBucket(tx, d.Bucket, d.Tenant); r != nil || err != nil {
+		return r, err
+	}
+	ob := tx.Bucket(bObjects).Bucket([]byte(d.Bucket))
+	var old Object
+	exists, err := get(ob, []byte(d.Key), &old)
+	if err != nil {
+		return nil, err
+	}
+	if d.IfMatch != "" && (!exists || !etagMatch(d.IfMatch, old.ETag)) {
+		return fail(errs.KindPrecondition, "the object's ETag differs")
+	}
+	if !exists {
+		return &Result{}, nil
+	}
+	if err := ob.Delete([]byte(d.Key)); err != nil {
+		return nil, err
+	}
+	return &Result{Replaced: &old, Garbage: old.Parts}, nil
+}
+
+func uploadIndexKey(key, uploadID string) []byte {
+	return append(append([]byte(key), 0), uploadID...)
+}
+
+func partKey(uploadID string, n int) []byte {
+	return binary.BigEndian.AppendUint32(append([]byte(uploadID), 0), uint32(n))
+}
+
+func applyCreateUpload(tx *bolt.Tx, u *Upload) (*Result, error) {
+	if r, err := ownBucket(tx, u.Bucket, u.Tenant); r != nil || err != nil {
+		return r, err
+	}
+	if tx.Bucket(bUploads).Get([]byte(u.ID)) != nil {
+		return fail(errs.KindConflict, "upload id %q exists", u.ID)
+	}
+	if err := put(tx.Bucket(bUploads), []byte(u.ID), u); err != nil {
+		return nil, err
+	}
+	return &Result{}, tx.Bucket(bBucketUploads).Bucket([]byte(u.Bucket)).Put(uploadIndexKey(u.Key, u.ID), nil)
+}
+
+func ownUpload(tx *bolt.Tx, id, tenant string) (*Upload, *Result, error) {
+	var u Upload
+	ok, err := get(tx.Bucket(bUploads), []byte(id), &u)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !ok || u.Tenant != tenant {
+		r, _ := fail(errs.KindNoSuchUpload, "")
+		return nil, r, nil
+	}
+	return &u, nil, nil
+}
+
+func applyPutPart(tx *bolt.Tx, p *PutPart) (*Result, error) {
+	if _, r, err := ownUpload(tx, p.UploadID, p.Tenant); r != nil || err != nil {
+		return r, err
+	}
+	pb := tx.Bucket(bParts)
+	k := partKey(p.UploadID, p.Part.Number)
+	var old Part
+	exists, err := get(pb, k, &old)
+	if err != nil {
+		return nil, err
+	}
+	if err := put(pb, k, &p.Part); err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	if exists {
+		res.Garbage = []Part{old}
+	}
+	return res, nil
+}
+
+// uploadParts returns an upload's stored parts by number.
+func uploadParts(tx *bolt.Tx, id string) (map[int]Part, error) {
+	parts := map[int]Part{}
+	prefix := append([]byte(id), 0)
+	c := tx.Bucket(bParts).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var p Part
+		if err := unmarshal(v, &p); err != nil {
+			return nil, err
+		}
+		parts[p.Number] = p
+	}
+	return parts, nil
+}
+
+func dropUpload(tx *bolt.Tx, u *Upload) error {
+	prefix := append([]byte(u.ID), 0)
+	pb := tx.Bucket(bParts)
+	var keys [][]byte
+	c := pb.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	for _, k := range keys {
+		if err := pb.Delete(k); err != nil {
+			return err
+		}
+	}
+	if ub := tx.Bucket(bBucketUploads).Bucket([]byte(u.Bucket)); ub != nil {
+		if err := ub.Delete(uploadIndexKey(u.Key, u.ID)); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bUploads).Delete([]byte(u.ID))
+}
+
+func applyCompleteUpload(tx *bolt.Tx, c *CompleteUpload) (*Result, error) {
+	u, r, err := ownUpload(tx, c.UploadID, c.Tenant)
+	if r != nil || err != nil {
+		return r, err
+	}
+	stored, err := uploadParts(tx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	used := map[int]bool{}
+	for _, p := range c.Object.Parts {
+		s, ok := stored[p.Number]
+		if !ok || !bytes.Equal(s.DataID, p.DataID) {
+			return fail(errs.KindInvalidPart, "part %d changed or is gone", p.Number)
+		}
+		used[p.Number] = true
+	}
+	var unused []Part
+	nums := make([]int, 0, len(stored))
+	for n := range stored {
+		nums = append(nums, n)
+	}
+	sort.Ints(nums)
+	for _, n := range nums {
+		if !used[n] {
+			unused = append(unused, stored[n])
+		}
+	}
+	res, err := putObject(tx, u.Bucket, u.Key, u.Tenant, &c.Object, c.IfNoneMatch, c.IfMatch, unused)
+	if err != nil || res.Err != nil {
+		return res, err
+	}
+	return res, dropUpload(tx, u)
+}
+
+func applyAbortUpload(tx *bolt.Tx, a *AbortUpload) (*Result, error) {
+	u, r, err := ownUpload(tx, a.UploadID, a.Tenant)
+	if r != nil || err != nil {
+		return r, err
+	}
+	stored, err := uploadParts(tx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	for _, p := range stored {
+		res.Garbage = append(res.Garbage, p)
+	}
+	sort.Slice(res.Garbage, func(i, j int) bool { return res.Garbage[i].Number < res.Garbage[j].Number })
+	return res, dropUpload(tx, u)
+}
+
+// applyRegisterNode adds or updates a member and recomputes the layout.
+func applyRegisterNode(tx *bolt.Tx, n *Node) (*Result, error) {
+	if err := put(tx.Bucket(bNodes), []byte(n.ID), n); err != nil {
+		return nil, err
+	}
+	return &Result{}, recomputeLayout(tx)
+}
+
+// recomputeLayout plans the sets for the current members and starts a new
+// topology epoch. Sets that already exist with the same geometry and drives
+// keep their ids, so objects that name them are unaffected.
+func recomputeLayout(tx *bolt.Tx) error {
+	var drives []placement.Drive
+	err := tx.Bucket(bNodes).ForEach(func(_, v []byte) error {
+		var n Node
+		if err := unmarshal(v, &n); err != nil {
+			return err
+		}
+		for _, d := range n.Drives {
+			drives = append(drives, placement.Drive{ID: d.ID, Node: n.ID, Site: n.Site})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	fams, err := placement.Plan(drives)
+	if err != nil {
+		return nil // no drives yet: no layout
+	}
+	sets := tx.Bucket(bSets)
+	known := map[string]uint32{}
+	err = sets.ForEach(func(k, v []byte) error {
+		var s Set
+		if err := unmarshal(v, &s); err != nil {
+			return err
+		}
+		known[setKey(s.K, s.M, s.Drives)] = s.ID
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	sys := tx.Bucket(bSys)
+	next := uint32(1)
+	if v := sys.Get(kNextSet); v != nil {
+		next = binary.BigEndian.Uint32(v)
+	}
+	var old Layout
+	if _, err := get(sys, kLayout, &old); err != nil {
+		return err
+	}
+	lay := Layout{Epoch: old.Epoch + 1}
+	for _, f := range fams {
+		fam := Family{Sites: f.Sites, K: f.K, M: f.M}
+		for _, s := range f.Sets {
+			key := setKey(s.K, s.M, s.Drives)
+			id, ok := known[key]
+			if !ok {
+				id = next
+				next++
+				known[key] = id
+				if err := put(sets, u32(id), &Set{ID: id, K: s.K, M: s.M, Drives: s.Drives}); err != nil {
+					return err
+				}
+			}
+			fam.Sets = append(fam.Sets, id)
+		}
+		lay.Families = append(lay.Families, fam)
+	}
+	if err := sys.Put(kNextSet, u32(next)); err != nil {
+		return err
+	}
+	return put(sys, kLayout, &lay)
+}
+
+func setKey(k, m int, drives []string) string {
+	return fmt.Sprintf("%d/%d/%s", k, m, strings.Join(drives, ","))
+}

@@ -1,0 +1,285 @@
+package meta
+
+import (
+	"fmt"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/kommunal-cloud/kcs/node/errs"
+)
+
+// CommandVersion is the format of Raft log entries written by this version:
+// one version byte, one op byte, then the op's CBOR payload. The FSM keeps
+// decoding every version it ever wrote.
+const CommandVersion = 1
+
+// Op names a command.
+type Op uint8
+
+// Ops. Append only: the numbers are in every Raft log and snapshot.
+const (
+	OpInit            Op = 1
+	OpRegisterNode    Op = 2
+	OpCreateTenant    Op = 3
+	OpCreateAccessKey Op = 4
+	OpDeleteAccessKey Op = 5
+	OpCreateBucket    Op = 6
+	OpDeleteBucket    Op = 7
+	OpPutObject       Op = 8
+	OpDeleteObject    Op = 9
+	OpCreateUpload    Op = 10
+	OpPutPart         Op = 11
+	OpCompleteUpload  Op = 12
+	OpAbortUpload     Op = 13
+	OpNoop            Op = 14
+)
+
+// Command is one metadata change. Exactly one payload field is set, the one
+// its Op names.
+type Command struct {
+	Op Op
+
+	Init            *Cluster
+	RegisterNode    *Node
+	CreateTenant    *CreateTenant
+	CreateAccessKey *AccessKey
+	DeleteAccessKey *DeleteAccessKey
+	CreateBucket    *Bucket
+	DeleteBucket    *DeleteBucket
+	PutObject       *PutObject
+	DeleteObject    *DeleteObject
+	CreateUpload    *Upload
+	PutPart         *PutPart
+	CompleteUpload  *CompleteUpload
+	AbortUpload     *AbortUpload
+}
+
+// CreateTenant creates a tenant with its first access key.
+type CreateTenant struct {
+	Tenant   Tenant     `cbor:"1,keyasint"`
+	FirstKey *AccessKey `cbor:"2,keyasint"`
+}
+
+// DeleteAccessKey removes one of a tenant's access keys.
+type DeleteAccessKey struct {
+	ID     string `cbor:"1,keyasint"`
+	Tenant string `cbor:"2,keyasint"`
+}
+
+// DeleteBucket removes an empty bucket.
+type DeleteBucket struct {
+	Name   string `cbor:"1,keyasint"`
+	Tenant string `cbor:"2,keyasint"`
+}
+
+// PutObject makes Object the current version of Bucket/Key.
+type PutObject struct {
+	Bucket string `cbor:"1,keyasint"`
+	Key    string `cbor:"2,keyasint"`
+	Tenant string `cbor:"3,keyasint"`
+	Object Object `cbor:"4,keyasint"`
+	// Conditions, decided in the commit so that racing writers cannot
+	// both win: IfNoneMatch requires no current version, IfMatch requires
+	// the current version's ETag.
+	IfNoneMatch bool   `cbor:"5,keyasint"`
+	IfMatch     string `cbor:"6,keyasint"`
+}
+
+// DeleteObject removes the current version of Bucket/Key.
+type DeleteObject struct {
+	Bucket  string `cbor:"1,keyasint"`
+	Key     string `cbor:"2,keyasint"`
+	Tenant  string `cbor:"3,keyasint"`
+	IfMatch string `cbor:"4,keyasint"`
+}
+
+// PutPart records an uploaded part, replacing an earlier upload of it.
+type PutPart struct {
+	UploadID string `cbor:"1,keyasint"`
+	Tenant   string `cbor:"2,keyasint"`
+	Part     Part   `cbor:"3,keyasint"`
+}
+
+// CompleteUpload turns an upload into the object's current version. The
+// proposer lists the parts it chose in Object.Parts; the FSM checks that
+// each is still the stored one (a part uploaded again meanwhile fails the
+// commit) and returns the upload's other parts as garbage.
+type CompleteUpload struct {
+	UploadID    string `cbor:"1,keyasint"`
+	Tenant      string `cbor:"2,keyasint"`
+	Object      Object `cbor:"3,keyasint"`
+	IfNoneMatch bool   `cbor:"4,keyasint"`
+	IfMatch     string `cbor:"5,keyasint"`
+}
+
+// AbortUpload drops an upload and returns its parts as garbage.
+type AbortUpload struct {
+	UploadID string `cbor:"1,keyasint"`
+	Tenant   string `cbor:"2,keyasint"`
+}
+
+// Result is what applying a command produced.
+type Result struct {
+	Err *errs.Error // a business outcome ("bucket exists"), not a failure of the FSM
+	// Garbage are streams no longer referenced: replaced or deleted object
+	// versions, replaced or unused parts. Their shards can be deleted once
+	// reads in flight are done with them.
+	Garbage []Part
+	// Replaced is the object version a put or delete displaced, if any.
+	Replaced *Object
+}
+
+// Canonical encoding: the same command encodes to the same bytes on every
+// node and every version. Both modes are immutable once built.
+var (
+	encMode = must(cbor.CanonicalEncOptions().EncMode())
+	decMode = must(cbor.DecOptions{MaxArrayElements: 1 << 20, MaxMapPairs: 1 << 20, MaxNestedLevels: 16}.DecMode())
+)
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func marshal(v any) ([]byte, error) { return encMode.Marshal(v) }
+
+func unmarshal(b []byte, v any) error { return decMode.Unmarshal(b, v) }
+
+// Encode serializes a command for the Raft log.
+func (c *Command) Encode() ([]byte, error) {
+	var payload any
+	switch c.Op {
+	case OpInit:
+		payload = c.Init
+	case OpRegisterNode:
+		payload = c.RegisterNode
+	case OpCreateTenant:
+		payload = c.CreateTenant
+	case OpCreateAccessKey:
+		payload = c.CreateAccessKey
+	case OpDeleteAccessKey:
+		payload = c.DeleteAccessKey
+	case OpCreateBucket:
+		payload = c.CreateBucket
+	case OpDeleteBucket:
+		payload = c.DeleteBucket
+	case OpPutObject:
+		payload = c.PutObject
+	case OpDeleteObject:
+		payload = c.DeleteObject
+	case OpCreateUpload:
+		payload = c.CreateUpload
+	case OpPutPart:
+		payload = c.PutPart
+	case OpCompleteUpload:
+		payload = c.CompleteUpload
+	case OpAbortUpload:
+		payload = c.AbortUpload
+	case OpNoop:
+		payload = struct{}{}
+	default:
+		return nil, fmt.Errorf("meta: unknown op %d", c.Op)
+	}
+	b, err := marshal(payload)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte{CommandVersion, byte(c.Op)}, b...), nil
+}
+
+// DecodeCommand parses a Raft log entry. An entry that does not decode is
+// corruption of the log (or a binary too old for it): the FSM stops loudly
+// rather than apply something else.
+func DecodeCommand(b []byte) (*Command, error) {
+	if len(b) < 2 {
+		return nil, fmt.Errorf("meta: command of %d bytes", len(b))
+	}
+	if b[0] != CommandVersion {
+		return nil, fmt.Errorf("meta: command format %d not supported by this binary", b[0])
+	}
+	c := &Command{Op: Op(b[1])}
+	var dst any
+	switch c.Op {
+	case OpInit:
+		c.Init = new(Cluster)
+		dst = c.Init
+	case OpRegisterNode:
+		c.RegisterNode = new(Node)
+		dst = c.RegisterNode
+	case OpCreateTenant:
+		c.CreateTenant = new(CreateTenant)
+		dst = c.CreateTenant
+	case OpCreateAccessKey:
+		c.CreateAccessKey = new(AccessKey)
+		dst = c.CreateAccessKey
+	case OpDeleteAccessKey:
+		c.DeleteAccessKey = new(DeleteAccessKey)
+		dst = c.DeleteAccessKey
+	case OpCreateBucket:
+		c.CreateBucket = new(Bucket)
+		dst = c.CreateBucket
+	case OpDeleteBucket:
+		c.DeleteBucket = new(DeleteBucket)
+		dst = c.DeleteBucket
+	case OpPutObject:
+		c.PutObject = new(PutObject)
+		dst = c.PutObject
+	case OpDeleteObject:
+		c.DeleteObject = new(DeleteObject)
+		dst = c.DeleteObject
+	case OpCreateUpload:
+		c.CreateUpload = new(Upload)
+		dst = c.CreateUpload
+	case OpPutPart:
+		c.PutPart = new(PutPart)
+		dst = c.PutPart
+	case OpCompleteUpload:
+		c.CompleteUpload = new(CompleteUpload)
+		dst = c.CompleteUpload
+	case OpAbortUpload:
+		c.AbortUpload = new(AbortUpload)
+		dst = c.AbortUpload
+	case OpNoop:
+		return c, nil
+	default:
+		return nil, fmt.Errorf("meta: unknown op %d", c.Op)
+	}
+	if err := unmarshal(b[2:], dst); err != nil {
+		return nil, fmt.Errorf("meta: decode op %d: %w", c.Op, err)
+	}
+	return c, nil
+}
+
+// wire form of a Result, for results that cross from the leader to the
+// node that proposed the command.
+type wireResult struct {
+	Kind     uint16  `cbor:"1,keyasint"`
+	Msg      string  `cbor:"2,keyasint"`
+	Failed   bool    `cbor:"3,keyasint"`
+	Garbage  []Part  `cbor:"4,keyasint"`
+	Replaced *Object `cbor:"5,keyasint"`
+}
+
+// EncodeResult serializes r for the RPC that forwards commands to the leader.
+func EncodeResult(r *Result) ([]byte, error) {
+	w := wireResult{Garbage: r.Garbage, Replaced: r.Replaced}
+	if r.Err != nil {
+		w.Failed, w.Kind, w.Msg = true, uint16(r.Err.Kind), r.Err.Msg
+	}
+	return marshal(w)
+}
+
+// DecodeResult parses what EncodeResult wrote.
+func DecodeResult(b []byte) (*Result, error) {
+	var w wireResult
+	if err := unmarshal(b, &w); err != nil {
+		return nil, err
+	}
+	r := &Result{Garbage: w.Garbage, Replaced: w.Replaced}
+	if w.Failed {
+		r.Err = &errs.Error{Kind: errs.Kind(w.Kind), Msg: w.Msg}
+	}
+	return r, nil
+}

@@ -1,0 +1,276 @@
+package meta
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+	bolt "go.etcd.io/bbolt"
+)
+
+// SchemaVersion is the layout of the FSM's bbolt database:
+//
+//	sys      "schema" → u32; "applied" → u64 index of the last applied log
+//	         entry; "cluster" → Cluster; "layout" → Layout; "nextset" → u32
+//	tenants  id → Tenant
+//	akeys    access key id → AccessKey
+//	buckets  name → Bucket
+//	objects  one nested bucket per S3 bucket: object key → Object
+//	uploads  upload id → Upload
+//	parts    upload id ‖ 0x00 ‖ part number (u32) → Part
+//	bucketuploads  nested per S3 bucket: object key ‖ 0x00 ‖ upload id → ""
+//	nodes    node id → Node
+//	sets     set id (u32) → Set
+//
+// Integers are big-endian; records are CBOR (see records.go).
+const SchemaVersion = 1
+
+var (
+	bSys           = []byte("sys")
+	bTenants       = []byte("tenants")
+	bAccessKeys    = []byte("akeys")
+	bBuckets       = []byte("buckets")
+	bObjects       = []byte("objects")
+	bUploads       = []byte("uploads")
+	bParts         = []byte("parts")
+	bBucketUploads = []byte("bucketuploads")
+	bNodes         = []byte("nodes")
+	bSets          = []byte("sets")
+
+	kSchema  = []byte("schema")
+	kApplied = []byte("applied")
+	kCluster = []byte("cluster")
+	kLayout  = []byte("layout")
+	kNextSet = []byte("nextset")
+)
+
+// snapshotMagic starts every snapshot: "KCSM" and a format version byte.
+var snapshotMagic = []byte{'K', 'C', 'S', 'M', 1}
+
+// FSM applies commands to the bbolt database. It implements
+// raft.BatchingFSM: a batch of log entries is one bbolt transaction, one
+// fsync. The database records the index of the last entry it applied, in
+// the same transaction, so that after a restart the entries Raft replays
+// are recognised and skipped: the state on disk need not be rebuilt from a
+// snapshot at every start.
+type FSM struct {
+	path string
+	log  *slog.Logger
+
+	mu sync.RWMutex // the db handle; Restore swaps it
+	db *bolt.DB
+
+	applied atomic.Uint64
+	nmu     sync.Mutex
+	notify  chan struct{} // closed and replaced whenever applied moves
+}
+
+// OpenFSM opens (or creates) the FSM database at path.
+func OpenFSM(path string, log *slog.Logger) (*FSM, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	f := &FSM{path: path, log: log, notify: make(chan struct{})}
+	if err := f.open(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *FSM) open() error {
+	db, err := bolt.Open(f.path, 0o600, &bolt.Options{Timeout: 0, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return fmt.Errorf("meta: open %s: %w", f.path, err)
+	}
+	var applied uint64
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bSys, bTenants, bAccessKeys, bBuckets, bObjects, bUploads, bParts, bBucketUploads, bNodes, bSets} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		sys := tx.Bucket(bSys)
+		if v := sys.Get(kSchema); v == nil {
+			if err := sys.Put(kSchema, u32(SchemaVersion)); err != nil {
+				return err
+			}
+		} else if binary.BigEndian.Uint32(v) != SchemaVersion {
+			return fmt.Errorf("meta: database schema %d, this binary reads %d", binary.BigEndian.Uint32(v), SchemaVersion)
+		}
+		if v := sys.Get(kApplied); v != nil {
+			applied = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return err
+	}
+	f.db = db
+	f.applied.Store(applied)
+	return nil
+}
+
+// Close closes the database.
+func (f *FSM) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.db.Close()
+}
+
+// Applied is the index of the last log entry the FSM applied.
+func (f *FSM) Applied() uint64 { return f.applied.Load() }
+
+// WaitApplied returns once the FSM has applied index idx.
+func (f *FSM) WaitApplied(done <-chan struct{}, idx uint64) bool {
+	for {
+		f.nmu.Lock()
+		ch := f.notify
+		f.nmu.Unlock()
+		if f.applied.Load() >= idx {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-done:
+			return false
+		}
+	}
+}
+
+func (f *FSM) setApplied(idx uint64) {
+	f.applied.Store(idx)
+	f.nmu.Lock()
+	close(f.notify)
+	f.notify = make(chan struct{})
+	f.nmu.Unlock()
+}
+
+// Apply implements raft.FSM.
+func (f *FSM) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
+
+// ApplyBatch implements raft.BatchingFSM.
+func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	last := f.applied.Load()
+	err := f.db.Update(func(tx *bolt.Tx) error {
+		for i, l := range logs {
+			if l.Index <= last {
+				out[i] = &Result{} // replayed after a restart: already in the database
+				continue
+			}
+			last = l.Index
+			if l.Type != raft.LogCommand {
+				continue
+			}
+			cmd, err := DecodeCommand(l.Data)
+			if err != nil {
+				// A log entry that does not decode is corruption or a
+				// binary too old for the log. Applying anything else would
+				// fork this node's state from the others': stop.
+				panic(fmt.Sprintf("meta: log entry %d: %v", l.Index, err))
+			}
+			out[i] = applyCommand(tx, cmd)
+		}
+		return tx.Bucket(bSys).Put(kApplied, u64(last))
+	})
+	if err != nil {
+		// The database cannot be written (disk full, I/O error). Going on
+		// would acknowledge changes that are not stored: stop the node;
+		// Raft replays the entries after a restart.
+		panic(fmt.Sprintf("meta: apply entries up to %d: %v", last, err))
+	}
+	f.setApplied(last)
+	return out
+}
+
+// View runs fn in a read transaction of the current state.
+func (f *FSM) View(fn func(r *Reader) error) error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.db.View(func(tx *bolt.Tx) error { return fn(&Reader{tx: tx}) })
+}
+
+// Snapshot captures a read transaction; Persist streams it. Snapshot runs
+// between applies, so the transaction holds exactly the state at the
+// snapshot's index, and writers go on while it streams.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	tx, err := f.db.Begin(false)
+	if err != nil {
+		return nil, err
+	}
+	return &snapshot{tx: tx}, nil
+}
+
+type snapshot struct{ tx *bolt.Tx }
+
+func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	w := bufio.NewWriterSize(sink, 1<<20)
+	_, err := w.Write(snapshotMagic)
+	if err == nil {
+		_, err = s.tx.WriteTo(w)
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	if err != nil {
+		sink.Cancel()
+		return fmt.Errorf("meta: persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *snapshot) Release() { s.tx.Rollback() }
+
+// Restore replaces the state with a snapshot: it is written next to the
+// database, fsynced, and renamed over it.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	br := bufio.NewReaderSize(rc, 1<<20)
+	magic := make([]byte, len(snapshotMagic))
+	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != string(snapshotMagic) {
+		return fmt.Errorf("meta: snapshot has an unknown format (%q)", magic)
+	}
+	tmp := f.path + ".restore"
+	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, br); err != nil {
+		out.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("meta: restore: %w", err)
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	out.Close()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.db.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, f.path); err != nil {
+		return err
+	}
+	if err := f.open(); err != nil {
+		return err
+	}
+	f.setApplied(f.applied.Load())
+	f.log.Info("restored metadata from a snapshot", "applied", f.applied.Load())
+	return nil
+}
+
+func u32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }

@@ -1,0 +1,228 @@
+package meta
+
+import (
+	"bytes"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Reader reads the FSM's state inside one read transaction. Values it
+// returns are copies; they stay valid after the transaction.
+type Reader struct{ tx *bolt.Tx }
+
+// Cluster returns the cluster record, if the cluster is initialized.
+func (r *Reader) Cluster() (*Cluster, bool, error) {
+	var c Cluster
+	ok, err := get(r.tx.Bucket(bSys), kCluster, &c)
+	return &c, ok, err
+}
+
+// Layout returns the current topology epoch's layout.
+func (r *Reader) Layout() (*Layout, error) {
+	var l Layout
+	_, err := get(r.tx.Bucket(bSys), kLayout, &l)
+	return &l, err
+}
+
+// Set returns an erasure set.
+func (r *Reader) Set(id uint32) (*Set, bool, error) {
+	var s Set
+	ok, err := get(r.tx.Bucket(bSets), u32(id), &s)
+	return &s, ok, err
+}
+
+// Node returns a member.
+func (r *Reader) Node(id string) (*Node, bool, error) {
+	var n Node
+	ok, err := get(r.tx.Bucket(bNodes), []byte(id), &n)
+	return &n, ok, err
+}
+
+// Nodes returns every member, by id.
+func (r *Reader) Nodes() ([]Node, error) {
+	var out []Node
+	err := r.tx.Bucket(bNodes).ForEach(func(_, v []byte) error {
+		var n Node
+		if err := unmarshal(v, &n); err != nil {
+			return err
+		}
+		out = append(out, n)
+		return nil
+	})
+	return out, err
+}
+
+// Tenant returns a tenant.
+func (r *Reader) Tenant(id string) (*Tenant, bool, error) {
+	var t Tenant
+	ok, err := get(r.tx.Bucket(bTenants), []byte(id), &t)
+	return &t, ok, err
+}
+
+// Tenants returns every tenant, by id.
+func (r *Reader) Tenants() ([]Tenant, error) {
+	var out []Tenant
+	err := r.tx.Bucket(bTenants).ForEach(func(_, v []byte) error {
+		var t Tenant
+		if err := unmarshal(v, &t); err != nil {
+			return err
+		}
+		out = append(out, t)
+		return nil
+	})
+	return out, err
+}
+
+// AccessKey returns an access key.
+func (r *Reader) AccessKey(id string) (*AccessKey, bool, error) {
+	var k AccessKey
+	ok, err := get(r.tx.Bucket(bAccessKeys), []byte(id), &k)
+	return &k, ok, err
+}
+
+// AccessKeysOf returns a tenant's access keys.
+func (r *Reader) AccessKeysOf(tenant string) ([]AccessKey, error) {
+	var out []AccessKey
+	err := r.tx.Bucket(bAccessKeys).ForEach(func(_, v []byte) error {
+		var k AccessKey
+		if err := unmarshal(v, &k); err != nil {
+			return err
+		}
+		if k.Tenant == tenant {
+			out = append(out, k)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Bucket returns a bucket.
+func (r *Reader) Bucket(name string) (*Bucket, bool, error) {
+	var b Bucket
+	ok, err := get(r.tx.Bucket(bBuckets), []byte(name), &b)
+	return &b, ok, err
+}
+
+// BucketsOf returns a tenant's buckets in name order.
+func (r *Reader) BucketsOf(tenant string) ([]Bucket, error) {
+	var out []Bucket
+	err := r.tx.Bucket(bBuckets).ForEach(func(_, v []byte) error {
+		var b Bucket
+		if err := unmarshal(v, &b); err != nil {
+			return err
+		}
+		if b.Tenant == tenant {
+			out = append(out, b)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Object returns the current version of bucket/key.
+func (r *Reader) Object(bucket, key string) (*Object, bool, error) {
+	ob := r.tx.Bucket(bObjects).Bucket([]byte(bucket))
+	if ob == nil || key == "" {
+		return nil, false, nil
+	}
+	var o Object
+	ok, err := get(ob, []byte(key), &o)
+	return &o, ok, err
+}
+
+// Upload returns a multipart upload.
+func (r *Reader) Upload(id string) (*Upload, bool, error) {
+	var u Upload
+	ok, err := get(r.tx.Bucket(bUploads), []byte(id), &u)
+	return &u, ok, err
+}
+
+// Parts returns an upload's parts by number.
+func (r *Reader) Parts(uploadID string) (map[int]Part, error) {
+	return uploadParts(r.tx, uploadID)
+}
+
+// ListEntry is one key of a listing with its record.
+type ListEntry struct {
+	Key    string
+	Object Object
+}
+
+// List returns up to max keys and common prefixes of bucket in byte order:
+// keys that start with prefix and come after after; with a delimiter, keys
+// that have it after the prefix roll up into one common prefix each. It
+// seeks past a whole common prefix at once, so a listing costs in the page
+// size, not in the number of keys under the prefixes it rolls up.
+func (r *Reader) List(bucket, prefix, delimiter, after string, max int) (entries []ListEntry, prefixes []string, truncated bool, next string, err error) {
+	ob := r.tx.Bucket(bObjects).Bucket([]byte(bucket))
+	if ob == nil {
+		return nil, nil, false, "", nil
+	}
+	c := ob.Cursor()
+	start := []byte(prefix)
+	if after >= prefix {
+		start = append([]byte(after), 0) // the least key greater than after
+	}
+	n := 0
+	for k, v := c.Seek(start); k != nil; {
+		key := string(k)
+		if !strings.HasPrefix(key, prefix) {
+			break
+		}
+		if delimiter != "" {
+			if i := strings.Index(key[len(prefix):], delimiter); i >= 0 {
+				cp := key[:len(prefix)+i+len(delimiter)]
+				if cp > after {
+					if n == max {
+						return entries, prefixes, true, next, nil
+					}
+					prefixes = append(prefixes, cp)
+					next = cp
+					n++
+				}
+				succ := successor([]byte(cp))
+				if succ == nil {
+					break
+				}
+				k, v = c.Seek(succ)
+				continue
+			}
+		}
+		if n == max {
+			return entries, prefixes, true, next, nil
+		}
+		var o Object
+		if err := unmarshal(v, &o); err != nil {
+			return nil, nil, false, "", err
+		}
+		entries = append(entries, ListEntry{Key: key, Object: o})
+		next = key
+		n++
+		k, v = c.Next()
+	}
+	return entries, prefixes, false, next, nil
+}
+
+// successor returns the least byte string greater than every string that
+// starts with p, or nil if there is none (p is all 0xff).
+func successor(p []byte) []byte {
+	s := bytes.Clone(p)
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] < 0xff {
+			s[i]++
+			return s[:i+1]
+		}
+	}
+	return nil
+}
+
+// HasObjects reports whether a bucket holds any object.
+func (r *Reader) HasObjects(bucket string) bool {
+	ob := r.tx.Bucket(bObjects).Bucket([]byte(bucket))
+	if ob == nil {
+		return false
+	}
+	k, _ := ob.Cursor().First()
+	return k != nil
+}

@@ -1,0 +1,149 @@
+// Package meta holds the cluster's metadata: the Raft group that agrees on
+// it (hashicorp/raft, log and stable store in raft-boltdb/v2) and the FSM
+// that applies its commands to a bbolt database on disk. Every metadata
+// change — tenants, wrapped keys, buckets, object versions, uploads,
+// membership, placement — is one command; the FSM is its only writer and
+// applies it deterministically on every node.
+//
+// Records and commands are CBOR with integer keys: compact (tens of millions
+// of object records), deterministic, and open to new fields. Every command
+// starts with a format version byte; the database records its schema
+// version.
+package meta
+
+// Cluster is the cluster's identity, written once at bootstrap.
+type Cluster struct {
+	ID      string `cbor:"1,keyasint"`
+	Created int64  `cbor:"2,keyasint"`
+	// KeyCheck is a random secret wrapped under the master key: a node
+	// started with another master key fails to unwrap it and refuses to
+	// serve, instead of failing on every object.
+	KeyCheck []byte `cbor:"3,keyasint"`
+}
+
+// Node is a cluster member.
+type Node struct {
+	ID       string   `cbor:"1,keyasint"`
+	Site     string   `cbor:"2,keyasint"`
+	RaftAddr string   `cbor:"3,keyasint"`
+	RPCAddr  string   `cbor:"4,keyasint"`
+	S3Addrs  []string `cbor:"5,keyasint"`
+	Drives   []Drive  `cbor:"6,keyasint"`
+	Joined   int64    `cbor:"7,keyasint"`
+}
+
+// Drive is one of a node's drives. Its ID is "<node>/<index>".
+type Drive struct {
+	ID    string `cbor:"1,keyasint"`
+	Index int    `cbor:"2,keyasint"`
+	Path  string `cbor:"3,keyasint"`
+}
+
+// Set is an erasure set: shard i of an object in the set lives on drive
+// Drives[i]. Sets are never changed in place by placement; a new topology
+// epoch adds sets, and replacing a drive (later) rewrites one set.
+type Set struct {
+	ID     uint32   `cbor:"1,keyasint"`
+	K      int      `cbor:"2,keyasint"`
+	M      int      `cbor:"3,keyasint"`
+	Drives []string `cbor:"4,keyasint"`
+}
+
+// Layout is the current topology epoch: which sets new objects go to.
+type Layout struct {
+	Epoch    uint64   `cbor:"1,keyasint"`
+	Families []Family `cbor:"2,keyasint"`
+}
+
+// Family is the sets used while exactly these sites are up.
+type Family struct {
+	Sites []string `cbor:"1,keyasint"`
+	K     int      `cbor:"2,keyasint"`
+	M     int      `cbor:"3,keyasint"`
+	Sets  []uint32 `cbor:"4,keyasint"`
+}
+
+// Tenant is a municipality.
+type Tenant struct {
+	ID         string      `cbor:"1,keyasint"`
+	Created    int64       `cbor:"2,keyasint"`
+	KeyVersion uint32      `cbor:"3,keyasint"` // the version new objects use
+	Keys       []TenantKey `cbor:"4,keyasint"`
+}
+
+// TenantKey is one version of a tenant's key, wrapped by the master key.
+type TenantKey struct {
+	Version uint32 `cbor:"1,keyasint"`
+	Wrapped []byte `cbor:"2,keyasint"`
+	Created int64  `cbor:"3,keyasint"`
+}
+
+// AccessKey is an S3 access key; its secret is wrapped by the master key.
+type AccessKey struct {
+	ID            string `cbor:"1,keyasint"`
+	Tenant        string `cbor:"2,keyasint"`
+	WrappedSecret []byte `cbor:"3,keyasint"`
+	Created       int64  `cbor:"4,keyasint"`
+}
+
+// Bucket is an S3 bucket; names are global, as in S3.
+type Bucket struct {
+	Name    string `cbor:"1,keyasint"`
+	Tenant  string `cbor:"2,keyasint"`
+	Created int64  `cbor:"3,keyasint"`
+}
+
+// Checksum is a checksum as S3 names and encodes it.
+type Checksum struct {
+	Alg   string `cbor:"1,keyasint"`
+	Value string `cbor:"2,keyasint"`
+}
+
+// Object is the current version of an object. What stays in clear is what
+// the cluster needs without keys: key, size, times, ETag, checksums and
+// where the data is. Content type and user metadata are sealed under the
+// object's data key.
+type Object struct {
+	VersionID  string     `cbor:"1,keyasint"`
+	Size       int64      `cbor:"2,keyasint"`
+	ETag       string     `cbor:"3,keyasint"`
+	Modified   int64      `cbor:"4,keyasint"` // unix nanoseconds
+	SealedMeta []byte     `cbor:"5,keyasint"`
+	WrappedKey []byte     `cbor:"6,keyasint"`
+	KeyVersion uint32     `cbor:"7,keyasint"` // tenant key version that wrapped it
+	Checksums  []Checksum `cbor:"8,keyasint"`
+	Parts      []Part     `cbor:"9,keyasint"`
+	Multipart  bool       `cbor:"10,keyasint"`
+}
+
+// Part is one independently coded and encrypted stream of an object: the
+// whole of a simple object (Number 0) or one multipart part.
+type Part struct {
+	Number    int        `cbor:"1,keyasint"`
+	Size      int64      `cbor:"2,keyasint"` // plaintext bytes
+	ETag      string     `cbor:"3,keyasint"` // hex MD5 of the part
+	DataID    []byte     `cbor:"4,keyasint"` // 16 random bytes: shard names and bitrot binding
+	SetID     uint32     `cbor:"5,keyasint"`
+	K         int        `cbor:"6,keyasint"`
+	M         int        `cbor:"7,keyasint"`
+	BlockSize int        `cbor:"8,keyasint"`
+	Format    uint8      `cbor:"9,keyasint"`  // erasure shard format
+	Cipher    []byte     `cbor:"10,keyasint"` // the 16-byte encryption stream header
+	Checksums []Checksum `cbor:"11,keyasint"`
+	Modified  int64      `cbor:"12,keyasint"`
+	// Drives names the drive of each shard when the part was written, so a
+	// later change of the set does not lose track of it. Empty: the set's.
+	Drives []string `cbor:"13,keyasint"`
+}
+
+// Upload is a multipart upload in progress.
+type Upload struct {
+	ID         string `cbor:"1,keyasint"`
+	Tenant     string `cbor:"2,keyasint"`
+	Bucket     string `cbor:"3,keyasint"`
+	Key        string `cbor:"4,keyasint"`
+	Initiated  int64  `cbor:"5,keyasint"`
+	WrappedKey []byte `cbor:"6,keyasint"` // bound to the upload; rewrapped for the object on completion
+	KeyVersion uint32 `cbor:"7,keyasint"`
+	SealedMeta []byte `cbor:"8,keyasint"`
+}
