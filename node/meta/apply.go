@@ -215,6 +215,11 @@ func putObject(tx *bolt.Tx, bucket, key, tenant string, o *Object, ifNoneMatch b
 		}
 		return fail(errs.KindPrecondition, "the object's ETag differs")
 	}
+	if exists && old.VersionID != "" && old.VersionID == o.VersionID {
+		// The same command applied twice (a forwarded proposal retried
+		// after its answer was lost): nothing was replaced.
+		return &Result{}, nil
+	}
 	if err := put(ob, []byte(key), o); err != nil {
 		return nil, err
 	}
@@ -307,7 +312,7 @@ func applyPutPart(tx *bolt.Tx, p *PutPart) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{}
-	if exists {
+	if exists && !bytes.Equal(old.DataID, p.Part.DataID) {
 		res.Garbage = []Part{old}
 	}
 	return res, nil

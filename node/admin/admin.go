@@ -1,0 +1,338 @@
+// Package admin is the operators' API of a node — tenants, access keys,
+// cluster status — and the client `kcs admin` uses. It is mounted on the S3
+// listeners under /_kcs/admin/ (a path no bucket can have: bucket names
+// never start with '_'), and every request is signed with the admin secret:
+// an HMAC-SHA256 over method, path, query, time and a hash of the body,
+// valid for five minutes, so the secret itself never crosses the wire.
+package admin
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/kommunal-cloud/kcs/node"
+)
+
+// Prefix is where the API is mounted.
+const Prefix = "/_kcs/admin/v1"
+
+const (
+	authScheme = "KCS-ADMIN-HMAC-SHA256"
+	maxSkew    = 5 * time.Minute
+	maxBody    = 1 << 20
+)
+
+// Service is what the admin API needs of a node.
+type Service interface {
+	CreateTenant(ctx context.Context, id, accessKey, secret string) (*node.AccessKeyInfo, error)
+	ListTenants(ctx context.Context) ([]node.TenantInfo, error)
+	CreateAccessKey(ctx context.Context, tenant, accessKey, secret string) (*node.AccessKeyInfo, error)
+	ListAccessKeys(ctx context.Context, tenant string) ([]node.AccessKeyInfo, error)
+	DeleteAccessKey(ctx context.Context, tenant, accessKey string) error
+	ClusterStatus(ctx context.Context) (*node.ClusterStatus, error)
+}
+
+// KeyRequest creates a tenant or an access key. Empty fields get random
+// values.
+type KeyRequest struct {
+	Tenant    string `json:"tenant,omitempty"`
+	AccessKey string `json:"access_key,omitempty"`
+	Secret    string `json:"secret,omitempty"`
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+	Kind  string `json:"kind"`
+}
+
+// sign computes the request signature.
+func sign(secret []byte, method, path, query, date string, bodyHash []byte) string {
+	m := hmac.New(sha256.New, secret)
+	fmt.Fprintf(m, "%s\n%s\n%s\n%s\n%x", method, path, query, date, bodyHash)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Handler serves the admin API.
+type Handler struct {
+	svc    Service
+	secret []byte
+	log    *slog.Logger
+	now    func() time.Time
+	mux    *http.ServeMux
+}
+
+// NewHandler returns the admin API for svc, guarded by secret.
+func NewHandler(svc Service, secret []byte, log *slog.Logger) *Handler {
+	h := &Handler{svc: svc, secret: secret, log: log, now: time.Now, mux: http.NewServeMux()}
+	h.mux.HandleFunc("POST "+Prefix+"/tenants", h.createTenant)
+	h.mux.HandleFunc("GET "+Prefix+"/tenants", h.listTenants)
+	h.mux.HandleFunc("POST "+Prefix+"/tenants/{tenant}/keys", h.createKey)
+	h.mux.HandleFunc("GET "+Prefix+"/tenants/{tenant}/keys", h.listKeys)
+	h.mux.HandleFunc("DELETE "+Prefix+"/tenants/{tenant}/keys/{key}", h.deleteKey)
+	h.mux.HandleFunc("GET "+Prefix+"/cluster/status", h.status)
+	return h
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := h.authenticate(r)
+	if err != nil {
+		h.log.Warn("admin request refused", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
+		writeJSON(w, http.StatusForbidden, errorBody{Error: "access denied: " + err.Error(), Kind: "access denied"})
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	h.log.Info("admin request", "method", r.Method, "path", r.URL.Path)
+	h.mux.ServeHTTP(w, r)
+}
+
+func (h *Handler) authenticate(r *http.Request) ([]byte, error) {
+	if len(h.secret) == 0 {
+		return nil, errors.New("no admin secret configured on this node")
+	}
+	scheme, sig, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || scheme != authScheme {
+		return nil, errors.New("missing or malformed Authorization")
+	}
+	date := r.Header.Get("X-Kcs-Date")
+	t, err := time.Parse(time.RFC3339, date)
+	if err != nil {
+		return nil, errors.New("missing or malformed X-Kcs-Date")
+	}
+	if d := h.now().Sub(t); d > maxSkew || d < -maxSkew {
+		return nil, errors.New("request time too skewed")
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil || len(body) > maxBody {
+		return nil, errors.New("body unreadable or too large")
+	}
+	sum := sha256.Sum256(body)
+	want := sign(h.secret, r.Method, r.URL.Path, r.URL.RawQuery, date, sum[:])
+	if !hmac.Equal([]byte(sig), []byte(want)) {
+		return nil, errors.New("signature does not match")
+	}
+	return body, nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func (h *Handler) fail(w http.ResponseWriter, err error) {
+	k := node.KindOf(err)
+	status := http.StatusInternalServerError
+	switch k {
+	case node.KindNoSuchTenant, node.KindNoSuchAccessKey:
+		status = http.StatusNotFound
+	case node.KindTenantExists, node.KindConflict:
+		status = http.StatusConflict
+	case node.KindInvalidArgument:
+		status = http.StatusBadRequest
+	case node.KindUnavailable:
+		status = http.StatusServiceUnavailable
+	}
+	msg := k.String()
+	var e *node.Error
+	if errors.As(err, &e) && e.Msg != "" {
+		msg = e.Msg
+	}
+	if status == http.StatusInternalServerError {
+		h.log.Error("admin request failed", "err", err)
+	}
+	writeJSON(w, status, errorBody{Error: msg, Kind: k.String()})
+}
+
+func decode(r *http.Request, v any) error {
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil && err != io.EOF {
+		return node.Errorf("admin", node.KindInvalidArgument, "bad request body: %v", err)
+	}
+	return nil
+}
+
+func (h *Handler) createTenant(w http.ResponseWriter, r *http.Request) {
+	var req KeyRequest
+	if err := decode(r, &req); err != nil {
+		h.fail(w, err)
+		return
+	}
+	info, err := h.svc.CreateTenant(r.Context(), req.Tenant, req.AccessKey, req.Secret)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, info)
+}
+
+func (h *Handler) listTenants(w http.ResponseWriter, r *http.Request) {
+	ts, err := h.svc.ListTenants(r.Context())
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	if ts == nil {
+		ts = []node.TenantInfo{}
+	}
+	writeJSON(w, http.StatusOK, ts)
+}
+
+func (h *Handler) createKey(w http.ResponseWriter, r *http.Request) {
+	var req KeyRequest
+	if err := decode(r, &req); err != nil {
+		h.fail(w, err)
+		return
+	}
+	info, err := h.svc.CreateAccessKey(r.Context(), r.PathValue("tenant"), req.AccessKey, req.Secret)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, info)
+}
+
+func (h *Handler) listKeys(w http.ResponseWriter, r *http.Request) {
+	ks, err := h.svc.ListAccessKeys(r.Context(), r.PathValue("tenant"))
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	if ks == nil {
+		ks = []node.AccessKeyInfo{}
+	}
+	writeJSON(w, http.StatusOK, ks)
+}
+
+func (h *Handler) deleteKey(w http.ResponseWriter, r *http.Request) {
+	if err := h.svc.DeleteAccessKey(r.Context(), r.PathValue("tenant"), r.PathValue("key")); err != nil {
+		h.fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
+	st, err := h.svc.ClusterStatus(r.Context())
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// Client calls the admin API of a node.
+type Client struct {
+	Endpoint string // e.g. https://kcs.example:9443
+	Secret   []byte
+	HTTP     *http.Client
+}
+
+// Error is an error answer of the admin API.
+type Error struct {
+	Status int
+	Kind   string
+	Msg    string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s (HTTP %d)", e.Msg, e.Status) }
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return err
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.Endpoint, "/")+Prefix+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	date := time.Now().UTC().Format(time.RFC3339)
+	sum := sha256.Sum256(body)
+	req.Header.Set("X-Kcs-Date", date)
+	req.Header.Set("Authorization", authScheme+" "+sign(c.Secret, method, req.URL.Path, req.URL.RawQuery, date, sum[:]))
+	req.Header.Set("Content-Type", "application/json")
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		var e errorBody
+		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(data))
+			if e.Error == "" {
+				e.Error = resp.Status
+			}
+		}
+		return &Error{Status: resp.StatusCode, Kind: e.Kind, Msg: e.Error}
+	}
+	if out != nil && len(data) > 0 {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+// CreateTenant creates a tenant and returns its first access key.
+func (c *Client) CreateTenant(ctx context.Context, tenant, accessKey, secret string) (*node.AccessKeyInfo, error) {
+	var out node.AccessKeyInfo
+	err := c.do(ctx, http.MethodPost, "/tenants", KeyRequest{Tenant: tenant, AccessKey: accessKey, Secret: secret}, &out)
+	return &out, err
+}
+
+// ListTenants lists tenants.
+func (c *Client) ListTenants(ctx context.Context) ([]node.TenantInfo, error) {
+	var out []node.TenantInfo
+	err := c.do(ctx, http.MethodGet, "/tenants", nil, &out)
+	return out, err
+}
+
+// CreateAccessKey adds an access key to a tenant.
+func (c *Client) CreateAccessKey(ctx context.Context, tenant, accessKey, secret string) (*node.AccessKeyInfo, error) {
+	var out node.AccessKeyInfo
+	err := c.do(ctx, http.MethodPost, "/tenants/"+tenant+"/keys", KeyRequest{AccessKey: accessKey, Secret: secret}, &out)
+	return &out, err
+}
+
+// ListAccessKeys lists a tenant's access keys.
+func (c *Client) ListAccessKeys(ctx context.Context, tenant string) ([]node.AccessKeyInfo, error) {
+	var out []node.AccessKeyInfo
+	err := c.do(ctx, http.MethodGet, "/tenants/"+tenant+"/keys", nil, &out)
+	return out, err
+}
+
+// DeleteAccessKey deletes an access key.
+func (c *Client) DeleteAccessKey(ctx context.Context, tenant, accessKey string) error {
+	return c.do(ctx, http.MethodDelete, "/tenants/"+tenant+"/keys/"+accessKey, nil, nil)
+}
+
+// ClusterStatus returns the cluster's status.
+func (c *Client) ClusterStatus(ctx context.Context) (*node.ClusterStatus, error) {
+	var out node.ClusterStatus
+	err := c.do(ctx, http.MethodGet, "/cluster/status", nil, &out)
+	return &out, err
+}
+
+// The node implements the service.
+var _ Service = (*node.Node)(nil)

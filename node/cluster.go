@@ -1,0 +1,385 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"runtime"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/kommunal-cloud/kcs/node/crypt"
+	"github.com/kommunal-cloud/kcs/node/errs"
+	"github.com/kommunal-cloud/kcs/node/meta"
+	"github.com/kommunal-cloud/kcs/node/rpc"
+)
+
+// Voters are spread over the sites: one per site first, at most maxVoters,
+// and at least minVoters where there are that many nodes (so that a one- or
+// two-site cluster of three nodes still tolerates a node loss).
+const (
+	maxVoters = 5
+	minVoters = 3
+)
+
+// clusterTimeout bounds how long a request waits for a leader.
+const clusterTimeout = 15 * time.Second
+
+func (n *Node) self() meta.Node {
+	rec := meta.Node{ID: n.cfg.ID, Site: n.cfg.Site, RaftAddr: n.cfg.RaftAddr, RPCAddr: n.cfg.RPCAddr,
+		S3Addrs: n.cfg.S3Addrs, Joined: time.Now().UnixNano()}
+	for i := range n.cfg.Drives {
+		id := n.cfg.ID + "/" + strconv.Itoa(i)
+		rec.Drives = append(rec.Drives, meta.Drive{ID: id, Index: i, Path: n.drives[id].Path})
+	}
+	return rec
+}
+
+// enterCluster bootstraps a new cluster, joins an existing one, or (on a
+// restart) rejoins with the Raft state on disk.
+func (n *Node) enterCluster(ctx context.Context) error {
+	hasState, err := n.store.HasState()
+	if err != nil {
+		return err
+	}
+	switch {
+	case hasState:
+		n.log.Info("restarting with existing cluster state")
+	case n.cfg.Bootstrap:
+		if err := n.store.Bootstrap(); err != nil {
+			return fmt.Errorf("node: bootstrap: %w", err)
+		}
+		if err := n.initCluster(ctx); err != nil {
+			return err
+		}
+	case n.cfg.Join != "":
+		if err := n.joinVia(ctx, n.cfg.Join); err != nil {
+			return err
+		}
+	default:
+		return errors.New("node: new node needs --bootstrap (first node) or --join ADDR")
+	}
+	// Wait for the metadata to reach this node, then check the master key.
+	if err := n.linearize(ctx); err != nil {
+		return fmt.Errorf("node: waiting for the cluster: %w", err)
+	}
+	if err := n.checkMasterKey(); err != nil {
+		return err
+	}
+	// A restarted node refreshes its record (addresses, drives) in the
+	// background: the cluster may still be electing.
+	if hasState {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.reregister()
+		}()
+	}
+	return nil
+}
+
+func (n *Node) initCluster(ctx context.Context) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for !n.store.IsLeader() {
+		if time.Now().After(deadline) {
+			return errors.New("node: bootstrap: no leadership")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var initialized bool
+	n.store.FSM.View(func(r *meta.Reader) error {
+		_, initialized, _ = r.Cluster()
+		return nil
+	})
+	if !initialized {
+		id := newID()
+		check := make([]byte, 32)
+		rand.Read(check)
+		wrapped, err := n.master.WrapSecret(check, crypt.SecretOwner("key-check", id))
+		if err != nil {
+			return err
+		}
+		res, err := n.propose(ctx, &meta.Command{Op: meta.OpInit, Init: &meta.Cluster{ID: id, Created: time.Now().UnixNano(), KeyCheck: wrapped}})
+		if err != nil {
+			return err
+		}
+		if res.Err != nil && res.Err.Kind != errs.KindConflict {
+			return res.Err
+		}
+	}
+	return n.register(ctx, n.self())
+}
+
+func (n *Node) checkMasterKey() error {
+	return n.store.FSM.View(func(r *meta.Reader) error {
+		c, ok, err := r.Cluster()
+		if err != nil || !ok {
+			return fmt.Errorf("node: cluster not initialized (%v)", err)
+		}
+		if _, err := n.master.UnwrapSecret(c.KeyCheck, crypt.SecretOwner("key-check", c.ID)); err != nil {
+			return fmt.Errorf("node: the master key does not match the cluster's (%w); refusing to start", err)
+		}
+		return nil
+	})
+}
+
+func (n *Node) joinVia(ctx context.Context, addr string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := n.rpc.Join(cctx, addr, n.self())
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("node: join via %s: %w", addr, err)
+		}
+		n.log.Info("join: retrying", "via", addr, "err", err)
+		time.Sleep(time.Second)
+	}
+}
+
+func (n *Node) reregister() {
+	for attempt := 0; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
+		err := n.register(ctx, n.self())
+		cancel()
+		if err == nil {
+			return
+		}
+		select {
+		case <-n.stop:
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// register records a member and gives it its place in the Raft group.
+func (n *Node) register(ctx context.Context, rec meta.Node) error {
+	var old *meta.Node
+	n.store.FSM.View(func(r *meta.Reader) error {
+		if o, ok, _ := r.Node(rec.ID); ok {
+			old = o
+		}
+		return nil
+	})
+	if old != nil && old.Site != rec.Site {
+		return errs.Errorf("join", errs.KindConflict, "node %s is registered in site %s, not %s", rec.ID, old.Site, rec.Site)
+	}
+	if old == nil || old.RaftAddr != rec.RaftAddr || old.RPCAddr != rec.RPCAddr || len(old.Drives) != len(rec.Drives) || fmt.Sprint(old.S3Addrs) != fmt.Sprint(rec.S3Addrs) {
+		if old != nil {
+			rec.Joined = old.Joined
+		}
+		res, err := n.propose(ctx, &meta.Command{Op: meta.OpRegisterNode, RegisterNode: &rec})
+		if err != nil {
+			return err
+		}
+		if res.Err != nil {
+			return res.Err
+		}
+	}
+	return n.addToRaft(ctx, rec)
+}
+
+// addToRaft makes a member a voter or non-voter, on the leader (forwarding
+// the join there otherwise).
+func (n *Node) addToRaft(ctx context.Context, rec meta.Node) error {
+	if !n.store.IsLeader() {
+		addr, err := n.leaderRPC()
+		if err != nil {
+			return err
+		}
+		return n.rpc.Join(ctx, addr, rec)
+	}
+	servers, err := n.store.Servers()
+	if err != nil {
+		return err
+	}
+	voter := n.shouldVote(rec, servers)
+	return n.store.AddServer(rec.ID, rec.RaftAddr, voter)
+}
+
+// shouldVote decides the suffrage of a member: voters spread over sites.
+func (n *Node) shouldVote(rec meta.Node, servers []raft.Server) bool {
+	site := map[string]string{}
+	n.store.FSM.View(func(r *meta.Reader) error {
+		nodes, _ := r.Nodes()
+		for _, x := range nodes {
+			site[x.ID] = x.Site
+		}
+		return nil
+	})
+	voters, sitesWithVoter := 0, map[string]bool{}
+	for _, s := range servers {
+		if string(s.ID) == rec.ID {
+			if s.Suffrage == raft.Voter {
+				return true // never demote by rejoining
+			}
+			continue
+		}
+		if s.Suffrage == raft.Voter {
+			voters++
+			sitesWithVoter[site[string(s.ID)]] = true
+		}
+	}
+	if voters >= maxVoters {
+		return false
+	}
+	return !sitesWithVoter[rec.Site] || voters < minVoters
+}
+
+// Join handles a node's request to join (rpc.Handler).
+func (n *Node) Join(ctx context.Context, rec meta.Node) error {
+	if !idPattern.MatchString(rec.ID) || !idPattern.MatchString(rec.Site) || rec.RaftAddr == "" || rec.RPCAddr == "" {
+		return errs.Errorf("join", errs.KindInvalidArgument, "bad node record")
+	}
+	ctx, cancel := context.WithTimeout(ctx, clusterTimeout)
+	defer cancel()
+	if !n.store.IsLeader() {
+		addr, err := n.leaderRPC()
+		if err != nil {
+			return err
+		}
+		return n.rpc.Join(ctx, addr, rec)
+	}
+	return n.register(ctx, rec)
+}
+
+// leaderRPC returns the leader's RPC address.
+func (n *Node) leaderRPC() (string, error) {
+	id, _ := n.store.Leader()
+	if id == "" {
+		return "", &errs.Error{Op: "cluster", Kind: errs.KindUnavailable, Msg: "no Raft leader"}
+	}
+	var addr string
+	n.store.FSM.View(func(r *meta.Reader) error {
+		if rec, ok, _ := r.Node(id); ok {
+			addr = rec.RPCAddr
+		}
+		return nil
+	})
+	if addr == "" {
+		return "", &errs.Error{Op: "cluster", Kind: errs.KindUnavailable, Msg: "leader " + id + " not known yet"}
+	}
+	return addr, nil
+}
+
+// retryable reports whether an attempt to reach the leader may succeed
+// later: no leader, leadership moving, a leader not yet ready.
+func retryable(err error) bool {
+	return errors.Is(err, meta.ErrNotLeader) || errors.Is(err, meta.ErrNotReady) || errors.Is(err, rpc.ErrNotLeader) ||
+		errs.IsKind(err, errs.KindUnavailable)
+}
+
+// withLeader runs fn until it succeeds or fails for good, waiting out
+// elections, for at most clusterTimeout.
+func (n *Node) withLeader(ctx context.Context, op string, fn func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, clusterTimeout)
+	defer cancel()
+	delay := 20 * time.Millisecond
+	for {
+		err := fn(ctx)
+		if err == nil || !retryable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return &errs.Error{Op: op, Kind: errs.KindUnavailable, Msg: "the metadata cluster has no leader", Err: err}
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 500*time.Millisecond)
+	}
+}
+
+// propose applies a command through the leader, wherever it is.
+func (n *Node) propose(ctx context.Context, c *meta.Command) (*meta.Result, error) {
+	data, err := c.Encode()
+	if err != nil {
+		return nil, err
+	}
+	var res *meta.Result
+	err = n.withLeader(ctx, "propose", func(ctx context.Context) error {
+		if n.store.IsLeader() {
+			res, err = n.store.Apply(ctx, data)
+			return err
+		}
+		addr, err := n.leaderRPC()
+		if err != nil {
+			return err
+		}
+		res, err = n.rpc.Apply(ctx, addr, data)
+		return err
+	})
+	return res, err
+}
+
+// linearize waits until this node's metadata reflects every write
+// acknowledged anywhere before the call: reads that follow are
+// linearizable.
+func (n *Node) linearize(ctx context.Context) error {
+	var idx uint64
+	err := n.withLeader(ctx, "read", func(ctx context.Context) error {
+		var err error
+		if n.store.IsLeader() {
+			idx, err = n.store.ReadIndex(ctx)
+			return err
+		}
+		addr, err := n.leaderRPC()
+		if err != nil {
+			return err
+		}
+		idx, err = n.rpc.ReadIndex(ctx, addr)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, clusterTimeout)
+	defer cancel()
+	if err := n.store.WaitApplied(ctx, idx); err != nil {
+		return &errs.Error{Op: "read", Kind: errs.KindUnavailable, Msg: "metadata not caught up", Err: err}
+	}
+	return nil
+}
+
+// Apply applies a forwarded command (rpc.Handler).
+func (n *Node) Apply(ctx context.Context, cmd []byte) ([]byte, error) {
+	res, err := n.store.Apply(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	return meta.EncodeResult(res)
+}
+
+// ReadIndex answers a follower's read-index request (rpc.Handler).
+func (n *Node) ReadIndex(ctx context.Context) (uint64, error) { return n.store.ReadIndex(ctx) }
+
+// Status reports this node (rpc.Handler).
+func (n *Node) Status(ctx context.Context) rpc.Status {
+	st := rpc.Status{ID: n.cfg.ID, Site: n.cfg.Site, RaftState: n.store.Raft.State().String(),
+		Term: n.store.Raft.CurrentTerm(), Applied: n.store.FSM.Applied(), Started: n.started,
+		S3Addrs: n.cfg.S3Addrs, GoRoutines: runtime.NumGoroutine()}
+	st.Leader, _ = n.store.Leader()
+	ids := make([]string, 0, len(n.drives))
+	for id := range n.drives {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		d := n.drives[id]
+		ds := rpc.DriveStatus{ID: id, Path: d.Path}
+		if total, free, err := d.Usage(); err != nil {
+			ds.Err = err.Error()
+		} else {
+			ds.Total, ds.Free = total, free
+		}
+		st.Drives = append(st.Drives, ds)
+	}
+	return st
+}

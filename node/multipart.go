@@ -1,0 +1,240 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/kommunal-cloud/kcs/node/crypt"
+	"github.com/kommunal-cloud/kcs/node/errs"
+	"github.com/kommunal-cloud/kcs/node/meta"
+)
+
+// A multipart upload has one data key, made at CreateMultipartUpload and
+// bound to the upload; every part is a stream of its own under that key
+// (with a fresh nonce prefix and data id per attempt), encrypted and coded
+// as it arrives. Completion only writes metadata: the object's record lists
+// the parts, and the data key is rewrapped for the object version. No byte
+// is copied.
+
+// CreateMultipartUpload starts an upload and returns its id.
+func (n *Node) CreateMultipartUpload(ctx context.Context, c Caller, bucket, key string, opts PutOptions) (string, error) {
+	if err := ValidObjectKey(key); err != nil {
+		return "", err
+	}
+	if err := checkUserMeta(opts.UserMeta); err != nil {
+		return "", err
+	}
+	w, err := n.prepareWrite("CreateMultipartUpload", c, bucket)
+	if err != nil {
+		if !errs.IsKind(err, errs.KindNoSuchBucket) {
+			return "", err
+		}
+		if lerr := n.linearize(ctx); lerr != nil {
+			return "", lerr
+		}
+		if w, err = n.prepareWrite("CreateMultipartUpload", c, bucket); err != nil {
+			return "", err
+		}
+	}
+	id := newID()
+	dk, err := crypt.GenerateDataKey()
+	if err != nil {
+		return "", err
+	}
+	wrapped, err := w.tk.WrapDataKey(dk, crypt.UploadOwner(c.Tenant, bucket, key, id))
+	if err != nil {
+		return "", err
+	}
+	sealed, err := sealMeta(dk, sealedMeta{ContentType: opts.ContentType, UserMeta: opts.UserMeta}, objectAD(c.Tenant, bucket, key, "upload:"+id))
+	if err != nil {
+		return "", err
+	}
+	u := &meta.Upload{ID: id, Tenant: c.Tenant, Bucket: bucket, Key: key, Initiated: time.Now().UnixNano(),
+		WrappedKey: wrapped, KeyVersion: w.tk.Version(), SealedMeta: sealed}
+	res, err := n.propose(ctx, &meta.Command{Op: meta.OpCreateUpload, CreateUpload: u})
+	if _, err := result("CreateMultipartUpload", bucket, key, res, err); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// upload reads an upload of the caller's and unwraps its data key. A miss
+// is confirmed by a linearizable read (the upload may be brand new).
+func (n *Node) upload(ctx context.Context, op string, c Caller, bucket, key, id string) (*meta.Upload, *crypt.DataKey, error) {
+	var (
+		u  *meta.Upload
+		dk *crypt.DataKey
+	)
+	read := func() error {
+		return n.store.FSM.View(func(r *meta.Reader) error {
+			got, ok, err := r.Upload(id)
+			if err != nil {
+				return err
+			}
+			if !ok || got.Tenant != c.Tenant || got.Bucket != bucket || got.Key != key {
+				if _, err := bucketFor(r, op, c, bucket); err != nil {
+					return err
+				}
+				return &errs.Error{Op: op, Kind: errs.KindNoSuchUpload, Bucket: bucket, Key: key}
+			}
+			tk, err := n.tenantKey(r, c.Tenant, got.KeyVersion)
+			if err != nil {
+				return err
+			}
+			dk, err = tk.UnwrapDataKey(got.WrappedKey, crypt.UploadOwner(c.Tenant, bucket, key, id))
+			if err != nil {
+				return &errs.Error{Op: op, Kind: errs.KindCorrupt, Err: err}
+			}
+			u = got
+			return nil
+		})
+	}
+	err := read()
+	if errs.IsKind(err, errs.KindNoSuchUpload) || errs.IsKind(err, errs.KindNoSuchBucket) {
+		if lerr := n.linearize(ctx); lerr != nil {
+			return nil, nil, lerr
+		}
+		err = read()
+	}
+	return u, dk, err
+}
+
+// UploadPart stores one part.
+func (n *Node) UploadPart(ctx context.Context, c Caller, bucket, key, uploadID string, part int, body io.Reader, opts PartOptions) (PartInfo, error) {
+	if part < 1 || part > MaxParts {
+		return PartInfo{}, errs.Errorf("UploadPart", errs.KindInvalidArgument, "part number must be an integer between 1 and 10000, inclusive")
+	}
+	if opts.Size > MaxPutSize {
+		return PartInfo{}, errs.Errorf("UploadPart", errs.KindEntityTooLarge, "a part takes at most 5 GiB")
+	}
+	_, dk, err := n.upload(ctx, "UploadPart", c, bucket, key, uploadID)
+	if err != nil {
+		return PartInfo{}, err
+	}
+	st, err := n.writeStream(ctx, &limitBody{r: body, left: MaxPutSize}, dk, partAD(part), part)
+	if err != nil {
+		return PartInfo{}, err
+	}
+	if opts.Size >= 0 && st.part.Size != opts.Size {
+		n.deleteShardsSoon(st.part)
+		return PartInfo{}, errs.Errorf("UploadPart", errs.KindIncompleteBody, "body of %d bytes, %d announced", st.part.Size, opts.Size)
+	}
+	if len(opts.ContentMD5) > 0 && !bytes.Equal(opts.ContentMD5, st.md5[:]) {
+		n.deleteShardsSoon(st.part)
+		return PartInfo{}, errs.Errorf("UploadPart", errs.KindBadDigest, "the Content-MD5 you specified did not match what we received")
+	}
+	if opts.Checksums != nil {
+		st.part.Checksums = toChecksums(opts.Checksums())
+	}
+	st.part.ETag = hex.EncodeToString(st.md5[:])
+	res, err := n.propose(ctx, &meta.Command{Op: meta.OpPutPart, PutPart: &meta.PutPart{UploadID: uploadID, Tenant: c.Tenant, Part: st.part}})
+	if res, err = result("UploadPart", bucket, key, res, err); err != nil {
+		if res != nil || !errs.IsKind(err, errs.KindUnavailable) {
+			n.deleteShardsSoon(st.part)
+		}
+		return PartInfo{}, err
+	}
+	n.gc.add(res.Garbage)
+	return PartInfo{Number: part, ETag: st.part.ETag, Size: st.part.Size, Modified: time.Unix(0, st.part.Modified).UTC(),
+		Checksums: fromChecksums(st.part.Checksums)}, nil
+}
+
+// CompleteMultipartUpload makes the listed parts the object. Parts must be
+// in ascending order, exist with the ETags given, and all but the last be
+// at least 5 MiB.
+func (n *Node) CompleteMultipartUpload(ctx context.Context, c Caller, bucket, key, uploadID string, parts []CompletePart) (ObjectInfo, error) {
+	const op = "CompleteMultipartUpload"
+	if len(parts) == 0 {
+		return ObjectInfo{}, errs.Errorf(op, errs.KindMalformedXML, "you must specify at least one part")
+	}
+	if len(parts) > MaxParts {
+		return ObjectInfo{}, errs.Errorf(op, errs.KindTooManyParts, "at most 10000 parts")
+	}
+	for i := 1; i < len(parts); i++ {
+		if parts[i].Number <= parts[i-1].Number {
+			return ObjectInfo{}, errs.Errorf(op, errs.KindInvalidPartOrder, "the list of parts was not in ascending order")
+		}
+	}
+	if err := n.linearize(ctx); err != nil {
+		return ObjectInfo{}, err
+	}
+	u, dk, err := n.upload(ctx, op, c, bucket, key, uploadID)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	var stored map[int]meta.Part
+	var tk *crypt.TenantKey
+	err = n.store.FSM.View(func(r *meta.Reader) error {
+		var err error
+		if stored, err = r.Parts(uploadID); err != nil {
+			return err
+		}
+		tk, err = n.tenantKey(r, c.Tenant, u.KeyVersion)
+		return err
+	})
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	var chosen []meta.Part
+	var size int64
+	sums := md5.New()
+	for i, cp := range parts {
+		p, ok := stored[cp.Number]
+		if !ok || strings.Trim(cp.ETag, `"`) != p.ETag {
+			return ObjectInfo{}, errs.Errorf(op, errs.KindInvalidPart, "part %d was not uploaded or its ETag differs", cp.Number)
+		}
+		if i < len(parts)-1 && p.Size < MinPartSize {
+			return ObjectInfo{}, errs.Errorf(op, errs.KindEntityTooSmall, "part %d is %d bytes; every part but the last must be at least 5 MiB", cp.Number, p.Size)
+		}
+		raw, _ := hex.DecodeString(p.ETag)
+		sums.Write(raw)
+		size += p.Size
+		chosen = append(chosen, p)
+	}
+	if size > MaxObject {
+		return ObjectInfo{}, errs.Errorf(op, errs.KindEntityTooLarge, "the object would be %d bytes, beyond 5 TiB", size)
+	}
+	version := newID()
+	wrapped, err := tk.WrapDataKey(dk, crypt.ObjectOwner(c.Tenant, bucket, key, version))
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	sm, err := openMeta(dk, u.SealedMeta, objectAD(c.Tenant, bucket, key, "upload:"+uploadID))
+	if err != nil {
+		return ObjectInfo{}, &errs.Error{Op: op, Kind: errs.KindCorrupt, Err: err}
+	}
+	sealed, err := sealMeta(dk, sm, objectAD(c.Tenant, bucket, key, version))
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	obj := meta.Object{
+		VersionID: version, Size: size, ETag: fmt.Sprintf("%x-%d", sums.Sum(nil), len(parts)),
+		Modified: time.Now().UnixNano(), SealedMeta: sealed, WrappedKey: wrapped, KeyVersion: u.KeyVersion,
+		Parts: chosen, Multipart: true,
+	}
+	res, err := n.propose(ctx, &meta.Command{Op: meta.OpCompleteUpload, CompleteUpload: &meta.CompleteUpload{UploadID: uploadID, Tenant: c.Tenant, Object: obj}})
+	if res, err = result(op, bucket, key, res, err); err != nil {
+		return ObjectInfo{}, err
+	}
+	n.gc.add(res.Garbage)
+	return n.info(bucket, key, &obj, sm, c.Tenant), nil
+}
+
+// AbortMultipartUpload drops an upload; its parts' shards are collected.
+func (n *Node) AbortMultipartUpload(ctx context.Context, c Caller, bucket, key, uploadID string) error {
+	if _, _, err := n.upload(ctx, "AbortMultipartUpload", c, bucket, key, uploadID); err != nil {
+		return err
+	}
+	res, err := n.propose(ctx, &meta.Command{Op: meta.OpAbortUpload, AbortUpload: &meta.AbortUpload{UploadID: uploadID, Tenant: c.Tenant}})
+	if res, err = result("AbortMultipartUpload", bucket, key, res, err); err != nil {
+		return err
+	}
+	n.gc.add(res.Garbage)
+	return nil
+}

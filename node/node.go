@@ -1,0 +1,226 @@
+// Package node is the object layer of kcs: one Node per process holds the
+// node's drives, its member of the Raft group, the keys, and the logic that
+// turns S3 operations into shard streams and metadata commands. s3api calls
+// it through the small interfaces it declares; nothing here knows HTTP but
+// the RPC between nodes (package rpc) and the admin API (package admin).
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/kommunal-cloud/kcs/erasure"
+	"github.com/kommunal-cloud/kcs/node/crypt"
+	"github.com/kommunal-cloud/kcs/node/meta"
+	"github.com/kommunal-cloud/kcs/node/rpc"
+	"github.com/kommunal-cloud/kcs/node/shardstore"
+	"github.com/kommunal-cloud/kcs/node/transport"
+)
+
+// Config is what a node needs to start. cmd/kcs fills it from flags,
+// environment and secret files.
+type Config struct {
+	ID        string
+	Site      string
+	Drives    []string // directories, one per drive
+	MetaDir   string   // Raft state and the metadata database
+	RaftAddr  string   // listen and advertise address for Raft
+	RPCAddr   string   // listen and advertise address for node-to-node RPC
+	S3Addrs   []string // the S3 endpoints this node serves, for status displays
+	Bootstrap bool     // start a new cluster with this node as its first member
+	Join      string   // RPC address of a member to join through
+
+	MasterKey     *crypt.MasterKey
+	ClusterSecret []byte
+
+	Logger *slog.Logger
+	// Fast shortens Raft's timeouts (tests, development cluster).
+	Fast bool
+	// GCGrace is how long shards of replaced or deleted versions are kept
+	// for reads in flight before they are deleted. 0 means 5 minutes.
+	GCGrace time.Duration
+	// BlockSize of new objects' shards; 0 means erasure.DefaultBlockSize.
+	BlockSize int
+}
+
+var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+// Node is a running kcs node.
+type Node struct {
+	cfg    Config
+	log    *slog.Logger
+	sec    *transport.Security
+	store  *meta.Store
+	rpc    *rpc.Client
+	drives map[string]*shardstore.Drive
+	master *crypt.MasterKey
+
+	rpcLn  net.Listener
+	rpcSrv *http.Server
+
+	coders sync.Map // erasure.Params → *erasure.Coder
+	tkeys  sync.Map // tenant "\x00" version → *crypt.TenantKey
+
+	live    *liveness
+	gc      *collector
+	started time.Time
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// Start opens the drives and metadata, starts Raft and the RPC server, and
+// bootstraps, joins, or rejoins the cluster. It returns once this node has
+// the cluster's metadata and is ready to serve.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	if !idPattern.MatchString(cfg.ID) {
+		return nil, fmt.Errorf("node: id %q: use 1-63 lowercase letters, digits, '.', '_' or '-'", cfg.ID)
+	}
+	if !idPattern.MatchString(cfg.Site) {
+		return nil, fmt.Errorf("node: site %q: use 1-63 lowercase letters, digits, '.', '_' or '-'", cfg.Site)
+	}
+	if len(cfg.Drives) == 0 {
+		return nil, errors.New("node: no drives")
+	}
+	if cfg.MasterKey == nil {
+		return nil, errors.New("node: no master key")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.GCGrace == 0 {
+		cfg.GCGrace = 5 * time.Minute
+	}
+	if cfg.BlockSize == 0 {
+		cfg.BlockSize = erasure.DefaultBlockSize
+	}
+	sec, err := transport.New(cfg.ClusterSecret, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg: cfg, log: cfg.Logger.With("node", cfg.ID), sec: sec, master: cfg.MasterKey,
+		drives: map[string]*shardstore.Drive{}, started: time.Now(), stop: make(chan struct{}),
+	}
+	for i, path := range cfg.Drives {
+		id := cfg.ID + "/" + strconv.Itoa(i)
+		d, err := shardstore.Open(path, id, cfg.ID)
+		if err != nil {
+			return nil, err
+		}
+		n.drives[id] = d
+	}
+	n.rpc = rpc.NewClient(sec.Dial)
+
+	raftLn, err := sec.Listen(cfg.RaftAddr)
+	if err != nil {
+		return nil, fmt.Errorf("node: raft listener: %w", err)
+	}
+	n.store, err = meta.OpenStore(meta.StoreConfig{
+		ID: cfg.ID, Dir: cfg.MetaDir, Listener: raftLn, Dial: sec.Dial,
+		Advertise: cfg.RaftAddr, Logger: n.log, Fast: cfg.Fast,
+	})
+	if err != nil {
+		raftLn.Close()
+		return nil, err
+	}
+	n.rpcLn, err = sec.Listen(cfg.RPCAddr)
+	if err != nil {
+		n.store.Close()
+		return nil, fmt.Errorf("node: rpc listener: %w", err)
+	}
+	n.rpcSrv = &http.Server{Handler: rpc.NewServer(n, n.log), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.rpcSrv.Serve(n.rpcLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("rpc server stopped", "err", err)
+		}
+	}()
+	n.live = newLiveness(n)
+	n.gc = newCollector(n)
+
+	if err := n.enterCluster(ctx); err != nil {
+		n.Close()
+		return nil, err
+	}
+	n.wg.Add(2)
+	go func() { defer n.wg.Done(); n.live.run(n.stop) }()
+	go func() { defer n.wg.Done(); n.gc.run(n.stop) }()
+	n.log.Info("node ready", "site", cfg.Site, "raft", cfg.RaftAddr, "rpc", cfg.RPCAddr, "drives", len(n.drives))
+	return n, nil
+}
+
+// Close stops the node: RPC, Raft and the metadata database. Shard writes
+// in progress are aborted by their callers' contexts.
+func (n *Node) Close() error {
+	select {
+	case <-n.stop:
+		return nil
+	default:
+	}
+	close(n.stop)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if n.rpcSrv != nil {
+		n.rpcSrv.Shutdown(ctx)
+	}
+	n.gc.flush(ctx)
+	n.wg.Wait()
+	n.rpc.Close()
+	return n.store.Close()
+}
+
+// ID is the node's id.
+func (n *Node) ID() string { return n.cfg.ID }
+
+// Drive returns one of this node's drives (rpc.Handler).
+func (n *Node) Drive(id string) (*shardstore.Drive, bool) {
+	d, ok := n.drives[id]
+	return d, ok
+}
+
+func (n *Node) coder(p erasure.Params) (*erasure.Coder, error) {
+	if c, ok := n.coders.Load(p); ok {
+		return c.(*erasure.Coder), nil
+	}
+	c, err := erasure.New(p)
+	if err != nil {
+		return nil, err
+	}
+	v, _ := n.coders.LoadOrStore(p, c)
+	return v.(*erasure.Coder), nil
+}
+
+// newID returns a random 128-bit id in hex: version ids, upload ids.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func newDataID() [16]byte {
+	var b [16]byte
+	rand.Read(b[:])
+	return b
+}
+
+// nodeOfDrive returns the node id a drive id belongs to.
+func nodeOfDrive(drive string) string {
+	for i := len(drive) - 1; i >= 0; i-- {
+		if drive[i] == '/' {
+			return drive[:i]
+		}
+	}
+	return drive
+}

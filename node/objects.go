@@ -1,0 +1,410 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/kommunal-cloud/kcs/node/crypt"
+	"github.com/kommunal-cloud/kcs/node/errs"
+	"github.com/kommunal-cloud/kcs/node/meta"
+)
+
+// S3's size limits.
+const (
+	MaxPutSize  = 5 << 30    // a single PUT, and one part
+	MaxObject   = 5 << 40    // a whole object
+	MinPartSize = 5 << 20    // every part but the last
+	MaxParts    = 10000      // parts of one upload
+	maxUserMeta = 2 << 10    // x-amz-meta-* names and values together
+	nullVersion = "null"     // what unversioned buckets call their version
+	storageStd  = "STANDARD" // the only storage class
+	metaFormat1 = byte(1)    // sealed metadata record format
+)
+
+// sealedMeta is what an object keeps encrypted besides its data: content
+// type and user metadata.
+type sealedMeta struct {
+	ContentType string            `json:"ct,omitempty"`
+	UserMeta    map[string]string `json:"m,omitempty"`
+}
+
+// objectAD binds sealed metadata to its object version.
+func objectAD(tenant, bucket, key, version string) []byte {
+	b := []byte("kcs-meta")
+	for _, s := range []string{tenant, bucket, key, version} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return b
+}
+
+func sealMeta(dk *crypt.DataKey, m sealedMeta, ad []byte) ([]byte, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return crypt.SealMetadata(dk, append([]byte{metaFormat1}, b...), ad)
+}
+
+func openMeta(dk *crypt.DataKey, sealed, ad []byte) (sealedMeta, error) {
+	var m sealedMeta
+	if len(sealed) == 0 {
+		return m, nil
+	}
+	b, err := crypt.OpenMetadata(dk, sealed, ad)
+	if err != nil {
+		return m, err
+	}
+	if len(b) == 0 || b[0] != metaFormat1 {
+		return m, fmt.Errorf("sealed metadata format %v", b[:min(1, len(b))])
+	}
+	err = json.Unmarshal(b[1:], &m)
+	return m, err
+}
+
+func checkUserMeta(m map[string]string) error {
+	n := 0
+	for k, v := range m {
+		n += len(k) + len(v)
+	}
+	if n > maxUserMeta {
+		return errs.Errorf("PutObject", errs.KindInvalidArgument, "user metadata is %d bytes, the limit is %d", n, maxUserMeta)
+	}
+	return nil
+}
+
+func toChecksums(cs []Checksum) []meta.Checksum {
+	var out []meta.Checksum
+	for _, c := range cs {
+		out = append(out, meta.Checksum{Alg: c.Algorithm, Value: c.Value})
+	}
+	return out
+}
+
+func fromChecksums(cs []meta.Checksum) []Checksum {
+	var out []Checksum
+	for _, c := range cs {
+		out = append(out, Checksum{Algorithm: c.Alg, Value: c.Value})
+	}
+	return out
+}
+
+// limitBody fails a body that grows past max instead of truncating it.
+type limitBody struct {
+	r    io.Reader
+	left int64
+}
+
+var errBodyTooLarge = errs.Errorf("PutObject", errs.KindEntityTooLarge, "body larger than 5 GiB")
+
+func (l *limitBody) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		var one [1]byte
+		if n, _ := l.r.Read(one[:]); n > 0 {
+			return 0, errBodyTooLarge
+		}
+	}
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	if l.left < 0 {
+		return n, errBodyTooLarge
+	}
+	return n, err
+}
+
+// writeCtx is what a PUT or part upload needs from the metadata before it
+// writes shards.
+type writeCtx struct {
+	tk *crypt.TenantKey
+}
+
+func (n *Node) prepareWrite(op string, c Caller, bucket string) (*writeCtx, error) {
+	var w writeCtx
+	err := n.store.FSM.View(func(r *meta.Reader) error {
+		if _, err := bucketFor(r, op, c, bucket); err != nil {
+			return err
+		}
+		var err error
+		w.tk, err = n.currentTenantKey(r, c.Tenant)
+		return err
+	})
+	return &w, err
+}
+
+// PutObject stores an object: a new version, encrypted under a fresh data
+// key, coded over an erasure set, durable, then committed through Raft.
+func (n *Node) PutObject(ctx context.Context, c Caller, bucket, key string, body io.Reader, opts PutOptions) (ObjectInfo, error) {
+	if err := ValidObjectKey(key); err != nil {
+		return ObjectInfo{}, err
+	}
+	if opts.Size > MaxPutSize {
+		return ObjectInfo{}, errs.Errorf("PutObject", errs.KindEntityTooLarge, "%d bytes; a single PUT takes at most 5 GiB", opts.Size)
+	}
+	if err := checkUserMeta(opts.UserMeta); err != nil {
+		return ObjectInfo{}, err
+	}
+	// Fail a doomed request before writing shards; the commit checks again.
+	w, err := n.prepareWrite("PutObject", c, bucket)
+	if err != nil {
+		if errs.IsKind(err, errs.KindNoSuchBucket) {
+			// Maybe created elsewhere a moment ago.
+			if lerr := n.linearize(ctx); lerr != nil {
+				return ObjectInfo{}, lerr
+			}
+			w, err = n.prepareWrite("PutObject", c, bucket)
+		}
+		if err != nil {
+			return ObjectInfo{}, err
+		}
+	}
+	version := newID()
+	dk, err := crypt.GenerateDataKey()
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	wrapped, err := w.tk.WrapDataKey(dk, crypt.ObjectOwner(c.Tenant, bucket, key, version))
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	sm := sealedMeta{ContentType: opts.ContentType, UserMeta: opts.UserMeta}
+	sealed, err := sealMeta(dk, sm, objectAD(c.Tenant, bucket, key, version))
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	st, err := n.writeStream(ctx, &limitBody{r: body, left: MaxPutSize}, dk, partAD(0), 0)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	if opts.Size >= 0 && st.part.Size != opts.Size {
+		n.deleteShardsSoon(st.part)
+		return ObjectInfo{}, errs.Errorf("PutObject", errs.KindIncompleteBody, "body of %d bytes, %d announced", st.part.Size, opts.Size)
+	}
+	if len(opts.ContentMD5) > 0 && !bytes.Equal(opts.ContentMD5, st.md5[:]) {
+		n.deleteShardsSoon(st.part)
+		return ObjectInfo{}, errs.Errorf("PutObject", errs.KindBadDigest, "the Content-MD5 you specified did not match what we received")
+	}
+	var sums []Checksum
+	if opts.Checksums != nil {
+		sums = opts.Checksums()
+	}
+	st.part.ETag = hex.EncodeToString(st.md5[:])
+	st.part.Checksums = toChecksums(sums)
+	obj := meta.Object{
+		VersionID: version, Size: st.part.Size, ETag: st.part.ETag, Modified: st.part.Modified,
+		SealedMeta: sealed, WrappedKey: wrapped, KeyVersion: w.tk.Version(), Checksums: st.part.Checksums,
+		Parts: []meta.Part{st.part},
+	}
+	res, err := n.propose(ctx, &meta.Command{Op: meta.OpPutObject, PutObject: &meta.PutObject{Bucket: bucket, Key: key, Tenant: c.Tenant, Object: obj}})
+	if res, err = result("PutObject", bucket, key, res, err); err != nil {
+		// The version was not committed (or we cannot know: then a retry by
+		// the client writes a new version; these shards become garbage for
+		// the self-healing scan if it did commit — never lost data).
+		if res != nil || !errs.IsKind(err, errs.KindUnavailable) {
+			n.deleteShardsSoon(st.part)
+		}
+		return ObjectInfo{}, err
+	}
+	n.gc.add(res.Garbage)
+	return n.info(bucket, key, &obj, sm, c.Tenant), nil
+}
+
+func (n *Node) info(bucket, key string, o *meta.Object, sm sealedMeta, tenant string) ObjectInfo {
+	info := ObjectInfo{
+		Bucket: bucket, Key: key, VersionID: nullVersion, Size: o.Size, ETag: o.ETag,
+		Modified: time.Unix(0, o.Modified).UTC(), ContentType: sm.ContentType, UserMeta: sm.UserMeta,
+		Checksums: fromChecksums(o.Checksums), Owner: tenant, StorageClass: storageStd,
+	}
+	if o.Multipart {
+		info.PartsCount = len(o.Parts)
+	}
+	return info
+}
+
+// openObject reads an object's record, unwraps its data key and opens its
+// sealed metadata, within one read transaction.
+func (n *Node) openObject(r *meta.Reader, op string, c Caller, bucket, key string) (*meta.Object, *crypt.DataKey, sealedMeta, error) {
+	var sm sealedMeta
+	if _, err := bucketFor(r, op, c, bucket); err != nil {
+		return nil, nil, sm, err
+	}
+	o, ok, err := r.Object(bucket, key)
+	if err != nil {
+		return nil, nil, sm, err
+	}
+	if !ok {
+		return nil, nil, sm, &errs.Error{Op: op, Kind: errs.KindNoSuchKey, Bucket: bucket, Key: key}
+	}
+	tk, err := n.tenantKey(r, c.Tenant, o.KeyVersion)
+	if err != nil {
+		return nil, nil, sm, err
+	}
+	dk, err := tk.UnwrapDataKey(o.WrappedKey, crypt.ObjectOwner(c.Tenant, bucket, key, o.VersionID))
+	if err != nil {
+		return nil, nil, sm, &errs.Error{Op: op, Kind: errs.KindCorrupt, Bucket: bucket, Key: key, Err: err}
+	}
+	sm, err = openMeta(dk, o.SealedMeta, objectAD(c.Tenant, bucket, key, o.VersionID))
+	if err != nil {
+		return nil, nil, sm, &errs.Error{Op: op, Kind: errs.KindCorrupt, Bucket: bucket, Key: key, Err: err}
+	}
+	return o, dk, sm, nil
+}
+
+// GetObject resolves an object version, the range or part asked for, and
+// returns it ready to send. Only Send reads shards.
+func (n *Node) GetObject(ctx context.Context, c Caller, bucket, key string, opts GetOptions) (*Object, error) {
+	if err := n.linearize(ctx); err != nil {
+		return nil, err
+	}
+	var (
+		o     *meta.Object
+		dk    *crypt.DataKey
+		sm    sealedMeta
+		sites = map[string]string{}
+	)
+	err := n.store.FSM.View(func(r *meta.Reader) error {
+		var err error
+		o, dk, sm, err = n.openObject(r, "GetObject", c, bucket, key)
+		if err != nil {
+			return err
+		}
+		nodes, err := r.Nodes()
+		for _, x := range nodes {
+			sites[x.ID] = x.Site
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	obj := &Object{Info: n.info(bucket, key, o, sm, c.Tenant), Length: o.Size}
+	switch {
+	case opts.PartNumber > 0:
+		if !o.Multipart {
+			if opts.PartNumber != 1 {
+				return nil, errs.Errorf("GetObject", errs.KindInvalidRange, "the object has one part; part %d is not satisfiable", opts.PartNumber)
+			}
+		} else {
+			if opts.PartNumber > len(o.Parts) {
+				return nil, errs.Errorf("GetObject", errs.KindInvalidRange, "the object has %d parts; part %d is not satisfiable", len(o.Parts), opts.PartNumber)
+			}
+			for i := 0; i < opts.PartNumber-1; i++ {
+				obj.Offset += o.Parts[i].Size
+			}
+			obj.Length = o.Parts[opts.PartNumber-1].Size
+		}
+		obj.Partial = true
+	case opts.Range != nil:
+		off, length, err := resolveRange(o.Size, opts.Range)
+		if err != nil {
+			return nil, err
+		}
+		obj.Offset, obj.Length, obj.Partial = off, length, true
+	}
+	obj.send = func(ctx context.Context, w io.Writer) error {
+		return n.sendParts(ctx, w, o, dk, sites, obj.Offset, obj.Length)
+	}
+	return obj, nil
+}
+
+// sendParts writes [off, off+length) of an object, part by part.
+func (n *Node) sendParts(ctx context.Context, w io.Writer, o *meta.Object, dk *crypt.DataKey, sites map[string]string, off, length int64) error {
+	var base int64
+	end := off + length
+	for i := range o.Parts {
+		p := &o.Parts[i]
+		lo, hi := max(off, base), min(end, base+p.Size)
+		if lo < hi {
+			ad := partAD(0)
+			if o.Multipart {
+				ad = partAD(p.Number)
+			}
+			if err := n.readStream(ctx, w, p, dk, ad, sites, lo-base, hi-lo); err != nil {
+				return err
+			}
+		}
+		base += p.Size
+		if base >= end {
+			break
+		}
+	}
+	return nil
+}
+
+// resolveRange turns a Range header into an offset and length within size,
+// or KindInvalidRange when no byte of it exists.
+func resolveRange(size int64, r *RangeSpec) (int64, int64, error) {
+	bad := func() (int64, int64, error) {
+		return 0, 0, errs.Errorf("GetObject", errs.KindInvalidRange, "the requested range is not satisfiable")
+	}
+	if r.Suffix > 0 {
+		if size == 0 {
+			return bad()
+		}
+		n := min(r.Suffix, size)
+		return size - n, n, nil
+	}
+	if r.First < 0 || r.First >= size {
+		return bad()
+	}
+	last := r.Last
+	if last < 0 || last >= size {
+		last = size - 1
+	}
+	if last < r.First {
+		return bad()
+	}
+	return r.First, last - r.First + 1, nil
+}
+
+// DeleteObject deletes an object's current version; deleting a key that
+// does not exist succeeds, as in S3.
+func (n *Node) DeleteObject(ctx context.Context, c Caller, bucket, key string) error {
+	if err := ValidObjectKey(key); err != nil {
+		return err
+	}
+	res, err := n.propose(ctx, &meta.Command{Op: meta.OpDeleteObject, DeleteObject: &meta.DeleteObject{Bucket: bucket, Key: key, Tenant: c.Tenant}})
+	if res, err = result("DeleteObject", bucket, key, res, err); err != nil {
+		return err
+	}
+	n.gc.add(res.Garbage)
+	return nil
+}
+
+// ListObjects lists a bucket of the caller's in UTF-8 byte order.
+func (n *Node) ListObjects(ctx context.Context, c Caller, bucket string, opts ListOptions) (ListResult, error) {
+	var out ListResult
+	if err := n.linearize(ctx); err != nil {
+		return out, err
+	}
+	err := n.store.FSM.View(func(r *meta.Reader) error {
+		if _, err := bucketFor(r, "ListObjects", c, bucket); err != nil {
+			return err
+		}
+		if opts.MaxKeys <= 0 {
+			return nil
+		}
+		entries, prefixes, truncated, next, err := r.List(bucket, opts.Prefix, opts.Delimiter, opts.After, min(opts.MaxKeys, 1000))
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			out.Objects = append(out.Objects, ObjectInfo{
+				Bucket: bucket, Key: e.Key, VersionID: nullVersion, Size: e.Object.Size, ETag: e.Object.ETag,
+				Modified: time.Unix(0, e.Object.Modified).UTC(), Owner: c.Tenant, StorageClass: storageStd,
+				Checksums: fromChecksums(e.Object.Checksums),
+			})
+		}
+		out.Prefixes, out.Truncated, out.Next = prefixes, truncated, next
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,277 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/kommunal-cloud/kcs/erasure"
+	"github.com/kommunal-cloud/kcs/node/crypt"
+	"github.com/kommunal-cloud/kcs/node/datapath"
+	"github.com/kommunal-cloud/kcs/node/errs"
+	"github.com/kommunal-cloud/kcs/node/meta"
+	"github.com/kommunal-cloud/kcs/node/shardstore"
+)
+
+// shardWriter is a shard stream being written, locally or to a peer.
+type shardWriter interface {
+	io.Writer
+	Commit() error // durable once it returns
+	Abort()        // leaves nothing behind
+}
+
+// chooseSet picks the erasure set for a new stream: the full family's sets
+// in an order that starts at a place the data id decides (spreading load),
+// the first whose drives are all on nodes that answer; while a site is down
+// no full set qualifies, and a degraded family over the remaining sites
+// takes over.
+func (n *Node) chooseSet(r *meta.Reader, dataID [16]byte) (*meta.Set, error) {
+	lay, err := r.Layout()
+	if err != nil {
+		return nil, err
+	}
+	start := int(binary.BigEndian.Uint32(dataID[:4]) & 0x7fffffff)
+	for _, fam := range lay.Families {
+		for i := range fam.Sets {
+			id := fam.Sets[(start+i)%len(fam.Sets)]
+			set, ok, err := r.Set(id)
+			if err != nil || !ok {
+				continue
+			}
+			healthy := true
+			for _, d := range set.Drives {
+				if !n.live.isUp(nodeOfDrive(d)) {
+					healthy = false
+					break
+				}
+			}
+			if healthy {
+				return set, nil
+			}
+		}
+	}
+	return nil, errs.Errorf("place", errs.KindUnavailable, "no erasure set has all its drives reachable")
+}
+
+// writeQuorum is how many shards must be durable before a write counts:
+// one more than k, so that losing any single further shard keeps the
+// object readable (k when there is no parity).
+func writeQuorum(k, m int) int {
+	if m == 0 {
+		return k
+	}
+	return k + 1
+}
+
+// stream is what writeStream produced.
+type stream struct {
+	part meta.Part
+	md5  [16]byte
+}
+
+// writeStream stores one stream (an object or a part): hashed, encrypted
+// under dk with streamAD, coded into the shards of a set, each shard
+// durable on its drive. On error nothing it wrote stays referenced; shards
+// already durable are deleted.
+func (n *Node) writeStream(ctx context.Context, body io.Reader, dk *crypt.DataKey, streamAD []byte, partNumber int) (*stream, error) {
+	dataID := newDataID()
+	var set *meta.Set
+	err := n.store.FSM.View(func(r *meta.Reader) error {
+		var err error
+		set, err = n.chooseSet(r, dataID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	params := erasure.Params{K: set.K, M: set.M, BlockSize: n.cfg.BlockSize}
+	coder, err := n.coder(params)
+	if err != nil {
+		return nil, err
+	}
+	// Writes to peers carry their own context: if the client goes away,
+	// ctx is canceled and every shard stream breaks off.
+	writers := make([]shardWriter, len(set.Drives))
+	ws := make([]io.Writer, len(set.Drives))
+	for i, drive := range set.Drives {
+		name := shardstore.Name{DataID: dataID, Part: uint32(partNumber), Shard: uint8(i)}
+		w, err := n.openShardWriter(ctx, drive, name)
+		if err != nil {
+			n.log.Warn("shard writer", "drive", drive, "err", err)
+			continue
+		}
+		writers[i], ws[i] = w, w
+	}
+	res, err := datapath.Put(ctx, body, datapath.PutRequest{ObjectID: dataID[:], DataKey: dk, StreamAD: streamAD, Coder: coder, Shards: ws})
+	if err != nil {
+		abortAll(writers)
+		return nil, err
+	}
+	failed := map[int]bool{}
+	for _, f := range res.Failed {
+		failed[f.Shard] = true
+	}
+	var mu sync.Mutex
+	durable := 0
+	var wg sync.WaitGroup
+	for i, w := range writers {
+		if w == nil {
+			continue
+		}
+		if failed[i] {
+			w.Abort()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.Commit(); err != nil {
+				n.log.Warn("shard commit", "drive", set.Drives[i], "err", err)
+				return
+			}
+			mu.Lock()
+			durable++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	part := meta.Part{
+		Number: partNumber, Size: res.PlainSize, DataID: dataID[:], SetID: set.ID,
+		K: set.K, M: set.M, BlockSize: params.BlockSize, Format: erasure.FormatV1,
+		Cipher: res.Header[:], Modified: time.Now().UnixNano(), Drives: set.Drives,
+	}
+	if q := writeQuorum(set.K, set.M); durable < q {
+		n.deleteShardsSoon(part)
+		return nil, errs.Errorf("write", errs.KindUnavailable, "only %d of %d shards durable, %d needed", durable, len(set.Drives), q)
+	}
+	return &stream{part: part, md5: res.MD5}, nil
+}
+
+func abortAll(ws []shardWriter) {
+	var wg sync.WaitGroup
+	for _, w := range ws {
+		if w != nil {
+			wg.Add(1)
+			go func() { defer wg.Done(); w.Abort() }()
+		}
+	}
+	wg.Wait()
+}
+
+// deleteShardsSoon removes the shards of a stream that was never committed.
+func (n *Node) deleteShardsSoon(p meta.Part) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		n.deleteShards(ctx, p)
+	}()
+}
+
+func (n *Node) openShardWriter(ctx context.Context, drive string, name shardstore.Name) (shardWriter, error) {
+	owner := nodeOfDrive(drive)
+	if owner == n.cfg.ID {
+		d, ok := n.drives[drive]
+		if !ok {
+			return nil, fmt.Errorf("no local drive %s", drive)
+		}
+		return d.Create(name)
+	}
+	if !n.live.isUp(owner) {
+		return nil, fmt.Errorf("node %s is down", owner)
+	}
+	addr := n.nodeRPC(owner)
+	if addr == "" {
+		return nil, fmt.Errorf("node %s unknown", owner)
+	}
+	return n.rpc.CreateShard(ctx, addr, drive, name), nil
+}
+
+// shardSource reads one shard of a stream, from a local drive or a peer.
+type shardSource struct {
+	n     *Node
+	drive string
+	name  shardstore.Name
+}
+
+func (s *shardSource) OpenRange(ctx context.Context, off, length int64) (io.ReadCloser, error) {
+	owner := nodeOfDrive(s.drive)
+	if owner == s.n.cfg.ID {
+		d, ok := s.n.drives[s.drive]
+		if !ok {
+			return nil, fmt.Errorf("no local drive %s", s.drive)
+		}
+		return d.OpenRange(s.name, off, length)
+	}
+	addr := s.n.nodeRPC(owner)
+	if addr == "" {
+		return nil, fmt.Errorf("node %s unknown", owner)
+	}
+	return s.n.rpc.OpenShard(ctx, addr, s.drive, s.name, off, length)
+}
+
+// sources returns the shard sources of a stream and the order to read
+// them in: this node's shards first, then this site's, then the rest, data
+// shards before parity within each group. Shards on nodes known to be down
+// are left out.
+func (n *Node) sources(p *meta.Part, sites map[string]string) ([]erasure.ShardSource, []int) {
+	var id [16]byte
+	copy(id[:], p.DataID)
+	srcs := make([]erasure.ShardSource, len(p.Drives))
+	var local, site, rest []int
+	for i, drive := range p.Drives {
+		owner := nodeOfDrive(drive)
+		if !n.live.isUp(owner) {
+			continue
+		}
+		srcs[i] = &shardSource{n: n, drive: drive, name: shardstore.Name{DataID: id, Part: uint32(p.Number), Shard: uint8(i)}}
+		switch {
+		case owner == n.cfg.ID:
+			local = append(local, i)
+		case sites[owner] == n.cfg.Site:
+			site = append(site, i)
+		default:
+			rest = append(rest, i)
+		}
+	}
+	return srcs, append(append(local, site...), rest...)
+}
+
+// readStream writes plaintext [off, off+length) of a stored stream to w.
+func (n *Node) readStream(ctx context.Context, w io.Writer, p *meta.Part, dk *crypt.DataKey, streamAD []byte, sites map[string]string, off, length int64) error {
+	if length == 0 {
+		return nil
+	}
+	h, err := crypt.ParseHeader(p.Cipher)
+	if err != nil {
+		return &errs.Error{Op: "read", Kind: errs.KindCorrupt, Err: err}
+	}
+	coder, err := n.coder(erasure.Params{Format: p.Format, K: p.K, M: p.M, BlockSize: p.BlockSize})
+	if err != nil {
+		return &errs.Error{Op: "read", Kind: errs.KindCorrupt, Err: err}
+	}
+	srcs, prefer := n.sources(p, sites)
+	rep, err := datapath.Get(ctx, w, datapath.GetRequest{
+		ObjectID: p.DataID, DataKey: dk, StreamAD: streamAD, Header: h, PlainSize: p.Size,
+		Coder: coder, Shards: srcs, Prefer: prefer, Offset: off, Length: length,
+	})
+	for _, b := range rep.Bad {
+		n.log.Warn("bad shard; needs repair", "data_id", fmt.Sprintf("%x", p.DataID), "part", p.Number, "shard", b.Shard, "drive", p.Drives[b.Shard], "err", b.Err)
+	}
+	if err != nil {
+		if errors.Is(err, erasure.ErrTooManyBad) || errors.Is(err, crypt.ErrAuth) || errors.Is(err, crypt.ErrTruncated) {
+			return &errs.Error{Op: "read", Kind: errs.KindCorrupt, Err: err}
+		}
+		return err
+	}
+	return nil
+}
+
+// partAD binds a part's ciphertext to its number within the object, so
+// parts cannot be swapped.
+func partAD(number int) []byte {
+	return binary.BigEndian.AppendUint32([]byte("kcs-part"), uint32(number))
+}

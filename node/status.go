@@ -1,0 +1,138 @@
+package node
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/kommunal-cloud/kcs/node/meta"
+	"github.com/kommunal-cloud/kcs/node/rpc"
+)
+
+// NodeStatus is one member as the cluster status shows it.
+type NodeStatus struct {
+	ID        string            `json:"id"`
+	Site      string            `json:"site"`
+	Role      string            `json:"role"` // leader, voter, non-voter, or none (not in the Raft configuration)
+	Reachable bool              `json:"reachable"`
+	Error     string            `json:"error,omitempty"`
+	RaftAddr  string            `json:"raft_addr"`
+	RPCAddr   string            `json:"rpc_addr"`
+	S3Addrs   []string          `json:"s3_addrs"`
+	Applied   uint64            `json:"applied"`
+	Started   time.Time         `json:"started,omitempty"`
+	Drives    []rpc.DriveStatus `json:"drives"`
+}
+
+// SiteStatus groups a site's members.
+type SiteStatus struct {
+	Name  string       `json:"name"`
+	Nodes []NodeStatus `json:"nodes"`
+}
+
+// FamilyStatus summarises one family of erasure sets.
+type FamilyStatus struct {
+	Sites    []string `json:"sites"`
+	Geometry string   `json:"geometry"`
+	Sets     int      `json:"sets"`
+}
+
+// ClusterStatus is what `kcs admin cluster status` shows.
+type ClusterStatus struct {
+	ClusterID   string         `json:"cluster_id"`
+	Leader      string         `json:"leader"`
+	Epoch       uint64         `json:"topology_epoch"`
+	Sites       []SiteStatus   `json:"sites"`
+	Families    []FamilyStatus `json:"layout"`
+	GeneratedBy string         `json:"generated_by"`
+}
+
+// ClusterStatus asks every member for its status.
+func (n *Node) ClusterStatus(ctx context.Context) (*ClusterStatus, error) {
+	if err := n.linearize(ctx); err != nil {
+		return nil, err
+	}
+	var (
+		nodes []meta.Node
+		lay   *meta.Layout
+		cid   string
+	)
+	err := n.store.FSM.View(func(r *meta.Reader) error {
+		var err error
+		if nodes, err = r.Nodes(); err != nil {
+			return err
+		}
+		if c, ok, _ := r.Cluster(); ok {
+			cid = c.ID
+		}
+		lay, err = r.Layout()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	servers, _ := n.store.Servers()
+	role := map[string]string{}
+	for _, s := range servers {
+		role[string(s.ID)] = map[raft.ServerSuffrage]string{raft.Voter: "voter", raft.Nonvoter: "non-voter", raft.Staging: "staging"}[s.Suffrage]
+	}
+	leader, _ := n.store.Leader()
+	if leader != "" {
+		role[leader] = "leader"
+	}
+	out := &ClusterStatus{ClusterID: cid, Leader: leader, Epoch: lay.Epoch, GeneratedBy: n.cfg.ID}
+	statuses := make([]NodeStatus, len(nodes))
+	var wg sync.WaitGroup
+	for i, rec := range nodes {
+		ns := NodeStatus{ID: rec.ID, Site: rec.Site, Role: role[rec.ID], RaftAddr: rec.RaftAddr, RPCAddr: rec.RPCAddr, S3Addrs: rec.S3Addrs}
+		if ns.Role == "" {
+			ns.Role = "none"
+		}
+		statuses[i] = ns
+		wg.Add(1)
+		go func(i int, rec meta.Node) {
+			defer wg.Done()
+			var st rpc.Status
+			var err error
+			if rec.ID == n.cfg.ID {
+				st = n.Status(ctx)
+			} else {
+				cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				st, err = n.rpc.Status(cctx, rec.RPCAddr)
+				cancel()
+			}
+			if err != nil {
+				statuses[i].Error = err.Error()
+				return
+			}
+			statuses[i].Reachable, statuses[i].Applied, statuses[i].Drives, statuses[i].Started = true, st.Applied, st.Drives, st.Started
+		}(i, rec)
+	}
+	wg.Wait()
+	bySite := map[string][]NodeStatus{}
+	for _, s := range statuses {
+		bySite[s.Site] = append(bySite[s.Site], s)
+	}
+	names := make([]string, 0, len(bySite))
+	for s := range bySite {
+		names = append(names, s)
+	}
+	sort.Strings(names)
+	for _, s := range names {
+		ns := bySite[s]
+		sort.Slice(ns, func(i, j int) bool { return ns[i].ID < ns[j].ID })
+		out.Sites = append(out.Sites, SiteStatus{Name: s, Nodes: ns})
+	}
+	for _, f := range lay.Families {
+		out.Families = append(out.Families, FamilyStatus{Sites: f.Sites, Geometry: geometryName(f.K, f.M), Sets: len(f.Sets)})
+	}
+	return out, nil
+}
+
+func geometryName(k, m int) string {
+	return "RS(" + strconv.Itoa(k) + "," + strconv.Itoa(m) + ")"
+}

@@ -1,0 +1,242 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kommunal-cloud/kcs/node/crypt"
+	"github.com/kommunal-cloud/kcs/node/errs"
+	"github.com/kommunal-cloud/kcs/node/meta"
+)
+
+// Tenant ids name municipalities in commands and logs: lowercase slugs.
+var tenantPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,62}$`)
+
+// Access key ids are what S3 clients send in clear in every request.
+var accessKeyPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{3,128}$`)
+
+// TenantInfo describes a tenant for the admin API.
+type TenantInfo struct {
+	ID         string    `json:"id"`
+	Created    time.Time `json:"created"`
+	KeyVersion uint32    `json:"key_version"`
+	AccessKeys int       `json:"access_keys"`
+	Buckets    int       `json:"buckets"`
+}
+
+// AccessKeyInfo describes an access key; Secret is set only when the key is
+// created.
+type AccessKeyInfo struct {
+	AccessKey string    `json:"access_key"`
+	Secret    string    `json:"secret,omitempty"`
+	Tenant    string    `json:"tenant"`
+	Created   time.Time `json:"created"`
+}
+
+func secretOwner(accessKey string) crypt.Owner { return crypt.SecretOwner("s3-secret", accessKey) }
+
+// newAccessKey makes an access key record: the given id and secret, or
+// random ones (AWS-shaped: 20 characters, 40 of secret).
+func (n *Node) newAccessKey(tenant, id, secret string) (*meta.AccessKey, string, error) {
+	if id == "" {
+		b := make([]byte, 15)
+		rand.Read(b)
+		id = "KCS" + strings.ToUpper(strings.TrimRight(base64.StdEncoding.EncodeToString(b), "="))[:17]
+		id = strings.NewReplacer("+", "X", "/", "Y").Replace(id)
+	}
+	if !accessKeyPattern.MatchString(id) {
+		return nil, "", errs.Errorf("CreateAccessKey", errs.KindInvalidArgument, "access key id %q: 3-128 letters, digits, '.', '_' or '-'", id)
+	}
+	if secret == "" {
+		b := make([]byte, 30)
+		rand.Read(b)
+		secret = base64.StdEncoding.EncodeToString(b)
+	}
+	if len(secret) < 8 || len(secret) > 128 {
+		return nil, "", errs.Errorf("CreateAccessKey", errs.KindInvalidArgument, "secret must be 8-128 characters")
+	}
+	wrapped, err := n.master.WrapSecret([]byte(secret), secretOwner(id))
+	if err != nil {
+		return nil, "", err
+	}
+	return &meta.AccessKey{ID: id, Tenant: tenant, WrappedSecret: wrapped, Created: time.Now().UnixNano()}, secret, nil
+}
+
+// CreateTenant creates a municipality's tenant with its own key and first
+// access key. accessKey and secret may be empty (random ones are made).
+func (n *Node) CreateTenant(ctx context.Context, id, accessKey, secret string) (*AccessKeyInfo, error) {
+	if !tenantPattern.MatchString(id) {
+		return nil, errs.Errorf("CreateTenant", errs.KindInvalidArgument, "tenant %q: 2-63 lowercase letters, digits or '-'", id)
+	}
+	tk, err := crypt.GenerateTenantKey(id, 1)
+	if err != nil {
+		return nil, err
+	}
+	wrapped, err := n.master.WrapTenantKey(tk)
+	if err != nil {
+		return nil, err
+	}
+	ak, secret, err := n.newAccessKey(id, accessKey, secret)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UnixNano()
+	res, err := n.propose(ctx, &meta.Command{Op: meta.OpCreateTenant, CreateTenant: &meta.CreateTenant{
+		Tenant:   meta.Tenant{ID: id, Created: now, KeyVersion: 1, Keys: []meta.TenantKey{{Version: 1, Wrapped: wrapped, Created: now}}},
+		FirstKey: ak,
+	}})
+	if err != nil {
+		return nil, err
+	}
+	if res.Err != nil {
+		return nil, res.Err
+	}
+	n.log.Info("tenant created", "tenant", id, "access_key", ak.ID)
+	return &AccessKeyInfo{AccessKey: ak.ID, Secret: secret, Tenant: id, Created: time.Unix(0, ak.Created)}, nil
+}
+
+// ListTenants lists the tenants.
+func (n *Node) ListTenants(ctx context.Context) ([]TenantInfo, error) {
+	if err := n.linearize(ctx); err != nil {
+		return nil, err
+	}
+	var out []TenantInfo
+	err := n.store.FSM.View(func(r *meta.Reader) error {
+		ts, err := r.Tenants()
+		if err != nil {
+			return err
+		}
+		for _, t := range ts {
+			keys, _ := r.AccessKeysOf(t.ID)
+			bs, _ := r.BucketsOf(t.ID)
+			out = append(out, TenantInfo{ID: t.ID, Created: time.Unix(0, t.Created), KeyVersion: t.KeyVersion, AccessKeys: len(keys), Buckets: len(bs)})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// CreateAccessKey gives a tenant another access key (for rotation: create
+// the new one, move the applications over, delete the old one).
+func (n *Node) CreateAccessKey(ctx context.Context, tenant, accessKey, secret string) (*AccessKeyInfo, error) {
+	ak, secret, err := n.newAccessKey(tenant, accessKey, secret)
+	if err != nil {
+		return nil, err
+	}
+	res, err := n.propose(ctx, &meta.Command{Op: meta.OpCreateAccessKey, CreateAccessKey: ak})
+	if err != nil {
+		return nil, err
+	}
+	if res.Err != nil {
+		return nil, res.Err
+	}
+	n.log.Info("access key created", "tenant", tenant, "access_key", ak.ID)
+	return &AccessKeyInfo{AccessKey: ak.ID, Secret: secret, Tenant: tenant, Created: time.Unix(0, ak.Created)}, nil
+}
+
+// ListAccessKeys lists a tenant's access keys (without secrets).
+func (n *Node) ListAccessKeys(ctx context.Context, tenant string) ([]AccessKeyInfo, error) {
+	if err := n.linearize(ctx); err != nil {
+		return nil, err
+	}
+	var out []AccessKeyInfo
+	err := n.store.FSM.View(func(r *meta.Reader) error {
+		if _, ok, _ := r.Tenant(tenant); !ok {
+			return errs.Errorf("ListAccessKeys", errs.KindNoSuchTenant, "tenant %q does not exist", tenant)
+		}
+		keys, err := r.AccessKeysOf(tenant)
+		for _, k := range keys {
+			out = append(out, AccessKeyInfo{AccessKey: k.ID, Tenant: k.Tenant, Created: time.Unix(0, k.Created)})
+		}
+		return err
+	})
+	return out, err
+}
+
+// DeleteAccessKey deletes an access key; requests signed with it fail at
+// once on every node.
+func (n *Node) DeleteAccessKey(ctx context.Context, tenant, accessKey string) error {
+	res, err := n.propose(ctx, &meta.Command{Op: meta.OpDeleteAccessKey, DeleteAccessKey: &meta.DeleteAccessKey{ID: accessKey, Tenant: tenant}})
+	if err != nil {
+		return err
+	}
+	if res.Err != nil {
+		return res.Err
+	}
+	n.log.Info("access key deleted", "tenant", tenant, "access_key", accessKey)
+	return nil
+}
+
+// LookupAccessKey returns an access key's secret and tenant, for SigV4. A
+// key just created elsewhere may not have reached this node's copy of the
+// metadata yet: a miss is confirmed by a linearizable read.
+func (n *Node) LookupAccessKey(ctx context.Context, accessKey string) (Credential, error) {
+	for attempt := 0; attempt < 2; attempt++ {
+		var ak *meta.AccessKey
+		var found bool
+		if err := n.store.FSM.View(func(r *meta.Reader) error {
+			var err error
+			ak, found, err = r.AccessKey(accessKey)
+			return err
+		}); err != nil {
+			return Credential{}, err
+		}
+		if found {
+			secret, err := n.master.UnwrapSecret(ak.WrappedSecret, secretOwner(ak.ID))
+			if err != nil {
+				return Credential{}, &errs.Error{Op: "LookupAccessKey", Kind: errs.KindInternal, Err: err}
+			}
+			return Credential{AccessKey: ak.ID, Secret: string(secret), Tenant: ak.Tenant}, nil
+		}
+		if attempt == 0 {
+			if err := n.linearize(ctx); err != nil {
+				return Credential{}, err
+			}
+		}
+	}
+	return Credential{}, errs.Errorf("LookupAccessKey", errs.KindNoSuchAccessKey, "")
+}
+
+// tenantKey returns a tenant's key of the given version, unwrapped once
+// and then kept in memory.
+func (n *Node) tenantKey(r *meta.Reader, tenant string, version uint32) (*crypt.TenantKey, error) {
+	cacheKey := tenant + "\x00" + strconv.FormatUint(uint64(version), 10)
+	if k, ok := n.tkeys.Load(cacheKey); ok {
+		return k.(*crypt.TenantKey), nil
+	}
+	t, ok, err := r.Tenant(tenant)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errs.Errorf("tenant key", errs.KindAccessDenied, "tenant %q does not exist", tenant)
+	}
+	for _, k := range t.Keys {
+		if k.Version == version {
+			tk, err := n.master.UnwrapTenantKey(k.Wrapped, tenant, version)
+			if err != nil {
+				return nil, &errs.Error{Op: "tenant key", Kind: errs.KindInternal, Err: err}
+			}
+			n.tkeys.Store(cacheKey, tk)
+			return tk, nil
+		}
+	}
+	return nil, errs.Errorf("tenant key", errs.KindInternal, "tenant %q has no key version %d", tenant, version)
+}
+
+// currentTenantKey returns the key version new objects of a tenant use.
+func (n *Node) currentTenantKey(r *meta.Reader, tenant string) (*crypt.TenantKey, error) {
+	t, ok, err := r.Tenant(tenant)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errs.Errorf("tenant key", errs.KindAccessDenied, "tenant %q does not exist", tenant)
+	}
+	return n.tenantKey(r, tenant, t.KeyVersion)
+}
