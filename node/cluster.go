@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -323,6 +324,20 @@ func (n *Node) propose(ctx context.Context, c *meta.Command) (*meta.Result, erro
 // acknowledged anywhere before the call: reads that follow are
 // linearizable.
 func (n *Node) linearize(ctx context.Context) error {
+	idx, err := n.reads.index(ctx)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, clusterTimeout)
+	defer cancel()
+	if err := n.store.WaitApplied(ctx, idx); err != nil {
+		return &errs.Error{Op: "read", Kind: errs.KindUnavailable, Msg: "metadata not caught up", Err: err}
+	}
+	return nil
+}
+
+// fetchReadIndex asks the leader (this node or another) for a read index.
+func (n *Node) fetchReadIndex(ctx context.Context) (uint64, error) {
 	var idx uint64
 	err := n.withLeader(ctx, "read", func(ctx context.Context) error {
 		var err error
@@ -337,15 +352,61 @@ func (n *Node) linearize(ctx context.Context) error {
 		idx, err = n.rpc.ReadIndex(ctx, addr)
 		return err
 	})
-	if err != nil {
-		return err
+	return idx, err
+}
+
+// readBatcher shares read-index requests among concurrent readers: every
+// reader waits for a request issued after it arrived (so it sees every
+// write acknowledged before it), but one request serves all readers that
+// arrived while the previous one was in flight. Under load a linearizable
+// read costs a fraction of a round trip to the leader.
+type readBatcher struct {
+	n       *Node
+	mu      sync.Mutex
+	waiting []chan readResult
+	running bool
+}
+
+type readResult struct {
+	idx uint64
+	err error
+}
+
+func (b *readBatcher) index(ctx context.Context) (uint64, error) {
+	ch := make(chan readResult, 1)
+	b.mu.Lock()
+	b.waiting = append(b.waiting, ch)
+	if !b.running {
+		b.running = true
+		go b.loop()
 	}
-	ctx, cancel := context.WithTimeout(ctx, clusterTimeout)
-	defer cancel()
-	if err := n.store.WaitApplied(ctx, idx); err != nil {
-		return &errs.Error{Op: "read", Kind: errs.KindUnavailable, Msg: "metadata not caught up", Err: err}
+	b.mu.Unlock()
+	select {
+	case r := <-ch:
+		return r.idx, r.err
+	case <-ctx.Done():
+		return 0, &errs.Error{Op: "read", Kind: errs.KindUnavailable, Err: ctx.Err()}
 	}
-	return nil
+}
+
+func (b *readBatcher) loop() {
+	for {
+		b.mu.Lock()
+		batch := b.waiting
+		b.waiting = nil
+		if len(batch) == 0 {
+			b.running = false
+			b.mu.Unlock()
+			return
+		}
+		b.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
+		idx, err := b.n.fetchReadIndex(ctx)
+		cancel()
+		for _, ch := range batch {
+			ch <- readResult{idx, err}
+		}
+	}
 }
 
 // Apply applies a forwarded command (rpc.Handler).

@@ -73,6 +73,7 @@ type Node struct {
 
 	live    *liveness
 	gc      *collector
+	reads   *readBatcher
 	started time.Time
 
 	stop chan struct{}
@@ -149,6 +150,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}()
 	n.live = newLiveness(n)
 	n.gc = newCollector(n)
+	n.reads = &readBatcher{n: n}
 
 	if err := n.enterCluster(ctx); err != nil {
 		n.Close()

@@ -114,6 +114,7 @@ func (n *Node) writeStream(ctx context.Context, body io.Reader, dk *crypt.DataKe
 	failed := map[int]bool{}
 	for _, f := range res.Failed {
 		failed[f.Shard] = true
+		n.noteFailure(set.Drives[f.Shard], f.Err)
 	}
 	var mu sync.Mutex
 	durable := 0
@@ -131,6 +132,7 @@ func (n *Node) writeStream(ctx context.Context, body io.Reader, dk *crypt.DataKe
 			defer wg.Done()
 			if err := w.Commit(); err != nil {
 				n.log.Warn("shard commit", "drive", set.Drives[i], "err", err)
+				n.noteFailure(set.Drives[i], err)
 				return
 			}
 			mu.Lock()
@@ -188,6 +190,16 @@ func (n *Node) openShardWriter(ctx context.Context, drive string, name shardstor
 		return nil, fmt.Errorf("node %s unknown", owner)
 	}
 	return n.rpc.CreateShard(ctx, addr, drive, name), nil
+}
+
+// noteFailure marks a peer down at once when talking to it failed (it did
+// not answer), instead of waiting for the next ping: the next write picks
+// a set without it. The ping marks it up again when it answers.
+func (n *Node) noteFailure(drive string, err error) {
+	owner := nodeOfDrive(drive)
+	if owner != n.cfg.ID && errs.IsKind(err, errs.KindUnavailable) {
+		n.live.set(owner, false)
+	}
 }
 
 // shardSource reads one shard of a stream, from a local drive or a peer.
@@ -259,6 +271,7 @@ func (n *Node) readStream(ctx context.Context, w io.Writer, p *meta.Part, dk *cr
 		Coder: coder, Shards: srcs, Prefer: prefer, Offset: off, Length: length,
 	})
 	for _, b := range rep.Bad {
+		n.noteFailure(p.Drives[b.Shard], b.Err)
 		n.log.Warn("bad shard; needs repair", "data_id", fmt.Sprintf("%x", p.DataID), "part", p.Number, "shard", b.Shard, "drive", p.Drives[b.Shard], "err", b.Err)
 	}
 	if err != nil {

@@ -172,34 +172,30 @@ func (n *Node) DeleteAccessKey(ctx context.Context, tenant, accessKey string) er
 	return nil
 }
 
-// LookupAccessKey returns an access key's secret and tenant, for SigV4. A
-// key just created elsewhere may not have reached this node's copy of the
-// metadata yet: a miss is confirmed by a linearizable read.
+// LookupAccessKey returns an access key's secret and tenant, for SigV4.
+// The read is linearizable: a key deleted on any node stops working on
+// every node at once, and a key just created works everywhere.
 func (n *Node) LookupAccessKey(ctx context.Context, accessKey string) (Credential, error) {
-	for attempt := 0; attempt < 2; attempt++ {
-		var ak *meta.AccessKey
-		var found bool
-		if err := n.store.FSM.View(func(r *meta.Reader) error {
-			var err error
-			ak, found, err = r.AccessKey(accessKey)
-			return err
-		}); err != nil {
-			return Credential{}, err
-		}
-		if found {
-			secret, err := n.master.UnwrapSecret(ak.WrappedSecret, secretOwner(ak.ID))
-			if err != nil {
-				return Credential{}, &errs.Error{Op: "LookupAccessKey", Kind: errs.KindInternal, Err: err}
-			}
-			return Credential{AccessKey: ak.ID, Secret: string(secret), Tenant: ak.Tenant}, nil
-		}
-		if attempt == 0 {
-			if err := n.linearize(ctx); err != nil {
-				return Credential{}, err
-			}
-		}
+	if err := n.linearize(ctx); err != nil {
+		return Credential{}, err
 	}
-	return Credential{}, errs.Errorf("LookupAccessKey", errs.KindNoSuchAccessKey, "")
+	var ak *meta.AccessKey
+	var found bool
+	if err := n.store.FSM.View(func(r *meta.Reader) error {
+		var err error
+		ak, found, err = r.AccessKey(accessKey)
+		return err
+	}); err != nil {
+		return Credential{}, err
+	}
+	if !found {
+		return Credential{}, errs.Errorf("LookupAccessKey", errs.KindNoSuchAccessKey, "")
+	}
+	secret, err := n.master.UnwrapSecret(ak.WrappedSecret, secretOwner(ak.ID))
+	if err != nil {
+		return Credential{}, &errs.Error{Op: "LookupAccessKey", Kind: errs.KindInternal, Err: err}
+	}
+	return Credential{AccessKey: ak.ID, Secret: string(secret), Tenant: ak.Tenant}, nil
 }
 
 // tenantKey returns a tenant's key of the given version, unwrapped once

@@ -310,8 +310,12 @@ func (c *Client) CreateShard(ctx context.Context, addr, drive string, n shardsto
 		if err == nil {
 			resp.Body.Close()
 		}
-		// Unblock a writer still waiting on the pipe.
-		pr.CloseWithError(errAborted)
+		// Unblock a writer still waiting on the pipe, with the reason.
+		if err != nil {
+			pr.CloseWithError(err)
+		} else {
+			pr.CloseWithError(errAborted)
+		}
 		sw.done <- err
 	}()
 	return sw

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/admin"
+)
+
+type adminFlags struct {
+	endpoint   string
+	secretFile string
+	caCert     string
+	asJSON     bool
+}
+
+func (f *adminFlags) client() (*admin.Client, error) {
+	secret, err := readSecret("admin secret", f.secretFile, "KCS_ADMIN_SECRET", true)
+	if err != nil {
+		return nil, err
+	}
+	hc := &http.Client{Timeout: 60 * time.Second}
+	if f.caCert != "" {
+		pem, err := os.ReadFile(f.caCert)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s: no certificate", f.caCert)
+		}
+		hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	}
+	return &admin.Client{Endpoint: f.endpoint, Secret: secret, HTTP: hc}, nil
+}
+
+func (f *adminFlags) print(w io.Writer, v any, table func(tw *tabwriter.Writer)) error {
+	if f.asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	table(tw)
+	return tw.Flush()
+}
+
+func newAdminCmd() *cobra.Command {
+	f := &adminFlags{}
+	cmd := &cobra.Command{
+		Use:   "admin",
+		Short: "Operate a cluster: tenants, access keys, status",
+		Long: `Operate a cluster through the admin API of any node. Requests are signed with the admin
+secret (--admin-secret-file, or KCS_ADMIN_SECRET).`,
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.endpoint, "endpoint", "http://127.0.0.1:9000", "S3 endpoint of any node")
+	pf.StringVar(&f.secretFile, "admin-secret-file", "", "file holding the admin secret")
+	pf.StringVar(&f.caCert, "ca-cert", "", "CA certificate (PEM) to trust for an https endpoint")
+	pf.BoolVar(&f.asJSON, "json", false, "print JSON for scripts")
+	pf.VisitAll(func(fl *pflag.Flag) { fl.Usage += " (env " + envName(fl.Name) + ")" })
+
+	tenant := &cobra.Command{Use: "tenant", Short: "Manage tenants (municipalities)"}
+	var ak, sk string
+	create := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a tenant with its own key; prints its first access key and secret",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			info, err := c.CreateTenant(cmd.Context(), args[0], ak, sk)
+			if err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), info, func(tw *tabwriter.Writer) {
+				fmt.Fprintf(tw, "tenant\t%s\naccess key\t%s\nsecret key\t%s\n", info.Tenant, info.AccessKey, info.Secret)
+				fmt.Fprintln(tw, "\nThe secret key is shown only now; keep it safe.")
+			})
+		},
+	}
+	create.Flags().StringVar(&ak, "access-key", "", "access key id to use (default: random)")
+	create.Flags().StringVar(&sk, "secret-key", "", "secret to use (default: random)")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List tenants",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			ts, err := c.ListTenants(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), ts, func(tw *tabwriter.Writer) {
+				fmt.Fprintln(tw, "TENANT\tKEY VERSION\tACCESS KEYS\tBUCKETS\tCREATED")
+				for _, t := range ts {
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", t.ID, t.KeyVersion, t.AccessKeys, t.Buckets, t.Created.Format(time.RFC3339))
+				}
+			})
+		},
+	}
+	tenant.AddCommand(create, list)
+
+	key := &cobra.Command{Use: "key", Short: "Manage a tenant's S3 access keys (create a new one, move applications, delete the old: rotation)"}
+	var kak, ksk string
+	kcreate := &cobra.Command{
+		Use:   "create TENANT",
+		Short: "Create another access key for a tenant; prints it with its secret",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			info, err := c.CreateAccessKey(cmd.Context(), args[0], kak, ksk)
+			if err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), info, func(tw *tabwriter.Writer) {
+				fmt.Fprintf(tw, "tenant\t%s\naccess key\t%s\nsecret key\t%s\n", info.Tenant, info.AccessKey, info.Secret)
+			})
+		},
+	}
+	kcreate.Flags().StringVar(&kak, "access-key", "", "access key id to use (default: random)")
+	kcreate.Flags().StringVar(&ksk, "secret-key", "", "secret to use (default: random)")
+	klist := &cobra.Command{
+		Use:   "list TENANT",
+		Short: "List a tenant's access keys",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			ks, err := c.ListAccessKeys(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), ks, func(tw *tabwriter.Writer) {
+				fmt.Fprintln(tw, "ACCESS KEY\tCREATED")
+				for _, k := range ks {
+					fmt.Fprintf(tw, "%s\t%s\n", k.AccessKey, k.Created.Format(time.RFC3339))
+				}
+			})
+		},
+	}
+	kdelete := &cobra.Command{
+		Use:   "delete TENANT ACCESS_KEY",
+		Short: "Delete an access key; requests signed with it fail at once",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteAccessKey(cmd.Context(), args[0], args[1]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted access key %s of %s\n", args[1], args[0])
+			return nil
+		},
+	}
+	key.AddCommand(kcreate, klist, kdelete)
+
+	cluster := &cobra.Command{Use: "cluster", Short: "Cluster-wide views"}
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Sites, nodes, Raft roles, reachability and drive usage at a glance",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			st, err := c.ClusterStatus(ctx)
+			if err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), st, func(tw *tabwriter.Writer) { printStatus(tw, st) })
+		},
+	}
+	cluster.AddCommand(status)
+	cmd.AddCommand(tenant, key, cluster)
+	return cmd
+}
+
+func printStatus(tw *tabwriter.Writer, st *node.ClusterStatus) {
+	fmt.Fprintf(tw, "cluster %s   leader %s   topology epoch %d\n\n", st.ClusterID, st.Leader, st.Epoch)
+	fmt.Fprintln(tw, "SITE\tNODE\tRAFT\tREACHABLE\tDRIVES (used / size)\tS3")
+	for _, s := range st.Sites {
+		for _, n := range s.Nodes {
+			reach := "yes"
+			if !n.Reachable {
+				reach = "NO"
+			}
+			var drives []string
+			for _, d := range n.Drives {
+				if d.Err != "" {
+					drives = append(drives, d.ID+" error")
+					continue
+				}
+				used := d.Total - d.Free
+				drives = append(drives, fmt.Sprintf("%s %s/%s", d.ID, human(used), human(d.Total)))
+			}
+			if !n.Reachable {
+				drives = []string{"?"}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, n.ID, n.Role, reach, strings.Join(drives, ", "), strings.Join(n.S3Addrs, " "))
+		}
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "LAYOUT\tSITES\tSETS")
+	for i, fam := range st.Families {
+		label := fam.Geometry
+		if i > 0 {
+			label += " (while a site is down)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\n", label, strings.Join(fam.Sites, ", "), fam.Sets)
+	}
+}
+
+func human(b uint64) string {
+	const unit = 1024
+	if b < unit {
+		return fmt.Sprintf("%dB", b)
+	}
+	div, exp := uint64(unit), 0
+	for n := b / unit; n >= unit; n /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f%ciB", float64(b)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,312 @@
+package main
+
+// The end-to-end harness: real `kcs server` processes on loopback, one per
+// site, with a test CA for HTTPS, driven by real S3 clients.
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kommunal-cloud/kcs/node/admin"
+)
+
+// kcsBin is the binary built once for all end-to-end tests.
+var kcsBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "kcs-e2e-bin")
+	if err != nil {
+		panic(err)
+	}
+	kcsBin = filepath.Join(dir, "kcs")
+	// Built without -race: the servers are the system under test, and a
+	// race-instrumented server would be several times slower.
+	out, err := exec.Command("go", "build", "-o", kcsBin, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building kcs: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freePort returns a loopback port nothing listens on right now.
+func freePort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// testCA makes a CA and a server certificate for 127.0.0.1 and localhost.
+type testCA struct {
+	caFile, certFile, keyFile string
+	pool                      *x509.CertPool
+}
+
+func newTestCA(t testing.TB, dir string) *testCA {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kcs test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	ca := &testCA{caFile: filepath.Join(dir, "ca.pem"), certFile: filepath.Join(dir, "cert.pem"), keyFile: filepath.Join(dir, "key.pem"), pool: x509.NewCertPool()}
+	os.WriteFile(ca.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600)
+	os.WriteFile(ca.certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(ca.keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	ca.pool.AddCert(caCert)
+	return ca
+}
+
+// server is one `kcs server` process.
+type server struct {
+	id, site             string
+	dir                  string
+	s3, s3tls, raft, rpc string
+	drives               []string
+	cmd                  *exec.Cmd
+	logf                 *os.File
+	exited               chan struct{}
+}
+
+// cluster is a set of kcs server processes, one per site.
+type cluster struct {
+	t           testing.TB
+	dir         string
+	ca          *testCA
+	servers     []*server
+	masterFile  string
+	secretFile  string
+	adminFile   string
+	adminSecret []byte
+}
+
+func writeSecret(t testing.TB, path string) []byte {
+	b := make([]byte, 32)
+	rand.Read(b)
+	s := []byte(hex.EncodeToString(b))
+	if err := os.WriteFile(path, s, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// startCluster starts n servers in n sites and waits until all serve.
+func startCluster(t testing.TB, n int) *cluster {
+	t.Helper()
+	dir := t.TempDir()
+	c := &cluster{t: t, dir: dir, ca: newTestCA(t, dir),
+		masterFile: filepath.Join(dir, "master.key"), secretFile: filepath.Join(dir, "cluster.secret"), adminFile: filepath.Join(dir, "admin.secret")}
+	writeSecret(t, c.masterFile)
+	writeSecret(t, c.secretFile)
+	c.adminSecret = writeSecret(t, c.adminFile)
+	for i := range n {
+		s := &server{id: fmt.Sprintf("n%d", i+1), site: fmt.Sprintf("site-%c", 'a'+i), dir: filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
+			s3: freePort(t), s3tls: freePort(t), raft: freePort(t), rpc: freePort(t)}
+		s.drives = []string{filepath.Join(s.dir, "d1"), filepath.Join(s.dir, "d2")}
+		c.servers = append(c.servers, s)
+	}
+	t.Cleanup(c.stopAll)
+	for i, s := range c.servers {
+		join := ""
+		if i > 0 {
+			join = c.servers[0].rpc
+		}
+		c.start(s, i == 0, join)
+	}
+	for _, s := range c.servers {
+		c.waitReady(s)
+	}
+	return c
+}
+
+// start launches s. Secrets go in through files and the environment,
+// never flags.
+func (c *cluster) start(s *server, bootstrap bool, join string) {
+	c.t.Helper()
+	args := []string{"server", "--id", s.id, "--site", s.site, "--drives", strings.Join(s.drives, ","),
+		"--meta-dir", filepath.Join(s.dir, "meta"), "--s3-addr", s.s3, "--s3-tls-addr", s.s3tls,
+		"--tls-cert", c.ca.certFile, "--tls-key", c.ca.keyFile, "--raft-addr", s.raft, "--rpc-addr", s.rpc,
+		"--fast-raft", "--log-level", "info"}
+	if bootstrap {
+		args = append(args, "--bootstrap")
+	}
+	if join != "" {
+		args = append(args, "--join", join)
+	}
+	cmd := exec.Command(kcsBin, args...)
+	cmd.Env = append(os.Environ(), "KCS_MASTER_KEY_FILE="+c.masterFile, "KCS_CLUSTER_SECRET_FILE="+c.secretFile, "KCS_ADMIN_SECRET_FILE="+c.adminFile)
+	os.MkdirAll(s.dir, 0o700)
+	logf, err := os.OpenFile(filepath.Join(s.dir, "server.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	s.cmd, s.logf, s.exited = cmd, logf, make(chan struct{})
+	go func(ch chan struct{}) { cmd.Wait(); close(ch) }(s.exited)
+}
+
+// waitReady waits until s answers S3 requests (any S3 answer will do).
+func (c *cluster) waitReady(s *server) {
+	c.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.exited:
+			c.t.Fatalf("%s exited during start:\n%s", s.id, c.logTail(s))
+		default:
+		}
+		resp, err := http.Get("http://" + s.s3 + "/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusForbidden {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.t.Fatalf("%s not ready:\n%s", s.id, c.logTail(s))
+}
+
+func (c *cluster) logTail(s *server) string {
+	b, _ := os.ReadFile(filepath.Join(s.dir, "server.log"))
+	if len(b) > 6000 {
+		b = b[len(b)-6000:]
+	}
+	return string(b)
+}
+
+// kill stops s with SIGKILL: no shutdown, no flush.
+func (c *cluster) kill(s *server) {
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Kill()
+	<-s.exited
+	s.logf.Close()
+	s.cmd = nil
+}
+
+// stop stops s gracefully (SIGTERM).
+func (c *cluster) stop(s *server) {
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-s.exited:
+	case <-time.After(20 * time.Second):
+		c.t.Errorf("%s did not stop on SIGINT; killing", s.id)
+		s.cmd.Process.Kill()
+		<-s.exited
+	}
+	s.logf.Close()
+	s.cmd = nil
+}
+
+func (c *cluster) stopAll() {
+	var wg sync.WaitGroup
+	for _, s := range c.servers {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.stop(s) }()
+	}
+	wg.Wait()
+	if c.t.Failed() {
+		for _, s := range c.servers {
+			c.t.Logf("--- log of %s ---\n%s", s.id, c.logTail(s))
+		}
+	}
+}
+
+// restart starts a stopped server again with its state on disk.
+func (c *cluster) restart(s *server) {
+	c.t.Helper()
+	c.start(s, false, "")
+}
+
+func (c *cluster) admin(s *server) *admin.Client {
+	return &admin.Client{Endpoint: "http://" + s.s3, Secret: c.adminSecret}
+}
+
+// tenant creates a tenant and returns its access key and secret.
+func (c *cluster) tenant(name string) (string, string) {
+	c.t.Helper()
+	info, err := c.admin(c.servers[0]).CreateTenant(context.Background(), name, "", "")
+	if err != nil {
+		c.t.Fatalf("create tenant %s: %v", name, err)
+	}
+	return info.AccessKey, info.Secret
+}
+
+func (c *cluster) httpsClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.ca.pool}}}
+}
+
+// randomFile writes n pseudo-random bytes to a file and returns its path
+// and contents.
+func randomFile(t testing.TB, dir, name string, n int) (string, []byte) {
+	t.Helper()
+	b := make([]byte, n)
+	rand.Read(b)
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p, b
+}
+
+func sameFile(t testing.TB, path string, want []byte) {
+	t.Helper()
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s: %d bytes differ from the %d uploaded", path, len(got), len(want))
+	}
+}

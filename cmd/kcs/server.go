@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/admin"
+	"github.com/kommunal-cloud/kcs/s3api"
+)
+
+// The node implements what s3api consumes.
+var (
+	_ s3api.ObjectLayer = (*node.Node)(nil)
+	_ s3api.Credentials = (*node.Node)(nil)
+)
+
+// serveOptions are what a serving node needs beyond node.Config.
+type serveOptions struct {
+	node        node.Config
+	s3Addr      string
+	s3TLSAddr   string
+	tlsCert     string
+	tlsKey      string
+	region      string
+	adminSecret []byte
+}
+
+// serving is a node with its S3 and admin listeners.
+type serving struct {
+	node    *node.Node
+	servers []*http.Server
+	log     *slog.Logger
+	done    chan error
+}
+
+// serve opens the S3 listeners (so a busy port fails before anything else
+// starts), starts the node, and serves S3 and the admin API.
+func serve(ctx context.Context, o serveOptions) (*serving, error) {
+	log := o.node.Logger
+	type listener struct {
+		ln  net.Listener
+		tls bool
+	}
+	var lns []listener
+	closeAll := func() {
+		for _, l := range lns {
+			l.ln.Close()
+		}
+	}
+	if o.s3Addr != "" {
+		ln, err := net.Listen("tcp", o.s3Addr)
+		if err != nil {
+			return nil, fmt.Errorf("s3 listener: %w", err)
+		}
+		lns = append(lns, listener{ln, false})
+	}
+	var tlsCfg *tls.Config
+	if o.s3TLSAddr != "" {
+		if o.tlsCert == "" || o.tlsKey == "" {
+			closeAll()
+			return nil, errors.New("--s3-tls-addr needs --tls-cert and --tls-key")
+		}
+		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		ln, err := net.Listen("tcp", o.s3TLSAddr)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("s3 tls listener: %w", err)
+		}
+		lns = append(lns, listener{ln, true})
+	}
+	if len(lns) == 0 {
+		return nil, errors.New("no S3 listener: give --s3-addr, --s3-tls-addr or both")
+	}
+	for _, l := range lns {
+		scheme := "http://"
+		if l.tls {
+			scheme = "https://"
+		}
+		o.node.S3Addrs = append(o.node.S3Addrs, scheme+l.ln.Addr().String())
+	}
+	n, err := node.Start(ctx, o.node)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	s3 := s3api.New(s3api.Config{Region: o.region, Logger: log.With("component", "s3")}, n, n)
+	adm := admin.NewHandler(n, o.adminSecret, log.With("component", "admin"))
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/_kcs/") {
+			adm.ServeHTTP(w, r)
+			return
+		}
+		s3.ServeHTTP(w, r)
+	})
+	s := &serving{node: n, log: log, done: make(chan error, len(lns))}
+	for _, l := range lns {
+		srv := &http.Server{
+			Handler:           handler,
+			ReadHeaderTimeout: 30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		ln := l.ln
+		if l.tls {
+			srv.TLSConfig = tlsCfg
+			ln = tls.NewListener(ln, tlsCfg)
+		}
+		s.servers = append(s.servers, srv)
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.done <- err
+			}
+		}()
+	}
+	return s, nil
+}
+
+// stop shuts the listeners down gracefully (requests in flight get a few
+// seconds), then the node.
+func (s *serving) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, srv := range s.servers {
+		srv.Shutdown(ctx)
+	}
+	s.node.Close()
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+func newServerCmd() *cobra.Command {
+	var (
+		o                                 serveOptions
+		drives, logLevel                  string
+		masterFile, secretFile, adminFile string
+		fastRaft                          bool
+	)
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run one kcs node",
+		Long: `Run one kcs node: its drives, its member of the metadata Raft group, and S3 over HTTP
+and/or HTTPS. The first node of a new cluster starts with --bootstrap, the others with
+--join (the RPC address of any member); a restarted node needs neither.
+
+Secrets are read from files (--master-key-file, --cluster-secret-file, --admin-secret-file)
+or from the environment (KCS_MASTER_KEY, KCS_CLUSTER_SECRET, KCS_ADMIN_SECRET), never from
+flags. The master key is held in memory only; kcs server never writes it to the drives.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			o.node.Logger = log
+			o.node.Fast = fastRaft
+			for _, d := range strings.Split(drives, ",") {
+				if d = strings.TrimSpace(d); d != "" {
+					o.node.Drives = append(o.node.Drives, d)
+				}
+			}
+			if o.node.ID == "" || o.node.Site == "" || len(o.node.Drives) == 0 {
+				return errors.New("--id, --site and --drives are required")
+			}
+			if o.node.Bootstrap && o.node.Join != "" {
+				return errors.New("--bootstrap and --join exclude each other")
+			}
+			if o.node.MetaDir == "" {
+				o.node.MetaDir = filepath.Join(o.node.Drives[0], ".kcs-meta")
+			}
+			mk, err := readSecret("master key", masterFile, "KCS_MASTER_KEY", true)
+			if err != nil {
+				return err
+			}
+			if o.node.MasterKey, err = parseMasterKey(mk); err != nil {
+				return err
+			}
+			if o.node.ClusterSecret, err = readSecret("cluster secret", secretFile, "KCS_CLUSTER_SECRET", true); err != nil {
+				return err
+			}
+			if o.adminSecret, err = readSecret("admin secret", adminFile, "KCS_ADMIN_SECRET", false); err != nil {
+				return err
+			}
+			if o.adminSecret == nil {
+				log.Warn("no admin secret: the admin API refuses every request on this node")
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			s, err := serve(ctx, o)
+			if err != nil {
+				return err
+			}
+			log.Info("kcs server up", "id", o.node.ID, "site", o.node.Site, "s3", strings.Join(s.node.Status(ctx).S3Addrs, " "))
+			select {
+			case <-ctx.Done():
+				log.Info("shutting down")
+			case err = <-s.done:
+				log.Error("listener failed", "err", err)
+			}
+			s.stop()
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.node.ID, "id", "", "node id, unique in the cluster (lowercase letters, digits, '.', '_', '-')")
+	f.StringVar(&o.node.Site, "site", "", "site (data center) of this node")
+	f.StringVar(&drives, "drives", "", "comma-separated drive directories")
+	f.StringVar(&o.node.MetaDir, "meta-dir", "", "directory for Raft and metadata state (default <first drive>/.kcs-meta)")
+	f.StringVar(&o.s3Addr, "s3-addr", "", "S3 over HTTP listen address, e.g. :9000")
+	f.StringVar(&o.s3TLSAddr, "s3-tls-addr", "", "S3 over HTTPS listen address, e.g. :9443")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "certificate file (PEM) for --s3-tls-addr")
+	f.StringVar(&o.tlsKey, "tls-key", "", "private key file (PEM) for --s3-tls-addr")
+	f.StringVar(&o.node.RaftAddr, "raft-addr", "127.0.0.1:7000", "Raft listen and advertise address (host:port reachable by the other nodes)")
+	f.StringVar(&o.node.RPCAddr, "rpc-addr", "127.0.0.1:7001", "node-to-node RPC listen and advertise address")
+	f.StringVar(&o.region, "region", "us-east-1", "region used in SigV4 scopes")
+	f.BoolVar(&o.node.Bootstrap, "bootstrap", false, "start a new cluster with this node as its first member")
+	f.StringVar(&o.node.Join, "join", "", "RPC address of any member, to join its cluster")
+	f.StringVar(&masterFile, "master-key-file", "", "file holding the master key (64 hex digits or base64 of 32 bytes)")
+	f.StringVar(&secretFile, "cluster-secret-file", "", "file holding the cluster secret (at least 16 characters)")
+	f.StringVar(&adminFile, "admin-secret-file", "", "file holding the admin secret for the admin API")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.BoolVar(&fastRaft, "fast-raft", false, "shorter Raft timeouts (tests; loopback clusters)")
+	f.MarkHidden("fast-raft")
+	annotateEnv(cmd)
+	return cmd
+}

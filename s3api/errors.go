@@ -1,0 +1,301 @@
+package s3api
+
+import (
+	"encoding/xml"
+	"errors"
+	"net/http"
+
+	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/s3api/sigv4"
+)
+
+// This file is the one place where errors become S3 error codes and HTTP
+// statuses (STYLE 15). Three sources feed it: the object layer's
+// node.Kind, the sigv4 package's sentinel errors, and the errors s3api
+// raises itself while parsing a request (*s3Error). Codes, statuses and
+// default messages follow the S3 API reference's "Error responses" list.
+
+// s3Code is how one S3 error code answers.
+type s3Code struct {
+	Status  int
+	Message string // the default message, shown when nothing more specific is safe to show
+}
+
+// codes lists every S3 error code s3api answers with. A map literal, so
+// the compiler refuses a code defined twice.
+var codes = map[string]s3Code{
+	"AccessDenied":                       {http.StatusForbidden, "Access Denied"},
+	"AuthorizationHeaderMalformed":       {http.StatusBadRequest, "The authorization header that you provided is not valid."},
+	"AuthorizationQueryParametersError":  {http.StatusBadRequest, "The authorization query parameters that you provided are not valid."},
+	"BadDigest":                          {http.StatusBadRequest, "The Content-MD5 or checksum value that you specified did not match what the server received."},
+	"BucketAlreadyExists":                {http.StatusConflict, "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Select a different name and try again."},
+	"BucketAlreadyOwnedByYou":            {http.StatusConflict, "The bucket that you tried to create already exists, and you own it."},
+	"BucketNotEmpty":                     {http.StatusConflict, "The bucket that you tried to delete is not empty."},
+	"EntityTooLarge":                     {http.StatusBadRequest, "Your proposed upload exceeds the maximum allowed object size."},
+	"EntityTooSmall":                     {http.StatusBadRequest, "Your proposed upload is smaller than the minimum allowed object size."},
+	"IllegalLocationConstraintException": {http.StatusBadRequest, "The location constraint is incompatible with the region of the endpoint this request was sent to."},
+	"IncompleteBody":                     {http.StatusBadRequest, "You did not provide the number of bytes specified by the Content-Length HTTP header."},
+	"InternalError":                      {http.StatusInternalServerError, "We encountered an internal error. Please try again."},
+	"InvalidAccessKeyId":                 {http.StatusForbidden, "The AWS access key ID that you provided does not exist in our records."},
+	"InvalidArgument":                    {http.StatusBadRequest, "Invalid Argument"},
+	"InvalidBucketName":                  {http.StatusBadRequest, "The specified bucket is not valid."},
+	"InvalidDigest":                      {http.StatusBadRequest, "The Content-MD5 you specified is not valid."},
+	"InvalidLocationConstraint":          {http.StatusBadRequest, "The specified location constraint is not valid."},
+	"InvalidPart":                        {http.StatusBadRequest, "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag."},
+	"InvalidPartNumber":                  {http.StatusRequestedRangeNotSatisfiable, "The requested partnumber is not satisfiable"},
+	"InvalidPartOrder":                   {http.StatusBadRequest, "The list of parts was not in ascending order. The parts list must be specified in order by part number."},
+	"InvalidRange":                       {http.StatusRequestedRangeNotSatisfiable, "The requested range is not satisfiable"},
+	"InvalidRequest":                     {http.StatusBadRequest, "Invalid Request"},
+	"InvalidStorageClass":                {http.StatusBadRequest, "The storage class you specified is not valid."},
+	"InvalidURI":                         {http.StatusBadRequest, "Couldn't parse the specified URI."},
+	"KeyTooLongError":                    {http.StatusBadRequest, "Your key is too long."},
+	"MalformedXML":                       {http.StatusBadRequest, "The XML you provided was not well-formed or did not validate against our published schema."},
+	"MalformedTrailerError":              {http.StatusBadRequest, "The request contained trailing data that was not well-formed or did not conform to our published schema."},
+	"MaxMessageLengthExceeded":           {http.StatusBadRequest, "Your request was too big."},
+	"MetadataTooLarge":                   {http.StatusBadRequest, "Your metadata headers exceed the maximum allowed metadata size."},
+	"MethodNotAllowed":                   {http.StatusMethodNotAllowed, "The specified method is not allowed against this resource."},
+	"NoSuchBucket":                       {http.StatusNotFound, "The specified bucket does not exist."},
+	"NoSuchKey":                          {http.StatusNotFound, "The specified key does not exist."},
+	"NoSuchUpload":                       {http.StatusNotFound, "The specified multipart upload does not exist. The upload ID might be invalid, or the multipart upload might have been aborted or completed."},
+	"NotImplemented":                     {http.StatusNotImplemented, "A header or query parameter you provided implies functionality that is not implemented."},
+	"NotModified":                        {http.StatusNotModified, "Not Modified"},
+	"OperationAborted":                   {http.StatusConflict, "A conflicting conditional operation is currently in progress against this resource. Try again."},
+	"PreconditionFailed":                 {http.StatusPreconditionFailed, "At least one of the preconditions that you specified did not hold."},
+	"RequestTimeTooSkewed":               {http.StatusForbidden, "The difference between the request time and the server's time is too large."},
+	"ServiceUnavailable":                 {http.StatusServiceUnavailable, "Service is unable to handle request. Please try again."},
+	"SignatureDoesNotMatch":              {http.StatusForbidden, "The request signature we calculated does not match the signature you provided. Check your key and signing method."},
+	"XAmzContentSHA256Mismatch":          {http.StatusBadRequest, "The provided 'x-amz-content-sha256' header does not match what was computed."},
+}
+
+// kindCodes maps the object layer's kinds. A kind missing here is a bug
+// in this table and answers InternalError; TestKindsAreMapped checks that
+// every kind node defines is listed.
+var kindCodes = map[node.Kind]string{
+	node.KindInternal:         "InternalError",
+	node.KindNoSuchBucket:     "NoSuchBucket",
+	node.KindNoSuchKey:        "NoSuchKey",
+	node.KindNoSuchUpload:     "NoSuchUpload",
+	node.KindBucketExists:     "BucketAlreadyExists",
+	node.KindBucketOwnedByYou: "BucketAlreadyOwnedByYou",
+	node.KindBucketNotEmpty:   "BucketNotEmpty",
+	node.KindAccessDenied:     "AccessDenied",
+	node.KindInvalidBucket:    "InvalidBucketName",
+	node.KindKeyTooLong:       "KeyTooLongError",
+	node.KindInvalidRange:     "InvalidRange",
+	node.KindEntityTooSmall:   "EntityTooSmall",
+	node.KindEntityTooLarge:   "EntityTooLarge",
+	node.KindInvalidPart:      "InvalidPart",
+	node.KindInvalidPartOrder: "InvalidPartOrder",
+	node.KindBadDigest:        "BadDigest",
+	node.KindInvalidArgument:  "InvalidArgument",
+	node.KindUnavailable:      "ServiceUnavailable",
+	// Corrupt data is our fault and its details are for operators only.
+	node.KindCorrupt:        "InternalError",
+	node.KindIncompleteBody: "IncompleteBody",
+	// S3 has no code for a key that is not UTF-8; InvalidArgument with
+	// node's message says what is wrong.
+	node.KindInvalidKey: "InvalidArgument",
+	// A credential whose tenant is gone must not work.
+	node.KindNoSuchTenant:    "AccessDenied",
+	node.KindTenantExists:    "InternalError", // admin only; never expected here
+	node.KindNoSuchAccessKey: "InvalidAccessKeyId",
+	node.KindMalformedXML:    "MalformedXML",
+	node.KindNotImplemented:  "NotImplemented",
+	node.KindPrecondition:    "PreconditionFailed",
+	node.KindNotModified:     "NotModified",
+	node.KindTooManyParts:    "InvalidArgument",
+	node.KindInvalidUploadID: "NoSuchUpload",
+	node.KindConflict:        "OperationAborted",
+}
+
+// clientKinds are the kinds whose node.Error.Msg is shown to the client.
+// For server-side kinds the default message is shown and the details go to
+// the log only.
+func clientKind(k node.Kind) bool {
+	switch k {
+	case node.KindInternal, node.KindUnavailable, node.KindCorrupt, node.KindTenantExists:
+		return false
+	}
+	return true
+}
+
+// sigv4Codes maps the authentication package's sentinels, in the order
+// they are tested: a more specific sentinel comes before a general one so
+// that an error wrapping both gets the specific code.
+var sigv4Codes = []struct {
+	err  error
+	code string
+	msg  string // overrides the code's default message when set
+}{
+	{sigv4.ErrUnknownAccessKey, "InvalidAccessKeyId", ""},
+	{sigv4.ErrPresignExpired, "AccessDenied", "Request has expired"},
+	{sigv4.ErrPresignNotYetValid, "AccessDenied", "Request is not valid yet"},
+	{sigv4.ErrPresignMalformed, "AuthorizationQueryParametersError", ""},
+	{sigv4.ErrHeadersNotSigned, "AccessDenied", "There were headers present in the request which were not signed"},
+	{sigv4.ErrRequestTimeTooSkewed, "RequestTimeTooSkewed", ""},
+	{sigv4.ErrSignatureMismatch, "SignatureDoesNotMatch", ""},
+	{sigv4.ErrContentSHA256Mismatch, "XAmzContentSHA256Mismatch", ""},
+	{sigv4.ErrInvalidContentSHA256, "InvalidArgument", "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-* or a hex SHA-256 of the payload."},
+	{sigv4.ErrMissingContentSHA256, "InvalidRequest", "Missing required header for this request: x-amz-content-sha256"},
+	{sigv4.ErrBadDigest, "BadDigest", ""},
+	{sigv4.ErrInvalidChecksum, "InvalidRequest", "The checksum that you specified is not valid."},
+	{sigv4.ErrUnsupportedChecksum, "InvalidRequest", "The checksum algorithm that you specified is not supported."},
+	{sigv4.ErrIncompleteBody, "IncompleteBody", ""},
+	{sigv4.ErrMalformedChunk, "InvalidRequest", "The chunked encoding of the request body is malformed."},
+	{sigv4.ErrMalformedTrailer, "MalformedTrailerError", ""},
+	{sigv4.ErrAuthHeaderMalformed, "AuthorizationHeaderMalformed", ""},
+	{sigv4.ErrUnsupportedAuth, "InvalidRequest", "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."},
+	{sigv4.ErrMissingDate, "AccessDenied", "AWS authentication requires a valid Date or x-amz-date header"},
+	{sigv4.ErrMissingAuth, "AccessDenied", "Anonymous access is not allowed."},
+}
+
+// s3Error is an error s3api raises itself, with its S3 code. Msg is shown
+// to the client; Err (if any) only goes to the log.
+type s3Error struct {
+	Code   string
+	Msg    string
+	Header map[string]string // extra response headers, e.g. Content-Range on InvalidRange
+	Err    error
+}
+
+func (e *s3Error) Error() string {
+	s := e.Code
+	if e.Msg != "" {
+		s += ": " + e.Msg
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *s3Error) Unwrap() error { return e.Err }
+
+// errorf returns an s3Error of the given code and client-safe message.
+func errorf(code, msg string) *s3Error { return &s3Error{Code: code, Msg: msg} }
+
+// apiError is what the client is told.
+type apiError struct {
+	Code    string
+	Status  int
+	Message string
+	Header  map[string]string
+}
+
+// toAPIError maps err to the S3 error the client gets. Internal details
+// never reach the message: only an s3Error's Msg, a client kind's
+// node.Error Msg and the table's defaults do.
+func toAPIError(err error) apiError {
+	var se *s3Error
+	if errors.As(err, &se) {
+		e := lookupCode(se.Code)
+		if se.Msg != "" {
+			e.Message = se.Msg
+		}
+		e.Header = se.Header
+		return e
+	}
+	for _, m := range sigv4Codes {
+		if errors.Is(err, m.err) {
+			e := lookupCode(m.code)
+			if m.msg != "" {
+				e.Message = m.msg
+			}
+			return e
+		}
+	}
+	var ne *node.Error
+	if errors.As(err, &ne) {
+		code, ok := kindCodes[ne.Kind]
+		if !ok {
+			code = "InternalError"
+		}
+		e := lookupCode(code)
+		if ne.Msg != "" && clientKind(ne.Kind) {
+			e.Message = ne.Msg
+		}
+		return e
+	}
+	return lookupCode("InternalError")
+}
+
+func lookupCode(code string) apiError {
+	c, ok := codes[code]
+	if !ok {
+		// A code used in s3api but missing from the table is a bug;
+		// answering 500 makes it loud (TestErrorCodesDefined).
+		code, c = "InternalError", codes["InternalError"]
+	}
+	return apiError{Code: code, Status: c.Status, Message: c.Message}
+}
+
+// clientGone reports whether a request failed because its client went
+// away: the request context is done. Such failures are logged, not
+// reported as server faults, and no response is attempted.
+func clientGone(r *http.Request, err error) bool {
+	// Whatever error the handler saw (a canceled context, a body read that
+	// failed as the connection closed), once the request's context is done
+	// nobody is listening for the answer.
+	return err != nil && r.Context().Err() != nil
+}
+
+// statusClientClosed is what the log records as the status of a request
+// whose client went away (nginx's convention; never sent).
+const statusClientClosed = 499
+
+// errorDocument is S3's XML error body. S3 adds BucketName and Key for
+// some codes; the SDKs show them.
+type errorDocument struct {
+	XMLName    xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ Error"`
+	Code       string
+	Message    string
+	BucketName string `xml:",omitempty"`
+	Key        string `xml:",omitempty"`
+	Resource   string
+	RequestID  string `xml:"RequestId"`
+	HostID     string `xml:"HostId"`
+}
+
+// keepOnError are the headers an error response keeps of those a handler
+// may have set before it failed.
+var keepOnError = map[string]bool{"X-Amz-Request-Id": true, "X-Amz-Id-2": true, "Server": true}
+
+// writeError answers with the S3 error for err. Headers a handler set
+// before failing (object headers, Content-Length) are dropped; a 304 keeps
+// ETag and Last-Modified as HTTP requires. HEAD and 304 answers have no
+// body.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rq *request, err error) {
+	e := toAPIError(err)
+	rq.errCode = e.Code
+	h := w.Header()
+	for k := range h {
+		if keepOnError[k] || e.Status == http.StatusNotModified && (k == "Etag" || k == "Last-Modified") {
+			continue
+		}
+		delete(h, k)
+	}
+	for k, v := range e.Header {
+		h.Set(k, v)
+	}
+	if e.Status == http.StatusMethodNotAllowed {
+		h.Set("Allow", allowedMethods(rq))
+	}
+	if r.Method == http.MethodHead || e.Status == http.StatusNotModified {
+		w.WriteHeader(e.Status)
+		return
+	}
+	doc := errorDocument{
+		Code:      e.Code,
+		Message:   e.Message,
+		Resource:  r.URL.Path,
+		RequestID: rq.id,
+		HostID:    s.hostID,
+	}
+	switch e.Code {
+	case "NoSuchBucket", "BucketAlreadyExists", "BucketAlreadyOwnedByYou", "BucketNotEmpty", "InvalidBucketName":
+		doc.BucketName = rq.bucket
+	case "NoSuchKey":
+		doc.Key = rq.key
+	}
+	writeXML(w, e.Status, &doc)
+}

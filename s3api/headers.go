@@ -1,0 +1,322 @@
+package s3api
+
+import (
+	"crypto/md5"
+	"encoding/base64"
+	"math"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/s3api/sigv4"
+)
+
+// This file translates HTTP headers into the object layer's options and
+// object descriptions back into headers.
+
+const (
+	metaPrefix = "x-amz-meta-"
+	// maxUserMetaBytes is S3's limit on user metadata: the UTF-8 bytes of
+	// every name (without the x-amz-meta- prefix) and value, summed.
+	maxUserMetaBytes = 2 << 10
+	// defaultContentType is what S3 stores when a PUT has no Content-Type.
+	defaultContentType = "binary/octet-stream"
+	// xmlTimeFormat is how S3 writes timestamps in XML bodies.
+	xmlTimeFormat = "2006-01-02T15:04:05.000Z"
+	// sseAlgorithm is what every object is: encrypted at rest with keys the
+	// server manages. S3 reports that as SSE-S3, AES256.
+	sseAlgorithm = "AES256"
+)
+
+// userMeta collects the x-amz-meta-* headers, names lowercased and the
+// prefix cut. Repeated headers are joined with commas, as S3 does.
+func userMeta(h http.Header) (map[string]string, error) {
+	var meta map[string]string
+	size := 0
+	for name, values := range h {
+		lower := strings.ToLower(name)
+		short, ok := strings.CutPrefix(lower, metaPrefix)
+		if !ok {
+			continue
+		}
+		if short == "" {
+			return nil, errorf("InvalidArgument", "A metadata header needs a name after x-amz-meta-.")
+		}
+		v := strings.Join(values, ",")
+		size += len(short) + len(v)
+		if size > maxUserMetaBytes {
+			return nil, errorf("MetadataTooLarge", "Your metadata headers exceed the maximum allowed metadata size of 2048 bytes.")
+		}
+		if meta == nil {
+			meta = make(map[string]string)
+		}
+		meta[short] = v
+	}
+	return meta, nil
+}
+
+// contentMD5 decodes a Content-MD5 header: nil if absent, InvalidDigest if
+// it is not the base64 of 16 bytes.
+func contentMD5(h http.Header) ([]byte, error) {
+	vs, ok := h["Content-Md5"]
+	if !ok {
+		return nil, nil
+	}
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(strings.Join(vs, "")))
+	if err != nil || len(b) != md5.Size {
+		return nil, errorf("InvalidDigest", "")
+	}
+	return b, nil
+}
+
+// nodeChecksums adapts sigv4's verified checksums to the object layer's
+// type. Like the sigv4 function it wraps, the result is complete only once
+// the body returned io.EOF.
+func nodeChecksums(f func() []sigv4.Checksum) func() []node.Checksum {
+	if f == nil {
+		return nil
+	}
+	return func() []node.Checksum {
+		in := f()
+		if len(in) == 0 {
+			return nil
+		}
+		out := make([]node.Checksum, len(in))
+		for i, c := range in {
+			out[i] = node.Checksum{Algorithm: c.Algorithm, Value: c.Value}
+		}
+		return out
+	}
+}
+
+// checksumHeader is the header S3 uses for an algorithm's checksum, e.g.
+// "x-amz-checksum-crc32".
+func checksumHeader(alg string) string { return "x-amz-checksum-" + strings.ToLower(alg) }
+
+func setChecksumHeaders(h http.Header, cs []node.Checksum) {
+	for _, c := range cs {
+		if c.Algorithm != "" && c.Value != "" {
+			h.Set(checksumHeader(c.Algorithm), c.Value)
+		}
+	}
+}
+
+// quoteETag returns the ETag as HTTP and S3 write it, in double quotes.
+func quoteETag(etag string) string {
+	if len(etag) >= 2 && etag[0] == '"' && etag[len(etag)-1] == '"' {
+		return etag
+	}
+	return `"` + etag + `"`
+}
+
+// unquoteETag strips the quotes (and a weak marker) clients put around
+// ETags they send back.
+func unquoteETag(etag string) string {
+	etag = strings.TrimSpace(etag)
+	etag = strings.TrimPrefix(etag, "W/")
+	if len(etag) >= 2 && etag[0] == '"' && etag[len(etag)-1] == '"' {
+		etag = etag[1 : len(etag)-1]
+	}
+	return etag
+}
+
+func xmlTime(t time.Time) string { return t.UTC().Format(xmlTimeFormat) }
+
+// setObjectHeaders writes the headers that describe an object on GET and
+// HEAD. Content-Length and Content-Range depend on what is sent and are
+// set by the caller.
+func setObjectHeaders(h http.Header, info node.ObjectInfo) {
+	h.Set("ETag", quoteETag(info.ETag))
+	h.Set("Last-Modified", info.Modified.UTC().Format(http.TimeFormat))
+	ct := info.ContentType
+	if ct == "" {
+		ct = defaultContentType
+	}
+	h.Set("Content-Type", ct)
+	h.Set("Accept-Ranges", "bytes")
+	h.Set("X-Amz-Server-Side-Encryption", sseAlgorithm)
+	if info.StorageClass != "" && info.StorageClass != "STANDARD" {
+		h.Set("X-Amz-Storage-Class", info.StorageClass)
+	}
+	for k, v := range info.UserMeta {
+		h.Set(metaPrefix+k, v)
+	}
+}
+
+// responseOverrides are the GET query parameters that replace a response
+// header (S3 allows them on signed requests, which all of ours are).
+var responseOverrides = map[string]string{
+	"response-content-type":        "Content-Type",
+	"response-content-language":    "Content-Language",
+	"response-expires":             "Expires",
+	"response-cache-control":       "Cache-Control",
+	"response-content-disposition": "Content-Disposition",
+	"response-content-encoding":    "Content-Encoding",
+}
+
+func applyResponseOverrides(h http.Header, q url.Values) {
+	for param, header := range responseOverrides {
+		if v := q.Get(param); v != "" {
+			h.Set(header, v)
+		}
+	}
+}
+
+// parseRange parses a Range header. It returns nil when there is no
+// header or S3 would ignore it and send the whole object: a unit other
+// than bytes, several ranges, a syntax error, or last < first.
+// unsatisfiable is set for "bytes=-0", which asks for nothing.
+// Numbers beyond int64 saturate, so a huge first byte is unsatisfiable and
+// a huge last byte means "to the end", as HTTP requires.
+func parseRange(v string) (spec *node.RangeSpec, unsatisfiable bool) {
+	unit, set, ok := strings.Cut(strings.TrimSpace(v), "=")
+	if !ok || !strings.EqualFold(strings.TrimSpace(unit), "bytes") || strings.Contains(set, ",") {
+		return nil, false
+	}
+	first, last, ok := strings.Cut(strings.TrimSpace(set), "-")
+	if !ok {
+		return nil, false
+	}
+	first, last = strings.TrimSpace(first), strings.TrimSpace(last)
+	if first == "" {
+		n, ok := parseDigits(last)
+		switch {
+		case !ok:
+			return nil, false
+		case n == 0:
+			return nil, true
+		}
+		return &node.RangeSpec{Suffix: n}, false
+	}
+	f, ok := parseDigits(first)
+	if !ok {
+		return nil, false
+	}
+	if last == "" {
+		return &node.RangeSpec{First: f, Last: -1}, false
+	}
+	l, ok := parseDigits(last)
+	if !ok || l < f {
+		return nil, false
+	}
+	return &node.RangeSpec{First: f, Last: l}, false
+}
+
+// parseDigits parses a non-empty run of ASCII digits, saturating at
+// math.MaxInt64.
+func parseDigits(s string) (int64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := int64(c - '0')
+		if n > (math.MaxInt64-d)/10 {
+			n = math.MaxInt64
+			continue
+		}
+		n = n*10 + d
+	}
+	return n, true
+}
+
+// checkPreconditions evaluates a GET's or HEAD's conditional headers
+// against the object, in the order RFC 9110 §13.2.2 gives and S3 follows:
+// If-Match, else If-Unmodified-Since (412); then If-None-Match, else
+// If-Modified-Since (304). Dates the client sends that do not parse are
+// ignored, as HTTP says.
+func checkPreconditions(h http.Header, info node.ObjectInfo) error {
+	// HTTP dates have whole seconds; the stored time may not.
+	mod := info.Modified.Truncate(time.Second)
+	if v := h.Get("If-Match"); v != "" {
+		if !etagListMatches(v, info.ETag) {
+			return errorf("PreconditionFailed", "")
+		}
+	} else if v := h.Get("If-Unmodified-Since"); v != "" {
+		if t, err := http.ParseTime(v); err == nil && mod.After(t) {
+			return errorf("PreconditionFailed", "")
+		}
+	}
+	if v := h.Get("If-None-Match"); v != "" {
+		if etagListMatches(v, info.ETag) {
+			return errorf("NotModified", "")
+		}
+	} else if v := h.Get("If-Modified-Since"); v != "" {
+		if t, err := http.ParseTime(v); err == nil && !mod.After(t) {
+			return errorf("NotModified", "")
+		}
+	}
+	return nil
+}
+
+// etagListMatches reports whether a comma-separated If-Match or
+// If-None-Match value names etag (or is "*").
+func etagListMatches(list, etag string) bool {
+	for e := range strings.SplitSeq(list, ",") {
+		e = strings.TrimSpace(e)
+		if e == "*" || unquoteETag(e) == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// checkWriteHeaders refuses the headers of a PUT, CreateMultipartUpload or
+// CreateBucket that ask for something kcs does not do. Ignoring them would
+// be a wrong success: an object the client believes is locked, tagged,
+// public, encrypted under its own key or written only if absent.
+func checkWriteHeaders(h http.Header) error {
+	if err := checkConditionalWrite(h); err != nil {
+		return err
+	}
+	notImpl := func(what string) error { return errorf("NotImplemented", what+" is not implemented.") }
+	if v := h.Get("X-Amz-Server-Side-Encryption"); v != "" && v != sseAlgorithm {
+		return notImpl("Server-side encryption " + v)
+	}
+	for name := range h {
+		lower := strings.ToLower(name)
+		switch {
+		case strings.HasPrefix(lower, "x-amz-server-side-encryption-"):
+			// SSE-C and SSE-KMS: every object is already encrypted with
+			// its tenant's key; client-supplied or KMS keys are not.
+			return notImpl("Server-side encryption with customer or KMS keys")
+		case strings.HasPrefix(lower, "x-amz-object-lock-"), lower == "x-amz-bucket-object-lock-enabled" && strings.EqualFold(h.Get(name), "true"):
+			return notImpl("Object lock")
+		case strings.HasPrefix(lower, "x-amz-grant-"):
+			return notImpl("Access control grants")
+		case lower == "x-amz-tagging":
+			return notImpl("Object tagging")
+		case lower == "x-amz-website-redirect-location":
+			return notImpl("Website redirects")
+		}
+	}
+	switch acl := h.Get("X-Amz-Acl"); acl {
+	case "", "private", "bucket-owner-full-control":
+		// What every bucket and object is: its tenant's alone.
+	default:
+		return notImpl("The canned ACL " + acl)
+	}
+	if sc := h.Get("X-Amz-Storage-Class"); sc != "" && sc != "STANDARD" {
+		return notImpl("The storage class " + sc)
+	}
+	return nil
+}
+
+// checkConditionalWrite refuses If-Match and If-None-Match on writes (PUT,
+// CompleteMultipartUpload): the object layer cannot yet make a write
+// conditional, and ignoring the condition could overwrite what the client
+// meant to protect.
+func checkConditionalWrite(h http.Header) error {
+	for _, name := range []string{"If-Match", "If-None-Match"} {
+		if h.Get(name) != "" {
+			return errorf("NotImplemented", "A conditional write ("+name+") is not implemented.")
+		}
+	}
+	return nil
+}

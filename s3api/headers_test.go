@@ -1,0 +1,263 @@
+package s3api
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/kommunal-cloud/kcs/node"
+)
+
+func TestParseRange(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		want  *node.RangeSpec
+		unsat bool
+	}{
+		{"", nil, false},
+		{"bytes=0-0", &node.RangeSpec{First: 0, Last: 0}, false},
+		{"bytes=10-20", &node.RangeSpec{First: 10, Last: 20}, false},
+		{"bytes=10-", &node.RangeSpec{First: 10, Last: -1}, false},
+		{"bytes=-7", &node.RangeSpec{Suffix: 7}, false},
+		{"Bytes = 1 - 2", &node.RangeSpec{First: 1, Last: 2}, false},
+		{"bytes=-0", nil, true},
+		{"bytes=99999999999999999999-", &node.RangeSpec{First: math.MaxInt64, Last: -1}, false},
+		{"bytes=0-99999999999999999999", &node.RangeSpec{First: 0, Last: math.MaxInt64}, false},
+		{"bytes=-99999999999999999999", &node.RangeSpec{Suffix: math.MaxInt64}, false},
+		{"bytes=20-10", nil, false},
+		{"bytes=0-1,2-3", nil, false},
+		{"bytes=0-1, 2-3", nil, false},
+		{"bytes=a-", nil, false},
+		{"bytes=1-b", nil, false},
+		{"bytes=+1-2", nil, false},
+		{"bytes=-", nil, false},
+		{"bytes=5", nil, false},
+		{"bytes", nil, false},
+		{"octets=1-2", nil, false},
+		{"bytes=0x10-20", nil, false},
+	} {
+		got, unsat := parseRange(tc.in)
+		if unsat != tc.unsat || (got == nil) != (tc.want == nil) || got != nil && *got != *tc.want {
+			t.Errorf("parseRange(%q) = %+v, %v; want %+v, %v", tc.in, got, unsat, tc.want, tc.unsat)
+		}
+	}
+}
+
+func TestUserMeta(t *testing.T) {
+	h := http.Header{}
+	h.Set("X-Amz-Meta-Aktenzeichen", "BA-1")
+	h.Add("x-amz-meta-liste", "a")
+	h.Add("x-amz-meta-liste", "b")
+	h.Set("X-Amz-Date", "nicht meta")
+	h.Set("Content-Type", "text/plain")
+	m, err := userMeta(h)
+	if err != nil || len(m) != 2 || m["aktenzeichen"] != "BA-1" || m["liste"] != "a,b" {
+		t.Errorf("userMeta = %v, %v", m, err)
+	}
+	if m, err := userMeta(http.Header{"Content-Type": {"x"}}); m != nil || err != nil {
+		t.Errorf("no metadata: %v, %v", m, err)
+	}
+	exact := http.Header{}
+	exact.Set("X-Amz-Meta-K", strings.Repeat("v", maxUserMetaBytes-1))
+	if _, err := userMeta(exact); err != nil {
+		t.Errorf("2048 bytes exactly: %v", err)
+	}
+	exact.Set("X-Amz-Meta-K", strings.Repeat("v", maxUserMetaBytes))
+	if _, err := userMeta(exact); toAPIError(err).Code != "MetadataTooLarge" {
+		t.Errorf("2049 bytes: %v", err)
+	}
+	empty := http.Header{"X-Amz-Meta-": {"v"}}
+	if _, err := userMeta(empty); toAPIError(err).Code != "InvalidArgument" {
+		t.Errorf("empty name: %v", err)
+	}
+}
+
+func TestCheckPreconditions(t *testing.T) {
+	mod := time.Date(2024, 5, 1, 12, 0, 0, 500e6, time.UTC)
+	info := node.ObjectInfo{ETag: "abc", Modified: mod}
+	date := func(t time.Time) string { return t.UTC().Format(http.TimeFormat) }
+	for _, tc := range []struct {
+		name   string
+		header map[string]string
+		code   string
+	}{
+		{"none", nil, ""},
+		{"if-match", map[string]string{"If-Match": `"abc"`}, ""},
+		{"if-match list", map[string]string{"If-Match": `"x", "abc"`}, ""},
+		{"if-match star", map[string]string{"If-Match": `*`}, ""},
+		{"if-match other", map[string]string{"If-Match": `"x"`}, "PreconditionFailed"},
+		{"if-none-match", map[string]string{"If-None-Match": `"abc"`}, "NotModified"},
+		{"if-none-match weak", map[string]string{"If-None-Match": `W/"abc"`}, "NotModified"},
+		{"if-none-match other", map[string]string{"If-None-Match": `"x"`}, ""},
+		{"modified since before", map[string]string{"If-Modified-Since": date(mod.Add(-time.Hour))}, ""},
+		{"modified since same second", map[string]string{"If-Modified-Since": date(mod)}, "NotModified"},
+		{"unmodified since same second", map[string]string{"If-Unmodified-Since": date(mod)}, ""},
+		{"unmodified since before", map[string]string{"If-Unmodified-Since": date(mod.Add(-time.Hour))}, "PreconditionFailed"},
+		{"bad date ignored", map[string]string{"If-Unmodified-Since": "gestern"}, ""},
+		{"if-match beats unmodified-since", map[string]string{"If-Match": `"abc"`, "If-Unmodified-Since": date(mod.Add(-time.Hour))}, ""},
+		{"if-none-match beats modified-since", map[string]string{"If-None-Match": `"x"`, "If-Modified-Since": date(mod.Add(time.Hour))}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{}
+			for k, v := range tc.header {
+				h.Set(k, v)
+			}
+			code := ""
+			if err := checkPreconditions(h, info); err != nil {
+				code = toAPIError(err).Code
+			}
+			if code != tc.code {
+				t.Errorf("got %q, want %q", code, tc.code)
+			}
+		})
+	}
+}
+
+func TestS3URLEncode(t *testing.T) {
+	for in, want := range map[string]string{
+		"a/b c+d":     "a/b+c%2Bd",
+		"ä":           "%C3%A4",
+		"x*y~z":       "x*y%7Ez",
+		"\x01\n":      "%01%0A",
+		"A-Z_a.z/0-9": "A-Z_a.z/0-9",
+	} {
+		got := s3URLEncode(in)
+		if got != want {
+			t.Errorf("s3URLEncode(%q) = %q, want %q", in, got, want)
+		}
+		if back, err := url.QueryUnescape(got); err != nil || back != in {
+			t.Errorf("QueryUnescape(%q) = %q, %v", got, back, err)
+		}
+	}
+}
+
+func TestContinuationToken(t *testing.T) {
+	for _, name := range []string{"a", "dir/", "äöü/日本", strings.Repeat("k", 1024), "\x00\xff"} {
+		got, err := decodeToken(encodeToken(name))
+		if err != nil || got != name {
+			t.Errorf("token round trip of %q: %q, %v", name, got, err)
+		}
+		if tok := encodeToken(name); url.QueryEscape(tok) != tok {
+			t.Errorf("token %q needs escaping in a URL", tok)
+		}
+	}
+	for _, bad := range []string{"", "!!!", "AA", encodeToken("x")[1:]} {
+		if _, err := decodeToken(bad); toAPIError(err).Code != "InvalidArgument" {
+			t.Errorf("decodeToken(%q): %v", bad, err)
+		}
+	}
+}
+
+func TestCheckLocation(t *testing.T) {
+	s := New(Config{Region: "eu-central-1"}, nil, nil)
+	us := New(Config{}, nil, nil)
+	for _, tc := range []struct {
+		s    *Server
+		lc   string
+		code string
+	}{
+		{s, "", ""},
+		{s, "eu-central-1", ""},
+		{s, " eu-central-1 ", ""},
+		{s, "us-east-1", "IllegalLocationConstraintException"},
+		{s, "EU", "IllegalLocationConstraintException"},
+		{s, "Mond!", "InvalidLocationConstraint"},
+		{us, "", ""},
+		{us, "us-east-1", ""},
+		{us, "eu-west-1", "IllegalLocationConstraintException"},
+	} {
+		code := ""
+		if err := tc.s.checkLocation(tc.lc); err != nil {
+			code = toAPIError(err).Code
+		}
+		if code != tc.code {
+			t.Errorf("region %s, constraint %q: %q, want %q", tc.s.region, tc.lc, code, tc.code)
+		}
+	}
+}
+
+func TestDecodeXMLBody(t *testing.T) {
+	type doc struct {
+		XMLName xml.Name `xml:"Doc"`
+		V       string
+	}
+	for _, tc := range []struct {
+		name  string
+		body  io.Reader
+		empty bool
+		code  string
+	}{
+		{"document", strings.NewReader("<Doc><V>x</V></Doc>"), false, ""},
+		{"with namespace", strings.NewReader(`<Doc xmlns="` + s3NS + `"><V>x</V></Doc>`), false, ""},
+		{"empty", strings.NewReader(""), true, ""},
+		{"whitespace", strings.NewReader(" \n\t"), true, ""},
+		{"text", strings.NewReader("hallo"), false, "MalformedXML"},
+		{"truncated", strings.NewReader("<Doc><V>"), false, "MalformedXML"},
+		{"other root", strings.NewReader("<Other/>"), false, "MalformedXML"},
+		{"too long", strings.NewReader("<Doc><V>" + strings.Repeat("x", 2000) + "</V></Doc>"), false, "MaxMessageLengthExceeded"},
+		{"trailing garbage too long", io.MultiReader(strings.NewReader("<Doc/>"), bytes.NewReader(make([]byte, 2000))), false, "MaxMessageLengthExceeded"},
+		{"entity bomb stays small", strings.NewReader(`<!DOCTYPE d [<!ENTITY a "aaaaaaaaaa">]><Doc><V>&a;&a;</V></Doc>`), false, "MalformedXML"},
+		{"body fails", iotest.ErrReader(errors.New("connection reset")), false, "InternalError"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var d doc
+			empty, err := decodeXMLBody(tc.body, 1024, &d)
+			code := ""
+			if err != nil {
+				code = toAPIError(err).Code
+			}
+			if empty != tc.empty || code != tc.code {
+				t.Errorf("empty %v, code %q (%v); want %v, %q", empty, code, err, tc.empty, tc.code)
+			}
+		})
+	}
+}
+
+// TestBodyReader checks the limits the body reader enforces.
+func TestBodyReader(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		body     io.Reader
+		declared int64
+		limit    int64
+		n        int64  // bytes delivered
+		code     string // of the error instead of io.EOF
+	}{
+		{"exact", strings.NewReader("12345"), 5, 10, 5, ""},
+		{"unknown length", strings.NewReader("12345"), -1, 10, 5, ""},
+		{"short", strings.NewReader("123"), 5, 10, 3, "IncompleteBody"},
+		{"long", strings.NewReader("1234567"), 5, 10, 5, "InvalidRequest"},
+		{"over the limit", strings.NewReader("12345678901"), -1, 10, 10, "EntityTooLarge"},
+		{"at the limit", strings.NewReader("1234567890"), -1, 10, 10, ""},
+		{"unexpected EOF", iotest.DataErrReader(iotest.ErrReader(io.ErrUnexpectedEOF)), 5, 10, 0, "IncompleteBody"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &bodyReader{r: tc.body, declared: tc.declared, max: tc.limit}
+			if tc.declared >= 0 {
+				b.max = tc.declared
+			}
+			n, err := io.Copy(io.Discard, iotest.OneByteReader(b))
+			code := ""
+			if err != nil {
+				code = toAPIError(err).Code
+			}
+			if n != tc.n || code != tc.code {
+				t.Errorf("read %d bytes, code %q (%v); want %d, %q", n, code, err, tc.n, tc.code)
+			}
+			// Errors stick.
+			if tc.code != "" {
+				if _, err2 := b.Read(make([]byte, 1)); !errors.Is(err2, b.err) {
+					t.Errorf("second read: %v", err2)
+				}
+			}
+		})
+	}
+}

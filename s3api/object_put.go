@@ -1,0 +1,55 @@
+package s3api
+
+import (
+	"net/http"
+
+	"github.com/kommunal-cloud/kcs/node"
+)
+
+// putObject stores the request body as an object (PutObject). The body
+// streams through to the object layer; nothing here holds it.
+func (s *Server) putObject(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if err := node.ValidObjectKey(rq.key); err != nil {
+		return err
+	}
+	if err := checkWriteHeaders(r.Header); err != nil {
+		return err
+	}
+	opts, err := putOptions(r.Header)
+	if err != nil {
+		return err
+	}
+	if opts.ContentMD5, err = contentMD5(r.Header); err != nil {
+		return err
+	}
+	body, err := s.requestBody(rq, maxPutSize)
+	if err != nil {
+		return err
+	}
+	opts.Size = body.declared
+	opts.Checksums = nodeChecksums(rq.auth.Checksums)
+	info, err := s.layer.PutObject(r.Context(), rq.caller, rq.bucket, rq.key, body, opts)
+	if err := body.finish(err); err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("ETag", quoteETag(info.ETag))
+	h.Set("X-Amz-Server-Side-Encryption", sseAlgorithm)
+	setChecksumHeaders(h, info.Checksums)
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// putOptions collects what PutObject and CreateMultipartUpload store with
+// the object: its Content-Type and user metadata.
+func putOptions(h http.Header) (node.PutOptions, error) {
+	meta, err := userMeta(h)
+	if err != nil {
+		return node.PutOptions{}, err
+	}
+	ct := h.Get("Content-Type")
+	if ct == "" {
+		ct = defaultContentType
+	}
+	return node.PutOptions{ContentType: ct, UserMeta: meta, Size: -1}, nil
+}

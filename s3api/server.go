@@ -1,0 +1,274 @@
+package s3api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	mathrand "math/rand/v2"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"time"
+
+	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/s3api/sigv4"
+)
+
+// ObjectLayer is what s3api needs of the object layer. Every method takes
+// the authenticated caller; the object layer, not s3api, decides what the
+// caller may touch (AccessDenied for another tenant's bucket,
+// BucketAlreadyExists when another tenant owns the name). Errors are
+// *node.Error values; their Kind picks the S3 code (errors.go).
+//
+// PutObject and UploadPart must read body until it returns io.EOF before
+// they commit anything: the last read is where s3api and sigv4 verify the
+// signature, the declared length and the client's checksums, and a body
+// that fails returns an error instead of io.EOF. An error from body must
+// abort the write and be returned (wrapped is fine).
+type ObjectLayer interface {
+	ListBuckets(ctx context.Context, c node.Caller) ([]node.BucketInfo, error)
+	CreateBucket(ctx context.Context, c node.Caller, bucket string) error
+	HeadBucket(ctx context.Context, c node.Caller, bucket string) (node.BucketInfo, error)
+	DeleteBucket(ctx context.Context, c node.Caller, bucket string) error
+	PutObject(ctx context.Context, c node.Caller, bucket, key string, body io.Reader, opts node.PutOptions) (node.ObjectInfo, error)
+	// GetObject resolves the object, range and part; the returned *node.Object's Send streams the bytes.
+	// HEAD uses it too and does not call Send.
+	GetObject(ctx context.Context, c node.Caller, bucket, key string, opts node.GetOptions) (*node.Object, error)
+	DeleteObject(ctx context.Context, c node.Caller, bucket, key string) error
+	ListObjects(ctx context.Context, c node.Caller, bucket string, opts node.ListOptions) (node.ListResult, error)
+	CreateMultipartUpload(ctx context.Context, c node.Caller, bucket, key string, opts node.PutOptions) (uploadID string, err error)
+	UploadPart(ctx context.Context, c node.Caller, bucket, key, uploadID string, part int, body io.Reader, opts node.PartOptions) (node.PartInfo, error)
+	CompleteMultipartUpload(ctx context.Context, c node.Caller, bucket, key, uploadID string, parts []node.CompletePart) (node.ObjectInfo, error)
+	AbortMultipartUpload(ctx context.Context, c node.Caller, bucket, key, uploadID string) error
+}
+
+// Credentials resolves access keys for SigV4.
+type Credentials interface {
+	// LookupAccessKey returns the key's secret and tenant, or an error of kind node.KindNoSuchAccessKey.
+	LookupAccessKey(ctx context.Context, accessKey string) (node.Credential, error)
+}
+
+// Config configures a Server.
+type Config struct {
+	// Region is the region SigV4 signatures are scoped to and that buckets
+	// live in (GetBucketLocation, CreateBucket's LocationConstraint).
+	// Empty means "us-east-1".
+	Region string
+	// Logger receives one line per request, and panics. Nil discards.
+	Logger *slog.Logger
+	// MaxSkew is how far a request's signing time may be from Now. Zero
+	// means S3's 15 minutes.
+	MaxSkew time.Duration
+	// Now is the clock SigV4 checks request times against; nil means
+	// time.Now.
+	Now func() time.Time
+}
+
+// DefaultRegion is the region a Config without one uses.
+const DefaultRegion = "us-east-1"
+
+// Server answers S3 requests in path style (/bucket/key) on the object
+// layer. It is an http.Handler and safe for concurrent use.
+//
+// Mount it as the root handler of an http.Server, not under
+// http.ServeMux: ServeMux cleans paths and redirects requests whose path
+// holds "..", "." or "//", which are valid parts of S3 keys. Server does
+// not claim the /_kcs/ prefix, where the kcs binary mounts its admin API:
+// the binary must send those requests elsewhere before they reach Server
+// (which would treat them as requests for the bucket "_kcs", a name S3's
+// rules never allow). Set http.Server's ReadHeaderTimeout and
+// MaxHeaderBytes; oversized request lines and headers are refused by
+// net/http before Server sees them.
+type Server struct {
+	region string
+	log    *slog.Logger
+	layer  ObjectLayer
+	auth   *sigv4.Verifier // its lookup asks the Credentials
+	hostID string          // x-amz-id-2 and HostId: which server instance answered
+}
+
+// New returns a Server that serves layer to the holders of creds.
+func New(cfg Config, layer ObjectLayer, creds Credentials) *Server {
+	if cfg.Region == "" {
+		cfg.Region = DefaultRegion
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxSkew <= 0 {
+		cfg.MaxSkew = 15 * time.Minute
+	}
+	var id [24]byte
+	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return &Server{
+		region: cfg.Region,
+		log:    cfg.Logger,
+		layer:  layer,
+		auth:   newVerifier(cfg, creds),
+		hostID: base64.StdEncoding.EncodeToString(id[:]),
+	}
+}
+
+// request is one request's state, shared by the dispatcher, the handler
+// and the log line.
+type request struct {
+	id      string
+	op      string // S3 operation name, e.g. "PutObject"
+	bucket  string
+	key     string
+	query   url.Values // parsed once by the router
+	caller  node.Caller
+	auth    *sigv4.Result
+	body    *bodyReader // set by handlers that stream a body: bytes in, for the log
+	errCode string      // the S3 code answered, for the log
+	gone    bool        // the client went away: logged, not a server fault
+	err     error       // what went wrong in detail, for the log only
+}
+
+// handler serves one S3 operation. It either writes a complete response
+// and returns nil, or returns an error before writing anything (the
+// dispatcher answers with the S3 error). An error returned after the
+// response was started cuts the response off.
+type handler func(s *Server, w http.ResponseWriter, r *http.Request, rq *request) error
+
+// ServeHTTP answers one S3 request: it gives it a request id, routes it,
+// authenticates it, runs the operation and logs one line. A panic is
+// logged with its stack and answered with 500 InternalError.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rq := &request{id: fmt.Sprintf("%016X", mathrand.Uint64())}
+	rw := &responseWriter{ResponseWriter: w}
+	h := rw.Header()
+	h.Set("Server", "kcs")
+	h.Set("X-Amz-Request-Id", rq.id)
+	h.Set("X-Amz-Id-2", s.hostID)
+
+	defer func() {
+		p := recover()
+		switch {
+		case p == nil:
+		case p == http.ErrAbortHandler:
+			// A response cut off on purpose (see serve); net/http closes
+			// the connection quietly.
+			s.logRequest(r, rq, rw, start)
+			panic(p)
+		default:
+			rq.err = fmt.Errorf("panic: %v", p)
+			s.log.Error("s3api: panic serving request", "request_id", rq.id, "op", rq.op, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			if !rw.wroteHeader {
+				s.writeError(rw, r, rq, errorf("InternalError", ""))
+			} else {
+				s.logRequest(r, rq, rw, start)
+				panic(http.ErrAbortHandler)
+			}
+		}
+		s.logRequest(r, rq, rw, start)
+	}()
+	s.serve(rw, r, rq)
+}
+
+func (s *Server) serve(w *responseWriter, r *http.Request, rq *request) {
+	rt := s.route(r)
+	rq.op, rq.bucket, rq.key, rq.query = rt.op, rt.bucket, rt.key, rt.query
+	err := s.authenticate(r, rq)
+	if err == nil {
+		// Route errors (unsupported subresources, wrong methods) are only
+		// told to authenticated callers, as S3 does.
+		err = rt.err
+	}
+	if err == nil {
+		err = checkExpectedOwner(r, rq)
+	}
+	if err == nil {
+		err = rt.serve(s, w, r, rq)
+	}
+	if err == nil {
+		return
+	}
+	if rq.err == nil {
+		rq.err = err
+	}
+	rq.gone = clientGone(r, err)
+	if w.wroteHeader {
+		// The status line and perhaps some bytes are out: the only honest
+		// signal left is to cut the response off, so the client sees a
+		// short body instead of a complete-looking wrong one.
+		panic(http.ErrAbortHandler)
+	}
+	// Answered even when the client seems gone: one that only half-closed
+	// its connection still reads the answer, and must not be left with
+	// net/http's default 200 for a request that failed.
+	s.writeError(w, r, rq, err)
+}
+
+// logRequest writes the request's one log line.
+func (s *Server) logRequest(r *http.Request, rq *request, w *responseWriter, start time.Time) {
+	status := w.status
+	switch {
+	case rq.gone:
+		status = statusClientClosed
+	case status == 0:
+		status = http.StatusOK
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", rq.id),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.String("op", rq.op),
+		slog.Int("status", status),
+		slog.Int64("bytes", w.bytes),
+		slog.Duration("duration", time.Since(start)),
+		slog.String("remote", r.RemoteAddr),
+	}
+	if rq.body != nil {
+		attrs = append(attrs, slog.Int64("bytes_in", rq.body.n))
+	}
+	if rq.caller.AccessKey != "" {
+		attrs = append(attrs, slog.String("access_key", rq.caller.AccessKey), slog.String("tenant", rq.caller.Tenant))
+	}
+	level := slog.LevelInfo
+	if rq.gone {
+		attrs = append(attrs, slog.Bool("client_gone", true))
+	}
+	if rq.err != nil {
+		attrs = append(attrs, slog.String("code", rq.errCode), slog.String("error", rq.err.Error()))
+		if status >= 500 && !rq.gone {
+			level = slog.LevelError
+		}
+	}
+	s.log.LogAttrs(r.Context(), level, "s3 request", attrs...)
+}
+
+// responseWriter records the status and the body bytes for the log, and
+// whether the response has started (after which errors cannot be
+// answered, only cut off).
+type responseWriter struct {
+	http.ResponseWriter
+	status      int
+	bytes       int64
+	wroteHeader bool
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if w.wroteHeader {
+		return
+	}
+	w.status, w.wroteHeader = code, true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection (Flush,
+// deadlines).
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
