@@ -5,9 +5,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"os"
@@ -20,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	"github.com/minio/minio-go/v7"
 	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
@@ -65,6 +69,12 @@ func awsCLI(t *testing.T, c *cluster, endpoint, ak, sk string, args ...string) s
 	return string(out)
 }
 
+func crc32b64(b []byte) string {
+	var sum [4]byte
+	binary.BigEndian.PutUint32(sum[:], crc32.ChecksumIEEE(b))
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
 func needTool(t *testing.T, name string) {
 	if _, err := exec.LookPath(name); err != nil {
 		t.Fatalf("%s is not installed; .ci/run installs what the tests need", name)
@@ -95,6 +105,16 @@ func TestE2EClients(t *testing.T) {
 		awsCLI(t, c, https(n1), ak, sk, "s3", "mb", "s3://cli-bucket")
 		for _, s := range e2eSizes {
 			awsCLI(t, c, https(n1), ak, sk, "s3", "cp", paths[s.name], "s3://cli-bucket/files/"+s.name)
+		}
+		// The CLI sent the single-PUT files aws-chunked with a trailing
+		// CRC32 (HTTPS): the server verified and kept it.
+		head, err := goClient(https(n3), ak, sk, c.httpsClient()).HeadObject(context.Background(), &s3.HeadObjectInput{
+			Bucket: aws.String("cli-bucket"), Key: aws.String("files/five-mib"), ChecksumMode: types.ChecksumModeEnabled})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := crc32b64(files["five-mib"]); aws.ToString(head.ChecksumCRC32) != want {
+			t.Fatalf("CRC32 of the CLI's upload: %q, want %q (trailing checksum not received?)", aws.ToString(head.ChecksumCRC32), want)
 		}
 		ls := awsCLI(t, c, https(n2), ak, sk, "s3", "ls", "--recursive", "s3://cli-bucket")
 		for _, s := range e2eSizes {

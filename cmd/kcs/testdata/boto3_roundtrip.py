@@ -27,10 +27,24 @@ up.create_bucket(Bucket=bucket)
 for name, path in files.items():
     up.upload_file(path, bucket, "boto3/" + name, Config=tc)
 
+# botocore sent the small files aws-chunked with a trailing CRC32 (HTTPS):
+# the server must have verified and kept it.
+import base64
+import os
+import zlib
+
+for name, path in files.items():
+    size = os.path.getsize(path)
+    if size >= 8 * 1024 * 1024:
+        continue
+    head = down.head_object(Bucket=bucket, Key="boto3/" + name, ChecksumMode="ENABLED")
+    with open(path, "rb") as f:
+        want = base64.b64encode(zlib.crc32(f.read()).to_bytes(4, "big")).decode()
+    if head.get("ChecksumCRC32") != want:
+        sys.exit(f"{name}: stored CRC32 {head.get('ChecksumCRC32')}, want {want}")
+
 listed = {o["Key"]: o["Size"] for o in down.list_objects_v2(Bucket=bucket)["Contents"]}
 for name, path in files.items():
-    import os
-
     want = os.path.getsize(path)
     got = listed.get("boto3/" + name)
     if got != want:
