@@ -51,12 +51,33 @@ type ObjectInfo struct {
 	PartsCount   int // 0 for objects not uploaded in parts
 	Owner        string
 	StorageClass string
+	Headers      Headers
+	TagCount     int
+	ChecksumType string // "FULL_OBJECT" or "COMPOSITE" when Checksums is set
 }
 
-// PutOptions go with a PutObject or CreateMultipartUpload.
+// Tag is an object tag.
+type Tag struct {
+	Key   string
+	Value string
+}
+
+// Headers are the standard headers an object keeps and returns.
+type Headers struct {
+	CacheControl       string
+	ContentDisposition string
+	ContentEncoding    string // as stored: aws-chunked already stripped
+	ContentLanguage    string
+	Expires            string // kept verbatim, as S3 does
+}
+
+// PutOptions go with a PutObject or CreateMultipartUpload (and, for a
+// CopyObject with MetadataDirective REPLACE, describe the destination).
 type PutOptions struct {
 	ContentType string
+	Headers     Headers
 	UserMeta    map[string]string
+	Tags        []Tag // x-amz-tagging
 	// Size is the decoded body length the client announced, -1 if unknown.
 	Size int64
 	// Checksums returns the checksums the client sent and s3api verified,
@@ -66,6 +87,20 @@ type PutOptions struct {
 	// object layer computes the MD5 anyway (for the ETag) and refuses the
 	// write with KindBadDigest before committing if it differs.
 	ContentMD5 []byte
+	// Conditional writes, decided in the metadata commit so that racing
+	// writers cannot both win: IfNoneMatch (If-None-Match: *) fails with
+	// KindPrecondition if the key exists; IfMatch fails with
+	// KindPrecondition unless the current version's ETag matches (and with
+	// KindNoSuchKey if there is none).
+	IfNoneMatch bool
+	IfMatch     string
+	// ChecksumAlgorithm and ChecksumType (CreateMultipartUpload): the
+	// algorithm every part carries ("CRC32", ...) and how the object's
+	// checksum is formed: "COMPOSITE" (a checksum of the part checksums,
+	// "-N") or "FULL_OBJECT" (the CRC of the whole object, combined from
+	// the parts'). Empty type: S3's default for the algorithm.
+	ChecksumAlgorithm string
+	ChecksumType      string
 }
 
 // PartOptions go with an UploadPart.
@@ -138,14 +173,109 @@ type PartInfo struct {
 
 // CompletePart names a part in a CompleteMultipartUpload request.
 type CompletePart struct {
-	Number int
-	ETag   string
+	Number    int
+	ETag      string
+	Checksums []Checksum // the part checksums the client lists; checked against the stored ones
+}
+
+// CompleteOptions go with a CompleteMultipartUpload.
+type CompleteOptions struct {
+	IfNoneMatch bool
+	IfMatch     string
+	// Checksums the client sent for the whole object (x-amz-checksum-* on
+	// the request), checked against the combined value.
+	Checksums    []Checksum
+	ChecksumType string // x-amz-checksum-type, if sent: must be the upload's
 }
 
 // UploadInfo describes a multipart upload in progress.
 type UploadInfo struct {
-	Bucket    string
-	Key       string
-	UploadID  string
-	Initiated time.Time
+	Bucket            string
+	Key               string
+	UploadID          string
+	Initiated         time.Time
+	Owner             string
+	StorageClass      string
+	ChecksumAlgorithm string
+	ChecksumType      string
+}
+
+// DeleteOptions go with a DeleteObject.
+type DeleteOptions struct {
+	IfMatch string // delete only if the current ETag matches (KindPrecondition otherwise)
+}
+
+// DeleteResult is the outcome for one key of a DeleteObjects.
+type DeleteResult struct {
+	Key string
+	Err error
+}
+
+// CopySource names the object a copy reads, with S3's copy conditions.
+type CopySource struct {
+	Bucket            string
+	Key               string
+	IfMatch           string    // x-amz-copy-source-if-match
+	IfNoneMatch       string    // x-amz-copy-source-if-none-match
+	IfModifiedSince   time.Time // zero: none
+	IfUnmodifiedSince time.Time // zero: none
+	Range             *RangeSpec // UploadPartCopy: x-amz-copy-source-range (bytes=first-last only)
+}
+
+// CopyOptions go with a CopyObject.
+type CopyOptions struct {
+	ReplaceMetadata bool // x-amz-metadata-directive: REPLACE takes Put's content type, headers and user metadata
+	ReplaceTags     bool // x-amz-tagging-directive: REPLACE takes Put's tags
+	// Put describes the destination: metadata when replaced, and the
+	// destination's conditions (IfNoneMatch, IfMatch).
+	Put PutOptions
+}
+
+// ListPartsOptions go with a ListParts.
+type ListPartsOptions struct {
+	Marker   int // list parts after this number
+	MaxParts int // 1..1000
+}
+
+// ListPartsResult is one page of an upload's parts.
+type ListPartsResult struct {
+	Upload     UploadInfo
+	Parts      []PartInfo
+	Truncated  bool
+	NextMarker int
+}
+
+// ListUploadsOptions go with a ListMultipartUploads.
+type ListUploadsOptions struct {
+	Prefix         string
+	Delimiter      string
+	KeyMarker      string
+	UploadIDMarker string
+	MaxUploads     int // 1..1000
+}
+
+// ListUploadsResult is one page of a bucket's uploads in progress, by key
+// then initiation.
+type ListUploadsResult struct {
+	Uploads            []UploadInfo
+	Prefixes           []string
+	Truncated          bool
+	NextKeyMarker      string
+	NextUploadIDMarker string
+}
+
+// CORSRule is one rule of a bucket's CORS configuration.
+type CORSRule struct {
+	ID             string
+	AllowedOrigins []string // may contain one '*' wildcard each
+	AllowedMethods []string // GET, PUT, POST, DELETE, HEAD
+	AllowedHeaders []string // may contain '*' wildcards
+	ExposeHeaders  []string
+	MaxAgeSeconds  int // 0: not sent
+}
+
+// NewObject builds an Object outside the object layer: for test doubles
+// of it. send writes [offset, offset+length) of the object.
+func NewObject(info ObjectInfo, offset, length int64, partial bool, send func(ctx context.Context, w io.Writer) error) *Object {
+	return &Object{Info: info, Offset: offset, Length: length, Partial: partial, send: send}
 }

@@ -44,6 +44,9 @@ const (
 	KindTooManyParts     = errs.KindTooManyParts
 	KindInvalidUploadID  = errs.KindInvalidUploadID
 	KindConflict         = errs.KindConflict
+	KindNoSuchCORS       = errs.KindNoSuchCORS
+	KindInvalidTag       = errs.KindInvalidTag
+	KindInvalidRequest   = errs.KindInvalidRequest
 )
 
 // Errorf returns an *Error of the given kind.

@@ -148,7 +148,7 @@ func (n *Node) UploadPart(ctx context.Context, c Caller, bucket, key, uploadID s
 // CompleteMultipartUpload makes the listed parts the object. Parts must be
 // in ascending order, exist with the ETags given, and all but the last be
 // at least 5 MiB.
-func (n *Node) CompleteMultipartUpload(ctx context.Context, c Caller, bucket, key, uploadID string, parts []CompletePart) (ObjectInfo, error) {
+func (n *Node) CompleteMultipartUpload(ctx context.Context, c Caller, bucket, key, uploadID string, parts []CompletePart, opts CompleteOptions) (ObjectInfo, error) {
 	const op = "CompleteMultipartUpload"
 	if len(parts) == 0 {
 		return ObjectInfo{}, errs.Errorf(op, errs.KindMalformedXML, "you must specify at least one part")

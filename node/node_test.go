@@ -178,10 +178,10 @@ func TestInProcessCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n0.CompleteMultipartUpload(ctx, caller, "akten", "gross.bin", id, []node.CompletePart{{Number: 2, ETag: i2.ETag}, {Number: 1, ETag: i1.ETag}}); !node.IsKind(err, node.KindInvalidPartOrder) {
+	if _, err := n0.CompleteMultipartUpload(ctx, caller, "akten", "gross.bin", id, []node.CompletePart{{Number: 2, ETag: i2.ETag}, {Number: 1, ETag: i1.ETag}}, node.CompleteOptions{}); !node.IsKind(err, node.KindInvalidPartOrder) {
 		t.Fatalf("parts out of order: %v", err)
 	}
-	done, err := n0.CompleteMultipartUpload(ctx, caller, "akten", "gross.bin", id, []node.CompletePart{{Number: 1, ETag: i1.ETag}, {Number: 2, ETag: `"` + i2.ETag + `"`}})
+	done, err := n0.CompleteMultipartUpload(ctx, caller, "akten", "gross.bin", id, []node.CompletePart{{Number: 1, ETag: i1.ETag}, {Number: 2, ETag: `"` + i2.ETag + `"`}}, node.CompleteOptions{})
 	if err != nil || done.PartsCount != 2 || len(done.ETag) != 34 || done.ETag[32:] != "-2" {
 		t.Fatalf("complete: %v %+v", err, done)
 	}
@@ -211,7 +211,7 @@ func TestInProcessCluster(t *testing.T) {
 	if got, _ := get(t, n2, caller, "akten", "obj/00", node.GetOptions{}); string(got) != "neu" {
 		t.Fatalf("overwrite not seen at once elsewhere: %q", got)
 	}
-	if err := n1.DeleteObject(ctx, caller, "akten", "obj/01"); err != nil {
+	if err := n1.DeleteObject(ctx, caller, "akten", "obj/01", node.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := n2.GetObject(ctx, caller, "akten", "obj/01", node.GetOptions{}); !node.IsKind(err, node.KindNoSuchKey) {

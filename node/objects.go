@@ -367,11 +367,11 @@ func resolveRange(size int64, r *RangeSpec) (int64, int64, error) {
 
 // DeleteObject deletes an object's current version; deleting a key that
 // does not exist succeeds, as in S3.
-func (n *Node) DeleteObject(ctx context.Context, c Caller, bucket, key string) error {
+func (n *Node) DeleteObject(ctx context.Context, c Caller, bucket, key string, opts DeleteOptions) error {
 	if err := ValidObjectKey(key); err != nil {
 		return err
 	}
-	res, err := n.propose(ctx, &meta.Command{Op: meta.OpDeleteObject, DeleteObject: &meta.DeleteObject{Bucket: bucket, Key: key, Tenant: c.Tenant}})
+	res, err := n.propose(ctx, &meta.Command{Op: meta.OpDeleteObject, DeleteObject: &meta.DeleteObject{Bucket: bucket, Key: key, Tenant: c.Tenant, IfMatch: opts.IfMatch}})
 	if res, err = result("DeleteObject", bucket, key, res, err); err != nil {
 		return err
 	}

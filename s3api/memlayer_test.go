@@ -319,7 +319,7 @@ func newObject(info node.ObjectInfo, off, n int64, partial bool, send func(conte
 	return o
 }
 
-func (m *memLayer) DeleteObject(ctx context.Context, c node.Caller, bucket, key string) error {
+func (m *memLayer) DeleteObject(ctx context.Context, c node.Caller, bucket, key string, _ node.DeleteOptions) error {
 	if err := m.enter("DeleteObject"); err != nil {
 		return err
 	}
@@ -458,7 +458,7 @@ func (m *memLayer) UploadPart(ctx context.Context, c node.Caller, bucket, key, u
 	return info, nil
 }
 
-func (m *memLayer) CompleteMultipartUpload(ctx context.Context, c node.Caller, bucket, key, uploadID string, parts []node.CompletePart) (node.ObjectInfo, error) {
+func (m *memLayer) CompleteMultipartUpload(ctx context.Context, c node.Caller, bucket, key, uploadID string, parts []node.CompletePart, _ node.CompleteOptions) (node.ObjectInfo, error) {
 	if err := m.enter("CompleteMultipartUpload"); err != nil {
 		return node.ObjectInfo{}, err
 	}

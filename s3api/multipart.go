@@ -99,7 +99,7 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 		}
 		parts[i] = node.CompletePart{Number: n, ETag: unquoteETag(p.ETag)}
 	}
-	info, err := s.layer.CompleteMultipartUpload(r.Context(), rq.caller, rq.bucket, rq.key, rq.query.Get("uploadId"), parts)
+	info, err := s.layer.CompleteMultipartUpload(r.Context(), rq.caller, rq.bucket, rq.key, rq.query.Get("uploadId"), parts, node.CompleteOptions{})
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, rq *reques
 	if err := node.ValidObjectKey(rq.key); err != nil {
 		return err
 	}
-	err := s.layer.DeleteObject(r.Context(), rq.caller, rq.bucket, rq.key)
+	err := s.layer.DeleteObject(r.Context(), rq.caller, rq.bucket, rq.key, node.DeleteOptions{})
 	if err != nil && !node.IsKind(err, node.KindNoSuchKey) {
 		return err
 	}

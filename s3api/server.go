@@ -37,11 +37,11 @@ type ObjectLayer interface {
 	// GetObject resolves the object, range and part; the returned *node.Object's Send streams the bytes.
 	// HEAD uses it too and does not call Send.
 	GetObject(ctx context.Context, c node.Caller, bucket, key string, opts node.GetOptions) (*node.Object, error)
-	DeleteObject(ctx context.Context, c node.Caller, bucket, key string) error
+	DeleteObject(ctx context.Context, c node.Caller, bucket, key string, opts node.DeleteOptions) error
 	ListObjects(ctx context.Context, c node.Caller, bucket string, opts node.ListOptions) (node.ListResult, error)
 	CreateMultipartUpload(ctx context.Context, c node.Caller, bucket, key string, opts node.PutOptions) (uploadID string, err error)
 	UploadPart(ctx context.Context, c node.Caller, bucket, key, uploadID string, part int, body io.Reader, opts node.PartOptions) (node.PartInfo, error)
-	CompleteMultipartUpload(ctx context.Context, c node.Caller, bucket, key, uploadID string, parts []node.CompletePart) (node.ObjectInfo, error)
+	CompleteMultipartUpload(ctx context.Context, c node.Caller, bucket, key, uploadID string, parts []node.CompletePart, opts node.CompleteOptions) (node.ObjectInfo, error)
 	AbortMultipartUpload(ctx context.Context, c node.Caller, bucket, key, uploadID string) error
 }
 

@@ -45,6 +45,9 @@ const (
 	KindTooManyParts     Kind = 28 // more than 10 000 parts
 	KindInvalidUploadID  Kind = 29 // reserved
 	KindConflict         Kind = 30 // a concurrent change won (e.g. upload completed meanwhile)
+	KindNoSuchCORS       Kind = 31 // the bucket has no CORS configuration
+	KindInvalidTag       Kind = 32 // a tag set breaks S3's rules
+	KindInvalidRequest   Kind = 33 // a request S3 refuses as a whole (e.g. copying an object onto itself unchanged)
 )
 
 var kindNames = map[Kind]string{
@@ -58,6 +61,7 @@ var kindNames = map[Kind]string{
 	KindNoSuchTenant: "no such tenant", KindTenantExists: "tenant exists", KindNoSuchAccessKey: "no such access key",
 	KindMalformedXML: "malformed XML", KindNotImplemented: "not implemented", KindPrecondition: "precondition failed",
 	KindNotModified: "not modified", KindTooManyParts: "too many parts", KindConflict: "conflict",
+	KindNoSuchCORS: "no CORS configuration", KindInvalidTag: "invalid tag", KindInvalidRequest: "invalid request",
 }
 
 func (k Kind) String() string {
