@@ -60,6 +60,8 @@ var codes = map[string]s3Code{
 	"NotImplemented":                     {http.StatusNotImplemented, "A header or query parameter you provided implies functionality that is not implemented."},
 	"NotModified":                        {http.StatusNotModified, "Not Modified"},
 	"OperationAborted":                   {http.StatusConflict, "A conflicting conditional operation is currently in progress against this resource. Try again."},
+	"NoSuchCORSConfiguration":            {http.StatusNotFound, "The CORS configuration does not exist."},
+	"InvalidTag":                         {http.StatusBadRequest, "The tag provided was not a valid tag."},
 	"PreconditionFailed":                 {http.StatusPreconditionFailed, "At least one of the preconditions that you specified did not hold."},
 	"RequestTimeTooSkewed":               {http.StatusForbidden, "The difference between the request time and the server's time is too large."},
 	"ServiceUnavailable":                 {http.StatusServiceUnavailable, "Service is unable to handle request. Please try again."},
@@ -106,6 +108,9 @@ var kindCodes = map[node.Kind]string{
 	node.KindTooManyParts:    "InvalidArgument",
 	node.KindInvalidUploadID: "NoSuchUpload",
 	node.KindConflict:        "OperationAborted",
+	node.KindNoSuchCORS:      "NoSuchCORSConfiguration",
+	node.KindInvalidTag:      "InvalidTag",
+	node.KindInvalidRequest:  "InvalidRequest",
 }
 
 // clientKinds are the kinds whose node.Error.Msg is shown to the client.
