@@ -58,17 +58,17 @@ type ObjectInfo struct {
 
 // Tag is an object tag.
 type Tag struct {
-	Key   string
-	Value string
+	Key   string `json:"k"`
+	Value string `json:"v"`
 }
 
 // Headers are the standard headers an object keeps and returns.
 type Headers struct {
-	CacheControl       string
-	ContentDisposition string
-	ContentEncoding    string // as stored: aws-chunked already stripped
-	ContentLanguage    string
-	Expires            string // kept verbatim, as S3 does
+	CacheControl       string `json:"cc,omitempty"`
+	ContentDisposition string `json:"cd,omitempty"`
+	ContentEncoding    string `json:"ce,omitempty"` // as stored: aws-chunked already stripped
+	ContentLanguage    string `json:"cl,omitempty"`
+	Expires            string `json:"ex,omitempty"` // kept verbatim, as S3 does
 }
 
 // PutOptions go with a PutObject or CreateMultipartUpload (and, for a
@@ -215,10 +215,10 @@ type DeleteResult struct {
 type CopySource struct {
 	Bucket            string
 	Key               string
-	IfMatch           string    // x-amz-copy-source-if-match
-	IfNoneMatch       string    // x-amz-copy-source-if-none-match
-	IfModifiedSince   time.Time // zero: none
-	IfUnmodifiedSince time.Time // zero: none
+	IfMatch           string     // x-amz-copy-source-if-match
+	IfNoneMatch       string     // x-amz-copy-source-if-none-match
+	IfModifiedSince   time.Time  // zero: none
+	IfUnmodifiedSince time.Time  // zero: none
 	Range             *RangeSpec // UploadPartCopy: x-amz-copy-source-range (bytes=first-last only)
 }
 

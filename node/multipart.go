@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kommunal-cloud/kcs/node/checksum"
 	"github.com/kommunal-cloud/kcs/node/crypt"
 	"github.com/kommunal-cloud/kcs/node/errs"
 	"github.com/kommunal-cloud/kcs/node/meta"
@@ -30,6 +31,13 @@ func (n *Node) CreateMultipartUpload(ctx context.Context, c Caller, bucket, key 
 	if err := checkUserMeta(opts.UserMeta); err != nil {
 		return "", err
 	}
+	if err := validTags(opts.Tags); err != nil {
+		return "", err
+	}
+	alg, ctype, err := uploadChecksum(opts.ChecksumAlgorithm, opts.ChecksumType)
+	if err != nil {
+		return "", err
+	}
 	w, err := n.prepareWrite("CreateMultipartUpload", c, bucket)
 	if err != nil {
 		if !errs.IsKind(err, errs.KindNoSuchBucket) {
@@ -42,7 +50,8 @@ func (n *Node) CreateMultipartUpload(ctx context.Context, c Caller, bucket, key 
 			return "", err
 		}
 	}
-	id := newID()
+	now := time.Now()
+	id := newUploadID(now)
 	dk, err := crypt.GenerateDataKey()
 	if err != nil {
 		return "", err
@@ -51,17 +60,39 @@ func (n *Node) CreateMultipartUpload(ctx context.Context, c Caller, bucket, key 
 	if err != nil {
 		return "", err
 	}
-	sealed, err := sealMeta(dk, sealedMeta{ContentType: opts.ContentType, UserMeta: opts.UserMeta}, objectAD(c.Tenant, bucket, key, "upload:"+id))
+	sealed, err := sealMeta(dk, metaOf(opts), objectAD(c.Tenant, bucket, key, "upload:"+id))
 	if err != nil {
 		return "", err
 	}
-	u := &meta.Upload{ID: id, Tenant: c.Tenant, Bucket: bucket, Key: key, Initiated: time.Now().UnixNano(),
-		WrappedKey: wrapped, KeyVersion: w.tk.Version(), SealedMeta: sealed}
+	u := &meta.Upload{ID: id, Tenant: c.Tenant, Bucket: bucket, Key: key, Initiated: now.UnixNano(),
+		WrappedKey: wrapped, KeyVersion: w.tk.Version(), SealedMeta: sealed, ChecksumAlgorithm: alg, ChecksumType: ctype}
 	res, err := n.propose(ctx, &meta.Command{Op: meta.OpCreateUpload, CreateUpload: u})
 	if _, err := result("CreateMultipartUpload", bucket, key, res, err); err != nil {
 		return "", err
 	}
 	return id, nil
+}
+
+// uploadChecksum checks an upload's checksum algorithm and type against
+// what S3 allows, and fills in the type's default.
+func uploadChecksum(alg, ctype string) (string, string, error) {
+	if alg == "" {
+		if ctype != "" {
+			return "", "", errs.Errorf("CreateMultipartUpload", errs.KindInvalidRequest, "x-amz-checksum-type needs x-amz-checksum-algorithm")
+		}
+		return "", "", nil
+	}
+	a, ok := checksum.Lookup(alg)
+	if !ok {
+		return "", "", errs.Errorf("CreateMultipartUpload", errs.KindInvalidArgument, "unsupported checksum algorithm %q", alg)
+	}
+	if ctype == "" {
+		ctype = a.Types()[0]
+	}
+	if !a.AllowsType(ctype) {
+		return "", "", errs.Errorf("CreateMultipartUpload", errs.KindInvalidRequest, "the %s checksum type is not supported for %s", ctype, a.Name)
+	}
+	return a.Name, ctype, nil
 }
 
 // upload reads an upload of the caller's and unwraps its data key. A miss
@@ -184,10 +215,18 @@ func (n *Node) CompleteMultipartUpload(ctx context.Context, c Caller, bucket, ke
 	var chosen []meta.Part
 	var size int64
 	sums := md5.New()
+	if opts.ChecksumType != "" && opts.ChecksumType != u.ChecksumType {
+		return ObjectInfo{}, errs.Errorf(op, errs.KindInvalidRequest, "the upload was created with checksum type %q, not %q", u.ChecksumType, opts.ChecksumType)
+	}
 	for i, cp := range parts {
 		p, ok := stored[cp.Number]
 		if !ok || strings.Trim(cp.ETag, `"`) != p.ETag {
 			return ObjectInfo{}, errs.Errorf(op, errs.KindInvalidPart, "part %d was not uploaded or its ETag differs", cp.Number)
+		}
+		for _, want := range cp.Checksums {
+			if got := findChecksum(p.Checksums, want.Algorithm); got != want.Value {
+				return ObjectInfo{}, errs.Errorf(op, errs.KindInvalidPart, "part %d's %s checksum differs from the uploaded part's", cp.Number, want.Algorithm)
+			}
 		}
 		if i < len(parts)-1 && p.Size < MinPartSize {
 			return ObjectInfo{}, errs.Errorf(op, errs.KindEntityTooSmall, "part %d is %d bytes; every part but the last must be at least 5 MiB", cp.Number, p.Size)
@@ -218,7 +257,21 @@ func (n *Node) CompleteMultipartUpload(ctx context.Context, c Caller, bucket, ke
 		Modified: time.Now().UnixNano(), SealedMeta: sealed, WrappedKey: wrapped, KeyVersion: u.KeyVersion,
 		Parts: chosen, Multipart: true,
 	}
-	res, err := n.propose(ctx, &meta.Command{Op: meta.OpCompleteUpload, CompleteUpload: &meta.CompleteUpload{UploadID: uploadID, Tenant: c.Tenant, Object: obj}})
+	if u.ChecksumAlgorithm != "" {
+		value, err := objectChecksum(u, chosen)
+		if err != nil {
+			return ObjectInfo{}, err
+		}
+		obj.Checksums = []meta.Checksum{{Alg: u.ChecksumAlgorithm, Value: value}}
+		obj.ChecksumType = u.ChecksumType
+	}
+	for _, want := range opts.Checksums {
+		if findChecksum(obj.Checksums, want.Algorithm) != want.Value {
+			return ObjectInfo{}, errs.Errorf(op, errs.KindBadDigest, "the %s you specified for the object did not match the one computed from its parts", want.Algorithm)
+		}
+	}
+	res, err := n.propose(ctx, &meta.Command{Op: meta.OpCompleteUpload, CompleteUpload: &meta.CompleteUpload{UploadID: uploadID, Tenant: c.Tenant, Object: obj,
+		IfNoneMatch: opts.IfNoneMatch, IfMatch: opts.IfMatch}})
 	if res, err = result(op, bucket, key, res, err); err != nil {
 		return ObjectInfo{}, err
 	}
@@ -237,4 +290,46 @@ func (n *Node) AbortMultipartUpload(ctx context.Context, c Caller, bucket, key, 
 	}
 	n.gc.add(res.Garbage)
 	return nil
+}
+
+func findChecksum(cs []meta.Checksum, alg string) string {
+	for _, c := range cs {
+		if strings.EqualFold(c.Alg, alg) {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// objectChecksum forms a multipart object's checksum from its parts':
+// COMPOSITE (the algorithm over the binary part checksums, "-N") or
+// FULL_OBJECT (the parts' CRCs combined into the whole object's).
+func objectChecksum(u *meta.Upload, parts []meta.Part) (string, error) {
+	const op = "CompleteMultipartUpload"
+	a, ok := checksum.Lookup(u.ChecksumAlgorithm)
+	if !ok {
+		return "", errs.Errorf(op, errs.KindInternal, "upload has unknown checksum algorithm %q", u.ChecksumAlgorithm)
+	}
+	var raw [][]byte
+	var crcs []checksum.Part
+	for _, p := range parts {
+		v := findChecksum(p.Checksums, a.Name)
+		if v == "" {
+			return "", errs.Errorf(op, errs.KindInvalidRequest, "the upload was created using a %s checksum; part %d was uploaded without one", a.Name, p.Number)
+		}
+		d, err := a.Decode(v)
+		if err != nil {
+			return "", &errs.Error{Op: op, Kind: errs.KindInternal, Err: err}
+		}
+		raw = append(raw, d)
+		crcs = append(crcs, checksum.Part{CRC: d, Size: p.Size})
+	}
+	if u.ChecksumType == checksum.FullObject {
+		v, err := a.FullObjectOf(crcs)
+		if err != nil {
+			return "", &errs.Error{Op: op, Kind: errs.KindInternal, Err: err}
+		}
+		return v, nil
+	}
+	return a.CompositeOf(raw), nil
 }

@@ -58,6 +58,9 @@ func ValidObjectKey(key string) error {
 		return Errorf("", KindKeyTooLong, "key is %d bytes, the limit is %d", len(key), MaxKeyLen)
 	case !utf8.ValidString(key):
 		return Errorf("", KindInvalidKey, "key is not valid UTF-8")
+	case strings.IndexByte(key, 0) >= 0:
+		// XML 1.0 cannot carry U+0000, so no listing could name the key.
+		return Errorf("", KindInvalidKey, "key contains U+0000")
 	}
 	return nil
 }

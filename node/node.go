@@ -51,6 +51,10 @@ type Config struct {
 	GCGrace time.Duration
 	// BlockSize of new objects' shards; 0 means erasure.DefaultBlockSize.
 	BlockSize int
+	// UploadExpiry is the age after which unfinished multipart uploads are
+	// aborted and their parts collected (a kcs policy; S3 leaves it to
+	// lifecycle rules). 0 means 7 days.
+	UploadExpiry time.Duration
 }
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
@@ -105,6 +109,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.BlockSize == 0 {
 		cfg.BlockSize = erasure.DefaultBlockSize
 	}
+	if cfg.UploadExpiry == 0 {
+		cfg.UploadExpiry = 7 * 24 * time.Hour
+	}
 	sec, err := transport.New(cfg.ClusterSecret, cfg.Logger)
 	if err != nil {
 		return nil, err
@@ -156,9 +163,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go func() { defer n.wg.Done(); n.live.run(n.stop) }()
 	go func() { defer n.wg.Done(); n.gc.run(n.stop) }()
+	go func() { defer n.wg.Done(); n.runUploadExpiry(n.stop) }()
 	n.log.Info("node ready", "site", cfg.Site, "raft", cfg.RaftAddr, "rpc", cfg.RPCAddr, "drives", len(n.drives))
 	return n, nil
 }

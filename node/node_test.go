@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/checksum"
 	"github.com/kommunal-cloud/kcs/node/crypt"
 )
 
@@ -37,7 +38,7 @@ type testCluster struct {
 	nodes []*node.Node
 }
 
-func startNodes(t *testing.T, sites int) *testCluster {
+func startNodes(t *testing.T, sites int, adjust ...func(*node.Config)) *testCluster {
 	t.Helper()
 	mk, _ := crypt.NewMasterKey("master", 1, bytes.Repeat([]byte{9}, 32))
 	root := t.TempDir()
@@ -56,6 +57,9 @@ func startNodes(t *testing.T, sites int) *testCluster {
 			cfg.Bootstrap = true
 		} else {
 			cfg.Join = c.cfgs[0].RPCAddr
+		}
+		for _, f := range adjust {
+			f(&cfg)
 		}
 		c.cfgs = append(c.cfgs, cfg)
 	}
@@ -242,5 +246,289 @@ func TestInProcessCluster(t *testing.T) {
 	}
 	if perr != nil {
 		t.Fatalf("write with a site down: %v", perr)
+	}
+}
+
+func TestInProcessFeatures(t *testing.T) {
+	c := startNodes(t, 3)
+	ctx := context.Background()
+	n0, n1, n2 := c.nodes[0], c.nodes[1], c.nodes[2]
+	info, err := n0.CreateTenant(ctx, "gemeinde-f", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caller := node.Caller{Tenant: "gemeinde-f", AccessKey: info.AccessKey}
+	for _, b := range []string{"quelle", "ziel"} {
+		if err := n0.CreateBucket(ctx, caller, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put := func(n *node.Node, bucket, key string, data []byte, opts node.PutOptions) (node.ObjectInfo, error) {
+		opts.Size = -1
+		return n.PutObject(ctx, caller, bucket, key, bytes.NewReader(data), opts)
+	}
+
+	t.Run("racing conditional writes", func(t *testing.T) {
+		var wg sync.WaitGroup
+		wins := make([]bool, 6)
+		for i := range wins {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := put(c.nodes[i%3], "quelle", "einmalig", []byte(fmt.Sprint(i)), node.PutOptions{IfNoneMatch: true})
+				if err != nil && !node.IsKind(err, node.KindPrecondition) {
+					t.Errorf("writer %d: %v", i, err)
+				}
+				wins[i] = err == nil
+			}()
+		}
+		wg.Wait()
+		won := 0
+		for _, w := range wins {
+			if w {
+				won++
+			}
+		}
+		if won != 1 {
+			t.Fatalf("%d writers won an If-None-Match: * race, want exactly 1", won)
+		}
+		cur, _ := get(t, n1, caller, "quelle", "einmalig", node.GetOptions{})
+		if _, err := put(n2, "quelle", "einmalig", []byte("x"), node.PutOptions{IfMatch: "0123"}); !node.IsKind(err, node.KindPrecondition) {
+			t.Fatalf("If-Match with a wrong ETag: %v", err)
+		}
+		if _, err := put(n2, "quelle", "fehlt", []byte("x"), node.PutOptions{IfMatch: "0123"}); !node.IsKind(err, node.KindNoSuchKey) {
+			t.Fatalf("If-Match on a missing key: %v", err)
+		}
+		_, obj := get(t, n1, caller, "quelle", "einmalig", node.GetOptions{})
+		if _, err := put(n2, "quelle", "einmalig", []byte("neu"), node.PutOptions{IfMatch: `"` + obj.Info.ETag + `"`}); err != nil {
+			t.Fatalf("If-Match with the right ETag: %v (was %q)", err, cur)
+		}
+		if err := n0.DeleteObject(ctx, caller, "quelle", "einmalig", node.DeleteOptions{IfMatch: "bogus"}); !node.IsKind(err, node.KindPrecondition) {
+			t.Fatalf("conditional delete: %v", err)
+		}
+	})
+
+	t.Run("copy", func(t *testing.T) {
+		data := random(300000)
+		src, err := put(n0, "quelle", "antrag.pdf", data, node.PutOptions{ContentType: "application/pdf",
+			Headers:  node.Headers{CacheControl: "max-age=60", ContentDisposition: `attachment; filename="a.pdf"`},
+			UserMeta: map[string]string{"az": "123"}, Tags: []node.Tag{{Key: "typ", Value: "antrag"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst, err := n1.CopyObject(ctx, caller, node.CopySource{Bucket: "quelle", Key: "antrag.pdf", IfMatch: src.ETag}, "ziel", "kopie.pdf", node.CopyOptions{})
+		if err != nil || dst.ETag != src.ETag {
+			t.Fatalf("copy: %v %+v", err, dst)
+		}
+		got, obj := get(t, n2, caller, "ziel", "kopie.pdf", node.GetOptions{})
+		if !bytes.Equal(got, data) || obj.Info.UserMeta["az"] != "123" || obj.Info.Headers.CacheControl != "max-age=60" || obj.Info.TagCount != 1 || obj.Info.ContentType != "application/pdf" {
+			t.Fatalf("copied object: %d bytes, %+v", len(got), obj.Info)
+		}
+		if _, err := n1.CopyObject(ctx, caller, node.CopySource{Bucket: "quelle", Key: "antrag.pdf", IfNoneMatch: src.ETag}, "ziel", "k2", node.CopyOptions{}); !node.IsKind(err, node.KindPrecondition) {
+			t.Fatalf("copy if-none-match: %v", err)
+		}
+		if _, err := n1.CopyObject(ctx, caller, node.CopySource{Bucket: "quelle", Key: "antrag.pdf", IfModifiedSince: time.Now().Add(time.Hour)}, "ziel", "k2", node.CopyOptions{}); !node.IsKind(err, node.KindPrecondition) {
+			t.Fatalf("copy if-modified-since: %v", err)
+		}
+		if _, err := n1.CopyObject(ctx, caller, node.CopySource{Bucket: "quelle", Key: "antrag.pdf"}, "quelle", "antrag.pdf", node.CopyOptions{}); !node.IsKind(err, node.KindInvalidRequest) {
+			t.Fatalf("copy onto itself: %v", err)
+		}
+		// REPLACE on itself changes the metadata and keeps the data.
+		if _, err := n1.CopyObject(ctx, caller, node.CopySource{Bucket: "quelle", Key: "antrag.pdf"}, "quelle", "antrag.pdf",
+			node.CopyOptions{ReplaceMetadata: true, Put: node.PutOptions{ContentType: "text/plain", UserMeta: map[string]string{"az": "456"}}}); err != nil {
+			t.Fatal(err)
+		}
+		got, obj = get(t, n0, caller, "quelle", "antrag.pdf", node.GetOptions{})
+		if !bytes.Equal(got, data) || obj.Info.UserMeta["az"] != "456" || obj.Info.ContentType != "text/plain" || obj.Info.TagCount != 1 {
+			t.Fatalf("replaced metadata: %+v", obj.Info)
+		}
+		// Another tenant cannot copy from here.
+		other, _ := n0.CreateTenant(ctx, "gemeinde-g", "", "")
+		oc := node.Caller{Tenant: "gemeinde-g", AccessKey: other.AccessKey}
+		n0.CreateBucket(ctx, oc, "fremd")
+		if _, err := n0.CopyObject(ctx, oc, node.CopySource{Bucket: "quelle", Key: "antrag.pdf"}, "fremd", "x", node.CopyOptions{}); !node.IsKind(err, node.KindAccessDenied) {
+			t.Fatalf("cross-tenant copy: %v", err)
+		}
+	})
+
+	t.Run("multipart checksums, part copy and listings", func(t *testing.T) {
+		big := random(7 << 20)
+		if _, err := put(n0, "quelle", "gross", big, node.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct{ alg, typ string }{{"CRC32", ""}, {"CRC32C", "FULL_OBJECT"}, {"CRC64NVME", ""}, {"SHA256", "COMPOSITE"}, {"SHA1", ""}} {
+			key := "mp-" + tc.alg
+			id, err := n0.CreateMultipartUpload(ctx, caller, "ziel", key, node.PutOptions{ChecksumAlgorithm: tc.alg, ChecksumType: tc.typ})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p1 := big[:node.MinPartSize]
+			h := checksumOf(tc.alg, p1)
+			i1, err := n1.UploadPart(ctx, caller, "ziel", key, id, 1, bytes.NewReader(p1), node.PartOptions{Size: -1,
+				Checksums: func() []node.Checksum { return []node.Checksum{{Algorithm: tc.alg, Value: h}} }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Part 2 is copied from a range of another object; its checksum
+			// is computed over the copied bytes.
+			i2, err := n2.UploadPartCopy(ctx, caller, node.CopySource{Bucket: "quelle", Key: "gross", Range: &node.RangeSpec{First: node.MinPartSize, Last: int64(len(big)) - 1}}, "ziel", key, id, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lp, err := n0.ListParts(ctx, caller, "ziel", key, id, node.ListPartsOptions{MaxParts: 1})
+			if err != nil || len(lp.Parts) != 1 || !lp.Truncated || lp.NextMarker != 1 || lp.Upload.ChecksumAlgorithm != tc.alg {
+				t.Fatalf("list parts: %v %+v", err, lp)
+			}
+			done, err := n2.CompleteMultipartUpload(ctx, caller, "ziel", key, id, []node.CompletePart{{Number: 1, ETag: i1.ETag, Checksums: []node.Checksum{{Algorithm: tc.alg, Value: h}}}, {Number: 2, ETag: i2.ETag}}, node.CompleteOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := expectedMultipartChecksum(tc.alg, done.ChecksumType, [][]byte{p1, big[node.MinPartSize:]})
+			if len(done.Checksums) != 1 || done.Checksums[0].Value != want {
+				t.Fatalf("%s %s: object checksum %+v, want %s", tc.alg, done.ChecksumType, done.Checksums, want)
+			}
+			got, _ := get(t, n1, caller, "ziel", key, node.GetOptions{})
+			if !bytes.Equal(got, big) {
+				t.Fatal("multipart with a copied part differs")
+			}
+		}
+		// Upload listings page by key then initiation.
+		var ids []string
+		for i := range 3 {
+			id, err := n0.CreateMultipartUpload(ctx, caller, "ziel", fmt.Sprintf("offen/%d", i%2), node.PutOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		lu, err := n1.ListMultipartUploads(ctx, caller, "ziel", node.ListUploadsOptions{Prefix: "offen/", MaxUploads: 2})
+		if err != nil || len(lu.Uploads) != 2 || !lu.Truncated || lu.Uploads[0].UploadID != ids[0] || lu.Uploads[1].UploadID != ids[2] {
+			t.Fatalf("list uploads page 1: %v %+v", err, lu)
+		}
+		lu, err = n1.ListMultipartUploads(ctx, caller, "ziel", node.ListUploadsOptions{Prefix: "offen/", MaxUploads: 2, KeyMarker: lu.NextKeyMarker, UploadIDMarker: lu.NextUploadIDMarker})
+		if err != nil || len(lu.Uploads) != 1 || lu.Truncated || lu.Uploads[0].UploadID != ids[1] {
+			t.Fatalf("list uploads page 2: %v %+v", err, lu)
+		}
+		lu, _ = n1.ListMultipartUploads(ctx, caller, "ziel", node.ListUploadsOptions{Delimiter: "/"})
+		if len(lu.Prefixes) != 1 || lu.Prefixes[0] != "offen/" {
+			t.Fatalf("uploads rolled up: %+v", lu)
+		}
+		for i, id := range ids {
+			if err := n2.AbortMultipartUpload(ctx, caller, "ziel", fmt.Sprintf("offen/%d", i%2), id); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+
+	t.Run("tagging, CORS, multi-delete", func(t *testing.T) {
+		if _, err := put(n0, "ziel", "t", []byte("x"), node.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		tags := []node.Tag{{Key: "projekt", Value: "Dorfgemeinschaftshaus"}, {Key: "jahr", Value: "2026"}}
+		if err := n1.PutObjectTagging(ctx, caller, "ziel", "t", tags); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := n2.GetObjectTagging(ctx, caller, "ziel", "t"); err != nil || len(got) != 2 || got[0] != tags[0] {
+			t.Fatalf("tags: %v %v", err, got)
+		}
+		if err := n1.PutObjectTagging(ctx, caller, "ziel", "t", []node.Tag{{Key: "a"}, {Key: "a"}}); !node.IsKind(err, node.KindInvalidTag) {
+			t.Fatalf("duplicate tag keys: %v", err)
+		}
+		if err := n0.DeleteObjectTagging(ctx, caller, "ziel", "t"); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := n2.GetObjectTagging(ctx, caller, "ziel", "t"); len(got) != 0 {
+			t.Fatalf("tags after delete: %v", got)
+		}
+		if _, err := n1.GetBucketCors(ctx, caller, "ziel"); !node.IsKind(err, node.KindNoSuchCORS) {
+			t.Fatalf("no CORS yet: %v", err)
+		}
+		rules := []node.CORSRule{{AllowedOrigins: []string{"https://portal.example"}, AllowedMethods: []string{"PUT", "GET"}, ExposeHeaders: []string{"ETag"}}}
+		if err := n0.PutBucketCors(ctx, caller, "ziel", rules); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := n2.BucketCORS(ctx, "ziel"); err != nil || len(got) != 1 || got[0].ExposeHeaders[0] != "ETag" {
+			t.Fatalf("public CORS read: %v %v", err, got)
+		}
+		if err := n1.DeleteBucketCors(ctx, caller, "ziel"); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := n2.BucketCORS(ctx, "ziel"); len(got) != 0 {
+			t.Fatalf("CORS after delete: %v", got)
+		}
+		for i := range 5 {
+			put(n0, "ziel", fmt.Sprintf("weg/%d", i), []byte("x"), node.PutOptions{})
+		}
+		res, err := n1.DeleteObjects(ctx, caller, "ziel", []string{"weg/0", "weg/1", "weg/4", "gibt-es-nicht", ""})
+		if err != nil || len(res) != 5 || res[0].Err != nil || res[3].Err != nil || res[4].Err == nil {
+			t.Fatalf("multi-delete: %v %+v", err, res)
+		}
+		lr, _ := n2.ListObjects(ctx, caller, "ziel", node.ListOptions{Prefix: "weg/", MaxKeys: 10})
+		if len(lr.Objects) != 2 {
+			t.Fatalf("left after multi-delete: %+v", lr.Objects)
+		}
+	})
+}
+
+func checksumOf(alg string, b []byte) string {
+	a, _ := checksum.Lookup(alg)
+	h := a.New()
+	h.Write(b)
+	return checksum.Encode(h.Sum(nil))
+}
+
+// expectedMultipartChecksum computes, independently of the object layer's
+// combination code, what S3 reports: for FULL_OBJECT the CRC of the whole
+// object, for COMPOSITE the checksum of the binary part checksums and "-N".
+func expectedMultipartChecksum(alg, typ string, parts [][]byte) string {
+	a, _ := checksum.Lookup(alg)
+	if typ == "FULL_OBJECT" {
+		h := a.New()
+		for _, p := range parts {
+			h.Write(p)
+		}
+		return checksum.Encode(h.Sum(nil))
+	}
+	outer := a.New()
+	for _, p := range parts {
+		h := a.New()
+		h.Write(p)
+		outer.Write(h.Sum(nil))
+	}
+	return fmt.Sprintf("%s-%d", checksum.Encode(outer.Sum(nil)), len(parts))
+}
+
+// Unfinished uploads are aborted after the configured age and their parts
+// collected.
+func TestUploadExpiry(t *testing.T) {
+	c := startNodes(t, 1, func(cfg *node.Config) { cfg.UploadExpiry = time.Second })
+	ctx := context.Background()
+	n := c.nodes[0]
+	info, _ := n.CreateTenant(ctx, "gemeinde-e", "", "")
+	caller := node.Caller{Tenant: "gemeinde-e", AccessKey: info.AccessKey}
+	if err := n.CreateBucket(ctx, caller, "bbb"); err != nil {
+		t.Fatal(err)
+	}
+	id, err := n.CreateMultipartUpload(ctx, caller, "bbb", "halb", node.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.UploadPart(ctx, caller, "bbb", "halb", id, 1, bytes.NewReader(random(1000)), node.PartOptions{Size: -1}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := n.ListParts(ctx, caller, "bbb", "halb", id, node.ListPartsOptions{})
+		if node.IsKind(err, node.KindNoSuchUpload) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("upload not expired: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// The bucket can go now: no upload holds it.
+	if err := n.DeleteBucket(ctx, caller, "bbb"); err != nil {
+		t.Fatal(err)
 	}
 }

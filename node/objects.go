@@ -10,6 +10,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/kommunal-cloud/kcs/node/checksum"
 	"github.com/kommunal-cloud/kcs/node/crypt"
 	"github.com/kommunal-cloud/kcs/node/errs"
 	"github.com/kommunal-cloud/kcs/node/meta"
@@ -28,10 +29,16 @@ const (
 )
 
 // sealedMeta is what an object keeps encrypted besides its data: content
-// type and user metadata.
+// type, the standard headers, user metadata and tags.
 type sealedMeta struct {
 	ContentType string            `json:"ct,omitempty"`
+	Headers     Headers           `json:"h,omitzero"`
 	UserMeta    map[string]string `json:"m,omitempty"`
+	Tags        []Tag             `json:"t,omitempty"`
+}
+
+func metaOf(o PutOptions) sealedMeta {
+	return sealedMeta{ContentType: o.ContentType, Headers: o.Headers, UserMeta: o.UserMeta, Tags: o.Tags}
 }
 
 // objectAD binds sealed metadata to its object version.
@@ -152,6 +159,9 @@ func (n *Node) PutObject(ctx context.Context, c Caller, bucket, key string, body
 	if err := checkUserMeta(opts.UserMeta); err != nil {
 		return ObjectInfo{}, err
 	}
+	if err := validTags(opts.Tags); err != nil {
+		return ObjectInfo{}, err
+	}
 	// Fail a doomed request before writing shards; the commit checks again.
 	w, err := n.prepareWrite("PutObject", c, bucket)
 	if err != nil {
@@ -175,7 +185,7 @@ func (n *Node) PutObject(ctx context.Context, c Caller, bucket, key string, body
 	if err != nil {
 		return ObjectInfo{}, err
 	}
-	sm := sealedMeta{ContentType: opts.ContentType, UserMeta: opts.UserMeta}
+	sm := metaOf(opts)
 	sealed, err := sealMeta(dk, sm, objectAD(c.Tenant, bucket, key, version))
 	if err != nil {
 		return ObjectInfo{}, err
@@ -203,7 +213,11 @@ func (n *Node) PutObject(ctx context.Context, c Caller, bucket, key string, body
 		SealedMeta: sealed, WrappedKey: wrapped, KeyVersion: w.tk.Version(), Checksums: st.part.Checksums,
 		Parts: []meta.Part{st.part},
 	}
-	res, err := n.propose(ctx, &meta.Command{Op: meta.OpPutObject, PutObject: &meta.PutObject{Bucket: bucket, Key: key, Tenant: c.Tenant, Object: obj}})
+	if len(obj.Checksums) > 0 {
+		obj.ChecksumType = checksum.FullObject
+	}
+	res, err := n.propose(ctx, &meta.Command{Op: meta.OpPutObject, PutObject: &meta.PutObject{Bucket: bucket, Key: key, Tenant: c.Tenant, Object: obj,
+		IfNoneMatch: opts.IfNoneMatch, IfMatch: opts.IfMatch}})
 	if res, err = result("PutObject", bucket, key, res, err); err != nil {
 		// The version was not committed (or we cannot know: then a retry by
 		// the client writes a new version; these shards become garbage for
@@ -222,6 +236,7 @@ func (n *Node) info(bucket, key string, o *meta.Object, sm sealedMeta, tenant st
 		Bucket: bucket, Key: key, VersionID: nullVersion, Size: o.Size, ETag: o.ETag,
 		Modified: time.Unix(0, o.Modified).UTC(), ContentType: sm.ContentType, UserMeta: sm.UserMeta,
 		Checksums: fromChecksums(o.Checksums), Owner: tenant, StorageClass: storageStd,
+		Headers: sm.Headers, TagCount: len(sm.Tags), ChecksumType: o.ChecksumType,
 	}
 	if o.Multipart {
 		info.PartsCount = len(o.Parts)

@@ -243,6 +243,7 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 	f.StringVar(&masterFile, "master-key-file", "", "file holding the master key (64 hex digits or base64 of 32 bytes)")
 	f.StringVar(&secretFile, "cluster-secret-file", "", "file holding the cluster secret (at least 16 characters)")
 	f.StringVar(&adminFile, "admin-secret-file", "", "file holding the admin secret for the admin API")
+	f.DurationVar(&o.node.UploadExpiry, "upload-expiry", 7*24*time.Hour, "abort multipart uploads left unfinished this long, and collect their parts")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.BoolVar(&fastRaft, "fast-raft", false, "shorter Raft timeouts (tests; loopback clusters)")
 	f.MarkHidden("fast-raft")

@@ -83,6 +83,12 @@ func dispatch(tx *bolt.Tx, c *Command) (*Result, error) {
 		return applyCompleteUpload(tx, c.CompleteUpload)
 	case OpAbortUpload:
 		return applyAbortUpload(tx, c.AbortUpload)
+	case OpPutBucketCORS:
+		return applyPutBucketCORS(tx, c.PutBucketCORS)
+	case OpSetObjectMeta:
+		return applySetObjectMeta(tx, c.SetObjectMeta)
+	case OpDeleteObjects:
+		return applyDeleteObjects(tx, c.DeleteObjects)
 	}
 	return nil, fmt.Errorf("meta: no dispatch for op %d", c.Op)
 }
@@ -484,4 +490,62 @@ func recomputeLayout(tx *bolt.Tx) error {
 
 func setKey(k, m int, drives []string) string {
 	return fmt.Sprintf("%d/%d/%s", k, m, strings.Join(drives, ","))
+}
+
+func applyPutBucketCORS(tx *bolt.Tx, p *PutBucketCORS) (*Result, error) {
+	if r, err := ownBucket(tx, p.Bucket, p.Tenant); r != nil || err != nil {
+		return r, err
+	}
+	var b Bucket
+	if _, err := get(tx.Bucket(bBuckets), []byte(p.Bucket), &b); err != nil {
+		return nil, err
+	}
+	b.CORS = p.Rules
+	return &Result{}, put(tx.Bucket(bBuckets), []byte(p.Bucket), &b)
+}
+
+func applySetObjectMeta(tx *bolt.Tx, s *SetObjectMeta) (*Result, error) {
+	if r, err := ownBucket(tx, s.Bucket, s.Tenant); r != nil || err != nil {
+		return r, err
+	}
+	ob := tx.Bucket(bObjects).Bucket([]byte(s.Bucket))
+	var o Object
+	ok, err := get(ob, []byte(s.Key), &o)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return fail(errs.KindNoSuchKey, "")
+	}
+	if o.VersionID != s.VersionID {
+		return fail(errs.KindConflict, "the object changed meanwhile")
+	}
+	o.SealedMeta = s.SealedMeta
+	return &Result{}, put(ob, []byte(s.Key), &o)
+}
+
+func applyDeleteObjects(tx *bolt.Tx, d *DeleteObjects) (*Result, error) {
+	if r, err := ownBucket(tx, d.Bucket, d.Tenant); r != nil || err != nil {
+		return r, err
+	}
+	ob := tx.Bucket(bObjects).Bucket([]byte(d.Bucket))
+	res := &Result{}
+	for _, k := range d.Keys {
+		if k == "" {
+			continue
+		}
+		var old Object
+		ok, err := get(ob, []byte(k), &old)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		if err := ob.Delete([]byte(k)); err != nil {
+			return nil, err
+		}
+		res.Garbage = append(res.Garbage, old.Parts...)
+	}
+	return res, nil
 }

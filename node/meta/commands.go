@@ -32,6 +32,9 @@ const (
 	OpCompleteUpload  Op = 12
 	OpAbortUpload     Op = 13
 	OpNoop            Op = 14
+	OpPutBucketCORS   Op = 15
+	OpSetObjectMeta   Op = 16
+	OpDeleteObjects   Op = 17
 )
 
 // Command is one metadata change. Exactly one payload field is set, the one
@@ -52,6 +55,34 @@ type Command struct {
 	PutPart         *PutPart
 	CompleteUpload  *CompleteUpload
 	AbortUpload     *AbortUpload
+	PutBucketCORS   *PutBucketCORS
+	SetObjectMeta   *SetObjectMeta
+	DeleteObjects   *DeleteObjects
+}
+
+// PutBucketCORS sets (or, with no rules, removes) a bucket's CORS rules.
+type PutBucketCORS struct {
+	Bucket string     `cbor:"1,keyasint"`
+	Tenant string     `cbor:"2,keyasint"`
+	Rules  []CORSRule `cbor:"3,keyasint"`
+}
+
+// SetObjectMeta replaces the sealed metadata (tags, say) of one object
+// version; it fails with KindConflict if the version is no longer current.
+type SetObjectMeta struct {
+	Bucket     string `cbor:"1,keyasint"`
+	Key        string `cbor:"2,keyasint"`
+	Tenant     string `cbor:"3,keyasint"`
+	VersionID  string `cbor:"4,keyasint"`
+	SealedMeta []byte `cbor:"5,keyasint"`
+}
+
+// DeleteObjects removes the current versions of many keys of a bucket in
+// one commit (S3's multi-object delete).
+type DeleteObjects struct {
+	Bucket string   `cbor:"1,keyasint"`
+	Tenant string   `cbor:"2,keyasint"`
+	Keys   []string `cbor:"3,keyasint"`
 }
 
 // CreateTenant creates a tenant with its first access key.
@@ -179,6 +210,12 @@ func (c *Command) Encode() ([]byte, error) {
 		payload = c.AbortUpload
 	case OpNoop:
 		payload = struct{}{}
+	case OpPutBucketCORS:
+		payload = c.PutBucketCORS
+	case OpSetObjectMeta:
+		payload = c.SetObjectMeta
+	case OpDeleteObjects:
+		payload = c.DeleteObjects
 	default:
 		return nil, fmt.Errorf("meta: unknown op %d", c.Op)
 	}
@@ -243,6 +280,15 @@ func DecodeCommand(b []byte) (*Command, error) {
 		dst = c.AbortUpload
 	case OpNoop:
 		return c, nil
+	case OpPutBucketCORS:
+		c.PutBucketCORS = new(PutBucketCORS)
+		dst = c.PutBucketCORS
+	case OpSetObjectMeta:
+		c.SetObjectMeta = new(SetObjectMeta)
+		dst = c.SetObjectMeta
+	case OpDeleteObjects:
+		c.DeleteObjects = new(DeleteObjects)
+		dst = c.DeleteObjects
 	default:
 		return nil, fmt.Errorf("meta: unknown op %d", c.Op)
 	}

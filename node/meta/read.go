@@ -226,3 +226,97 @@ func (r *Reader) HasObjects(bucket string) bool {
 	k, _ := ob.Cursor().First()
 	return k != nil
 }
+
+// UploadEntry is one upload of a listing.
+type UploadEntry struct {
+	Key    string
+	Upload Upload
+}
+
+// ListUploads lists a bucket's uploads in progress by key, then by upload
+// id (ids begin with their initiation time, so this is initiation order):
+// after keyMarker (and, for keyMarker itself, after uploadIDMarker), with
+// prefix, rolling keys up to common prefixes at the delimiter, at most max
+// entries (uploads and prefixes).
+func (r *Reader) ListUploads(bucket, prefix, delimiter, keyMarker, uploadIDMarker string, max int) (entries []UploadEntry, prefixes []string, truncated bool, err error) {
+	ub := r.tx.Bucket(bBucketUploads).Bucket([]byte(bucket))
+	if ub == nil {
+		return nil, nil, false, nil
+	}
+	start := []byte(prefix)
+	if keyMarker != "" {
+		var from []byte
+		if uploadIDMarker == "" {
+			from = append([]byte(keyMarker), 1) // past every upload of keyMarker
+		} else {
+			from = append(uploadIndexKey(keyMarker, uploadIDMarker), 0)
+		}
+		if bytes.Compare(from, start) > 0 {
+			start = from
+		}
+	}
+	c := ub.Cursor()
+	n := 0
+	for k, _ := c.Seek(start); k != nil; {
+		i := bytes.IndexByte(k, 0)
+		if i < 0 {
+			k, _ = c.Next()
+			continue
+		}
+		key, id := string(k[:i]), string(k[i+1:])
+		if !strings.HasPrefix(key, prefix) {
+			break
+		}
+		if delimiter != "" {
+			if j := strings.Index(key[len(prefix):], delimiter); j >= 0 {
+				cp := key[:len(prefix)+j+len(delimiter)]
+				if cp > keyMarker {
+					if n == max {
+						return entries, prefixes, true, nil
+					}
+					prefixes = append(prefixes, cp)
+					n++
+				}
+				succ := successor([]byte(cp))
+				if succ == nil {
+					break
+				}
+				k, _ = c.Seek(succ)
+				continue
+			}
+		}
+		if n == max {
+			return entries, prefixes, true, nil
+		}
+		u, ok, err := r.Upload(id)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		if ok {
+			entries = append(entries, UploadEntry{Key: key, Upload: *u})
+			n++
+		}
+		k, _ = c.Next()
+	}
+	return entries, prefixes, false, nil
+}
+
+// UploadsOlderThan returns the uploads initiated before the given time
+// (unix nanoseconds), at most max of them.
+func (r *Reader) UploadsOlderThan(before int64, max int) ([]Upload, error) {
+	var out []Upload
+	err := r.tx.Bucket(bUploads).ForEach(func(_, v []byte) error {
+		if len(out) >= max {
+			return nil
+		}
+		var u Upload
+		if err := unmarshal(v, &u); err != nil {
+			return err
+		}
+		if u.Initiated < before {
+			out = append(out, u)
+		}
+		return nil
+	})
+	return out, err
+}

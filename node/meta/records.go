@@ -88,9 +88,20 @@ type AccessKey struct {
 
 // Bucket is an S3 bucket; names are global, as in S3.
 type Bucket struct {
-	Name    string `cbor:"1,keyasint"`
-	Tenant  string `cbor:"2,keyasint"`
-	Created int64  `cbor:"3,keyasint"`
+	Name    string     `cbor:"1,keyasint"`
+	Tenant  string     `cbor:"2,keyasint"`
+	Created int64      `cbor:"3,keyasint"`
+	CORS    []CORSRule `cbor:"4,keyasint"` // the bucket's CORS configuration; public (browsers read it unsigned)
+}
+
+// CORSRule is one rule of a bucket's CORS configuration.
+type CORSRule struct {
+	ID             string   `cbor:"1,keyasint"`
+	AllowedOrigins []string `cbor:"2,keyasint"`
+	AllowedMethods []string `cbor:"3,keyasint"`
+	AllowedHeaders []string `cbor:"4,keyasint"`
+	ExposeHeaders  []string `cbor:"5,keyasint"`
+	MaxAgeSeconds  int      `cbor:"6,keyasint"`
 }
 
 // Checksum is a checksum as S3 names and encodes it.
@@ -114,6 +125,9 @@ type Object struct {
 	Checksums  []Checksum `cbor:"8,keyasint"`
 	Parts      []Part     `cbor:"9,keyasint"`
 	Multipart  bool       `cbor:"10,keyasint"`
+	// ChecksumType says how Checksums were formed: FULL_OBJECT (the whole
+	// object's) or COMPOSITE (a checksum of the parts', "-N").
+	ChecksumType string `cbor:"11,keyasint"`
 }
 
 // Part is one independently coded and encrypted stream of an object: the
@@ -146,4 +160,7 @@ type Upload struct {
 	WrappedKey []byte `cbor:"6,keyasint"` // bound to the upload; rewrapped for the object on completion
 	KeyVersion uint32 `cbor:"7,keyasint"`
 	SealedMeta []byte `cbor:"8,keyasint"`
+	// The checksum every part carries and how the object's is formed.
+	ChecksumAlgorithm string `cbor:"9,keyasint"`
+	ChecksumType      string `cbor:"10,keyasint"`
 }

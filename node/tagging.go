@@ -1,0 +1,99 @@
+package node
+
+import (
+	"context"
+	"unicode/utf8"
+
+	"github.com/kommunal-cloud/kcs/node/crypt"
+	"github.com/kommunal-cloud/kcs/node/errs"
+	"github.com/kommunal-cloud/kcs/node/meta"
+)
+
+// S3's limits on object tags.
+const (
+	maxTags        = 10
+	maxTagKeyLen   = 128 // Unicode characters
+	maxTagValueLen = 256
+)
+
+// validTags checks a tag set against S3's rules.
+func validTags(tags []Tag) error {
+	if len(tags) > maxTags {
+		return errs.Errorf("tagging", errs.KindInvalidTag, "object tags cannot be greater than %d", maxTags)
+	}
+	seen := map[string]bool{}
+	for _, t := range tags {
+		switch {
+		case t.Key == "" || utf8.RuneCountInString(t.Key) > maxTagKeyLen || !utf8.ValidString(t.Key):
+			return errs.Errorf("tagging", errs.KindInvalidTag, "the TagKey you have provided is invalid")
+		case utf8.RuneCountInString(t.Value) > maxTagValueLen || !utf8.ValidString(t.Value):
+			return errs.Errorf("tagging", errs.KindInvalidTag, "the TagValue you have provided is invalid")
+		case seen[t.Key]:
+			return errs.Errorf("tagging", errs.KindInvalidTag, "cannot provide multiple tags with the same key")
+		}
+		seen[t.Key] = true
+	}
+	return nil
+}
+
+// GetObjectTagging returns an object's tags (empty if it has none).
+func (n *Node) GetObjectTagging(ctx context.Context, c Caller, bucket, key string) ([]Tag, error) {
+	if err := n.linearize(ctx); err != nil {
+		return nil, err
+	}
+	var tags []Tag
+	err := n.store.FSM.View(func(r *meta.Reader) error {
+		_, _, sm, err := n.openObject(r, "GetObjectTagging", c, bucket, key)
+		tags = sm.Tags
+		return err
+	})
+	return tags, err
+}
+
+// PutObjectTagging replaces an object's tags. Tags are sealed with the
+// object's metadata, so this re-seals it for the current version; a version
+// replaced meanwhile makes it retry on the new one.
+func (n *Node) PutObjectTagging(ctx context.Context, c Caller, bucket, key string, tags []Tag) error {
+	if err := validTags(tags); err != nil {
+		return err
+	}
+	return n.updateMeta(ctx, "PutObjectTagging", c, bucket, key, func(sm *sealedMeta) { sm.Tags = tags })
+}
+
+// DeleteObjectTagging removes an object's tags.
+func (n *Node) DeleteObjectTagging(ctx context.Context, c Caller, bucket, key string) error {
+	return n.updateMeta(ctx, "DeleteObjectTagging", c, bucket, key, func(sm *sealedMeta) { sm.Tags = nil })
+}
+
+func (n *Node) updateMeta(ctx context.Context, op string, c Caller, bucket, key string, change func(*sealedMeta)) error {
+	for attempt := 0; ; attempt++ {
+		if err := n.linearize(ctx); err != nil {
+			return err
+		}
+		var (
+			o      *meta.Object
+			dk     *crypt.DataKey
+			sm     sealedMeta
+			sealed []byte
+		)
+		err := n.store.FSM.View(func(r *meta.Reader) error {
+			var err error
+			o, dk, sm, err = n.openObject(r, op, c, bucket, key)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		change(&sm)
+		if sealed, err = sealMeta(dk, sm, objectAD(c.Tenant, bucket, key, o.VersionID)); err != nil {
+			return err
+		}
+		res, err := n.propose(ctx, &meta.Command{Op: meta.OpSetObjectMeta, SetObjectMeta: &meta.SetObjectMeta{
+			Bucket: bucket, Key: key, Tenant: c.Tenant, VersionID: o.VersionID, SealedMeta: sealed}})
+		_, err = result(op, bucket, key, res, err)
+		if errs.IsKind(err, errs.KindConflict) && attempt < 3 {
+			continue // the object was replaced meanwhile: tag the new version
+		}
+		return err
+	}
+}

@@ -1,0 +1,180 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"sort"
+	"time"
+
+	"github.com/kommunal-cloud/kcs/node/errs"
+	"github.com/kommunal-cloud/kcs/node/meta"
+)
+
+// newUploadID returns an upload id that sorts by initiation time: eight
+// bytes of time, eight random. S3 lists a key's uploads by initiation and
+// continues after an upload-id-marker "lexicographically greater": with
+// these ids both orders are one.
+func newUploadID(now time.Time) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixNano()))
+	rnd := newDataID()
+	copy(b[8:], rnd[:8])
+	return hex.EncodeToString(b[:])
+}
+
+func (n *Node) uploadInfo(u *meta.Upload) UploadInfo {
+	return UploadInfo{Bucket: u.Bucket, Key: u.Key, UploadID: u.ID, Initiated: time.Unix(0, u.Initiated).UTC(),
+		Owner: u.Tenant, StorageClass: storageStd, ChecksumAlgorithm: u.ChecksumAlgorithm, ChecksumType: u.ChecksumType}
+}
+
+// ListParts lists an upload's parts in number order, after opts.Marker.
+func (n *Node) ListParts(ctx context.Context, c Caller, bucket, key, uploadID string, opts ListPartsOptions) (ListPartsResult, error) {
+	var out ListPartsResult
+	if err := n.linearize(ctx); err != nil {
+		return out, err
+	}
+	u, _, err := n.upload(ctx, "ListParts", c, bucket, key, uploadID)
+	if err != nil {
+		return out, err
+	}
+	out.Upload = n.uploadInfo(u)
+	var parts map[int]meta.Part
+	if err := n.store.FSM.View(func(r *meta.Reader) error {
+		parts, err = r.Parts(uploadID)
+		return err
+	}); err != nil {
+		return out, err
+	}
+	nums := make([]int, 0, len(parts))
+	for num := range parts {
+		if num > opts.Marker {
+			nums = append(nums, num)
+		}
+	}
+	sort.Ints(nums)
+	max := opts.MaxParts
+	if max <= 0 || max > 1000 {
+		max = 1000
+	}
+	if len(nums) > max {
+		nums, out.Truncated = nums[:max], true
+	}
+	for _, num := range nums {
+		p := parts[num]
+		out.Parts = append(out.Parts, PartInfo{Number: num, ETag: p.ETag, Size: p.Size, Modified: time.Unix(0, p.Modified).UTC(), Checksums: fromChecksums(p.Checksums)})
+		out.NextMarker = num
+	}
+	return out, nil
+}
+
+// ListMultipartUploads lists a bucket's uploads in progress.
+func (n *Node) ListMultipartUploads(ctx context.Context, c Caller, bucket string, opts ListUploadsOptions) (ListUploadsResult, error) {
+	var out ListUploadsResult
+	if err := n.linearize(ctx); err != nil {
+		return out, err
+	}
+	max := opts.MaxUploads
+	if max <= 0 || max > 1000 {
+		max = 1000
+	}
+	err := n.store.FSM.View(func(r *meta.Reader) error {
+		if _, err := bucketFor(r, "ListMultipartUploads", c, bucket); err != nil {
+			return err
+		}
+		entries, prefixes, truncated, err := r.ListUploads(bucket, opts.Prefix, opts.Delimiter, opts.KeyMarker, opts.UploadIDMarker, max)
+		if err != nil {
+			return err
+		}
+		for i := range entries {
+			out.Uploads = append(out.Uploads, n.uploadInfo(&entries[i].Upload))
+		}
+		out.Prefixes, out.Truncated = prefixes, truncated
+		if truncated {
+			// The last entry of the page, upload or prefix, whichever sorts
+			// last, is where the next page starts.
+			var lastKey, lastID string
+			if len(out.Uploads) > 0 {
+				u := out.Uploads[len(out.Uploads)-1]
+				lastKey, lastID = u.Key, u.UploadID
+			}
+			if len(prefixes) > 0 && prefixes[len(prefixes)-1] > lastKey {
+				lastKey, lastID = prefixes[len(prefixes)-1], ""
+			}
+			out.NextKeyMarker, out.NextUploadIDMarker = lastKey, lastID
+		}
+		return nil
+	})
+	return out, err
+}
+
+// expireUploads is the kcs policy for uploads left unfinished (S3 leaves
+// that to lifecycle rules): on the leader, uploads older than the
+// configured age are aborted and their parts' shards collected.
+func (n *Node) expireUploads(ctx context.Context, age time.Duration) {
+	if !n.store.IsLeader() {
+		return
+	}
+	var old []meta.Upload
+	n.store.FSM.View(func(r *meta.Reader) error {
+		var err error
+		old, err = r.UploadsOlderThan(time.Now().Add(-age).UnixNano(), 100)
+		return err
+	})
+	for _, u := range old {
+		res, err := n.propose(ctx, &meta.Command{Op: meta.OpAbortUpload, AbortUpload: &meta.AbortUpload{UploadID: u.ID, Tenant: u.Tenant}})
+		if err != nil || res.Err != nil {
+			continue
+		}
+		n.log.Info("expired an unfinished multipart upload", "tenant", u.Tenant, "bucket", u.Bucket, "key", u.Key, "upload", u.ID,
+			"initiated", time.Unix(0, u.Initiated).UTC())
+		n.gc.add(res.Garbage)
+	}
+}
+
+func (n *Node) runUploadExpiry(stop <-chan struct{}) {
+	every := min(n.cfg.UploadExpiry/4, 10*time.Minute)
+	t := time.NewTicker(max(every, time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			n.expireUploads(ctx, n.cfg.UploadExpiry)
+			cancel()
+		}
+	}
+}
+
+// DeleteObjects deletes keys of a bucket in one metadata commit. Keys that
+// do not exist count as deleted, as in S3; invalid keys fail alone.
+func (n *Node) DeleteObjects(ctx context.Context, c Caller, bucket string, keys []string) ([]DeleteResult, error) {
+	out := make([]DeleteResult, len(keys))
+	var valid []string
+	for i, k := range keys {
+		out[i].Key = k
+		if err := ValidObjectKey(k); err != nil {
+			out[i].Err = err
+			continue
+		}
+		valid = append(valid, k)
+	}
+	if len(valid) > 0 {
+		res, err := n.propose(ctx, &meta.Command{Op: meta.OpDeleteObjects, DeleteObjects: &meta.DeleteObjects{Bucket: bucket, Tenant: c.Tenant, Keys: valid}})
+		if res, err = result("DeleteObjects", bucket, "", res, err); err != nil {
+			if errs.IsKind(err, errs.KindNoSuchBucket) || errs.IsKind(err, errs.KindAccessDenied) {
+				return nil, err
+			}
+			for i := range out {
+				if out[i].Err == nil {
+					out[i].Err = err
+				}
+			}
+			return out, nil
+		}
+		n.gc.add(res.Garbage)
+	}
+	return out, nil
+}
