@@ -118,7 +118,7 @@ func (n *Node) CopyObject(ctx context.Context, c Caller, src CopySource, bucket,
 	if err != nil {
 		return ObjectInfo{}, err
 	}
-	if src.Bucket == bucket && src.Key == key && !opts.ReplaceMetadata && !opts.ReplaceTags {
+	if src.Bucket == bucket && src.Key == key && !opts.ReplaceMetadata && !opts.ReplaceTags && opts.Put.ChecksumAlgorithm == "" {
 		return ObjectInfo{}, errs.Errorf(op, errs.KindInvalidRequest,
 			"this copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes")
 	}
@@ -157,8 +157,22 @@ func (n *Node) CopyObject(ctx context.Context, c Caller, src CopySource, bucket,
 	if err != nil {
 		return ObjectInfo{}, err
 	}
+	// A new checksum algorithm asked for is computed over the copied bytes.
+	var h hash.Hash
+	var alg *checksum.Algorithm
+	if opts.Put.ChecksumAlgorithm != "" {
+		var ok bool
+		if alg, ok = checksum.Lookup(opts.Put.ChecksumAlgorithm); !ok {
+			return ObjectInfo{}, errs.Errorf(op, errs.KindInvalidArgument, "unsupported checksum algorithm %q", opts.Put.ChecksumAlgorithm)
+		}
+		h = alg.New()
+	}
 	rd := n.sourceReader(ctx, cs, 0, cs.o.Size)
-	st, err := n.writeStream(ctx, rd, dk, partAD(0), 0)
+	var body io.Reader = rd
+	if h != nil {
+		body = io.TeeReader(rd, h)
+	}
+	st, err := n.writeStream(ctx, body, dk, partAD(0), 0)
 	rd.Close()
 	if err != nil {
 		return ObjectInfo{}, err
@@ -170,11 +184,14 @@ func (n *Node) CopyObject(ctx context.Context, c Caller, src CopySource, bucket,
 	}
 	// A whole-object checksum still describes the copy; a composite one
 	// described the source's parts, which the copy does not have.
-	if cs.o.ChecksumType == checksum.FullObject {
+	switch {
+	case h != nil:
+		obj.Checksums = []meta.Checksum{{Alg: alg.Name, Value: checksum.Encode(h.Sum(nil))}}
+		obj.ChecksumType = checksum.FullObject
+	case cs.o.ChecksumType == checksum.FullObject:
 		obj.Checksums, obj.ChecksumType = cs.o.Checksums, checksum.FullObject
-		st.part.Checksums = cs.o.Checksums
-		obj.Parts[0].Checksums = cs.o.Checksums
 	}
+	obj.Parts[0].Checksums = obj.Checksums
 	res, err := n.propose(ctx, &meta.Command{Op: meta.OpPutObject, PutObject: &meta.PutObject{Bucket: bucket, Key: key, Tenant: c.Tenant, Object: obj,
 		IfNoneMatch: opts.Put.IfNoneMatch, IfMatch: opts.Put.IfMatch}})
 	if res, err = result(op, bucket, key, res, err); err != nil {

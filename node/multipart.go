@@ -144,7 +144,7 @@ func (n *Node) UploadPart(ctx context.Context, c Caller, bucket, key, uploadID s
 	if opts.Size > MaxPutSize {
 		return PartInfo{}, errs.Errorf("UploadPart", errs.KindEntityTooLarge, "a part takes at most 5 GiB")
 	}
-	_, dk, err := n.upload(ctx, "UploadPart", c, bucket, key, uploadID)
+	u, dk, err := n.upload(ctx, "UploadPart", c, bucket, key, uploadID)
 	if err != nil {
 		return PartInfo{}, err
 	}
@@ -162,6 +162,10 @@ func (n *Node) UploadPart(ctx context.Context, c Caller, bucket, key, uploadID s
 	}
 	if opts.Checksums != nil {
 		st.part.Checksums = toChecksums(opts.Checksums())
+	}
+	if u.ChecksumAlgorithm != "" && findChecksum(st.part.Checksums, u.ChecksumAlgorithm) == "" {
+		n.deleteShardsSoon(st.part)
+		return PartInfo{}, errs.Errorf("UploadPart", errs.KindInvalidRequest, "the upload was created using a %s checksum; the part must carry one", u.ChecksumAlgorithm)
 	}
 	st.part.ETag = hex.EncodeToString(st.md5[:])
 	res, err := n.propose(ctx, &meta.Command{Op: meta.OpPutPart, PutPart: &meta.PutPart{UploadID: uploadID, Tenant: c.Tenant, Part: st.part}})

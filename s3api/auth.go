@@ -52,18 +52,46 @@ func newVerifier(cfg Config, creds Credentials) *sigv4.Verifier {
 // anonymous requests get AccessDenied (sigv4.ErrMissingAuth).
 func (s *Server) authenticate(r *http.Request, rq *request) error {
 	slot := &credSlot{}
-	res, err := s.auth.Verify(r.WithContext(context.WithValue(r.Context(), credSlotKey{}, slot)))
+	// CompleteMultipartUpload's x-amz-checksum-* headers are the whole
+	// object's checksum, not its XML body's.
+	opts := sigv4.Options{ObjectChecksumHeaders: rq.op == "CompleteMultipartUpload"}
+	res, err := s.auth.VerifyWith(r.WithContext(context.WithValue(r.Context(), credSlotKey{}, slot)), opts)
 	if err != nil {
 		return err
 	}
+	caller, err := callerOf(slot, res.AccessKey)
+	if err != nil {
+		return err
+	}
+	rq.caller = caller
+	rq.auth = res
+	return nil
+}
+
+// authenticatePost verifies the signature of a browser POST form's policy
+// and sets rq.caller. rq.auth stays nil: the form is the body, read by the
+// handler.
+func (s *Server) authenticatePost(ctx context.Context, rq *request, f sigv4.PostForm) error {
+	slot := &credSlot{}
+	ak, err := s.auth.VerifyPost(context.WithValue(ctx, credSlotKey{}, slot), f)
+	if err != nil {
+		return err
+	}
+	caller, err := callerOf(slot, ak)
+	if err != nil {
+		return err
+	}
+	rq.caller = caller
+	return nil
+}
+
+func callerOf(slot *credSlot, accessKey string) (node.Caller, error) {
 	if slot.cred.Tenant == "" {
 		// A key that belongs to no tenant cannot own anything; refusing it
 		// here keeps an empty tenant from ever reaching the object layer.
-		return &s3Error{Code: "AccessDenied", Err: fmt.Errorf("access key %q resolved to no tenant", res.AccessKey)}
+		return node.Caller{}, &s3Error{Code: "AccessDenied", Err: fmt.Errorf("access key %q resolved to no tenant", accessKey)}
 	}
-	rq.caller = node.Caller{Tenant: slot.cred.Tenant, AccessKey: res.AccessKey}
-	rq.auth = res
-	return nil
+	return node.Caller{Tenant: slot.cred.Tenant, AccessKey: accessKey}, nil
 }
 
 // checkExpectedOwner honours x-amz-expected-bucket-owner: a client that

@@ -5,14 +5,27 @@
 // place (errors.go).
 //
 // A request flows through Server.ServeHTTP: it gets a request id, the
-// router (router.go) picks the operation from the method, the path-style
-// resource and the query's subresources, sigv4 authenticates it and hands
-// back the verified body, the operation's handler (bucket.go, object_*.go,
-// list.go, multipart.go) translates headers to node options and calls the
-// object layer, and the answer or the error is written as S3 writes it.
-// Every request ends in one structured log line. Object bodies stream in
-// both directions; only small XML documents are held in memory, with a
-// size limit.
+// router (router.go) resolves the bucket and key (path style, or
+// virtual-hosted style under Config.Domain) and picks the operation from
+// the method and the query's subresources, the bucket's CORS headers are
+// added when a browser sent an Origin (cors.go), sigv4 authenticates the
+// request and hands back the verified body, the operation's handler
+// translates headers to node options and calls the object layer, and the
+// answer or the error is written as S3 writes it. Every request ends in
+// one structured log line. Object bodies stream in both directions; only
+// small XML documents are held in memory, with a size limit.
+//
+// Two kinds of requests are not SigV4-signed and skip that step: CORS
+// preflights (OPTIONS, cors.go), which browsers send without credentials,
+// and browser POST uploads (post.go, post_policy.go), whose form carries a
+// signed policy document that the handler verifies.
+//
+// One file per concern: bucket.go (buckets), object_get.go, object_put.go,
+// object_delete.go, delete_multi.go (DeleteObjects), copy.go (CopyObject,
+// UploadPartCopy), multipart.go and multipart_list.go (uploads, parts and
+// their listings), list.go (object listings), tagging.go, cors.go, post.go;
+// headers.go and checksum.go translate headers, conditions and checksums;
+// xml.go reads and writes documents; body.go bounds request bodies.
 //
 // Server answers S3 only: the kcs binary serves its admin API under
 // /_kcs/ and must route those requests elsewhere before they reach it.

@@ -24,9 +24,13 @@ type s3Code struct {
 // codes lists every S3 error code s3api answers with. A map literal, so
 // the compiler refuses a code defined twice.
 var codes = map[string]s3Code{
-	"AccessDenied":                       {http.StatusForbidden, "Access Denied"},
+	"AccessDenied": {http.StatusForbidden, "Access Denied"},
+	// AccessForbidden answers CORS requests no rule allows; the message is
+	// S3's, typo included, as browsers' consoles and forums quote it.
+	"AccessForbidden":                    {http.StatusForbidden, "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec."},
 	"AuthorizationHeaderMalformed":       {http.StatusBadRequest, "The authorization header that you provided is not valid."},
 	"AuthorizationQueryParametersError":  {http.StatusBadRequest, "The authorization query parameters that you provided are not valid."},
+	"BadRequest":                         {http.StatusBadRequest, "Bad Request"},
 	"BadDigest":                          {http.StatusBadRequest, "The Content-MD5 or checksum value that you specified did not match what the server received."},
 	"BucketAlreadyExists":                {http.StatusConflict, "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Select a different name and try again."},
 	"BucketAlreadyOwnedByYou":            {http.StatusConflict, "The bucket that you tried to create already exists, and you own it."},
@@ -43,6 +47,7 @@ var codes = map[string]s3Code{
 	"InvalidLocationConstraint":          {http.StatusBadRequest, "The specified location constraint is not valid."},
 	"InvalidPart":                        {http.StatusBadRequest, "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag."},
 	"InvalidPartNumber":                  {http.StatusRequestedRangeNotSatisfiable, "The requested partnumber is not satisfiable"},
+	"InvalidPolicyDocument":              {http.StatusBadRequest, "The content of the form does not meet the conditions specified in the policy document."},
 	"InvalidPartOrder":                   {http.StatusBadRequest, "The list of parts was not in ascending order. The parts list must be specified in order by part number."},
 	"InvalidRange":                       {http.StatusRequestedRangeNotSatisfiable, "The requested range is not satisfiable"},
 	"InvalidRequest":                     {http.StatusBadRequest, "Invalid Request"},
@@ -51,6 +56,8 @@ var codes = map[string]s3Code{
 	"KeyTooLongError":                    {http.StatusBadRequest, "Your key is too long."},
 	"MalformedXML":                       {http.StatusBadRequest, "The XML you provided was not well-formed or did not validate against our published schema."},
 	"MalformedTrailerError":              {http.StatusBadRequest, "The request contained trailing data that was not well-formed or did not conform to our published schema."},
+	"MalformedPOSTRequest":               {http.StatusBadRequest, "The body of your POST request is not well-formed multipart/form-data."},
+	"MaxPostPreDataLengthExceededError":  {http.StatusBadRequest, "Your POST request fields preceding the upload file were too large."},
 	"MaxMessageLengthExceeded":           {http.StatusBadRequest, "Your request was too big."},
 	"MetadataTooLarge":                   {http.StatusBadRequest, "Your metadata headers exceed the maximum allowed metadata size."},
 	"MethodNotAllowed":                   {http.StatusMethodNotAllowed, "The specified method is not allowed against this resource."},
@@ -262,8 +269,14 @@ type errorDocument struct {
 }
 
 // keepOnError are the headers an error response keeps of those a handler
-// may have set before it failed.
-var keepOnError = map[string]bool{"X-Amz-Request-Id": true, "X-Amz-Id-2": true, "Server": true}
+// may have set before it failed. The CORS headers stay so that browser
+// code can read the error.
+var keepOnError = map[string]bool{
+	"X-Amz-Request-Id": true, "X-Amz-Id-2": true, "Server": true,
+	"Access-Control-Allow-Origin": true, "Access-Control-Allow-Credentials": true,
+	"Access-Control-Allow-Methods": true, "Access-Control-Expose-Headers": true,
+	"Access-Control-Max-Age": true, "Vary": true,
+}
 
 // writeError answers with the S3 error for err. Headers a handler set
 // before failing (object headers, Content-Length) are dropped; a 304 keeps

@@ -56,6 +56,7 @@ type harness struct {
 type harnessOpts struct {
 	tls    bool
 	region string
+	domain string           // Config.Domain: virtual-hosted style
 	now    func() time.Time // the server's clock
 	// wrap, if set, puts a layer around the in-memory one.
 	wrap func(*memLayer) ObjectLayer
@@ -79,6 +80,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		Region: o.region,
 		Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:    o.now,
+		Domain: o.domain,
 	}, layer, creds)
 	if o.tls {
 		h.srv = httptest.NewTLSServer(h.server)
@@ -175,6 +177,7 @@ type rawReq struct {
 	body     []byte
 	unsigned bool // send without any authentication
 	key      testKey
+	host     string // the Host header, if not the server's address (virtual-hosted style)
 	// after changes the request after it was signed, for requests a
 	// signer would not produce.
 	after func(*http.Request)
@@ -189,6 +192,9 @@ func (h *harness) newRequest(r rawReq) *http.Request {
 	req.URL.Path = r.path
 	req.URL.RawPath = s3Escape(r.path)
 	req.URL.RawQuery = r.query
+	if r.host != "" {
+		req.Host = r.host
+	}
 	for k, v := range r.header {
 		req.Header.Set(k, v)
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -71,38 +72,6 @@ func contentMD5(h http.Header) ([]byte, error) {
 	return b, nil
 }
 
-// nodeChecksums adapts sigv4's verified checksums to the object layer's
-// type. Like the sigv4 function it wraps, the result is complete only once
-// the body returned io.EOF.
-func nodeChecksums(f func() []sigv4.Checksum) func() []node.Checksum {
-	if f == nil {
-		return nil
-	}
-	return func() []node.Checksum {
-		in := f()
-		if len(in) == 0 {
-			return nil
-		}
-		out := make([]node.Checksum, len(in))
-		for i, c := range in {
-			out[i] = node.Checksum{Algorithm: c.Algorithm, Value: c.Value}
-		}
-		return out
-	}
-}
-
-// checksumHeader is the header S3 uses for an algorithm's checksum, e.g.
-// "x-amz-checksum-crc32".
-func checksumHeader(alg string) string { return "x-amz-checksum-" + strings.ToLower(alg) }
-
-func setChecksumHeaders(h http.Header, cs []node.Checksum) {
-	for _, c := range cs {
-		if c.Algorithm != "" && c.Value != "" {
-			h.Set(checksumHeader(c.Algorithm), c.Value)
-		}
-	}
-}
-
 // quoteETag returns the ETag as HTTP and S3 write it, in double quotes.
 func quoteETag(etag string) string {
 	if len(etag) >= 2 && etag[0] == '"' && etag[len(etag)-1] == '"' {
@@ -142,6 +111,33 @@ func setObjectHeaders(h http.Header, info node.ObjectInfo) {
 	}
 	for k, v := range info.UserMeta {
 		h.Set(metaPrefix+k, v)
+	}
+	for name, v := range map[string]string{
+		"Cache-Control":       info.Headers.CacheControl,
+		"Content-Disposition": info.Headers.ContentDisposition,
+		"Content-Encoding":    info.Headers.ContentEncoding,
+		"Content-Language":    info.Headers.ContentLanguage,
+		"Expires":             info.Headers.Expires,
+	} {
+		if v != "" {
+			h.Set(name, v)
+		}
+	}
+	if info.TagCount > 0 {
+		h.Set("X-Amz-Tagging-Count", strconv.Itoa(info.TagCount))
+	}
+}
+
+// objectHeaders collects the standard headers an object keeps (PutObject,
+// CreateMultipartUpload, CopyObject with REPLACE, POST forms). aws-chunked
+// describes the transfer, not the object, and is not kept.
+func objectHeaders(h http.Header) node.Headers {
+	return node.Headers{
+		CacheControl:       strings.Join(h.Values("Cache-Control"), ", "),
+		ContentDisposition: h.Get("Content-Disposition"),
+		ContentEncoding:    sigv4.StripAWSChunked(strings.Join(h.Values("Content-Encoding"), ",")),
+		ContentLanguage:    h.Get("Content-Language"),
+		Expires:            h.Get("Expires"),
 	}
 }
 
@@ -267,14 +263,11 @@ func etagListMatches(list, etag string) bool {
 	return false
 }
 
-// checkWriteHeaders refuses the headers of a PUT, CreateMultipartUpload or
-// CreateBucket that ask for something kcs does not do. Ignoring them would
-// be a wrong success: an object the client believes is locked, tagged,
-// public, encrypted under its own key or written only if absent.
+// checkWriteHeaders refuses the headers of a PUT, CreateMultipartUpload,
+// CopyObject or CreateBucket that ask for something kcs does not do.
+// Ignoring them would be a wrong success: an object the client believes is
+// locked, public, encrypted under its own key or redirecting.
 func checkWriteHeaders(h http.Header) error {
-	if err := checkConditionalWrite(h); err != nil {
-		return err
-	}
 	notImpl := func(what string) error { return errorf("NotImplemented", what+" is not implemented.") }
 	if v := h.Get("X-Amz-Server-Side-Encryption"); v != "" && v != sseAlgorithm {
 		return notImpl("Server-side encryption " + v)
@@ -286,12 +279,12 @@ func checkWriteHeaders(h http.Header) error {
 			// SSE-C and SSE-KMS: every object is already encrypted with
 			// its tenant's key; client-supplied or KMS keys are not.
 			return notImpl("Server-side encryption with customer or KMS keys")
+		case strings.HasPrefix(lower, "x-amz-copy-source-server-side-encryption-"):
+			return notImpl("Copying from an object encrypted with a customer key")
 		case strings.HasPrefix(lower, "x-amz-object-lock-"), lower == "x-amz-bucket-object-lock-enabled" && strings.EqualFold(h.Get(name), "true"):
 			return notImpl("Object lock")
 		case strings.HasPrefix(lower, "x-amz-grant-"):
 			return notImpl("Access control grants")
-		case lower == "x-amz-tagging":
-			return notImpl("Object tagging")
 		case lower == "x-amz-website-redirect-location":
 			return notImpl("Website redirects")
 		}
@@ -308,15 +301,25 @@ func checkWriteHeaders(h http.Header) error {
 	return nil
 }
 
-// checkConditionalWrite refuses If-Match and If-None-Match on writes (PUT,
-// CompleteMultipartUpload): the object layer cannot yet make a write
-// conditional, and ignoring the condition could overwrite what the client
+// writeConditions parses the conditions of a write (PutObject,
+// CompleteMultipartUpload, CopyObject's destination) as S3 takes them:
+// If-None-Match only as "*" (the key must not exist) and If-Match as one
+// ETag (the current version must have it). Anything else is refused, as
+// S3 refuses it: ignoring a condition could overwrite what the client
 // meant to protect.
-func checkConditionalWrite(h http.Header) error {
-	for _, name := range []string{"If-Match", "If-None-Match"} {
-		if h.Get(name) != "" {
-			return errorf("NotImplemented", "A conditional write ("+name+") is not implemented.")
+func writeConditions(h http.Header) (ifNoneMatch bool, ifMatch string, err error) {
+	if vs, ok := h["If-None-Match"]; ok {
+		if len(vs) != 1 || strings.TrimSpace(vs[0]) != "*" {
+			return false, "", errorf("NotImplemented", "A header you provided implies functionality that is not implemented: If-None-Match on a write takes only '*'.")
 		}
+		ifNoneMatch = true
 	}
-	return nil
+	if vs, ok := h["If-Match"]; ok {
+		v := strings.TrimSpace(strings.Join(vs, ","))
+		if len(vs) != 1 || v == "" || v == "*" || strings.Contains(v, ",") {
+			return false, "", errorf("NotImplemented", "A header you provided implies functionality that is not implemented: If-Match on a write takes one ETag.")
+		}
+		ifMatch = unquoteETag(v)
+	}
+	return ifNoneMatch, ifMatch, nil
 }

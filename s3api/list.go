@@ -140,6 +140,9 @@ func (p listParams) result(bucket string, res node.ListResult, withOwner bool) *
 		for _, c := range o.Checksums {
 			item.ChecksumAlgorithm = append(item.ChecksumAlgorithm, c.Algorithm)
 		}
+		if len(o.Checksums) > 0 {
+			item.ChecksumType = o.ChecksumType
+		}
 		if withOwner {
 			item.Owner = &owner{ID: o.Owner, DisplayName: o.Owner}
 		}

@@ -2,33 +2,40 @@ package s3api
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/md5"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
-	"reflect"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/s3api/sigv4"
 )
 
 // memLayer is an in-memory ObjectLayer that behaves as the real object
-// layer must toward s3api: per-tenant ownership, S3 listing order and
-// semantics, multipart rules and ETags, range and part resolution, and
-// reading every body to io.EOF before committing. It holds whole objects
-// in memory, which only a test double may do.
+// layer must toward s3api (the contracts on ObjectLayer's methods):
+// per-tenant ownership, S3 listing order and semantics, multipart rules,
+// ETags and checksums (COMPOSITE and FULL_OBJECT), range and part
+// resolution, conditional writes decided at the commit (under the lock,
+// so that of racing writers exactly one wins), copies and their
+// conditions, tags, CORS rules, and reading every body to io.EOF before
+// committing. It holds whole objects in memory, which only a test double
+// may do.
 type memLayer struct {
 	now func() time.Time
 
 	mu      sync.Mutex
 	buckets map[string]*memBucket
 	uploads map[string]*memUpload
+	seq     int64 // orders uploads of one key by initiation
 
 	// Fault injection, set with inject.
 	panicOn  string // method name that panics
@@ -47,18 +54,23 @@ func (m *memLayer) inject(f func(m *memLayer)) {
 type memBucket struct {
 	info    node.BucketInfo
 	objects map[string]*memObject
+	cors    []node.CORSRule
 }
 
 type memObject struct {
 	info  node.ObjectInfo
 	data  []byte
 	parts []int64 // part sizes, for objects uploaded in parts
+	tags  []node.Tag
 }
 
 type memUpload struct {
-	bucket, key, tenant string
-	opts                node.PutOptions
-	parts               map[int]*memPart
+	bucket, key, tenant, id string
+	opts                    node.PutOptions
+	checksumType            string // in effect: opts' or the algorithm's default
+	initiated               time.Time
+	seq                     int64
+	parts                   map[int]*memPart
 }
 
 type memPart struct {
@@ -194,6 +206,24 @@ func checksumsOf(f func() []node.Checksum) []node.Checksum {
 	return f()
 }
 
+// commitCheck decides a write's conditions against the current version.
+// Call with m.mu held, right before the write.
+func commitCheck(op string, b *memBucket, key string, ifNoneMatch bool, ifMatch string) error {
+	cur, exists := b.objects[key]
+	if ifNoneMatch && exists {
+		return &node.Error{Op: op, Kind: node.KindPrecondition, Bucket: b.info.Name, Key: key}
+	}
+	if ifMatch != "" {
+		if !exists {
+			return &node.Error{Op: op, Kind: node.KindNoSuchKey, Bucket: b.info.Name, Key: key}
+		}
+		if cur.info.ETag != ifMatch {
+			return &node.Error{Op: op, Kind: node.KindPrecondition, Bucket: b.info.Name, Key: key}
+		}
+	}
+	return nil
+}
+
 func (m *memLayer) PutObject(ctx context.Context, c node.Caller, bucket, key string, body io.Reader, opts node.PutOptions) (node.ObjectInfo, error) {
 	if err := m.enter("PutObject"); err != nil {
 		return node.ObjectInfo{}, err
@@ -213,8 +243,12 @@ func (m *memLayer) PutObject(ctx context.Context, c node.Caller, bucket, key str
 	}
 	info := node.ObjectInfo{
 		Bucket: bucket, Key: key, VersionID: "null", Size: int64(len(data)),
-		ETag: hex.EncodeToString(sum), Modified: m.now(), ContentType: opts.ContentType,
+		ETag: hex.EncodeToString(sum), Modified: m.now(), ContentType: opts.ContentType, Headers: opts.Headers,
 		UserMeta: opts.UserMeta, Checksums: checksumsOf(opts.Checksums), Owner: c.Tenant, StorageClass: "STANDARD",
+		TagCount: len(opts.Tags),
+	}
+	if len(info.Checksums) > 0 {
+		info.ChecksumType = "FULL_OBJECT"
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -222,7 +256,10 @@ func (m *memLayer) PutObject(ctx context.Context, c node.Caller, bucket, key str
 	if err != nil {
 		return node.ObjectInfo{}, err
 	}
-	b.objects[key] = &memObject{info: info, data: data}
+	if err := commitCheck("PutObject", b, key, opts.IfNoneMatch, opts.IfMatch); err != nil {
+		return node.ObjectInfo{}, err
+	}
+	b.objects[key] = &memObject{info: info, data: data, tags: slices.Clone(opts.Tags)}
 	return info, nil
 }
 
@@ -264,23 +301,10 @@ func (m *memLayer) GetObject(ctx context.Context, c node.Caller, bucket, key str
 		n = o.parts[opts.PartNumber-1]
 	case opts.Range != nil:
 		partial = true
-		r := opts.Range
-		if r.Suffix > 0 {
-			if size == 0 {
-				return bad()
-			}
-			n = min(r.Suffix, size)
-			off = size - n
-			break
-		}
-		if r.First >= size {
+		var ok bool
+		if off, n, ok = resolveRange(opts.Range, size); !ok {
 			return bad()
 		}
-		last := r.Last
-		if last < 0 || last >= size {
-			last = size - 1
-		}
-		off, n = r.First, last-r.First+1
 	}
 	data := o.data[off : off+n]
 	fail := m.sendFail
@@ -306,20 +330,30 @@ func (m *memLayer) GetObject(ctx context.Context, c node.Caller, bucket, key str
 	}
 	info := o.info
 	info.PartsCount = len(o.parts)
-	return newObject(info, off, n, partial, send), nil
+	info.TagCount = len(o.tags)
+	return node.NewObject(info, off, n, partial, send), nil
 }
 
-// newObject builds a node.Object with its unexported send function.
-// node has no exported constructor yet (see the report to the lead); until
-// it has, the test double sets the field through reflect.
-func newObject(info node.ObjectInfo, off, n int64, partial bool, send func(context.Context, io.Writer) error) *node.Object {
-	o := &node.Object{Info: info, Offset: off, Length: n, Partial: partial}
-	f := reflect.ValueOf(o).Elem().FieldByName("send")
-	reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem().Set(reflect.ValueOf(send))
-	return o
+// resolveRange turns a range into offset and length within size.
+func resolveRange(r *node.RangeSpec, size int64) (off, n int64, ok bool) {
+	if r.Suffix > 0 {
+		if size == 0 {
+			return 0, 0, false
+		}
+		n = min(r.Suffix, size)
+		return size - n, n, true
+	}
+	if r.First >= size {
+		return 0, 0, false
+	}
+	last := r.Last
+	if last < 0 || last >= size {
+		last = size - 1
+	}
+	return r.First, last - r.First + 1, true
 }
 
-func (m *memLayer) DeleteObject(ctx context.Context, c node.Caller, bucket, key string, _ node.DeleteOptions) error {
+func (m *memLayer) DeleteObject(ctx context.Context, c node.Caller, bucket, key string, opts node.DeleteOptions) error {
 	if err := m.enter("DeleteObject"); err != nil {
 		return err
 	}
@@ -329,11 +363,37 @@ func (m *memLayer) DeleteObject(ctx context.Context, c node.Caller, bucket, key 
 	if err != nil {
 		return err
 	}
-	if _, ok := b.objects[key]; !ok {
+	o, ok := b.objects[key]
+	if !ok {
 		return &node.Error{Op: "DeleteObject", Kind: node.KindNoSuchKey, Bucket: bucket, Key: key}
+	}
+	if opts.IfMatch != "" && o.info.ETag != opts.IfMatch {
+		return &node.Error{Op: "DeleteObject", Kind: node.KindPrecondition, Bucket: bucket, Key: key}
 	}
 	delete(b.objects, key)
 	return nil
+}
+
+func (m *memLayer) DeleteObjects(ctx context.Context, c node.Caller, bucket string, keys []string) ([]node.DeleteResult, error) {
+	if err := m.enter("DeleteObjects"); err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 || len(keys) > 1000 {
+		return nil, node.Errorf("DeleteObjects", node.KindMalformedXML, "%d keys", len(keys))
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.bucketFor("DeleteObjects", c, bucket)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]node.DeleteResult, 0, len(keys))
+	// Reverse order: s3api must not rely on the results' order.
+	for _, k := range slices.Backward(keys) {
+		delete(b.objects, k)
+		out = append(out, node.DeleteResult{Key: k})
+	}
+	return out, nil
 }
 
 // ListObjects lists in UTF-8 byte order (Go's string order). Keys are
@@ -398,22 +458,181 @@ func (m *memLayer) ListObjects(ctx context.Context, c node.Caller, bucket string
 	return res, nil
 }
 
+// checkCopyConditions evaluates a copy source's conditions as S3 does:
+// an If-Match that holds overrides If-Unmodified-Since, an If-None-Match
+// that fails overrides If-Modified-Since, and a failure is 412.
+func checkCopyConditions(op string, src node.CopySource, info node.ObjectInfo) error {
+	mod := info.Modified.Truncate(time.Second)
+	fail := &node.Error{Op: op, Kind: node.KindPrecondition, Bucket: src.Bucket, Key: src.Key}
+	if src.IfMatch != "" {
+		if src.IfMatch != "*" && src.IfMatch != info.ETag {
+			return fail
+		}
+	} else if !src.IfUnmodifiedSince.IsZero() && mod.After(src.IfUnmodifiedSince) {
+		return fail
+	}
+	if src.IfNoneMatch != "" {
+		if src.IfNoneMatch == "*" || src.IfNoneMatch == info.ETag {
+			return fail
+		}
+	} else if !src.IfModifiedSince.IsZero() && !mod.After(src.IfModifiedSince) {
+		return fail
+	}
+	return nil
+}
+
+// copySourceObject finds a copy's source and checks its conditions. Call
+// with m.mu held.
+func (m *memLayer) copySourceObject(op string, c node.Caller, src node.CopySource) (*memObject, error) {
+	sb, err := m.bucketFor(op, c, src.Bucket)
+	if err != nil {
+		return nil, err
+	}
+	so, ok := sb.objects[src.Key]
+	if !ok {
+		return nil, &node.Error{Op: op, Kind: node.KindNoSuchKey, Bucket: src.Bucket, Key: src.Key}
+	}
+	if err := checkCopyConditions(op, src, so.info); err != nil {
+		return nil, err
+	}
+	return so, nil
+}
+
+// checksumOver computes a full-object checksum of data.
+func checksumOver(alg string, data []byte) node.Checksum {
+	h, err := sigv4.NewChecksum(alg)
+	if err != nil {
+		panic(err)
+	}
+	h.Write(data)
+	return node.Checksum{Algorithm: alg, Value: sigv4.EncodeChecksum(h.Sum(nil))}
+}
+
+func (m *memLayer) CopyObject(ctx context.Context, c node.Caller, src node.CopySource, bucket, key string, opts node.CopyOptions) (node.ObjectInfo, error) {
+	const op = "CopyObject"
+	if err := m.enter(op); err != nil {
+		return node.ObjectInfo{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	so, err := m.copySourceObject(op, c, src)
+	if err != nil {
+		return node.ObjectInfo{}, err
+	}
+	if so.info.Size > 5<<30 {
+		return node.ObjectInfo{}, node.Errorf(op, node.KindInvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
+	}
+	db, err := m.bucketFor(op, c, bucket)
+	if err != nil {
+		return node.ObjectInfo{}, err
+	}
+	if src.Bucket == bucket && src.Key == key && !opts.ReplaceMetadata && !opts.ReplaceTags && opts.Put.ChecksumAlgorithm == "" {
+		return node.ObjectInfo{}, node.Errorf(op, node.KindInvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+	}
+	if err := commitCheck(op, db, key, opts.Put.IfNoneMatch, opts.Put.IfMatch); err != nil {
+		return node.ObjectInfo{}, err
+	}
+	data := slices.Clone(so.data)
+	sum := md5.Sum(data)
+	info := node.ObjectInfo{
+		Bucket: bucket, Key: key, VersionID: "null", Size: int64(len(data)), ETag: hex.EncodeToString(sum[:]),
+		Modified: m.now(), ContentType: so.info.ContentType, Headers: so.info.Headers, UserMeta: so.info.UserMeta,
+		Owner: c.Tenant, StorageClass: "STANDARD",
+	}
+	if opts.ReplaceMetadata {
+		info.ContentType, info.Headers, info.UserMeta = opts.Put.ContentType, opts.Put.Headers, opts.Put.UserMeta
+	}
+	tags := so.tags
+	if opts.ReplaceTags {
+		tags = opts.Put.Tags
+	}
+	switch {
+	case opts.Put.ChecksumAlgorithm != "":
+		info.Checksums = []node.Checksum{checksumOver(opts.Put.ChecksumAlgorithm, data)}
+	case so.info.ChecksumType == "FULL_OBJECT":
+		// A COMPOSITE checksum describes the source's parts, which the copy
+		// does not have; a full-object one still holds.
+		info.Checksums = so.info.Checksums
+	}
+	if len(info.Checksums) > 0 {
+		info.ChecksumType = "FULL_OBJECT"
+	}
+	info.TagCount = len(tags)
+	db.objects[key] = &memObject{info: info, data: data, tags: slices.Clone(tags)}
+	return info, nil
+}
+
+func (m *memLayer) UploadPartCopy(ctx context.Context, c node.Caller, src node.CopySource, bucket, key, uploadID string, part int) (node.PartInfo, error) {
+	const op = "UploadPartCopy"
+	if err := m.enter(op); err != nil {
+		return node.PartInfo{}, err
+	}
+	if part < 1 || part > 10000 {
+		return node.PartInfo{}, node.Errorf(op, node.KindInvalidArgument, "part number %d", part)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, err := m.upload(op, c, bucket, key, uploadID)
+	if err != nil {
+		return node.PartInfo{}, err
+	}
+	so, err := m.copySourceObject(op, c, src)
+	if err != nil {
+		return node.PartInfo{}, err
+	}
+	data := so.data
+	if r := src.Range; r != nil {
+		size := int64(len(data))
+		if r.First >= size || r.Last >= size {
+			return node.PartInfo{}, &node.Error{Op: op, Kind: node.KindInvalidRange, Bucket: src.Bucket, Key: src.Key}
+		}
+		data = data[r.First : r.Last+1]
+	}
+	if len(data) > 5<<30 {
+		return node.PartInfo{}, node.Errorf(op, node.KindInvalidRequest, "a part takes at most 5 GiB")
+	}
+	data = slices.Clone(data)
+	sum := md5.Sum(data)
+	info := node.PartInfo{Number: part, ETag: hex.EncodeToString(sum[:]), Size: int64(len(data)), Modified: m.now()}
+	if alg := u.opts.ChecksumAlgorithm; alg != "" {
+		info.Checksums = []node.Checksum{checksumOver(alg, data)}
+	}
+	u.parts[part] = &memPart{info: info, md5: sum[:], data: data}
+	return info, nil
+}
+
 func (m *memLayer) CreateMultipartUpload(ctx context.Context, c node.Caller, bucket, key string, opts node.PutOptions) (string, error) {
-	if err := m.enter("CreateMultipartUpload"); err != nil {
+	const op = "CreateMultipartUpload"
+	if err := m.enter(op); err != nil {
 		return "", err
 	}
 	if err := node.ValidObjectKey(key); err != nil {
 		return "", err
 	}
+	typ := opts.ChecksumType
+	switch {
+	case opts.ChecksumAlgorithm == "" && typ != "":
+		return "", node.Errorf(op, node.KindInvalidRequest, "a checksum type needs an algorithm")
+	case opts.ChecksumAlgorithm == "":
+	case typ == "" && opts.ChecksumAlgorithm == "CRC64NVME":
+		typ = "FULL_OBJECT"
+	case typ == "":
+		typ = "COMPOSITE"
+	case typ == "FULL_OBJECT" && !strings.HasPrefix(opts.ChecksumAlgorithm, "CRC"),
+		typ == "COMPOSITE" && opts.ChecksumAlgorithm == "CRC64NVME":
+		return "", node.Errorf(op, node.KindInvalidRequest, "%s with %s", typ, opts.ChecksumAlgorithm)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, err := m.bucketFor("CreateMultipartUpload", c, bucket); err != nil {
+	if _, err := m.bucketFor(op, c, bucket); err != nil {
 		return "", err
 	}
 	var id [16]byte
 	_, _ = rand.Read(id[:])
 	uid := hex.EncodeToString(id[:])
-	m.uploads[uid] = &memUpload{bucket: bucket, key: key, tenant: c.Tenant, opts: opts, parts: map[int]*memPart{}}
+	m.seq++
+	m.uploads[uid] = &memUpload{bucket: bucket, key: key, tenant: c.Tenant, id: uid, opts: opts, checksumType: typ,
+		initiated: m.now(), seq: m.seq, parts: map[int]*memPart{}}
 	return uid, nil
 }
 
@@ -454,11 +673,25 @@ func (m *memLayer) UploadPart(ctx context.Context, c node.Caller, bucket, key, u
 	if err != nil {
 		return node.PartInfo{}, err
 	}
+	if alg := u.opts.ChecksumAlgorithm; alg != "" && findChecksum(info.Checksums, alg) == "" {
+		// The upload's checksum is built from its parts': each must
+		// bring one.
+		return node.PartInfo{}, node.Errorf("UploadPart", node.KindInvalidRequest, "Checksum Type mismatch occurred, expected checksum Type: %s", strings.ToLower(alg))
+	}
 	u.parts[part] = &memPart{info: info, md5: sum, data: data}
 	return info, nil
 }
 
-func (m *memLayer) CompleteMultipartUpload(ctx context.Context, c node.Caller, bucket, key, uploadID string, parts []node.CompletePart, _ node.CompleteOptions) (node.ObjectInfo, error) {
+func findChecksum(cs []node.Checksum, alg string) string {
+	for _, c := range cs {
+		if c.Algorithm == alg {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+func (m *memLayer) CompleteMultipartUpload(ctx context.Context, c node.Caller, bucket, key, uploadID string, parts []node.CompletePart, opts node.CompleteOptions) (node.ObjectInfo, error) {
 	if err := m.enter("CompleteMultipartUpload"); err != nil {
 		return node.ObjectInfo{}, err
 	}
@@ -477,7 +710,15 @@ func (m *memLayer) CompleteMultipartUpload(ctx context.Context, c node.Caller, b
 			return node.ObjectInfo{}, &node.Error{Op: op, Kind: node.KindInvalidPartOrder, Bucket: bucket, Key: key}
 		}
 	}
+	if opts.ChecksumType != "" && opts.ChecksumType != u.checksumType {
+		return node.ObjectInfo{}, node.Errorf(op, node.KindInvalidRequest, "The upload was created using the %s checksum mode. The complete request must use the same checksum mode.", cmp.Or(u.checksumType, "null"))
+	}
+	alg := u.opts.ChecksumAlgorithm
 	h := md5.New()
+	var composite hash.Hash
+	if alg != "" && u.checksumType == "COMPOSITE" {
+		composite, _ = sigv4.NewChecksum(alg)
+	}
 	var data []byte
 	var sizes []int64
 	for i, cp := range parts {
@@ -485,21 +726,51 @@ func (m *memLayer) CompleteMultipartUpload(ctx context.Context, c node.Caller, b
 		if !ok || p.info.ETag != cp.ETag {
 			return node.ObjectInfo{}, &node.Error{Op: op, Kind: node.KindInvalidPart, Bucket: bucket, Key: key, Msg: fmt.Sprintf("part %d", cp.Number)}
 		}
+		for _, want := range cp.Checksums {
+			if findChecksum(p.info.Checksums, want.Algorithm) != want.Value {
+				return node.ObjectInfo{}, &node.Error{Op: op, Kind: node.KindInvalidPart, Bucket: bucket, Key: key, Msg: fmt.Sprintf("part %d: its %s differs", cp.Number, want.Algorithm)}
+			}
+		}
 		if i < len(parts)-1 && p.info.Size < minPartSize {
 			return node.ObjectInfo{}, &node.Error{Op: op, Kind: node.KindEntityTooSmall, Bucket: bucket, Key: key}
+		}
+		if composite != nil {
+			d, err := sigv4.DecodeChecksum(alg, findChecksum(p.info.Checksums, alg))
+			if err != nil {
+				return node.ObjectInfo{}, &node.Error{Op: op, Kind: node.KindInternal, Err: err}
+			}
+			composite.Write(d)
 		}
 		h.Write(p.md5)
 		data = append(data, p.data...)
 		sizes = append(sizes, p.info.Size)
 	}
+	var sums []node.Checksum
+	switch {
+	case composite != nil:
+		sums = []node.Checksum{{Algorithm: alg, Value: fmt.Sprintf("%s-%d", sigv4.EncodeChecksum(composite.Sum(nil)), len(parts))}}
+	case alg != "":
+		sums = []node.Checksum{checksumOver(alg, data)}
+	}
+	for _, want := range opts.Checksums {
+		if findChecksum(sums, want.Algorithm) != want.Value {
+			return node.ObjectInfo{}, &node.Error{Op: op, Kind: node.KindBadDigest, Bucket: bucket, Key: key, Msg: "the " + want.Algorithm + " you specified did not match the calculated checksum"}
+		}
+	}
 	b := m.buckets[bucket]
+	if err := commitCheck(op, b, key, opts.IfNoneMatch, opts.IfMatch); err != nil {
+		return node.ObjectInfo{}, err
+	}
 	info := node.ObjectInfo{
 		Bucket: bucket, Key: key, VersionID: "null", Size: int64(len(data)),
 		ETag:     fmt.Sprintf("%s-%d", hex.EncodeToString(h.Sum(nil)), len(parts)),
-		Modified: m.now(), ContentType: u.opts.ContentType, UserMeta: u.opts.UserMeta,
-		PartsCount: len(parts), Owner: c.Tenant, StorageClass: "STANDARD",
+		Modified: m.now(), ContentType: u.opts.ContentType, UserMeta: u.opts.UserMeta, Headers: u.opts.Headers,
+		PartsCount: len(parts), Owner: c.Tenant, StorageClass: "STANDARD", Checksums: sums, TagCount: len(u.opts.Tags),
 	}
-	b.objects[key] = &memObject{info: info, data: data, parts: sizes}
+	if len(sums) > 0 {
+		info.ChecksumType = u.checksumType
+	}
+	b.objects[key] = &memObject{info: info, data: data, parts: sizes, tags: slices.Clone(u.opts.Tags)}
 	delete(m.uploads, uploadID)
 	return info, nil
 }
@@ -515,6 +786,224 @@ func (m *memLayer) AbortMultipartUpload(ctx context.Context, c node.Caller, buck
 	}
 	delete(m.uploads, uploadID)
 	return nil
+}
+
+func (u *memUpload) info() node.UploadInfo {
+	return node.UploadInfo{Bucket: u.bucket, Key: u.key, UploadID: u.id, Initiated: u.initiated, Owner: u.tenant,
+		StorageClass: "STANDARD", ChecksumAlgorithm: u.opts.ChecksumAlgorithm, ChecksumType: u.checksumType}
+}
+
+func (m *memLayer) ListParts(ctx context.Context, c node.Caller, bucket, key, uploadID string, opts node.ListPartsOptions) (node.ListPartsResult, error) {
+	if err := m.enter("ListParts"); err != nil {
+		return node.ListPartsResult{}, err
+	}
+	if opts.MaxParts < 1 || opts.MaxParts > 1000 || opts.Marker < 0 {
+		return node.ListPartsResult{}, node.Errorf("ListParts", node.KindInvalidArgument, "max parts %d, marker %d", opts.MaxParts, opts.Marker)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, err := m.upload("ListParts", c, bucket, key, uploadID)
+	if err != nil {
+		return node.ListPartsResult{}, err
+	}
+	nums := slices.Sorted(maps.Keys(u.parts))
+	res := node.ListPartsResult{Upload: u.info()}
+	for _, n := range nums {
+		if n <= opts.Marker {
+			continue
+		}
+		if len(res.Parts) == opts.MaxParts {
+			res.Truncated = true
+			break
+		}
+		res.Parts = append(res.Parts, u.parts[n].info)
+		res.NextMarker = n
+	}
+	return res, nil
+}
+
+func (m *memLayer) ListMultipartUploads(ctx context.Context, c node.Caller, bucket string, opts node.ListUploadsOptions) (node.ListUploadsResult, error) {
+	if err := m.enter("ListMultipartUploads"); err != nil {
+		return node.ListUploadsResult{}, err
+	}
+	if opts.MaxUploads < 1 || opts.MaxUploads > 1000 {
+		return node.ListUploadsResult{}, node.Errorf("ListMultipartUploads", node.KindInvalidArgument, "max uploads %d", opts.MaxUploads)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, err := m.bucketFor("ListMultipartUploads", c, bucket); err != nil {
+		return node.ListUploadsResult{}, err
+	}
+	var all []*memUpload
+	for _, u := range m.uploads {
+		if u.bucket == bucket && strings.HasPrefix(u.key, opts.Prefix) {
+			all = append(all, u)
+		}
+	}
+	slices.SortFunc(all, func(a, b *memUpload) int { return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.seq, b.seq)) })
+	// Where the page starts: after the marker upload of the marker key,
+	// or after every upload of the marker key.
+	start := 0
+	for i, u := range all {
+		if u.key < opts.KeyMarker || u.key == opts.KeyMarker && opts.UploadIDMarker == "" {
+			start = i + 1
+		}
+		if u.key == opts.KeyMarker && u.id == opts.UploadIDMarker {
+			start = i + 1
+		}
+	}
+	skipUnder := ""
+	if d := opts.Delimiter; d != "" && strings.HasSuffix(opts.KeyMarker, d) && strings.HasPrefix(opts.KeyMarker, opts.Prefix) {
+		skipUnder = opts.KeyMarker
+	}
+	var res node.ListUploadsResult
+	count := 0
+	for _, u := range all[start:] {
+		if skipUnder != "" && strings.HasPrefix(u.key, skipUnder) {
+			continue
+		}
+		if opts.Delimiter != "" {
+			if i := strings.Index(u.key[len(opts.Prefix):], opts.Delimiter); i >= 0 {
+				p := u.key[:len(opts.Prefix)+i+len(opts.Delimiter)]
+				if len(res.Prefixes) > 0 && res.Prefixes[len(res.Prefixes)-1] == p {
+					continue
+				}
+				if count == opts.MaxUploads {
+					res.Truncated = true
+					break
+				}
+				res.Prefixes = append(res.Prefixes, p)
+				res.NextKeyMarker, res.NextUploadIDMarker = p, ""
+				count++
+				continue
+			}
+		}
+		if count == opts.MaxUploads {
+			res.Truncated = true
+			break
+		}
+		res.Uploads = append(res.Uploads, u.info())
+		res.NextKeyMarker, res.NextUploadIDMarker = u.key, u.id
+		count++
+	}
+	return res, nil
+}
+
+// object finds an object of the caller's. Call with m.mu held.
+func (m *memLayer) object(op string, c node.Caller, bucket, key string) (*memObject, error) {
+	b, err := m.bucketFor(op, c, bucket)
+	if err != nil {
+		return nil, err
+	}
+	o, ok := b.objects[key]
+	if !ok {
+		return nil, &node.Error{Op: op, Kind: node.KindNoSuchKey, Bucket: bucket, Key: key}
+	}
+	return o, nil
+}
+
+func (m *memLayer) GetObjectTagging(ctx context.Context, c node.Caller, bucket, key string) ([]node.Tag, error) {
+	if err := m.enter("GetObjectTagging"); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, err := m.object("GetObjectTagging", c, bucket, key)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Clone(o.tags), nil
+}
+
+func (m *memLayer) PutObjectTagging(ctx context.Context, c node.Caller, bucket, key string, tags []node.Tag) error {
+	if err := m.enter("PutObjectTagging"); err != nil {
+		return err
+	}
+	if len(tags) > 10 {
+		return node.Errorf("PutObjectTagging", node.KindInvalidTag, "too many tags")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, err := m.object("PutObjectTagging", c, bucket, key)
+	if err != nil {
+		return err
+	}
+	o.tags = slices.Clone(tags)
+	o.info.TagCount = len(tags)
+	return nil
+}
+
+func (m *memLayer) DeleteObjectTagging(ctx context.Context, c node.Caller, bucket, key string) error {
+	if err := m.enter("DeleteObjectTagging"); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, err := m.object("DeleteObjectTagging", c, bucket, key)
+	if err != nil {
+		return err
+	}
+	o.tags, o.info.TagCount = nil, 0
+	return nil
+}
+
+func (m *memLayer) PutBucketCors(ctx context.Context, c node.Caller, bucket string, rules []node.CORSRule) error {
+	if err := m.enter("PutBucketCors"); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.bucketFor("PutBucketCors", c, bucket)
+	if err != nil {
+		return err
+	}
+	b.cors = slices.Clone(rules)
+	return nil
+}
+
+func (m *memLayer) GetBucketCors(ctx context.Context, c node.Caller, bucket string) ([]node.CORSRule, error) {
+	if err := m.enter("GetBucketCors"); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.bucketFor("GetBucketCors", c, bucket)
+	if err != nil {
+		return nil, err
+	}
+	if b.cors == nil {
+		return nil, &node.Error{Op: "GetBucketCors", Kind: node.KindNoSuchCORS, Bucket: bucket}
+	}
+	return slices.Clone(b.cors), nil
+}
+
+func (m *memLayer) DeleteBucketCors(ctx context.Context, c node.Caller, bucket string) error {
+	if err := m.enter("DeleteBucketCors"); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.bucketFor("DeleteBucketCors", c, bucket)
+	if err != nil {
+		return err
+	}
+	b.cors = nil
+	return nil
+}
+
+// BucketCORS answers without a caller, and with nil rather than an error
+// for a missing bucket: a preflight must not tell the two apart.
+func (m *memLayer) BucketCORS(ctx context.Context, bucket string) ([]node.CORSRule, error) {
+	if err := m.enter("BucketCORS"); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.buckets[bucket]
+	if !ok {
+		return nil, nil
+	}
+	return slices.Clone(b.cors), nil
 }
 
 // memCreds is an in-memory Credentials.

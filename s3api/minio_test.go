@@ -148,7 +148,6 @@ func TestMinio(t *testing.T) {
 			{"another tenant's object", getErr(b.GetObject(ctx, "akten", "backup/restic-pack", minio.GetObjectOptions{})), 403, "AccessDenied"},
 			{"bucket not empty", c.RemoveBucket(ctx, "akten"), 409, "BucketNotEmpty"},
 			{"unknown key", getErr(h.minio(keyUnknown).GetObject(ctx, "akten", "k", minio.GetObjectOptions{})), 403, "InvalidAccessKeyId"},
-			{"tagging is not implemented", c.RemoveObjectTagging(ctx, "akten", "backup/restic-pack", minio.RemoveObjectTaggingOptions{}), 501, "NotImplemented"},
 			{"versioning is not implemented", versioningErr(c.GetBucketVersioning(ctx, "akten")), 501, "NotImplemented"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {

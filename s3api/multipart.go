@@ -17,8 +17,8 @@ const (
 )
 
 // createMultipartUpload starts a multipart upload
-// (CreateMultipartUpload). Content-Type and user metadata are given here,
-// not with the parts.
+// (CreateMultipartUpload). Content-Type, headers, user metadata, tags and
+// the checksum mode are given here, not with the parts.
 func (s *Server) createMultipartUpload(w http.ResponseWriter, r *http.Request, rq *request) error {
 	if err := node.ValidObjectKey(rq.key); err != nil {
 		return err
@@ -26,15 +26,40 @@ func (s *Server) createMultipartUpload(w http.ResponseWriter, r *http.Request, r
 	if err := checkWriteHeaders(r.Header); err != nil {
 		return err
 	}
+	for _, name := range []string{"If-Match", "If-None-Match"} {
+		if r.Header.Get(name) != "" {
+			// Conditions belong on CompleteMultipartUpload, where S3
+			// decides them; here they would silently do nothing.
+			return errorf("NotImplemented", "A conditional write ("+name+") is taken by CompleteMultipartUpload, not here.")
+		}
+	}
 	opts, err := putOptions(r.Header)
 	if err != nil {
 		return err
+	}
+	if v := r.Header.Get("X-Amz-Checksum-Algorithm"); v != "" {
+		if opts.ChecksumAlgorithm, err = parseChecksumAlgorithm(v); err != nil {
+			return err
+		}
+	}
+	typ, err := checksumMode(opts.ChecksumAlgorithm, r.Header.Get("X-Amz-Checksum-Type"))
+	if err != nil {
+		return err
+	}
+	// Passed on only when given: the object layer applies the default.
+	if r.Header.Get("X-Amz-Checksum-Type") != "" {
+		opts.ChecksumType = typ
 	}
 	id, err := s.layer.CreateMultipartUpload(r.Context(), rq.caller, rq.bucket, rq.key, opts)
 	if err != nil {
 		return err
 	}
-	w.Header().Set("X-Amz-Server-Side-Encryption", sseAlgorithm)
+	h := w.Header()
+	h.Set("X-Amz-Server-Side-Encryption", sseAlgorithm)
+	if opts.ChecksumAlgorithm != "" {
+		h.Set("X-Amz-Checksum-Algorithm", opts.ChecksumAlgorithm)
+		h.Set("X-Amz-Checksum-Type", typ)
+	}
 	return writeXML(w, http.StatusOK, &initiateMultipartUploadResult{Bucket: rq.bucket, Key: rq.key, UploadID: id})
 }
 
@@ -71,14 +96,32 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, rq *request)
 }
 
 // completeMultipartUpload joins the listed parts into the object
-// (CompleteMultipartUpload). Part order, ETags and sizes are the object
-// layer's to check (InvalidPartOrder, InvalidPart, EntityTooSmall).
+// (CompleteMultipartUpload). Part order, ETags, sizes and checksums are
+// the object layer's to check (InvalidPartOrder, InvalidPart,
+// EntityTooSmall, BadDigest), and so are the conditions.
 func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request, rq *request) error {
 	if err := node.ValidObjectKey(rq.key); err != nil {
 		return err
 	}
-	if err := checkConditionalWrite(r.Header); err != nil {
+	var opts node.CompleteOptions
+	var err error
+	if opts.IfNoneMatch, opts.IfMatch, err = writeConditions(r.Header); err != nil {
 		return err
+	}
+	if r.Header.Get("X-Amz-Mp-Object-Size") != "" {
+		// A check of the total size kcs does not make; ignoring it would
+		// complete an object the client asked to refuse.
+		return errorf("NotImplemented", "The x-amz-mp-object-size check is not implemented.")
+	}
+	if opts.Checksums, err = objectChecksums(r.Header); err != nil {
+		return err
+	}
+	if v := r.Header.Get("X-Amz-Checksum-Type"); v != "" {
+		switch opts.ChecksumType = strings.ToUpper(v); opts.ChecksumType {
+		case checksumComposite, checksumFullObject:
+		default:
+			return errorf("InvalidRequest", "Value for x-amz-checksum-type header is invalid.")
+		}
 	}
 	var doc completeMultipartUpload
 	empty, err := decodeXMLBody(rq.auth.Body, maxCompleteBody, &doc)
@@ -97,31 +140,25 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 		if err != nil {
 			return err
 		}
-		parts[i] = node.CompletePart{Number: n, ETag: unquoteETag(p.ETag)}
+		cs, err := checksumsFromXML(p.Other)
+		if err != nil {
+			return err
+		}
+		parts[i] = node.CompletePart{Number: n, ETag: unquoteETag(p.ETag), Checksums: cs}
 	}
-	info, err := s.layer.CompleteMultipartUpload(r.Context(), rq.caller, rq.bucket, rq.key, rq.query.Get("uploadId"), parts, node.CompleteOptions{})
+	info, err := s.layer.CompleteMultipartUpload(r.Context(), rq.caller, rq.bucket, rq.key, rq.query.Get("uploadId"), parts, opts)
 	if err != nil {
 		return err
 	}
 	res := completeMultipartUploadResult{
-		Location: objectURL(r, rq.bucket, rq.key),
-		Bucket:   rq.bucket,
-		Key:      rq.key,
-		ETag:     quoteETag(info.ETag),
+		Location:  s.objectURL(r, rq.bucket, rq.key),
+		Bucket:    rq.bucket,
+		Key:       rq.key,
+		ETag:      quoteETag(info.ETag),
+		Checksums: xmlChecksums(info.Checksums),
 	}
-	for _, c := range info.Checksums {
-		switch c.Algorithm {
-		case "CRC32":
-			res.ChecksumCRC32 = c.Value
-		case "CRC32C":
-			res.ChecksumCRC32C = c.Value
-		case "CRC64NVME":
-			res.ChecksumCRC64NVME = c.Value
-		case "SHA1":
-			res.ChecksumSHA1 = c.Value
-		case "SHA256":
-			res.ChecksumSHA256 = c.Value
-		}
+	if len(info.Checksums) > 0 {
+		res.ChecksumType = info.ChecksumType
 	}
 	w.Header().Set("X-Amz-Server-Side-Encryption", sseAlgorithm)
 	return writeXML(w, http.StatusOK, &res)
@@ -140,13 +177,18 @@ func (s *Server) abortMultipartUpload(w http.ResponseWriter, r *http.Request, rq
 	return nil
 }
 
-// objectURL is the path-style URL of an object as the client addressed
-// this server, for CompleteMultipartUpload's Location.
-func objectURL(r *http.Request, bucket, key string) string {
+// objectURL is the URL of an object as the client addressed this server
+// (path or virtual-hosted style), for CompleteMultipartUpload's and POST
+// uploads' Location.
+func (s *Server) objectURL(r *http.Request, bucket, key string) string {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	u := url.URL{Scheme: scheme, Host: r.Host, Path: "/" + bucket + "/" + key}
+	p := "/" + bucket + "/" + key
+	if s.hostBucket(r.Host) != "" {
+		p = "/" + key
+	}
+	u := url.URL{Scheme: scheme, Host: r.Host, Path: p}
 	return u.String()
 }

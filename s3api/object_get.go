@@ -1,6 +1,7 @@
 package s3api
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -64,8 +65,9 @@ func (s *Server) sendObject(w http.ResponseWriter, r *http.Request, rq *request,
 	// clients (the AWS SDKs) would check the partial body against it and
 	// fail. S3 sends checksums only when asked to.
 	whole := obj.Offset == 0 && obj.Length == obj.Info.Size
-	if whole && strings.EqualFold(r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") {
+	if whole && strings.EqualFold(r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") && len(obj.Info.Checksums) > 0 {
 		setChecksumHeaders(h, obj.Info.Checksums)
+		h.Set("X-Amz-Checksum-Type", cmp.Or(obj.Info.ChecksumType, checksumFullObject))
 	}
 	applyResponseOverrides(h, q)
 	h.Set("Content-Length", strconv.FormatInt(obj.Length, 10))

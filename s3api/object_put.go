@@ -19,6 +19,9 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	if err != nil {
 		return err
 	}
+	if opts.IfNoneMatch, opts.IfMatch, err = writeConditions(r.Header); err != nil {
+		return err
+	}
 	if opts.ContentMD5, err = contentMD5(r.Header); err != nil {
 		return err
 	}
@@ -32,18 +35,32 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	if err := body.finish(err); err != nil {
 		return err
 	}
+	writePutResult(w, info)
+	return nil
+}
+
+// writePutResult answers a successful write of an object with its ETag
+// and checksums.
+func writePutResult(w http.ResponseWriter, info node.ObjectInfo) {
 	h := w.Header()
 	h.Set("ETag", quoteETag(info.ETag))
 	h.Set("X-Amz-Server-Side-Encryption", sseAlgorithm)
 	setChecksumHeaders(h, info.Checksums)
+	if len(info.Checksums) > 0 && info.ChecksumType != "" {
+		h.Set("X-Amz-Checksum-Type", info.ChecksumType)
+	}
 	w.WriteHeader(http.StatusOK)
-	return nil
 }
 
-// putOptions collects what PutObject and CreateMultipartUpload store with
-// the object: its Content-Type and user metadata.
+// putOptions collects what PutObject, CreateMultipartUpload and a
+// CopyObject that replaces metadata store with the object: its
+// Content-Type, standard headers, user metadata and tags.
 func putOptions(h http.Header) (node.PutOptions, error) {
 	meta, err := userMeta(h)
+	if err != nil {
+		return node.PutOptions{}, err
+	}
+	tags, err := taggingHeader(h)
 	if err != nil {
 		return node.PutOptions{}, err
 	}
@@ -51,5 +68,5 @@ func putOptions(h http.Header) (node.PutOptions, error) {
 	if ct == "" {
 		ct = defaultContentType
 	}
-	return node.PutOptions{ContentType: ct, UserMeta: meta, Size: -1}, nil
+	return node.PutOptions{ContentType: ct, Headers: objectHeaders(h), UserMeta: meta, Tags: tags, Size: -1}, nil
 }

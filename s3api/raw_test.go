@@ -47,25 +47,27 @@ func TestRawErrors(t *testing.T) {
 		{"method on service", rawReq{method: "DELETE", path: "/"}, 405, "MethodNotAllowed"},
 		{"PATCH object", rawReq{method: "PATCH", path: "/akten/k"}, 405, "MethodNotAllowed"},
 		{"POST object without subresource", rawReq{method: "POST", path: "/akten/k"}, 405, "MethodNotAllowed"},
-		{"POST form upload", rawReq{method: "POST", path: "/akten"}, 501, "NotImplemented"},
-		{"OPTIONS (CORS)", rawReq{method: "OPTIONS", path: "/akten/k"}, 501, "NotImplemented"},
+		{"POST that is not a form", rawReq{method: "POST", path: "/akten"}, 412, "PreconditionFailed"},
+		{"OPTIONS without Origin", rawReq{method: "OPTIONS", path: "/akten/k"}, 400, "BadRequest"},
 		{"bucket acl", rawReq{method: "GET", path: "/akten", query: "acl"}, 501, "NotImplemented"},
 		{"bucket policy", rawReq{method: "PUT", path: "/akten", query: "policy"}, 501, "NotImplemented"},
 		{"bucket versioning", rawReq{method: "PUT", path: "/akten", query: "versioning="}, 501, "NotImplemented"},
 		{"bucket lifecycle", rawReq{method: "GET", path: "/akten", query: "lifecycle"}, 501, "NotImplemented"},
-		{"bucket cors", rawReq{method: "DELETE", path: "/akten", query: "cors"}, 501, "NotImplemented"},
+		{"bucket tagging", rawReq{method: "GET", path: "/akten", query: "tagging"}, 501, "NotImplemented"},
+		{"object cors", rawReq{method: "GET", path: "/akten/k", query: "cors"}, 501, "NotImplemented"},
+		{"GET ?delete", rawReq{method: "GET", path: "/akten", query: "delete"}, 501, "NotImplemented"},
 		{"list versions", rawReq{method: "GET", path: "/akten", query: "versions"}, 501, "NotImplemented"},
-		{"list uploads", rawReq{method: "GET", path: "/akten", query: "uploads"}, 501, "NotImplemented"},
-		{"delete objects", rawReq{method: "POST", path: "/akten", query: "delete"}, 501, "NotImplemented"},
-		{"object tagging", rawReq{method: "PUT", path: "/akten/k", query: "tagging"}, 501, "NotImplemented"},
 		{"object acl", rawReq{method: "GET", path: "/akten/k", query: "acl"}, 501, "NotImplemented"},
 		{"object retention", rawReq{method: "PUT", path: "/akten/k", query: "retention"}, 501, "NotImplemented"},
-		{"list parts", rawReq{method: "GET", path: "/akten/k", query: "uploadId=x"}, 501, "NotImplemented"},
 		{"version id", rawReq{method: "GET", path: "/akten/k", query: "versionId=3HL4kqtJlcpXroDTDmjVBH40Nrjfkd"}, 501, "NotImplemented"},
-		{"copy object", rawReq{method: "PUT", path: "/akten/kopie", header: map[string]string{"X-Amz-Copy-Source": "/akten/k"}}, 501, "NotImplemented"},
-		{"upload part copy", rawReq{method: "PUT", path: "/akten/kopie", query: "partNumber=1&uploadId=x", header: map[string]string{"X-Amz-Copy-Source": "/akten/k"}}, 501, "NotImplemented"},
-		{"conditional put", rawReq{method: "PUT", path: "/akten/neu", header: map[string]string{"If-None-Match": "*"}}, 501, "NotImplemented"},
-		{"tagging header", rawReq{method: "PUT", path: "/akten/neu", header: map[string]string{"X-Amz-Tagging": "a=b"}}, 501, "NotImplemented"},
+		{"copy of another version", rawReq{method: "PUT", path: "/akten/kopie", header: map[string]string{"X-Amz-Copy-Source": "/akten/k?versionId=3HL4kq"}}, 501, "NotImplemented"},
+		{"If-None-Match with an ETag on PUT", rawReq{method: "PUT", path: "/akten/neu", header: map[string]string{"If-None-Match": `"abc"`}}, 501, "NotImplemented"},
+		{"If-Match * on PUT", rawReq{method: "PUT", path: "/akten/neu", header: map[string]string{"If-Match": "*"}}, 501, "NotImplemented"},
+		{"If-Match list on PUT", rawReq{method: "PUT", path: "/akten/neu", header: map[string]string{"If-Match": `"a", "b"`}}, 501, "NotImplemented"},
+		{"conditional CreateMultipartUpload", rawReq{method: "POST", path: "/akten/neu", query: "uploads", header: map[string]string{"If-None-Match": "*"}}, 501, "NotImplemented"},
+		{"delete condition of directory buckets", rawReq{method: "DELETE", path: "/akten/k", header: map[string]string{"X-Amz-If-Match-Size": "100"}}, 501, "NotImplemented"},
+		{"complete with object size check", rawReq{method: "POST", path: "/akten/k", query: "uploadId=x", header: map[string]string{"X-Amz-Mp-Object-Size": "5"}}, 501, "NotImplemented"},
+		{"website redirect", rawReq{method: "PUT", path: "/akten/neu", header: map[string]string{"X-Amz-Website-Redirect-Location": "/x"}}, 501, "NotImplemented"},
 		{"SSE-C", rawReq{method: "PUT", path: "/akten/neu", header: map[string]string{"X-Amz-Server-Side-Encryption-Customer-Algorithm": "AES256"}}, 501, "NotImplemented"},
 		{"SSE-KMS", rawReq{method: "PUT", path: "/akten/neu", header: map[string]string{"X-Amz-Server-Side-Encryption": "aws:kms"}}, 501, "NotImplemented"},
 		{"object lock", rawReq{method: "PUT", path: "/akten/neu", header: map[string]string{"X-Amz-Object-Lock-Mode": "GOVERNANCE"}}, 501, "NotImplemented"},
@@ -506,7 +508,7 @@ func (b *blockingLayer) GetObject(ctx context.Context, c node.Caller, bucket, ke
 	if err != nil {
 		return nil, err
 	}
-	return newObject(o.Info, o.Offset, o.Length, o.Partial, func(ctx context.Context, w io.Writer) error {
+	return node.NewObject(o.Info, o.Offset, o.Length, o.Partial, func(ctx context.Context, w io.Writer) error {
 		close(b.entered)
 		<-ctx.Done()
 		return ctx.Err()

@@ -2,6 +2,7 @@ package s3api
 
 import (
 	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -10,7 +11,7 @@ import (
 
 // route is what a request asks for: an S3 operation on a bucket and key.
 // err, if set, is answered instead of running serve (after the request was
-// authenticated).
+// authenticated, unless the route is public).
 type route struct {
 	op     string
 	bucket string
@@ -18,22 +19,28 @@ type route struct {
 	query  url.Values
 	serve  handler
 	err    error
+	// public routes are served without SigV4 authentication: browsers'
+	// CORS preflights, which carry no credentials, and POST form uploads,
+	// whose handler verifies the policy signature in the form.
+	public    bool
+	preflight bool // an OPTIONS preflight: answers CORS itself
 }
 
 // resource splits a request's target into bucket and key. It is the one
-// place that knows the addressing style. Today that is path style: the
-// first segment of the decoded path is the bucket and everything after the
-// next slash, byte for byte, is the key. The path is never cleaned: "..",
-// "//", "%2F" and the like are parts of S3 keys.
-//
-// Virtual-hosted style goes here too: when Host is "<bucket>.<domain>" for
-// a configured domain, the bucket comes from Host and the whole path after
-// its first slash is the key.
+// place that knows the addressing style. In path style the first segment
+// of the decoded path is the bucket and everything after the next slash,
+// byte for byte, is the key. In virtual-hosted style (Host is
+// "<bucket>.<Config.Domain>") the bucket comes from Host and the whole path
+// after its first slash is the key. The path is never cleaned: "..", "//",
+// "%2F" and the like are parts of S3 keys.
 func (s *Server) resource(r *http.Request) (bucket, key string, err error) {
 	p, ok := strings.CutPrefix(r.URL.Path, "/")
 	if !ok {
 		// "OPTIONS *" and absolute-form oddities: nothing S3 addresses.
 		return "", "", errorf("InvalidURI", "")
+	}
+	if b := s.hostBucket(r.Host); b != "" {
+		return b, p, nil
 	}
 	bucket, key, _ = strings.Cut(p, "/")
 	if bucket == "" && key != "" {
@@ -42,20 +49,39 @@ func (s *Server) resource(r *http.Request) (bucket, key string, err error) {
 	return bucket, key, nil
 }
 
+// hostBucket returns the bucket a virtual-hosted-style Host names, or ""
+// for path style: no domain configured, the domain itself, or another
+// host (an IP address, a load balancer's name).
+func (s *Server) hostBucket(host string) string {
+	if s.domain == "" || host == "" {
+		return ""
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	b, ok := strings.CutSuffix(host, "."+s.domain)
+	if !ok {
+		return ""
+	}
+	return b
+}
+
 // unsupportedSubresources are query parameters that select an S3
 // operation kcs does not offer. Answering them with the operation the
 // request would otherwise map to (a listing for GET /bucket?acl, an
-// overwrite for PUT /key?tagging) would be a wrong success, so they get
+// overwrite for PUT /key?retention) would be a wrong success, so they get
 // 501 NotImplemented. Other unknown parameters are ignored, as S3 ignores
-// them (cache busters, the SDKs' x-id).
+// them (cache busters, the SDKs' x-id). "cors", "delete" and "tagging"
+// are served where S3 offers them and refused elsewhere by the routes.
 var unsupportedSubresources = map[string]bool{
-	"accelerate": true, "acl": true, "analytics": true, "attributes": true, "cors": true,
-	"delete": true, "encryption": true, "intelligent-tiering": true, "inventory": true,
+	"accelerate": true, "acl": true, "analytics": true, "attributes": true,
+	"encryption": true, "intelligent-tiering": true, "inventory": true,
 	"legal-hold": true, "lifecycle": true, "logging": true, "metadataConfiguration": true,
 	"metadataTable": true, "metrics": true, "notification": true, "object-lock": true,
 	"ownershipControls": true, "policy": true, "policyStatus": true, "publicAccessBlock": true,
 	"renameObject": true, "replication": true, "requestPayment": true, "restore": true,
-	"retention": true, "select": true, "select-type": true, "session": true, "tagging": true,
+	"retention": true, "select": true, "select-type": true, "session": true,
 	"torrent": true, "versioning": true, "versions": true, "website": true,
 }
 
@@ -73,6 +99,13 @@ func (s *Server) route(r *http.Request) route {
 		return route{op: "Unknown", bucket: bucket, key: key, err: &s3Error{Code: "InvalidArgument", Msg: "The query string is malformed.", Err: err}}
 	}
 	rt := route{bucket: bucket, key: key, query: q}
+	if r.Method == http.MethodOptions {
+		// A browser asks before a cross-origin request, whatever that
+		// request's subresources; the answer depends on the bucket's CORS
+		// rules alone.
+		rt.public, rt.preflight = true, true
+		return rt.to("PreflightCORS", (*Server).preflight)
+	}
 	for _, k := range slices.Sorted(maps.Keys(q)) {
 		if unsupportedSubresources[k] {
 			return rt.unsupported(subresourceOp(r.Method, k), "The '"+k+"' subresource is not implemented.")
@@ -96,13 +129,32 @@ func (rt route) serviceRoute(r *http.Request) route {
 }
 
 func (rt route) bucketRoute(r *http.Request, q url.Values) route {
+	switch {
+	case q.Has("tagging"):
+		return rt.unsupported(subresourceOp(r.Method, "tagging"), "Bucket tagging is not implemented.")
+	case q.Has("cors"):
+		switch r.Method {
+		case http.MethodGet:
+			return rt.to("GetBucketCors", (*Server).getBucketCors)
+		case http.MethodPut:
+			return rt.to("PutBucketCors", (*Server).putBucketCors)
+		case http.MethodDelete:
+			return rt.to("DeleteBucketCors", (*Server).deleteBucketCors)
+		}
+		return rt.notAllowed()
+	case q.Has("delete"):
+		if r.Method == http.MethodPost {
+			return rt.to("DeleteObjects", (*Server).deleteObjects)
+		}
+		return rt.unsupported(subresourceOp(r.Method, "delete"), "The 'delete' subresource takes POST.")
+	}
 	switch r.Method {
 	case http.MethodGet:
 		switch {
 		case q.Has("location"):
 			return rt.to("GetBucketLocation", (*Server).getBucketLocation)
 		case q.Has("uploads"):
-			return rt.unsupported("ListMultipartUploads", "Listing multipart uploads is not implemented.")
+			return rt.to("ListMultipartUploads", (*Server).listMultipartUploads)
 		case q.Has("list-type"):
 			if q.Get("list-type") != "2" {
 				return rt.fail("ListObjectsV2", errorf("InvalidArgument", "Invalid List Type specified in Request"))
@@ -118,9 +170,8 @@ func (rt route) bucketRoute(r *http.Request, q url.Values) route {
 	case http.MethodDelete:
 		return rt.to("DeleteBucket", (*Server).deleteBucket)
 	case http.MethodPost:
-		return rt.unsupported("PostObject", "Browser-based uploads with POST are not implemented.")
-	case http.MethodOptions:
-		return rt.unsupported("OPTIONS", "CORS is not implemented.")
+		rt.public = true
+		return rt.to("PostObject", (*Server).postObject)
 	}
 	return rt.notAllowed()
 }
@@ -131,29 +182,44 @@ func (rt route) objectRoute(r *http.Request, q url.Values) route {
 		// any other id would need versioning.
 		return rt.unsupported(objectOp(r.Method), "Object versioning is not implemented.")
 	}
+	for _, sub := range []string{"cors", "delete"} {
+		if q.Has(sub) {
+			return rt.unsupported(subresourceOp(r.Method, sub), "The '"+sub+"' subresource is not implemented on objects.")
+		}
+	}
+	if q.Has("tagging") {
+		switch r.Method {
+		case http.MethodGet:
+			return rt.to("GetObjectTagging", (*Server).getObjectTagging)
+		case http.MethodPut:
+			return rt.to("PutObjectTagging", (*Server).putObjectTagging)
+		case http.MethodDelete:
+			return rt.to("DeleteObjectTagging", (*Server).deleteObjectTagging)
+		}
+		return rt.notAllowed()
+	}
 	copySource := r.Header.Get("X-Amz-Copy-Source") != ""
 	switch r.Method {
 	case http.MethodGet:
 		if q.Has("uploadId") {
-			return rt.unsupported("ListParts", "Listing parts is not implemented.")
+			return rt.to("ListParts", (*Server).listParts)
 		}
 		return rt.to("GetObject", (*Server).getObject)
 	case http.MethodHead:
 		return rt.to("HeadObject", (*Server).headObject)
 	case http.MethodPut:
 		if q.Has("uploadId") || q.Has("partNumber") {
+			op, h := "UploadPart", (*Server).uploadPart
 			if copySource {
-				return rt.unsupported("UploadPartCopy", "Copying into a part is not implemented.")
+				op, h = "UploadPartCopy", (*Server).uploadPartCopy
 			}
 			if !q.Has("uploadId") || !q.Has("partNumber") {
-				return rt.fail("UploadPart", errorf("InvalidArgument", "An upload part needs both partNumber and uploadId."))
+				return rt.fail(op, errorf("InvalidArgument", "An upload part needs both partNumber and uploadId."))
 			}
-			return rt.to("UploadPart", (*Server).uploadPart)
+			return rt.to(op, h)
 		}
 		if copySource {
-			// Without this check a copy would store the empty body under
-			// the key: a wrong success.
-			return rt.unsupported("CopyObject", "Copying objects is not implemented.")
+			return rt.to("CopyObject", (*Server).copyObject)
 		}
 		return rt.to("PutObject", (*Server).putObject)
 	case http.MethodPost:
@@ -168,8 +234,6 @@ func (rt route) objectRoute(r *http.Request, q url.Values) route {
 			return rt.to("AbortMultipartUpload", (*Server).abortMultipartUpload)
 		}
 		return rt.to("DeleteObject", (*Server).deleteObject)
-	case http.MethodOptions:
-		return rt.unsupported("OPTIONS", "CORS is not implemented.")
 	}
 	return rt.notAllowed()
 }
@@ -198,7 +262,7 @@ func allowedMethods(rq *request) string {
 	case rq.bucket == "":
 		return "GET"
 	case rq.key == "":
-		return "GET, HEAD, PUT, DELETE"
+		return "GET, HEAD, PUT, POST, DELETE"
 	default:
 		return "GET, HEAD, PUT, POST, DELETE"
 	}

@@ -25,31 +25,46 @@ func TestRoute(t *testing.T) {
 		{"GET", "/b", "list-type=2", "", "ListObjectsV2", "b", "", ""},
 		{"GET", "/b", "list-type=1", "", "ListObjectsV2", "b", "", "InvalidArgument"},
 		{"GET", "/b", "location", "", "GetBucketLocation", "b", "", ""},
-		{"GET", "/b", "uploads", "", "ListMultipartUploads", "b", "", "NotImplemented"},
+		{"GET", "/b", "uploads", "", "ListMultipartUploads", "b", "", ""},
+		{"GET", "/b", "cors", "", "GetBucketCors", "b", "", ""},
+		{"PUT", "/b", "cors", "", "PutBucketCors", "b", "", ""},
+		{"DELETE", "/b", "cors", "", "DeleteBucketCors", "b", "", ""},
+		{"POST", "/b", "cors", "", "MethodNotAllowed", "b", "", "MethodNotAllowed"},
+		{"GET", "/b", "tagging", "", "GET ?tagging", "b", "", "NotImplemented"},
+		{"POST", "/b", "", "", "PostObject", "b", "", ""},
+		{"OPTIONS", "/b", "", "", "PreflightCORS", "b", "", ""},
+		{"OPTIONS", "/b/k", "acl", "", "PreflightCORS", "b", "k", ""},
 		{"GET", "/b", "x-id=ListObjects&cachebuster=1", "", "ListObjects", "b", "", ""},
 		{"HEAD", "/b", "", "", "HeadBucket", "b", "", ""},
 		{"PUT", "/b", "", "", "CreateBucket", "b", "", ""},
 		{"DELETE", "/b", "", "", "DeleteBucket", "b", "", ""},
 		{"PUT", "/b", "acl", "", "PUT ?acl", "b", "", "NotImplemented"},
 		{"GET", "/b", "policy&list-type=2", "", "GET ?policy", "b", "", "NotImplemented"},
-		{"POST", "/b", "delete", "", "POST ?delete", "b", "", "NotImplemented"},
+		{"POST", "/b", "delete", "", "DeleteObjects", "b", "", ""},
+		{"PUT", "/b", "delete", "", "PUT ?delete", "b", "", "NotImplemented"},
+		{"POST", "/b/k", "delete", "", "POST ?delete", "b", "k", "NotImplemented"},
+		{"GET", "/b/k", "cors", "", "GET ?cors", "b", "k", "NotImplemented"},
 		{"GET", "/b/k", "", "", "GetObject", "b", "k", ""},
 		{"GET", "/b/k", "partNumber=2", "", "GetObject", "b", "k", ""},
 		{"GET", "/b/k", "versionId=null", "", "GetObject", "b", "k", ""},
 		{"GET", "/b/k", "versionId=v1", "", "GetObject", "b", "k", "NotImplemented"},
-		{"GET", "/b/k", "uploadId=u", "", "ListParts", "b", "k", "NotImplemented"},
+		{"GET", "/b/k", "uploadId=u", "", "ListParts", "b", "k", ""},
 		{"HEAD", "/b/k", "", "", "HeadObject", "b", "k", ""},
 		{"PUT", "/b/k", "", "", "PutObject", "b", "k", ""},
-		{"PUT", "/b/k", "", "/b/src", "CopyObject", "b", "k", "NotImplemented"},
+		{"PUT", "/b/k", "", "/b/src", "CopyObject", "b", "k", ""},
 		{"PUT", "/b/k", "partNumber=1&uploadId=u", "", "UploadPart", "b", "k", ""},
-		{"PUT", "/b/k", "partNumber=1&uploadId=u", "/b/src", "UploadPartCopy", "b", "k", "NotImplemented"},
+		{"PUT", "/b/k", "partNumber=1&uploadId=u", "/b/src", "UploadPartCopy", "b", "k", ""},
+		{"PUT", "/b/k", "partNumber=1", "/b/src", "UploadPartCopy", "b", "k", "InvalidArgument"},
 		{"PUT", "/b/k", "uploadId=u", "", "UploadPart", "b", "k", "InvalidArgument"},
 		{"POST", "/b/k", "uploads", "", "CreateMultipartUpload", "b", "k", ""},
 		{"POST", "/b/k", "uploadId=u", "", "CompleteMultipartUpload", "b", "k", ""},
 		{"POST", "/b/k", "", "", "MethodNotAllowed", "b", "k", "MethodNotAllowed"},
 		{"DELETE", "/b/k", "", "", "DeleteObject", "b", "k", ""},
 		{"DELETE", "/b/k", "uploadId=u", "", "AbortMultipartUpload", "b", "k", ""},
-		{"PUT", "/b/k", "tagging", "", "PUT ?tagging", "b", "k", "NotImplemented"},
+		{"PUT", "/b/k", "tagging", "", "PutObjectTagging", "b", "k", ""},
+		{"GET", "/b/k", "tagging", "", "GetObjectTagging", "b", "k", ""},
+		{"DELETE", "/b/k", "tagging", "", "DeleteObjectTagging", "b", "k", ""},
+		{"HEAD", "/b/k", "tagging", "", "MethodNotAllowed", "b", "k", "MethodNotAllowed"},
 		{"PATCH", "/b/k", "", "", "MethodNotAllowed", "b", "k", "MethodNotAllowed"},
 		// Keys are taken byte for byte: no cleaning.
 		{"GET", "/b/../../etc/passwd", "", "", "GetObject", "b", "../../etc/passwd", ""},
@@ -78,6 +93,49 @@ func TestRoute(t *testing.T) {
 			}
 			if rt.err == nil && rt.serve == nil {
 				t.Error("no handler and no error")
+			}
+			if public := tc.op == "PostObject" || tc.op == "PreflightCORS"; rt.public != public {
+				t.Errorf("public %v, want %v", rt.public, public)
+			}
+		})
+	}
+}
+
+// TestRouteVirtualHost: with a domain, Host "<bucket>.<domain>" names the
+// bucket and the whole path is the key; the domain itself, other hosts
+// and IP addresses are path style.
+func TestRouteVirtualHost(t *testing.T) {
+	s := New(Config{Domain: "S3.kcs.example."}, nil, nil)
+	for _, tc := range []struct {
+		host   string
+		path   string
+		bucket string
+		key    string
+		code   string
+	}{
+		{"akten.s3.kcs.example", "/", "akten", "", ""},
+		{"akten.s3.kcs.example:8443", "/bauantrag/plan.pdf", "akten", "bauantrag/plan.pdf", ""},
+		{"AKTEN.S3.KCS.EXAMPLE.", "/k", "akten", "k", ""},
+		{"my.dotted.bucket.s3.kcs.example", "/k", "my.dotted.bucket", "k", ""},
+		{"akten.s3.kcs.example", "//doppelt/", "akten", "/doppelt/", ""},
+		{"akten.s3.kcs.example", "/../../etc/passwd", "akten", "../../etc/passwd", ""},
+		{"s3.kcs.example", "/akten/k", "akten", "k", ""},
+		{"s3.kcs.example:9000", "/akten", "akten", "", ""},
+		{"127.0.0.1:9000", "/akten/k", "akten", "k", ""},
+		{"[::1]:9000", "/akten/k", "akten", "k", ""},
+		{"akten.s3.other.example", "/akten/k", "akten", "k", ""},
+		{"evils3.kcs.example", "/akten/k", "akten", "k", ""},
+		{"", "/akten/k", "akten", "k", ""},
+	} {
+		t.Run(tc.host+tc.path, func(t *testing.T) {
+			r := &http.Request{Method: "GET", Host: tc.host, URL: &url.URL{Path: tc.path}, Header: http.Header{}}
+			b, k, err := s.resource(r)
+			code := ""
+			if err != nil {
+				code = toAPIError(err).Code
+			}
+			if b != tc.bucket || k != tc.key || code != tc.code {
+				t.Errorf("bucket %q key %q (%q), want %q %q (%q)", b, k, code, tc.bucket, tc.key, tc.code)
 			}
 		})
 	}

@@ -11,17 +11,19 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/kommunal-cloud/kcs/node"
 	"github.com/kommunal-cloud/kcs/s3api/sigv4"
 )
 
-// ObjectLayer is what s3api needs of the object layer. Every method takes
-// the authenticated caller; the object layer, not s3api, decides what the
-// caller may touch (AccessDenied for another tenant's bucket,
-// BucketAlreadyExists when another tenant owns the name). Errors are
-// *node.Error values; their Kind picks the S3 code (errors.go).
+// ObjectLayer is what s3api needs of the object layer. Every method but
+// BucketCORS takes the authenticated caller; the object layer, not s3api,
+// decides what the caller may touch (AccessDenied for another tenant's
+// bucket, BucketAlreadyExists when another tenant owns the name). Errors
+// are *node.Error values; their Kind picks the S3 code (errors.go). All
+// methods are called concurrently.
 //
 // PutObject and UploadPart must read body until it returns io.EOF before
 // they commit anything: the last read is where s3api and sigv4 verify the
@@ -33,16 +35,90 @@ type ObjectLayer interface {
 	CreateBucket(ctx context.Context, c node.Caller, bucket string) error
 	HeadBucket(ctx context.Context, c node.Caller, bucket string) (node.BucketInfo, error)
 	DeleteBucket(ctx context.Context, c node.Caller, bucket string) error
+
+	// PutObject stores an object. opts.IfNoneMatch and opts.IfMatch are
+	// decided in the commit, so that of racing conditional writers exactly
+	// one wins (KindPrecondition for the others; KindNoSuchKey for IfMatch
+	// on a missing key). opts.Tags and opts.Headers are kept with the
+	// object and come back in ObjectInfo (TagCount, Headers).
 	PutObject(ctx context.Context, c node.Caller, bucket, key string, body io.Reader, opts node.PutOptions) (node.ObjectInfo, error)
 	// GetObject resolves the object, range and part; the returned *node.Object's Send streams the bytes.
-	// HEAD uses it too and does not call Send.
+	// HEAD uses it too and does not call Send. Info carries what GET and
+	// HEAD answer with: Headers, TagCount, Checksums and their
+	// ChecksumType (FULL_OBJECT or COMPOSITE).
 	GetObject(ctx context.Context, c node.Caller, bucket, key string, opts node.GetOptions) (*node.Object, error)
+	// DeleteObject removes a key: KindNoSuchKey if there is none (s3api
+	// answers 204 anyway unless opts.IfMatch was given), KindPrecondition
+	// if opts.IfMatch does not name the current ETag.
 	DeleteObject(ctx context.Context, c node.Caller, bucket, key string, opts node.DeleteOptions) error
+	// DeleteObjects deletes up to 1000 distinct keys. A key that does not
+	// exist counts as deleted (nil Err). Errors of the whole request (no
+	// such bucket, access denied) are the error; a failure of one key is
+	// its DeleteResult.Err. There is one result per key, in any order.
+	DeleteObjects(ctx context.Context, c node.Caller, bucket string, keys []string) ([]node.DeleteResult, error)
 	ListObjects(ctx context.Context, c node.Caller, bucket string, opts node.ListOptions) (node.ListResult, error)
+
+	// CopyObject copies src to bucket/key, both the caller's. The source's
+	// conditions (src.IfMatch …) are evaluated as S3 does (an If-Match that
+	// holds wins over If-Unmodified-Since, an If-None-Match that fails
+	// loses even when If-Modified-Since holds) and any that fails is
+	// KindPrecondition, never KindNotModified. opts.Put's IfNoneMatch and
+	// IfMatch guard the destination like PutObject's. Without
+	// ReplaceMetadata the source's content type, headers and user metadata
+	// are kept; without ReplaceTags its tags. Copying an object onto
+	// itself without changing anything (no REPLACE, no new checksum
+	// algorithm) is KindInvalidRequest; a source over 5 GiB too.
+	CopyObject(ctx context.Context, c node.Caller, src node.CopySource, bucket, key string, opts node.CopyOptions) (node.ObjectInfo, error)
+	// UploadPartCopy makes part `part` of an upload from src, or from the
+	// bytes src.Range names (First and Last both set, inclusive). A range
+	// beyond the source is KindInvalidRange; conditions as CopyObject's.
+	UploadPartCopy(ctx context.Context, c node.Caller, src node.CopySource, bucket, key, uploadID string, part int) (node.PartInfo, error)
+
+	// CreateMultipartUpload starts an upload. opts.ChecksumAlgorithm and
+	// ChecksumType (empty: the algorithm's default, FULL_OBJECT for
+	// CRC64NVME and COMPOSITE for the others) fix how parts and the object
+	// are checksummed; s3api has checked that they go together.
 	CreateMultipartUpload(ctx context.Context, c node.Caller, bucket, key string, opts node.PutOptions) (uploadID string, err error)
+	// UploadPart stores a part. In an upload with a ChecksumAlgorithm the
+	// part must bring that checksum (KindInvalidRequest otherwise); the
+	// part's verified checksums come back in PartInfo.
 	UploadPart(ctx context.Context, c node.Caller, bucket, key, uploadID string, part int, body io.Reader, opts node.PartOptions) (node.PartInfo, error)
+	// CompleteMultipartUpload joins the parts. Part checksums the client
+	// lists must equal the stored ones (KindInvalidPart), whole-object
+	// checksums the combined value (KindBadDigest), opts.ChecksumType the
+	// upload's (KindInvalidRequest). The object's Checksums are returned
+	// as stored: COMPOSITE values end in "-N".
 	CompleteMultipartUpload(ctx context.Context, c node.Caller, bucket, key, uploadID string, parts []node.CompletePart, opts node.CompleteOptions) (node.ObjectInfo, error)
 	AbortMultipartUpload(ctx context.Context, c node.Caller, bucket, key, uploadID string) error
+	// ListParts lists parts numbered after opts.Marker in ascending order,
+	// at most opts.MaxParts (1…1000). NextMarker is the number of the last
+	// part listed; Truncated says whether parts follow it.
+	ListParts(ctx context.Context, c node.Caller, bucket, key, uploadID string, opts node.ListPartsOptions) (node.ListPartsResult, error)
+	// ListMultipartUploads lists uploads in progress by key, then by
+	// initiation. With KeyMarker alone it lists keys after it; with
+	// UploadIDMarker too, the uploads of KeyMarker after that one and
+	// then later keys. A delimiter rolls keys up into Prefixes, as
+	// ListObjects does. NextKeyMarker and NextUploadIDMarker name the last
+	// upload (or prefix, with an empty upload id) of the page.
+	ListMultipartUploads(ctx context.Context, c node.Caller, bucket string, opts node.ListUploadsOptions) (node.ListUploadsResult, error)
+
+	// Object tagging: KindNoSuchKey without an object. s3api validates the
+	// tags (S3's limits) before PutObjectTagging.
+	GetObjectTagging(ctx context.Context, c node.Caller, bucket, key string) ([]node.Tag, error)
+	PutObjectTagging(ctx context.Context, c node.Caller, bucket, key string, tags []node.Tag) error
+	DeleteObjectTagging(ctx context.Context, c node.Caller, bucket, key string) error
+
+	// Bucket CORS: GetBucketCors answers KindNoSuchCORS without a
+	// configuration. s3api validates the rules before PutBucketCors.
+	PutBucketCors(ctx context.Context, c node.Caller, bucket string, rules []node.CORSRule) error
+	GetBucketCors(ctx context.Context, c node.Caller, bucket string) ([]node.CORSRule, error)
+	DeleteBucketCors(ctx context.Context, c node.Caller, bucket string) error
+	// BucketCORS returns a bucket's rules for requests that carry no
+	// signature (a browser's preflight) or before one is checked: no
+	// caller, no ownership check; nil without a bucket or configuration.
+	// It is called for every request with an Origin header, so it should
+	// be cheap (a local read).
+	BucketCORS(ctx context.Context, bucket string) ([]node.CORSRule, error)
 }
 
 // Credentials resolves access keys for SigV4.
@@ -62,15 +138,21 @@ type Config struct {
 	// MaxSkew is how far a request's signing time may be from Now. Zero
 	// means S3's 15 minutes.
 	MaxSkew time.Duration
-	// Now is the clock SigV4 checks request times against; nil means
-	// time.Now.
+	// Now is the clock SigV4 checks request times against, and POST
+	// policies' expirations; nil means time.Now.
 	Now func() time.Time
+	// Domain, if set, enables virtual-hosted-style addressing: a request
+	// for Host "<bucket>.<Domain>" (any port) addresses that bucket, and
+	// its whole path is the key. Requests for Domain itself, or any other
+	// host, are path style. E.g. "s3.kcs.example".
+	Domain string
 }
 
 // DefaultRegion is the region a Config without one uses.
 const DefaultRegion = "us-east-1"
 
-// Server answers S3 requests in path style (/bucket/key) on the object
+// Server answers S3 requests in path style (/bucket/key) and, with
+// Config.Domain, in virtual-hosted style (bucket.domain/key) on the object
 // layer. It is an http.Handler and safe for concurrent use.
 //
 // Mount it as the root handler of an http.Server, not under
@@ -84,10 +166,12 @@ const DefaultRegion = "us-east-1"
 // net/http before Server sees them.
 type Server struct {
 	region string
+	domain string // lower case, without a trailing dot; "" for path style only
 	log    *slog.Logger
 	layer  ObjectLayer
 	auth   *sigv4.Verifier // its lookup asks the Credentials
-	hostID string          // x-amz-id-2 and HostId: which server instance answered
+	now    func() time.Time
+	hostID string // x-amz-id-2 and HostId: which server instance answered
 }
 
 // New returns a Server that serves layer to the holders of creds.
@@ -101,11 +185,16 @@ func New(cfg Config, layer ObjectLayer, creds Credentials) *Server {
 	if cfg.MaxSkew <= 0 {
 		cfg.MaxSkew = 15 * time.Minute
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	var id [24]byte
 	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails (Go 1.24+)
 	return &Server{
 		region: cfg.Region,
+		domain: strings.TrimSuffix(strings.ToLower(cfg.Domain), "."),
 		log:    cfg.Logger,
+		now:    cfg.Now,
 		layer:  layer,
 		auth:   newVerifier(cfg, creds),
 		hostID: base64.StdEncoding.EncodeToString(id[:]),
@@ -173,14 +262,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serve(w *responseWriter, r *http.Request, rq *request) {
 	rt := s.route(r)
 	rq.op, rq.bucket, rq.key, rq.query = rt.op, rt.bucket, rt.key, rt.query
-	err := s.authenticate(r, rq)
-	if err == nil {
-		// Route errors (unsupported subresources, wrong methods) are only
-		// told to authenticated callers, as S3 does.
-		err = rt.err
+	if rt.bucket != "" && !rt.preflight {
+		// Before anything can fail, so that browser code can read errors
+		// too. Requests without Origin (all but browsers') cost nothing.
+		if origin := r.Header.Get("Origin"); origin != "" {
+			s.setCORSHeaders(r.Context(), w.Header(), rt.bucket, origin, r.Method)
+		}
 	}
-	if err == nil {
-		err = checkExpectedOwner(r, rq)
+	var err error
+	if rt.public {
+		// Preflights carry no credentials at all; POST forms carry them in
+		// the form, which the handler verifies.
+		err = rt.err
+	} else {
+		err = s.authenticate(r, rq)
+		if err == nil {
+			// Route errors (unsupported subresources, wrong methods) are
+			// only told to authenticated callers, as S3 does.
+			err = rt.err
+		}
+		if err == nil {
+			err = checkExpectedOwner(r, rq)
+		}
 	}
 	if err == nil {
 		err = rt.serve(s, w, r, rq)

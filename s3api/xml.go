@@ -3,6 +3,7 @@ package s3api
 import (
 	"bytes"
 	"cmp"
+	"crypto/md5"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -11,8 +12,10 @@ import (
 	"strconv"
 )
 
-// This file holds the XML documents s3api reads and writes, and how it
-// reads and writes them. Element names follow the S3 API reference.
+// This file holds how s3api reads and writes XML documents, and the
+// documents several operations share; a document of one operation (CORS,
+// tagging, copies, DeleteObjects, upload listings) lives with it. Element
+// names follow the S3 API reference.
 
 // s3NS is the namespace of every S3 document s3api writes.
 const s3NS = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -62,6 +65,47 @@ func decodeXMLBody(body io.Reader, limit int64, v any) (empty bool, err error) {
 		return false, &s3Error{Code: "MalformedXML", Err: decErr}
 	}
 	return false, nil
+}
+
+// decodeXMLRequest decodes a request document like decodeXMLBody and
+// checks its Content-MD5, if the client sent one (sigv4 checks the
+// x-amz-checksum-* values). requireDigest refuses a request that has
+// neither, as S3 does for operations whose body must be protected
+// (DeleteObjects).
+func decodeXMLRequest(r *http.Request, rq *request, limit int64, v any, requireDigest bool) (empty bool, err error) {
+	want, err := contentMD5(r.Header)
+	if err != nil {
+		return false, err
+	}
+	if requireDigest && want == nil && !hasChecksum(r.Header) {
+		return false, errorf("InvalidRequest", "Missing required header for this request: Content-MD5 OR x-amz-checksum-*")
+	}
+	body := rq.auth.Body
+	h := md5.New()
+	if want != nil {
+		body = io.TeeReader(body, h)
+	}
+	if empty, err = decodeXMLBody(body, limit, v); err != nil {
+		return false, err
+	}
+	if want != nil && !bytes.Equal(h.Sum(nil), want) {
+		return false, errorf("BadDigest", "")
+	}
+	return empty, nil
+}
+
+// hasChecksum reports whether a request carries an x-amz-checksum-*
+// value, as a header or announced as a trailer; sigv4 verifies it.
+func hasChecksum(h http.Header) bool {
+	if h.Get("X-Amz-Trailer") != "" {
+		return true
+	}
+	for name := range h {
+		if isChecksumValueHeader(name) {
+			return true
+		}
+	}
+	return false
 }
 
 // errRecorder keeps the first read error that is not io.EOF, so that a
@@ -143,6 +187,7 @@ type objectItem struct {
 	LastModified      string
 	ETag              string
 	ChecksumAlgorithm []string `xml:",omitempty"`
+	ChecksumType      string   `xml:",omitempty"`
 	Size              int64
 	Owner             *owner `xml:",omitempty"`
 	StorageClass      string
@@ -161,8 +206,8 @@ type initiateMultipartUploadResult struct {
 }
 
 // completeMultipartUpload is CompleteMultipartUpload's request body. The
-// parts' checksum elements are accepted and not checked here: each part's
-// checksum was verified when it was uploaded.
+// parts' checksum elements (ChecksumCRC32, …) land in Other; the object
+// layer compares them with what each part was uploaded with.
 type completeMultipartUpload struct {
 	XMLName xml.Name       `xml:"CompleteMultipartUpload"`
 	Parts   []completePart `xml:"Part"`
@@ -171,18 +216,16 @@ type completeMultipartUpload struct {
 type completePart struct {
 	PartNumber string // a string, so that a non-number is InvalidArgument, not MalformedXML
 	ETag       string
+	Other      []xmlChecksum `xml:",any"`
 }
 
 // completeMultipartUploadResult answers CompleteMultipartUpload.
 type completeMultipartUploadResult struct {
-	XMLName           xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ CompleteMultipartUploadResult"`
-	Location          string
-	Bucket            string
-	Key               string
-	ETag              string
-	ChecksumCRC32     string `xml:",omitempty"`
-	ChecksumCRC32C    string `xml:",omitempty"`
-	ChecksumCRC64NVME string `xml:",omitempty"`
-	ChecksumSHA1      string `xml:",omitempty"`
-	ChecksumSHA256    string `xml:",omitempty"`
+	XMLName      xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ CompleteMultipartUploadResult"`
+	Location     string
+	Bucket       string
+	Key          string
+	ETag         string
+	Checksums    []xmlChecksum `xml:",any"`
+	ChecksumType string        `xml:",omitempty"`
 }

@@ -60,7 +60,7 @@ func apiCode(err error) string {
 func awsCLI(t *testing.T, c *cluster, endpoint, ak, sk string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("aws", append([]string{"--endpoint-url", endpoint}, args...)...)
-	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+ak, "AWS_SECRET_ACCESS_KEY="+sk, "AWS_DEFAULT_REGION=us-east-1",
+	cmd.Env = append(cleanEnv(), "AWS_ACCESS_KEY_ID="+ak, "AWS_SECRET_ACCESS_KEY="+sk, "AWS_DEFAULT_REGION=us-east-1",
 		"AWS_CA_BUNDLE="+c.ca.caFile, "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -73,6 +73,19 @@ func crc32b64(b []byte) string {
 	var sum [4]byte
 	binary.BigEndian.PutUint32(sum[:], crc32.ChecksumIEEE(b))
 	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// cleanEnv is the environment without AWS_* settings of the machine (a CA
+// bundle, a profile), which would change what the tools do; tests set
+// what they need.
+func cleanEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 func needTool(t *testing.T, name string) {
@@ -141,7 +154,7 @@ func TestE2EClients(t *testing.T) {
 			args = append(args, s.name+"="+paths[s.name])
 		}
 		cmd := exec.Command("python3", append([]string{"testdata/boto3_roundtrip.py", https(n2), https(n3), c.ca.caFile, "boto3-bucket", dir}, args...)...)
-		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+ak, "AWS_SECRET_ACCESS_KEY="+sk, "AWS_DEFAULT_REGION=us-east-1",
+		cmd.Env = append(cleanEnv(), "AWS_ACCESS_KEY_ID="+ak, "AWS_SECRET_ACCESS_KEY="+sk, "AWS_DEFAULT_REGION=us-east-1",
 			"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -467,7 +480,7 @@ func TestE2EAdminCLI(t *testing.T) {
 	run := func(args ...string) string {
 		t.Helper()
 		cmd := exec.Command(kcsBin, append([]string{"admin", "--endpoint", "https://" + c.servers[1].s3tls, "--ca-cert", c.ca.caFile}, args...)...)
-		cmd.Env = append(os.Environ(), "KCS_ADMIN_SECRET_FILE="+c.adminFile)
+		cmd.Env = append(cleanEnv(), "KCS_ADMIN_SECRET_FILE="+c.adminFile)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("kcs admin %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -536,7 +549,7 @@ func TestE2EAdminCLI(t *testing.T) {
 	}
 	// A wrong admin secret is refused.
 	cmd := exec.Command(kcsBin, "admin", "--endpoint", "http://"+c.servers[0].s3, "tenant", "list")
-	cmd.Env = append(os.Environ(), "KCS_ADMIN_SECRET=not-the-secret")
+	cmd.Env = append(cleanEnv(), "KCS_ADMIN_SECRET=not-the-secret")
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "403") {
 		t.Fatalf("wrong admin secret: %v %s", err, out)
 	}

@@ -36,6 +36,7 @@ type serveOptions struct {
 	tlsCert     string
 	tlsKey      string
 	region      string
+	domain      string
 	adminSecret []byte
 }
 
@@ -102,7 +103,7 @@ func serve(ctx context.Context, o serveOptions) (*serving, error) {
 		closeAll()
 		return nil, err
 	}
-	s3 := s3api.New(s3api.Config{Region: o.region, Logger: log.With("component", "s3")}, n, n)
+	s3 := s3api.New(s3api.Config{Region: o.region, Domain: o.domain, Logger: log.With("component", "s3")}, n, n)
 	adm := admin.NewHandler(n, o.adminSecret, log.With("component", "admin"))
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/_kcs/") {
@@ -238,6 +239,7 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 	f.StringVar(&o.node.RaftAddr, "raft-addr", "127.0.0.1:7000", "Raft listen and advertise address (host:port reachable by the other nodes)")
 	f.StringVar(&o.node.RPCAddr, "rpc-addr", "127.0.0.1:7001", "node-to-node RPC listen and advertise address")
 	f.StringVar(&o.region, "region", "us-east-1", "region used in SigV4 scopes")
+	f.StringVar(&o.domain, "domain", "", "domain for virtual-host-style requests (bucket.DOMAIN); path style always works")
 	f.BoolVar(&o.node.Bootstrap, "bootstrap", false, "start a new cluster with this node as its first member")
 	f.StringVar(&o.node.Join, "join", "", "RPC address of any member, to join its cluster")
 	f.StringVar(&masterFile, "master-key-file", "", "file holding the master key (64 hex digits or base64 of 32 bytes)")

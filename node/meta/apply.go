@@ -257,7 +257,10 @@ func applyDeleteObject(tx *bolt.Tx, d *DeleteObject) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.IfMatch != "" && (!exists || !etagMatch(d.IfMatch, old.ETag)) {
+	if d.IfMatch != "" && !exists {
+		return fail(errs.KindNoSuchKey, "")
+	}
+	if d.IfMatch != "" && !etagMatch(d.IfMatch, old.ETag) {
 		return fail(errs.KindPrecondition, "the object's ETag differs")
 	}
 	if !exists {

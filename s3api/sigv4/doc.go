@@ -31,6 +31,12 @@
 // "Expect: 100-continue" sends it. Content-MD5 is left to the caller, which
 // computes MD5 for the ETag anyway.
 //
+// [Verifier.VerifyWith] takes [Options] for requests whose headers mean
+// something else: CompleteMultipartUpload's x-amz-checksum-* headers
+// describe the whole object, not the XML payload. [Verifier.VerifyPost]
+// checks the other way S3 is signed: a browser's POST form, whose policy
+// document (not the request) carries the SigV4 signature.
+//
 // The errors are sentinels; s3api's errors.go maps each to an S3 code and HTTP
 // status (each sentinel's comment names the one AWS uses). The package knows
 // nothing of buckets, objects or storage: it reads headers, the query and the

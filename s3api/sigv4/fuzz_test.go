@@ -70,7 +70,7 @@ func fuzzChunked(t *testing.T, payload []byte, chunk uint16, edits []byte, mode 
 			chain = newChainSigner(key, enc.amzDate, s, seed)
 		}
 		r := &http.Request{Method: "PUT", Header: hdr, Body: io.NopCloser(bytes.NewReader(body)), ContentLength: -1}
-		b, _, err := newBody(r, pm, [32]byte{}, chain)
+		b, _, err := newBody(r, pm, [32]byte{}, chain, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

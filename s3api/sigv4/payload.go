@@ -94,7 +94,7 @@ func StripAWSChunked(contentEncoding string) string {
 // decoder and its signatures, the payload hash, the checksums announced as
 // headers or trailers, the declared length. Everything that can be checked
 // before the body is read is checked here, so that Verify fails early.
-func newBody(r *http.Request, mode payloadMode, payloadSum [32]byte, chain *chainSigner) (*body, int64, error) {
+func newBody(r *http.Request, mode payloadMode, payloadSum [32]byte, chain *chainSigner, o Options) (*body, int64, error) {
 	b := &body{}
 	if mode == payloadHash {
 		b.payload = newSHA256()
@@ -104,7 +104,7 @@ func newBody(r *http.Request, mode payloadMode, payloadSum [32]byte, chain *chai
 	// Checksums sent as headers, known now.
 	for name, vals := range r.Header {
 		l := strings.ToLower(name)
-		if !isChecksumValueHeader(l) {
+		if !isChecksumValueHeader(l) || o.ObjectChecksumHeaders {
 			continue
 		}
 		a := algorithmForHeader(l)

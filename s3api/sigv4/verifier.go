@@ -90,12 +90,29 @@ func (v *Verifier) maxSkew() time.Duration {
 	return v.MaxSkew
 }
 
+// Options adjust what Verify checks for one request, for operations whose
+// headers mean something else than they usually do.
+type Options struct {
+	// ObjectChecksumHeaders says that the request's x-amz-checksum-* headers
+	// describe an object, not the payload: CompleteMultipartUpload sends the
+	// whole object's checksum that way, and its payload is the XML list of
+	// parts. Such headers are neither verified against the payload nor
+	// returned by Result.Checksums; the caller passes them on. Trailers still
+	// are payload checksums.
+	ObjectChecksumHeaders bool
+}
+
 // Verify authenticates r (Authorization header or presigned query) and returns the verified body.
 //
 // Verify reads headers and the query only; it never reads r.Body, so a
 // request it rejects can be answered without reading the body (and without
 // sending 100 Continue to a client that asked for it). r is not modified.
 func (v *Verifier) Verify(r *http.Request) (*Result, error) {
+	return v.VerifyWith(r, Options{})
+}
+
+// VerifyWith is Verify with options.
+func (v *Verifier) VerifyWith(r *http.Request, o Options) (*Result, error) {
 	if v.Region == "" || v.Lookup == nil {
 		return nil, errors.New("sigv4: Verifier needs Region and Lookup")
 	}
@@ -170,7 +187,7 @@ func (v *Verifier) Verify(r *http.Request) (*Result, error) {
 	if mode.signedChunks() {
 		chain = newChainSigner(key, c.amzDate, c.scope, c.signature)
 	}
-	b, length, err := newBody(r, mode, sum, chain)
+	b, length, err := newBody(r, mode, sum, chain, o)
 	if err != nil {
 		return nil, err
 	}

@@ -395,3 +395,31 @@ func TestPresignedPut(t *testing.T) {
 		})
 	}
 }
+
+// TestObjectChecksumHeaders: CompleteMultipartUpload's x-amz-checksum-*
+// headers describe the object; with ObjectChecksumHeaders they are not
+// checked against the (XML) payload, yet still signed.
+func TestObjectChecksumHeaders(t *testing.T) {
+	body := []byte("<CompleteMultipartUpload/>")
+	hdr := http.Header{"X-Amz-Checksum-Crc32": {"AAAAAA==-3"}}
+	req := func() *http.Request {
+		return signedRequest(t, "POST", "/b/k?uploadId=u", hdr.Clone(), body, sha256Hex(body), exampleRegion, exampleSecret, exampleTime)
+	}
+	v := exampleVerifier(exampleTime)
+	// As a payload checksum, the composite value is not even well-formed.
+	_, err := v.Verify(req())
+	wantErr(t, err, ErrInvalidChecksum)
+	res, err := v.VerifyWith(req(), Options{ObjectChecksumHeaders: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := readAll(res.Body)
+	if err != nil || !bytes.Equal(got, body) || len(res.Checksums()) != 0 {
+		t.Fatalf("%q, %v, checksums %v", got, err, res.Checksums())
+	}
+	// The header is still covered by the signature.
+	r := req()
+	r.Header.Set("X-Amz-Checksum-Crc32", "AAAAAB==-3")
+	_, err = v.VerifyWith(r, Options{ObjectChecksumHeaders: true})
+	wantErr(t, err, ErrSignatureMismatch)
+}

@@ -1,0 +1,140 @@
+package s3api
+
+import (
+	"encoding/xml"
+	"errors"
+	"net/http"
+
+	"github.com/kommunal-cloud/kcs/node"
+)
+
+// DeleteObjects (POST /bucket?delete): up to 1000 keys in one request, as
+// rclone, restic's prune and the SDKs' batch deletes send them.
+
+const (
+	// maxDeleteKeys is S3's limit of keys per DeleteObjects.
+	maxDeleteKeys = 1000
+	// maxDeleteBody bounds the document: 1000 keys of 1024 bytes, which
+	// XML escaping can make up to six times longer, and the markup.
+	maxDeleteBody = 8 << 20
+)
+
+// deleteRequest is DeleteObjects' request document.
+type deleteRequest struct {
+	XMLName xml.Name       `xml:"Delete"`
+	Quiet   bool           `xml:"Quiet"`
+	Objects []deleteObject `xml:"Object"`
+}
+
+type deleteObject struct {
+	Key       *string `xml:"Key"`
+	VersionID *string `xml:"VersionId"`
+	// Per-key conditions. kcs cannot make one key of a batch conditional
+	// (the object layer deletes keys, not versions with an ETag), so a key
+	// that carries one fails on its own instead of being deleted blindly.
+	ETag             *string `xml:"ETag"`
+	LastModifiedTime *string `xml:"LastModifiedTime"`
+	Size             *string `xml:"Size"`
+}
+
+// deleteResult answers DeleteObjects.
+type deleteResult struct {
+	XMLName xml.Name      `xml:"http://s3.amazonaws.com/doc/2006-03-01/ DeleteResult"`
+	Deleted []deletedItem `xml:"Deleted"`
+	Errors  []deleteError `xml:"Error"`
+}
+
+type deletedItem struct {
+	Key       string
+	VersionID string `xml:"VersionId,omitempty"`
+}
+
+type deleteError struct {
+	Key       string
+	VersionID string `xml:"VersionId,omitempty"`
+	Code      string
+	Message   string
+}
+
+// deleteObjects deletes the listed keys (DeleteObjects). S3 requires the
+// body's integrity to be proven (Content-MD5 or an x-amz-checksum-*):
+// a corrupted key list would delete the wrong objects. Keys that do not
+// exist count as deleted. Quiet mode reports only the failures.
+func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, rq *request) error {
+	var doc deleteRequest
+	empty, err := decodeXMLRequest(r, rq, maxDeleteBody, &doc, true)
+	if err != nil {
+		return err
+	}
+	if empty || len(doc.Objects) == 0 || len(doc.Objects) > maxDeleteKeys {
+		return errorf("MalformedXML", "")
+	}
+	res := deleteResult{}
+	fail := func(o deleteObject, err error) {
+		e := toAPIError(err)
+		res.Errors = append(res.Errors, deleteError{Key: *o.Key, VersionID: deref(o.VersionID), Code: e.Code, Message: e.Message})
+	}
+	// Keys the object layer is asked about, each once, in request order.
+	var keys []string
+	asked := map[string]bool{}
+	for _, o := range doc.Objects {
+		if o.Key == nil {
+			return errorf("MalformedXML", "")
+		}
+		if !asked[*o.Key] && itemError(o) == nil {
+			asked[*o.Key] = true
+			keys = append(keys, *o.Key)
+		}
+	}
+	var results []node.DeleteResult
+	if len(keys) > 0 {
+		if results, err = s.layer.DeleteObjects(r.Context(), rq.caller, rq.bucket, keys); err != nil {
+			return err
+		}
+	}
+	outcome := make(map[string]error, len(results))
+	for _, d := range results {
+		outcome[d.Key] = d.Err
+	}
+	for _, o := range doc.Objects {
+		if err := itemError(o); err != nil {
+			fail(o, err)
+			continue
+		}
+		err, ok := outcome[*o.Key]
+		switch {
+		case !ok:
+			// The object layer broke its contract; the client must not
+			// believe the key is gone.
+			fail(o, errors.New("the object layer reported nothing for this key"))
+		case err != nil && !node.IsKind(err, node.KindNoSuchKey):
+			fail(o, err)
+		case !doc.Quiet:
+			res.Deleted = append(res.Deleted, deletedItem{Key: *o.Key, VersionID: deref(o.VersionID)})
+		}
+	}
+	return writeXML(w, http.StatusOK, &res)
+}
+
+// itemError is why one key of a DeleteObjects cannot be deleted before
+// the object layer is asked: an invalid key, another version than the
+// only one, or a condition.
+func itemError(o deleteObject) error {
+	if err := node.ValidObjectKey(*o.Key); err != nil {
+		return err
+	}
+	if o.VersionID != nil && *o.VersionID != "null" {
+		return errorf("NotImplemented", "Object versioning is not implemented.")
+	}
+	if o.ETag != nil || o.LastModifiedTime != nil || o.Size != nil {
+		return errorf("NotImplemented", "Conditional deletes of single keys in DeleteObjects are not implemented.")
+	}
+	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

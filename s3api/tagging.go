@@ -1,0 +1,180 @@
+package s3api
+
+import (
+	"encoding/xml"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/kommunal-cloud/kcs/node"
+)
+
+// Object tags: the x-amz-tagging header of writes, the ?tagging
+// subresource (GetObjectTagging, PutObjectTagging, DeleteObjectTagging),
+// and S3's limits on them.
+
+const (
+	maxTags        = 10  // tags per object
+	maxTagKeyLen   = 128 // Unicode characters
+	maxTagValueLen = 256 // Unicode characters
+	// maxTaggingBody bounds a Tagging document: ten tags of at most 384
+	// characters of up to 4 bytes, with room for markup and whitespace.
+	maxTaggingBody = 64 << 10
+)
+
+// tagging is the Tagging document of PutObjectTagging and GetObjectTagging
+// (and of POST forms' tagging field).
+type tagging struct {
+	XMLName xml.Name `xml:"Tagging"`
+	TagSet  *tagSet  `xml:"TagSet"`
+}
+
+type tagSet struct {
+	Tags []xmlTag `xml:"Tag"`
+}
+
+type xmlTag struct {
+	Key   *string `xml:"Key"`
+	Value *string `xml:"Value"`
+}
+
+// taggingResult answers GetObjectTagging.
+type taggingResult struct {
+	XMLName xml.Name    `xml:"http://s3.amazonaws.com/doc/2006-03-01/ Tagging"`
+	Tags    []resultTag `xml:"TagSet>Tag"`
+}
+
+type resultTag struct {
+	Key   string
+	Value string
+}
+
+// taggingHeader parses x-amz-tagging: tags as URL query parameters
+// ("a=1&b=2"), in order. A parameter without "=" is a tag with an empty
+// value, as S3 takes it.
+func taggingHeader(h http.Header) ([]node.Tag, error) {
+	vs, ok := h["X-Amz-Tagging"]
+	if !ok {
+		return nil, nil
+	}
+	bad := errorf("InvalidArgument", "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.")
+	if len(vs) != 1 {
+		return nil, bad
+	}
+	var tags []node.Tag
+	for piece := range strings.SplitSeq(vs[0], "&") {
+		if piece == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(piece, "=")
+		key, err1 := url.QueryUnescape(k)
+		value, err2 := url.QueryUnescape(v)
+		if err1 != nil || err2 != nil {
+			return nil, bad
+		}
+		tags = append(tags, node.Tag{Key: key, Value: value})
+	}
+	if err := validateTags(tags); err != nil {
+		return nil, err
+	}
+	return tags, nil
+}
+
+// parseTagging reads a Tagging document. Every Tag needs a Key and a
+// Value (which may be empty).
+func parseTagging(doc tagging) ([]node.Tag, error) {
+	if doc.TagSet == nil {
+		return nil, errorf("MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema: Tagging needs a TagSet.")
+	}
+	tags := make([]node.Tag, 0, len(doc.TagSet.Tags))
+	for _, t := range doc.TagSet.Tags {
+		if t.Key == nil || t.Value == nil {
+			return nil, errorf("MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema: every Tag needs a Key and a Value.")
+		}
+		tags = append(tags, node.Tag{Key: *t.Key, Value: *t.Value})
+	}
+	if err := validateTags(tags); err != nil {
+		return nil, err
+	}
+	return tags, nil
+}
+
+// validateTags applies S3's limits on object tags.
+func validateTags(tags []node.Tag) error {
+	if len(tags) > maxTags {
+		return errorf("InvalidTag", fmt.Sprintf("Object tags cannot be greater than %d", maxTags))
+	}
+	seen := make(map[string]bool, len(tags))
+	for _, t := range tags {
+		switch {
+		case t.Key == "" || !utf8.ValidString(t.Key):
+			return errorf("InvalidTag", "The TagKey you have provided is invalid")
+		case !utf8.ValidString(t.Value):
+			return errorf("InvalidTag", "The TagValue you have provided is invalid")
+		case utf8.RuneCountInString(t.Key) > maxTagKeyLen:
+			return errorf("InvalidTag", fmt.Sprintf("The TagKey you have provided is too long, max %d", maxTagKeyLen))
+		case utf8.RuneCountInString(t.Value) > maxTagValueLen:
+			return errorf("InvalidTag", fmt.Sprintf("The TagValue you have provided is too long, max %d", maxTagValueLen))
+		case strings.HasPrefix(strings.ToLower(t.Key), "aws:"):
+			return errorf("InvalidTag", "Your TagKey cannot be prefixed with aws:")
+		case seen[t.Key]:
+			return errorf("InvalidTag", "Cannot provide multiple Tags with the same key")
+		}
+		seen[t.Key] = true
+	}
+	return nil
+}
+
+// getObjectTagging answers an object's tags (GetObjectTagging).
+func (s *Server) getObjectTagging(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if err := node.ValidObjectKey(rq.key); err != nil {
+		return err
+	}
+	tags, err := s.layer.GetObjectTagging(r.Context(), rq.caller, rq.bucket, rq.key)
+	if err != nil {
+		return err
+	}
+	res := taggingResult{Tags: make([]resultTag, len(tags))}
+	for i, t := range tags {
+		res.Tags[i] = resultTag(t)
+	}
+	return writeXML(w, http.StatusOK, &res)
+}
+
+// putObjectTagging replaces an object's tags (PutObjectTagging).
+func (s *Server) putObjectTagging(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if err := node.ValidObjectKey(rq.key); err != nil {
+		return err
+	}
+	var doc tagging
+	empty, err := decodeXMLRequest(r, rq, maxTaggingBody, &doc, false)
+	if err != nil {
+		return err
+	}
+	if empty {
+		return errorf("MalformedXML", "")
+	}
+	tags, err := parseTagging(doc)
+	if err != nil {
+		return err
+	}
+	if err := s.layer.PutObjectTagging(r.Context(), rq.caller, rq.bucket, rq.key, tags); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// deleteObjectTagging removes an object's tags (DeleteObjectTagging).
+func (s *Server) deleteObjectTagging(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if err := node.ValidObjectKey(rq.key); err != nil {
+		return err
+	}
+	if err := s.layer.DeleteObjectTagging(r.Context(), rq.caller, rq.bucket, rq.key); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
