@@ -7,8 +7,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -19,8 +27,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/minio/crc64nvme"
+	"github.com/zeebo/xxh3"
 
 	"github.com/kommunal-cloud/kcs/erasure"
 	"github.com/kommunal-cloud/kcs/node/crypt"
@@ -237,6 +250,64 @@ print(json.dumps(p))`
 		}
 	})
 
+	t.Run("checksums-every-algorithm", func(t *testing.T) {
+		data := bytes.Repeat([]byte("Gewerbeschein 2026 "), 40000)
+		// The SDK computes CRC32, CRC32C, CRC64NVME, SHA1 and SHA256 itself.
+		for _, alg := range []types.ChecksumAlgorithm{types.ChecksumAlgorithmCrc32, types.ChecksumAlgorithmCrc32c, types.ChecksumAlgorithmCrc64nvme, types.ChecksumAlgorithmSha1, types.ChecksumAlgorithmSha256} {
+			key := aws.String("summe/" + string(alg))
+			if _, err := cl(n1).PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: key, Body: bytes.NewReader(data), ChecksumAlgorithm: alg}); err != nil {
+				t.Fatalf("%s: %v", alg, err)
+			}
+			head, err := cl(n2).HeadObject(ctx, &s3.HeadObjectInput{Bucket: bucket, Key: key, ChecksumMode: types.ChecksumModeEnabled})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[types.ChecksumAlgorithm]*string{types.ChecksumAlgorithmCrc32: head.ChecksumCRC32, types.ChecksumAlgorithmCrc32c: head.ChecksumCRC32C,
+				types.ChecksumAlgorithmCrc64nvme: head.ChecksumCRC64NVME, types.ChecksumAlgorithmSha1: head.ChecksumSHA1, types.ChecksumAlgorithmSha256: head.ChecksumSHA256}[alg]
+			if want := independentChecksum(string(alg), data); aws.ToString(got) != want {
+				t.Fatalf("%s: stored %q, computed %q", alg, aws.ToString(got), want)
+			}
+		}
+		// The newer algorithms, which the SDK cannot compute: sent as
+		// headers on a signed request; a wrong value is BadDigest.
+		for _, alg := range []string{"SHA512", "MD5", "XXHASH64", "XXHASH3", "XXHASH128"} {
+			header := "x-amz-checksum-" + strings.ToLower(alg)
+			code, body := signedPut(t, n3, ak, sk, "/portal/summe/"+alg, data, map[string]string{header: independentChecksum(alg, data)})
+			if code != 200 {
+				t.Fatalf("%s: %d %s", alg, code, body)
+			}
+			code, body = signedPut(t, n3, ak, sk, "/portal/summe/falsch-"+alg, data, map[string]string{header: independentChecksum(alg, []byte("anders"))})
+			if code != 400 || !strings.Contains(body, "BadDigest") {
+				t.Fatalf("%s with a wrong value: %d %s", alg, code, body)
+			}
+		}
+		// FULL_OBJECT multipart: the CRC64NVME of the whole object, combined
+		// from the parts' by the server, equals the one computed here.
+		key := aws.String("summe/mehrteilig")
+		cu, err := cl(n1).CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: bucket, Key: key, ChecksumAlgorithm: types.ChecksumAlgorithmCrc64nvme})
+		if err != nil {
+			t.Fatal(err)
+		}
+		whole := append(bytes.Repeat([]byte("Teil eins "), 600000), []byte("und Teil zwei")...)
+		var parts []types.CompletedPart
+		for i, chunk := range [][]byte{whole[:5*mib], whole[5*mib:]} {
+			u, err := cl(c.servers[i+1]).UploadPart(ctx, &s3.UploadPartInput{Bucket: bucket, Key: key, UploadId: cu.UploadId, PartNumber: aws.Int32(int32(i + 1)),
+				Body: bytes.NewReader(chunk), ChecksumAlgorithm: types.ChecksumAlgorithmCrc64nvme})
+			if err != nil {
+				t.Fatal(err)
+			}
+			parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: u.ETag, ChecksumCRC64NVME: u.ChecksumCRC64NVME})
+		}
+		done, err := cl(n3).CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: bucket, Key: key, UploadId: cu.UploadId,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := independentChecksum("CRC64NVME", whole); aws.ToString(done.ChecksumCRC64NVME) != want || done.ChecksumType != types.ChecksumTypeFullObject {
+			t.Fatalf("FULL_OBJECT CRC64NVME: %q (%s), want %q", aws.ToString(done.ChecksumCRC64NVME), done.ChecksumType, want)
+		}
+	})
+
 	t.Run("ranges-at-every-boundary", func(t *testing.T) {
 		data := make([]byte, 12*mib+777)
 		for i := range data {
@@ -379,4 +450,59 @@ func readBody(resp *http.Response) string {
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	return string(b)
+}
+
+// independentChecksum computes a checksum with the libraries directly, not
+// through kcs's registry.
+func independentChecksum(alg string, b []byte) string {
+	var sum []byte
+	switch alg {
+	case "CRC32":
+		sum = binary.BigEndian.AppendUint32(nil, crc32.ChecksumIEEE(b))
+	case "CRC32C":
+		sum = binary.BigEndian.AppendUint32(nil, crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)))
+	case "CRC64NVME":
+		sum = binary.BigEndian.AppendUint64(nil, crc64nvme.Checksum(b))
+	case "SHA1":
+		s := sha1.Sum(b)
+		sum = s[:]
+	case "SHA256":
+		s := sha256.Sum256(b)
+		sum = s[:]
+	case "SHA512":
+		s := sha512.Sum512(b)
+		sum = s[:]
+	case "MD5":
+		s := md5.Sum(b)
+		sum = s[:]
+	case "XXHASH64":
+		sum = binary.BigEndian.AppendUint64(nil, xxhash.Sum64(b))
+	case "XXHASH3":
+		sum = binary.BigEndian.AppendUint64(nil, xxh3.Hash(b))
+	case "XXHASH128":
+		h := xxh3.Hash128(b)
+		sum = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, h.Hi), h.Lo)
+	default:
+		panic(alg)
+	}
+	return base64.StdEncoding.EncodeToString(sum)
+}
+
+// signedPut sends a PUT signed with SigV4 (payload hash signed) carrying
+// the given extra headers, as an SDK would.
+func signedPut(t *testing.T, s *server, ak, sk, path string, body []byte, headers map[string]string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, "http://"+s.s3+path, bytes.NewReader(body))
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	sum := sha256.Sum256(body)
+	payload := hex.EncodeToString(sum[:])
+	req.Header.Set("X-Amz-Content-Sha256", payload)
+	signer := v4.NewSigner()
+	if err := signer.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: ak, SecretAccessKey: sk}, req, payload, "s3", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp := mustDo(t, req)
+	return resp.StatusCode, readBody(resp)
 }
