@@ -139,6 +139,34 @@ func TestE2ETools(t *testing.T) {
 		rc("purge", "kcs:rclone-bucket")
 	})
 
+	t.Run("restic", func(t *testing.T) {
+		needTool(t, "restic")
+		dir := t.TempDir()
+		src := filepath.Join(dir, "daten")
+		files := writeTree(t, src, 30)
+		_, big := randomFile(t, src, "datenbank.dump", 9*mib)
+		files["datenbank.dump"] = big
+		repo := "s3:http://" + n1.s3 + "/restic-backup"
+		env := append(cleanEnv(), "AWS_ACCESS_KEY_ID="+ak, "AWS_SECRET_ACCESS_KEY="+sk, "AWS_DEFAULT_REGION=us-east-1",
+			"RESTIC_PASSWORD=kommunal", "RESTIC_CACHE_DIR="+filepath.Join(dir, "cache"))
+		restic := func(args ...string) string {
+			t.Helper()
+			cmd := exec.Command("restic", append([]string{"-r", repo}, args...)...)
+			cmd.Env = env
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("restic %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+			return string(out)
+		}
+		restic("init")
+		restic("backup", "--host", "rathaus", src)
+		restic("check", "--read-data")
+		dst := filepath.Join(dir, "restore")
+		restic("restore", "latest", "--target", dst)
+		sameTree(t, filepath.Join(dst, src), files)
+	})
+
 	t.Run("s3cmd", func(t *testing.T) {
 		needTool(t, "s3cmd")
 		dir := t.TempDir()
