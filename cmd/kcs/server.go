@@ -161,6 +161,7 @@ func newServerCmd() *cobra.Command {
 		drives, logLevel                  string
 		masterFile, secretFile, adminFile string
 		fastRaft                          bool
+		debugAddr                         string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -210,6 +211,9 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 			if o.adminSecret == nil {
 				log.Warn("no admin secret: the admin API refuses every request on this node")
 			}
+			if err := serveDebug(debugAddr, log); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			s, err := serve(ctx, o)
@@ -247,6 +251,7 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 	f.StringVar(&adminFile, "admin-secret-file", "", "file holding the admin secret for the admin API")
 	f.DurationVar(&o.node.UploadExpiry, "upload-expiry", 7*24*time.Hour, "abort multipart uploads left unfinished this long, and collect their parts")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof) on this address; keep it on loopback")
 	f.BoolVar(&fastRaft, "fast-raft", false, "shorter Raft timeouts (tests; loopback clusters)")
 	f.MarkHidden("fast-raft")
 	annotateEnv(cmd)

@@ -194,13 +194,30 @@ func (s *sectionCloser) Close() error { return s.f.Close() }
 // Writer writes one shard. Writes go to a temporary file; Commit makes the
 // shard durable under its name, Abort removes every trace of it.
 type Writer struct {
-	d    *Drive
-	n    Name
-	f    *os.File
-	done bool
+	d       *Drive
+	n       Name
+	f       *os.File
+	done    bool
+	written int64 // bytes written
+	flushed int64 // bytes handed to writeback
 }
 
-func (w *Writer) Write(p []byte) (int, error) { return w.f.Write(p) }
+// writebackEvery is how much a writer lets pile up in the page cache before
+// it starts the kernel writing it out. Without it, Commit's fsync would
+// find a whole large shard dirty and the disk would idle while the object
+// is coded and then be flooded; with it, disk writes overlap the coding and
+// the final fsync has little left to do.
+const writebackEvery = 8 << 20
+
+func (w *Writer) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.written += int64(n)
+	if w.written-w.flushed >= writebackEvery {
+		startWriteback(w.f, w.flushed, w.written-w.flushed)
+		w.flushed = w.written
+	}
+	return n, err
+}
 
 // Commit fsyncs the file, renames it into place and fsyncs the directory,
 // so the shard survives a crash once Commit returns.
