@@ -496,11 +496,16 @@ func signedPut(t *testing.T, s *server, ak, sk, path string, body []byte, header
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
+	return signAndDo(t, req, ak, sk, body)
+}
+
+// signAndDo signs req with SigV4 over body's hash and sends it.
+func signAndDo(t *testing.T, req *http.Request, ak, sk string, body []byte) (int, string) {
+	t.Helper()
 	sum := sha256.Sum256(body)
 	payload := hex.EncodeToString(sum[:])
 	req.Header.Set("X-Amz-Content-Sha256", payload)
-	signer := v4.NewSigner()
-	if err := signer.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: ak, SecretAccessKey: sk}, req, payload, "s3", "us-east-1", time.Now()); err != nil {
+	if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: ak, SecretAccessKey: sk}, req, payload, "s3", "us-east-1", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	resp := mustDo(t, req)
