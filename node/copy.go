@@ -144,19 +144,11 @@ func (n *Node) CopyObject(ctx context.Context, c Caller, src CopySource, bucket,
 	if err != nil {
 		return ObjectInfo{}, err
 	}
-	version := newID()
-	dk, err := crypt.GenerateDataKey()
+	v, err := w.newVersion(c, bucket, key, sm)
 	if err != nil {
 		return ObjectInfo{}, err
 	}
-	wrapped, err := w.tk.WrapDataKey(dk, crypt.ObjectOwner(c.Tenant, bucket, key, version))
-	if err != nil {
-		return ObjectInfo{}, err
-	}
-	sealed, err := sealMeta(dk, sm, objectAD(c.Tenant, bucket, key, version))
-	if err != nil {
-		return ObjectInfo{}, err
-	}
+	version, dk, wrapped, sealed := v.id, v.dk, v.wrapped, v.sealed
 	// A new checksum algorithm asked for is computed over the copied bytes.
 	var h hash.Hash
 	var alg *checksum.Algorithm

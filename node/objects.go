@@ -134,6 +134,30 @@ type writeCtx struct {
 	tk *crypt.TenantKey
 }
 
+// version is a new object version's id, data key (fresh and random),
+// the key wrapped for the version, and its sealed metadata.
+type version struct {
+	id      string
+	dk      *crypt.DataKey
+	wrapped crypt.WrappedKey
+	sealed  []byte
+}
+
+func (w *writeCtx) newVersion(c Caller, bucket, key string, sm sealedMeta) (*version, error) {
+	v := &version{id: newID()}
+	var err error
+	if v.dk, err = crypt.GenerateDataKey(); err != nil {
+		return nil, err
+	}
+	if v.wrapped, err = w.tk.WrapDataKey(v.dk, crypt.ObjectOwner(c.Tenant, bucket, key, v.id)); err != nil {
+		return nil, err
+	}
+	if v.sealed, err = sealMeta(v.dk, sm, objectAD(c.Tenant, bucket, key, v.id)); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
 func (n *Node) prepareWrite(op string, c Caller, bucket string) (*writeCtx, error) {
 	var w writeCtx
 	err := n.store.FSM.View(func(r *meta.Reader) error {
@@ -176,20 +200,12 @@ func (n *Node) PutObject(ctx context.Context, c Caller, bucket, key string, body
 			return ObjectInfo{}, err
 		}
 	}
-	version := newID()
-	dk, err := crypt.GenerateDataKey()
-	if err != nil {
-		return ObjectInfo{}, err
-	}
-	wrapped, err := w.tk.WrapDataKey(dk, crypt.ObjectOwner(c.Tenant, bucket, key, version))
-	if err != nil {
-		return ObjectInfo{}, err
-	}
 	sm := metaOf(opts)
-	sealed, err := sealMeta(dk, sm, objectAD(c.Tenant, bucket, key, version))
+	v, err := w.newVersion(c, bucket, key, sm)
 	if err != nil {
 		return ObjectInfo{}, err
 	}
+	version, dk, wrapped, sealed := v.id, v.dk, v.wrapped, v.sealed
 	st, err := n.writeStream(ctx, &limitBody{r: body, left: MaxPutSize}, dk, partAD(0), 0)
 	if err != nil {
 		return ObjectInfo{}, err
