@@ -54,6 +54,7 @@ fuzz:
 	$(GO) test ./node/crypt -run '^$$' -fuzz '^FuzzDecryptReader$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./node/crypt -run '^$$' -fuzz '^FuzzDecryptWriter$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./s3api/sigv4 -run '^$$' -fuzz '^FuzzChunkedDecoder$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./s3api/sigv2 -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin $(BENCH_OUT)

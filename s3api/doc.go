@@ -9,16 +9,19 @@
 // virtual-hosted style under Config.Domain) and picks the operation from
 // the method and the query's subresources, the bucket's CORS headers are
 // added when a browser sent an Origin (cors.go), sigv4 authenticates the
-// request and hands back the verified body, the operation's handler
-// translates headers to node options and calls the object layer, and the
-// answer or the error is written as S3 writes it. Every request ends in
-// one structured log line. Object bodies stream in both directions; only
-// small XML documents are held in memory, with a size limit.
+// request and hands back the verified body (sigv2 does, with the same
+// result, for the Signature Version 2 that s3cmd and boto3's presigned
+// URLs still send; auth.go), the operation's handler translates headers to
+// node options and calls the object layer, and the answer or the error is
+// written as S3 writes it. Every request ends in one structured log line.
+// Object bodies stream in both directions; only small XML documents are
+// held in memory, with a size limit.
 //
-// Two kinds of requests are not SigV4-signed and skip that step: CORS
-// preflights (OPTIONS, cors.go), which browsers send without credentials,
-// and browser POST uploads (post.go, post_policy.go), whose form carries a
-// signed policy document that the handler verifies.
+// Two kinds of requests carry no signature of their own and skip that
+// step: CORS preflights (OPTIONS, cors.go), which browsers send without
+// credentials, and browser POST uploads (post.go, post_policy.go), whose
+// form carries a signed policy document (SigV4 or SigV2) that the handler
+// verifies.
 //
 // One file per concern: bucket.go (buckets), object_get.go, object_put.go,
 // object_delete.go, delete_multi.go (DeleteObjects), copy.go (CopyObject,

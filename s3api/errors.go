@@ -1,19 +1,22 @@
 package s3api
 
 import (
+	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"net/http"
 
 	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/s3api/sigv2"
 	"github.com/kommunal-cloud/kcs/s3api/sigv4"
 )
 
 // This file is the one place where errors become S3 error codes and HTTP
 // statuses (STYLE 15). Three sources feed it: the object layer's
-// node.Kind, the sigv4 package's sentinel errors, and the errors s3api
-// raises itself while parsing a request (*s3Error). Codes, statuses and
-// default messages follow the S3 API reference's "Error responses" list.
+// node.Kind, the sentinel errors of the authentication packages (sigv4 and
+// sigv2), and the errors s3api raises itself while parsing a request
+// (*s3Error). Codes, statuses and default messages follow the S3 API
+// reference's "Error responses" list.
 
 // s3Code is how one S3 error code answers.
 type s3Code struct {
@@ -131,14 +134,20 @@ func clientKind(k node.Kind) bool {
 	return true
 }
 
-// sigv4Codes maps the authentication package's sentinels, in the order
+// authCodes maps the authentication packages' sentinels (sigv4's, and
+// sigv2's for what only Signature Version 2 can get wrong), in the order
 // they are tested: a more specific sentinel comes before a general one so
 // that an error wrapping both gets the specific code.
-var sigv4Codes = []struct {
+var authCodes = []struct {
 	err  error
 	code string
 	msg  string // overrides the code's default message when set
 }{
+	{sigv2.ErrMalformedHeader, "InvalidArgument", "AWS authorization header is invalid.  Expected AwsAccessKeyId:signature"},
+	{sigv2.ErrQueryIncomplete, "AccessDenied", "Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters"},
+	{sigv2.ErrInvalidExpires, "AccessDenied", "Invalid date (should be seconds since epoch)"},
+	{sigv2.ErrExpiresTooFar, "AuthorizationQueryParametersError", "Expires must be at most 604800 seconds (seven days) after the current time."},
+	{sigv2.ErrMixedAuth, "InvalidArgument", "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified"},
 	{sigv4.ErrUnknownAccessKey, "InvalidAccessKeyId", ""},
 	{sigv4.ErrPresignExpired, "AccessDenied", "Request has expired"},
 	{sigv4.ErrPresignNotYetValid, "AccessDenied", "Request is not valid yet"},
@@ -188,10 +197,11 @@ func errorf(code, msg string) *s3Error { return &s3Error{Code: code, Msg: msg} }
 
 // apiError is what the client is told.
 type apiError struct {
-	Code    string
-	Status  int
-	Message string
-	Header  map[string]string
+	Code     string
+	Status   int
+	Message  string
+	Header   map[string]string
+	mismatch *sigv2.MismatchError // a Signature Version 2 SignatureDoesNotMatch
 }
 
 // toAPIError maps err to the S3 error the client gets. Internal details
@@ -207,11 +217,18 @@ func toAPIError(err error) apiError {
 		e.Header = se.Header
 		return e
 	}
-	for _, m := range sigv4Codes {
+	for _, m := range authCodes {
 		if errors.Is(err, m.err) {
 			e := lookupCode(m.code)
 			if m.msg != "" {
 				e.Message = m.msg
+			}
+			var me *sigv2.MismatchError
+			if errors.As(err, &me) {
+				// What S3's document shows for Signature Version 2: how the
+				// server canonicalized the request, for the client's author
+				// to compare with what the client signed.
+				e.mismatch = me
 			}
 			return e
 		}
@@ -241,6 +258,19 @@ func lookupCode(code string) apiError {
 	return apiError{Code: code, Status: c.Status, Message: c.Message}
 }
 
+// hexBytes writes s as S3's StringToSignBytes does: two hex digits per
+// byte, separated by blanks, so that a stray \r or a non-ASCII byte shows.
+func hexBytes(s string) string {
+	b := make([]byte, 0, 3*len(s))
+	for i := 0; i < len(s); i++ {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = hex.AppendEncode(b, []byte{s[i]})
+	}
+	return string(b)
+}
+
 // clientGone reports whether a request failed because its client went
 // away: the request context is done. Such failures are logged, not
 // reported as server faults, and no response is attempted.
@@ -257,10 +287,20 @@ const statusClientClosed = 499
 
 // errorDocument is S3's XML error body. S3 adds BucketName and Key for
 // some codes; the SDKs show them.
+//
+// Unlike S3's other documents, Error has no namespace, and must not:
+// botocore (boto3, the aws CLI) recognizes an error document only by the
+// bare tag name "Error" and otherwise reports the code as "".
 type errorDocument struct {
-	XMLName    xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ Error"`
-	Code       string
-	Message    string
+	XMLName xml.Name `xml:"Error"`
+	Code    string
+	Message string
+	// S3 explains a Signature Version 2 SignatureDoesNotMatch with these.
+	AWSAccessKeyID    string `xml:"AWSAccessKeyId,omitempty"`
+	StringToSign      string `xml:",omitempty"`
+	SignatureProvided string `xml:",omitempty"`
+	StringToSignBytes string `xml:",omitempty"` // hex bytes, blank-separated, as S3 writes them
+
 	BucketName string `xml:",omitempty"`
 	Key        string `xml:",omitempty"`
 	Resource   string
@@ -308,6 +348,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rq *request,
 		Resource:  r.URL.Path,
 		RequestID: rq.id,
 		HostID:    s.hostID,
+	}
+	if m := e.mismatch; m != nil {
+		doc.AWSAccessKeyID, doc.StringToSign, doc.SignatureProvided = m.AccessKey, m.StringToSign, m.SignatureProvided
+		doc.StringToSignBytes = hexBytes(m.StringToSign)
 	}
 	switch e.Code {
 	case "NoSuchBucket", "BucketAlreadyExists", "BucketAlreadyOwnedByYou", "BucketNotEmpty", "InvalidBucketName":

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/s3api/sigv2"
 	"github.com/kommunal-cloud/kcs/s3api/sigv4"
 )
 
@@ -31,46 +32,48 @@ func TestKindsAreMapped(t *testing.T) {
 	}
 }
 
-// TestSentinelsAreMapped fails when sigv4 gains a sentinel errors.go does
-// not map.
+// TestSentinelsAreMapped fails when sigv4 or sigv2 gains a sentinel
+// errors.go does not map.
 func TestSentinelsAreMapped(t *testing.T) {
-	declared := map[string]bool{}
-	fset := token.NewFileSet()
-	files, err := filepath.Glob("sigv4/*.go")
+	src, err := os.ReadFile("errors.go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		file, err := parser.ParseFile(fset, f, nil, 0)
+	for _, pkg := range []string{"sigv4", "sigv2"} {
+		declared := map[string]bool{}
+		fset := token.NewFileSet()
+		files, err := filepath.Glob(pkg + "/*.go")
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, d := range file.Decls {
-			if g, ok := d.(*ast.GenDecl); ok && g.Tok == token.VAR {
-				for _, s := range g.Specs {
-					for _, n := range s.(*ast.ValueSpec).Names {
-						if strings.HasPrefix(n.Name, "Err") {
-							declared[n.Name] = true
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			file, err := parser.ParseFile(fset, f, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range file.Decls {
+				if g, ok := d.(*ast.GenDecl); ok && g.Tok == token.VAR {
+					for _, s := range g.Specs {
+						for _, n := range s.(*ast.ValueSpec).Names {
+							if strings.HasPrefix(n.Name, "Err") {
+								declared[n.Name] = true
+							}
 						}
 					}
 				}
 			}
 		}
-	}
-	src, err := os.ReadFile("errors.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name := range declared {
-		if !strings.Contains(string(src), "{sigv4."+name+",") {
-			t.Errorf("sigv4.%s has no entry in sigv4Codes", name)
+		for name := range declared {
+			if !strings.Contains(string(src), "{"+pkg+"."+name+",") {
+				t.Errorf("%s.%s has no entry in authCodes", pkg, name)
+			}
 		}
-	}
-	if len(declared) == 0 {
-		t.Fatal("found no sigv4 sentinels; the scan is broken")
+		if len(declared) == 0 {
+			t.Fatalf("found no %s sentinels; the scan is broken", pkg)
+		}
 	}
 }
 
@@ -82,9 +85,9 @@ func TestErrorCodesDefined(t *testing.T) {
 			t.Errorf("kindCodes uses undefined code %q", c)
 		}
 	}
-	for _, m := range sigv4Codes {
+	for _, m := range authCodes {
 		if _, ok := codes[m.code]; !ok {
-			t.Errorf("sigv4Codes uses undefined code %q", m.code)
+			t.Errorf("authCodes uses undefined code %q", m.code)
 		}
 	}
 	files, _ := filepath.Glob("*.go")
@@ -121,6 +124,10 @@ func TestToAPIError(t *testing.T) {
 		{"sigv4 under a node error", &node.Error{Kind: node.KindInternal, Err: fmt.Errorf("read: %w", sigv4.ErrBadDigest)}, "BadDigest", 400, ""},
 		{"presign expired", sigv4.ErrPresignExpired, "AccessDenied", 403, "Request has expired"},
 		{"unknown key via lookup", fmt.Errorf("%w: %w", sigv4.ErrUnknownAccessKey, node.Errorf("x", node.KindNoSuchAccessKey, "k")), "InvalidAccessKeyId", 403, ""},
+		{"sigv2 mismatch", &sigv2.MismatchError{AccessKey: "k", StringToSign: "GET\n\n\n1\n/b"}, "SignatureDoesNotMatch", 403, ""},
+		{"sigv2 header", fmt.Errorf("%w: AWS x", sigv2.ErrMalformedHeader), "InvalidArgument", 400, "AWS authorization header is invalid.  Expected AwsAccessKeyId:signature"},
+		{"sigv2 query", sigv2.ErrQueryIncomplete, "AccessDenied", 403, "Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters"},
+		{"sigv2 expires", sigv2.ErrExpiresTooFar, "AuthorizationQueryParametersError", 400, "Expires must be at most 604800 seconds (seven days) after the current time."},
 		{"s3api error", errorf("MalformedXML", ""), "MalformedXML", 400, ""},
 		{"s3api error with message", errorf("InvalidArgument", "bad"), "InvalidArgument", 400, "bad"},
 		{"plain error", errors.New("boom"), "InternalError", 500, ""},
@@ -153,5 +160,28 @@ func TestClientGone(t *testing.T) {
 	r = r.WithContext(ctx)
 	if !clientGone(r, context.Canceled) || clientGone(r, nil) {
 		t.Error("canceled request not reported gone")
+	}
+}
+
+// TestErrorDocumentNamespace: S3's error document has no namespace, and
+// botocore reads the code only from a bare <Error> (it reported "" for
+// every kcs error before this was fixed); a Signature Version 2 mismatch
+// adds the elements S3 adds.
+func TestErrorDocumentNamespace(t *testing.T) {
+	s := New(Config{}, nil, memCreds{})
+	for _, err := range []error{
+		errorf("NoSuchKey", ""),
+		&sigv2.MismatchError{AccessKey: "AK", StringToSign: "GET\n\n\n1\n/b", SignatureProvided: "c2ln"},
+	} {
+		w := httptest.NewRecorder()
+		s.writeError(w, httptest.NewRequest("GET", "/b", nil), &request{id: "1"}, err)
+		body := w.Body.String()
+		if !strings.Contains(body, "\n<Error><Code>") {
+			t.Errorf("error document %s", body)
+		}
+		if _, ok := err.(*sigv2.MismatchError); ok &&
+			!strings.Contains(body, "<AWSAccessKeyId>AK</AWSAccessKeyId><StringToSign>GET&#xA;&#xA;&#xA;1&#xA;/b</StringToSign><SignatureProvided>c2ln</SignatureProvided><StringToSignBytes>47 45 54 0a 0a 0a 31 0a 2f 62</StringToSignBytes>") {
+			t.Errorf("mismatch document %s", body)
+		}
 	}
 }

@@ -15,12 +15,14 @@ import (
 	"strings"
 
 	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/s3api/sigv2"
 	"github.com/kommunal-cloud/kcs/s3api/sigv4"
 )
 
 // Browser-based uploads (POST Object): a web page holds a form that the
 // municipal application signed in advance (a policy document and its
-// SigV4 signature); the citizen's browser posts it, with the file, as
+// signature, SigV4 or, as boto3 makes them in us-east-1, SigV2); the
+// citizen's browser posts it, with the file, as
 // multipart/form-data to the bucket. The request itself carries no
 // signature: the form does, and the policy's conditions bind every other
 // field, the key and the size.
@@ -170,39 +172,63 @@ func readPostForm(mr *multipart.Reader) (*postForm, *multipart.Part, error) {
 }
 
 // authenticateForm verifies the form's policy signature and sets the
-// caller. A form without a policy is anonymous, which kcs does not serve.
+// caller. The form is signed with Signature Version 4 (x-amz-algorithm,
+// x-amz-credential, x-amz-date, x-amz-signature) or Version 2
+// (AWSAccessKeyId, signature), which boto3's generate_presigned_post still
+// uses in us-east-1; a form with fields of both is refused. A form without
+// a policy is anonymous, which kcs does not serve.
 func (s *Server) authenticateForm(ctx context.Context, rq *request, form *postForm) error {
-	for _, f := range []string{"awsaccesskeyid", "signature"} {
-		if _, ok := form.get(f); ok {
-			return fmt.Errorf("%w: Signature Version 2 POST form", sigv4.ErrUnsupportedAuth)
+	has := func(names ...string) bool {
+		for _, n := range names {
+			if _, ok := form.get(n); ok {
+				return true
+			}
 		}
+		return false
 	}
-	if _, ok := form.get("x-amz-security-token"); ok {
+	v2 := has("awsaccesskeyid", "signature")
+	if v2 && has("x-amz-algorithm", "x-amz-credential", "x-amz-signature") {
+		return fmt.Errorf("%w: Signature Version 2 and 4 fields in one POST form", sigv2.ErrMixedAuth)
+	}
+	if has("x-amz-security-token") {
 		return fmt.Errorf("%w: x-amz-security-token (temporary credentials are not supported)", sigv4.ErrUnsupportedAuth)
 	}
-	if _, ok := form.get("policy"); !ok {
-		if _, signed := form.get("x-amz-signature"); !signed {
-			return sigv4.ErrMissingAuth
+	if !has("policy", "signature", "x-amz-signature") {
+		return sigv4.ErrMissingAuth
+	}
+	if v2 {
+		var f sigv2.PostForm
+		if err := form.require(formField{"AWSAccessKeyId", &f.AccessKeyID}, formField{"policy", &f.Policy}, formField{"signature", &f.Signature}); err != nil {
+			return err
 		}
+		return s.authenticatePost(ctx, rq, func(ctx context.Context) (string, error) { return s.authV2.VerifyPost(ctx, f) })
 	}
 	var f sigv4.PostForm
-	for _, fld := range []struct {
-		name string
-		dst  *string
-	}{
-		{"policy", &f.Policy},
-		{"x-amz-algorithm", &f.Algorithm},
-		{"x-amz-credential", &f.Credential},
-		{"x-amz-date", &f.Date},
-		{"x-amz-signature", &f.Signature},
-	} {
-		v, ok := form.get(fld.name)
+	if err := form.require(formField{"policy", &f.Policy}, formField{"x-amz-algorithm", &f.Algorithm}, formField{"x-amz-credential", &f.Credential},
+		formField{"x-amz-date", &f.Date}, formField{"x-amz-signature", &f.Signature}); err != nil {
+		return err
+	}
+	return s.authenticatePost(ctx, rq, func(ctx context.Context) (string, error) { return s.auth.VerifyPost(ctx, f) })
+}
+
+// formField is a field a signed form must have: its name as S3 spells it
+// in errors, and where its value goes.
+type formField struct {
+	name string
+	dst  *string
+}
+
+// require reads fields, in order; the first one missing is S3's
+// InvalidArgument.
+func (f *postForm) require(fields ...formField) error {
+	for _, fld := range fields {
+		v, ok := f.get(strings.ToLower(fld.name))
 		if !ok {
 			return errorf("InvalidArgument", "Bucket POST must contain a field named '"+fld.name+"'.  If it is specified, please check the order of the fields.")
 		}
 		*fld.dst = v
 	}
-	return s.authenticatePost(ctx, rq, f)
+	return nil
 }
 
 // postHeaders are the form fields that describe the object as the

@@ -147,8 +147,10 @@ func jsonInt(v any) (int64, bool) {
 }
 
 // policyExempt are the form fields no condition needs to cover (the S3
-// reference lists them), besides those starting with "x-ignore-".
-var policyExempt = map[string]bool{"x-amz-signature": true, "file": true, "policy": true}
+// reference lists them: x-amz-signature for Signature Version 4,
+// AWSAccessKeyId and signature for Version 2), besides those starting with
+// "x-ignore-". A form never has both versions' fields (authenticateForm).
+var policyExempt = map[string]bool{"x-amz-signature": true, "awsaccesskeyid": true, "signature": true, "file": true, "policy": true}
 
 // check evaluates every condition against the form's values (by lower-case
 // name; the bucket is the one the request addresses) and checks that

@@ -69,6 +69,20 @@ func awsCLI(t *testing.T, c *cluster, endpoint, ak, sk string, args ...string) s
 	return string(out)
 }
 
+// awsCLIFails runs the aws CLI expecting it to fail, and returns what it
+// printed: the S3 error code must reach it.
+func awsCLIFails(t *testing.T, c *cluster, endpoint, ak, sk string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("aws", append([]string{"--endpoint-url", endpoint}, args...)...)
+	cmd.Env = append(cleanEnv(), "AWS_ACCESS_KEY_ID="+ak, "AWS_SECRET_ACCESS_KEY="+sk, "AWS_DEFAULT_REGION=us-east-1",
+		"AWS_CA_BUNDLE="+c.ca.caFile, "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("aws %s succeeded:\n%s", strings.Join(args, " "), out)
+	}
+	return string(out)
+}
+
 func crc32b64(b []byte) string {
 	var sum [4]byte
 	binary.BigEndian.PutUint32(sum[:], crc32.ChecksumIEEE(b))
@@ -145,6 +159,10 @@ func TestE2EClients(t *testing.T) {
 			t.Fatalf("objects left after rm: %s", ls)
 		}
 		awsCLI(t, c, https(n1), ak, sk, "s3", "rb", "s3://cli-bucket")
+		// Errors reach the CLI with S3's codes.
+		if out := awsCLIFails(t, c, https(n2), ak, sk, "s3api", "get-object", "--bucket", "cli-bucket", "--key", "x", filepath.Join(dir, "x")); !strings.Contains(out, "NoSuchBucket") {
+			t.Fatalf("error code did not reach the aws CLI:\n%s", out)
+		}
 	})
 
 	t.Run("boto3", func(t *testing.T) {

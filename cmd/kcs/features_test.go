@@ -142,71 +142,75 @@ func TestE2EFeatures(t *testing.T) {
 		}
 	})
 
-	t.Run("browser-post-upload", func(t *testing.T) {
-		needTool(t, "python3")
-		sigVersion := "s3v4"
-		post := func(key, cond string, expires int) (string, map[string]string) {
-			t.Helper()
-			script := `
+	// boto3 signs POST policies with Signature V2 by default in us-east-1,
+	// and with V4 when configured so: both must land.
+	for _, sigVersion := range []string{"", "s3v4"} {
+		t.Run("browser-post-upload-"+map[string]string{"": "boto3-default-v2", "s3v4": "v4"}[sigVersion], func(t *testing.T) {
+			needTool(t, "python3")
+			prefix := "antraege" + sigVersion + "/"
+			post := func(key, cond string, expires int) (string, map[string]string) {
+				t.Helper()
+				script := `
 import json, sys, boto3
 from botocore.config import Config
 c = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1", config=Config(s3={"addressing_style": "path"}, signature_version=sys.argv[6] or None))
 p = c.generate_presigned_post(Bucket=sys.argv[2], Key=sys.argv[3], Conditions=json.loads(sys.argv[4]), ExpiresIn=int(sys.argv[5]))
 print(json.dumps(p))`
-			cmd := exec.Command("python3", "-c", script, "http://"+n3.s3, *bucket, key, cond, fmt.Sprint(expires), sigVersion)
-			cmd.Env = append(cleanEnv(), "AWS_ACCESS_KEY_ID="+ak, "AWS_SECRET_ACCESS_KEY="+sk, "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				t.Fatalf("generate_presigned_post: %v\n%s", err, out)
+				cmd := exec.Command("python3", "-c", script, "http://"+n3.s3, *bucket, key, cond, fmt.Sprint(expires), sigVersion)
+				cmd.Env = append(cleanEnv(), "AWS_ACCESS_KEY_ID="+ak, "AWS_SECRET_ACCESS_KEY="+sk, "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+				out, err := cmd.CombinedOutput()
+				if err != nil {
+					t.Fatalf("generate_presigned_post: %v\n%s", err, out)
+				}
+				var p struct {
+					URL    string            `json:"url"`
+					Fields map[string]string `json:"fields"`
+				}
+				if err := json.Unmarshal(out, &p); err != nil {
+					t.Fatalf("%v: %s", err, out)
+				}
+				return p.URL, p.Fields
 			}
-			var p struct {
-				URL    string            `json:"url"`
-				Fields map[string]string `json:"fields"`
+			send := func(url string, fields map[string]string, filename string, body []byte) (int, string) {
+				var buf bytes.Buffer
+				mw := multipart.NewWriter(&buf)
+				for k, v := range fields {
+					mw.WriteField(k, v)
+				}
+				fw, _ := mw.CreateFormFile("file", filename)
+				fw.Write(body)
+				mw.Close()
+				req, _ := http.NewRequest(http.MethodPost, url, &buf)
+				req.Header.Set("Content-Type", mw.FormDataContentType())
+				resp := mustDo(t, req)
+				return resp.StatusCode, readBody(resp)
 			}
-			if err := json.Unmarshal(out, &p); err != nil {
-				t.Fatalf("%v: %s", err, out)
+			conds := `[["content-length-range", 1, 2048], ["starts-with", "$key", "` + prefix + `"]]`
+			url, fields := post(prefix+"${filename}", conds, 300)
+			if code, body := send(url, fields, "hund.txt", []byte("Hundesteuer-Anmeldung für Bello")); code != 204 {
+				t.Fatalf("POST upload: %d %s", code, body)
 			}
-			return p.URL, p.Fields
-		}
-		send := func(url string, fields map[string]string, filename string, body []byte) (int, string) {
-			var buf bytes.Buffer
-			mw := multipart.NewWriter(&buf)
+			if got := getBytes(t, cl(n1), *bucket, prefix+"hund.txt", ""); string(got) != "Hundesteuer-Anmeldung für Bello" {
+				t.Fatalf("POSTed object: %q", got)
+			}
+			if code, body := send(url, fields, "gross.bin", bytes.Repeat([]byte("x"), 5000)); code != 400 || !strings.Contains(body, "EntityTooLarge") {
+				t.Fatalf("POST over content-length-range: %d %s", code, body)
+			}
+			bad := map[string]string{}
 			for k, v := range fields {
-				mw.WriteField(k, v)
+				bad[k] = v
 			}
-			fw, _ := mw.CreateFormFile("file", filename)
-			fw.Write(body)
-			mw.Close()
-			req, _ := http.NewRequest(http.MethodPost, url, &buf)
-			req.Header.Set("Content-Type", mw.FormDataContentType())
-			resp := mustDo(t, req)
-			return resp.StatusCode, readBody(resp)
-		}
-		conds := `[["content-length-range", 1, 2048], ["starts-with", "$key", "antraege/"]]`
-		url, fields := post("antraege/${filename}", conds, 300)
-		if code, body := send(url, fields, "hund.txt", []byte("Hundesteuer-Anmeldung für Bello")); code != 204 {
-			t.Fatalf("POST upload: %d %s", code, body)
-		}
-		if got := getBytes(t, cl(n1), *bucket, "antraege/hund.txt", ""); string(got) != "Hundesteuer-Anmeldung für Bello" {
-			t.Fatalf("POSTed object: %q", got)
-		}
-		if code, body := send(url, fields, "gross.bin", bytes.Repeat([]byte("x"), 5000)); code != 400 || !strings.Contains(body, "EntityTooLarge") {
-			t.Fatalf("POST over content-length-range: %d %s", code, body)
-		}
-		bad := map[string]string{}
-		for k, v := range fields {
-			bad[k] = v
-		}
-		bad["key"] = "anderswo/hund.txt"
-		if code, body := send(url, bad, "hund.txt", []byte("x")); code != 403 || !strings.Contains(body, "AccessDenied") {
-			t.Fatalf("POST with a key outside the policy: %d %s", code, body)
-		}
-		url, fields = post("antraege/spaet.txt", conds, 1)
-		time.Sleep(2100 * time.Millisecond)
-		if code, body := send(url, fields, "spaet.txt", []byte("x")); code != 403 || !strings.Contains(body, "AccessDenied") {
-			t.Fatalf("POST with an expired policy: %d %s", code, body)
-		}
-	})
+			bad["key"] = "anderswo/hund.txt"
+			if code, body := send(url, bad, "hund.txt", []byte("x")); code != 403 || !strings.Contains(body, "AccessDenied") {
+				t.Fatalf("POST with a key outside the policy: %d %s", code, body)
+			}
+			url, fields = post(prefix+"spaet.txt", conds, 1)
+			time.Sleep(2100 * time.Millisecond)
+			if code, body := send(url, fields, "spaet.txt", []byte("x")); code != 403 || !strings.Contains(body, "AccessDenied") {
+				t.Fatalf("POST with an expired policy: %d %s", code, body)
+			}
+		})
+	}
 
 	t.Run("cors", func(t *testing.T) {
 		_, err := cl(n1).PutBucketCors(ctx, &s3.PutBucketCorsInput{Bucket: bucket, CORSConfiguration: &types.CORSConfiguration{CORSRules: []types.CORSRule{{

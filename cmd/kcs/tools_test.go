@@ -167,41 +167,45 @@ func TestE2ETools(t *testing.T) {
 		sameTree(t, filepath.Join(dst, src), files)
 	})
 
-	t.Run("s3cmd", func(t *testing.T) {
-		needTool(t, "s3cmd")
-		dir := t.TempDir()
-		cfg := filepath.Join(dir, "s3cfg")
-		os.WriteFile(cfg, []byte(fmt.Sprintf(`[default]
+	// s3cmd signs with V4, or with V2 when told to (as older setups are).
+	for _, v2 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("s3cmd-signature-v2=%v", v2), func(t *testing.T) {
+			needTool(t, "s3cmd")
+			dir := t.TempDir()
+			bkt := fmt.Sprintf("s3://s3cmd-bucket-v2-%v", v2)
+			cfg := filepath.Join(dir, "s3cfg")
+			os.WriteFile(cfg, []byte(fmt.Sprintf(`[default]
 access_key = %s
 secret_key = %s
 host_base = %s
 host_bucket = %s
 use_https = False
 bucket_location = us-east-1
-signature_v2 = False
+signature_v2 = %s
 multipart_chunk_size_mb = 5
-`, ak, sk, n3.s3, n3.s3)), 0o600)
-		s3c := func(args ...string) string {
-			t.Helper()
-			out, err := exec.Command("s3cmd", append([]string{"-c", cfg}, args...)...).CombinedOutput()
-			if err != nil {
-				t.Fatalf("s3cmd %s: %v\n%s", strings.Join(args, " "), err, out)
+`, ak, sk, n3.s3, n3.s3, map[bool]string{false: "False", true: "True"}[v2])), 0o600)
+			s3c := func(args ...string) string {
+				t.Helper()
+				out, err := exec.Command("s3cmd", append([]string{"-c", cfg}, args...)...).CombinedOutput()
+				if err != nil {
+					t.Fatalf("s3cmd %s: %v\n%s", strings.Join(args, " "), err, out)
+				}
+				return string(out)
 			}
-			return string(out)
-		}
-		s3c("mb", "s3://s3cmd-bucket")
-		small, smallData := randomFile(t, dir, "klein.txt", 3000)
-		large, largeData := randomFile(t, dir, "gross.bin", 12*mib)
-		s3c("put", small, "s3://s3cmd-bucket/klein.txt")
-		s3c("put", large, "s3://s3cmd-bucket/gross.bin") // multipart in 5 MiB chunks
-		if out := s3c("ls", "s3://s3cmd-bucket"); !strings.Contains(out, "klein.txt") || !strings.Contains(out, "gross.bin") {
-			t.Fatalf("s3cmd ls: %s", out)
-		}
-		s3c("get", "s3://s3cmd-bucket/klein.txt", filepath.Join(dir, "klein.back"))
-		s3c("get", "s3://s3cmd-bucket/gross.bin", filepath.Join(dir, "gross.back"))
-		sameFile(t, filepath.Join(dir, "klein.back"), smallData)
-		sameFile(t, filepath.Join(dir, "gross.back"), largeData)
-		s3c("del", "s3://s3cmd-bucket/klein.txt", "s3://s3cmd-bucket/gross.bin")
-		s3c("rb", "s3://s3cmd-bucket")
-	})
+			s3c("mb", bkt)
+			small, smallData := randomFile(t, dir, "klein.txt", 3000)
+			large, largeData := randomFile(t, dir, "gross.bin", 12*mib)
+			s3c("put", small, bkt+"/klein.txt")
+			s3c("put", large, bkt+"/gross.bin") // multipart in 5 MiB chunks
+			if out := s3c("ls", bkt); !strings.Contains(out, "klein.txt") || !strings.Contains(out, "gross.bin") {
+				t.Fatalf("s3cmd ls: %s", out)
+			}
+			s3c("get", bkt+"/klein.txt", filepath.Join(dir, "klein.back"))
+			s3c("get", bkt+"/gross.bin", filepath.Join(dir, "gross.back"))
+			sameFile(t, filepath.Join(dir, "klein.back"), smallData)
+			sameFile(t, filepath.Join(dir, "gross.back"), largeData)
+			s3c("del", bkt+"/klein.txt", bkt+"/gross.bin")
+			s3c("rb", bkt)
+		})
+	}
 }

@@ -35,7 +35,9 @@
 // something else: CompleteMultipartUpload's x-amz-checksum-* headers
 // describe the whole object, not the XML payload. [Verifier.VerifyPost]
 // checks the other way S3 is signed: a browser's POST form, whose policy
-// document (not the request) carries the SigV4 signature.
+// document (not the request) carries the SigV4 signature. [VerifyPayload]
+// gives a request that another scheme authenticated (Signature Version 2,
+// package s3api/sigv2, which signs no payload) the same verified Body.
 //
 // The errors are sentinels; s3api's errors.go maps each to an S3 code and HTTP
 // status (each sentinel's comment names the one AWS uses). The package knows

@@ -18,9 +18,10 @@ var (
 	ErrAuthHeaderMalformed = errors.New("sigv4: authorization header malformed")
 
 	// ErrUnsupportedAuth: a scheme other than AWS4-HMAC-SHA256 (Signature
-	// Version 2, SigV4A's AWS4-ECDSA-P256-SHA256 and its STREAMING-AWS4-ECDSA-*
-	// payloads, anything else), both header and query authentication in one
-	// request, or a session token (kcs issues no temporary credentials).
+	// Version 2, which package s3api/sigv2 verifies instead, SigV4A's
+	// AWS4-ECDSA-P256-SHA256 and its STREAMING-AWS4-ECDSA-* payloads,
+	// anything else), both header and query authentication in one request,
+	// or a session token (kcs issues no temporary credentials).
 	// S3: InvalidRequest, 400 ("Please use AWS4-HMAC-SHA256"); NotImplemented
 	// (501) also fits SigV4A.
 	ErrUnsupportedAuth = errors.New("sigv4: unsupported authentication")
