@@ -109,20 +109,20 @@ func (b *body) finish() error {
 	}
 	for _, s := range b.sums {
 		if s.trailer {
-			s.value = b.chunked.trailerValue(s.alg.header)
-			want, err := s.alg.decode(s.value)
+			s.value = b.chunked.trailerValue(s.alg.Header)
+			want, err := decodeValue(s.alg, s.value)
 			if err != nil {
 				return err
 			}
 			s.want = want
 		}
 		if got := s.h.Sum(nil); !bytes.Equal(got, s.want) {
-			return fmt.Errorf("%w: %s: payload has %s, client sent %s", ErrBadDigest, s.alg.header, EncodeChecksum(got), s.value)
+			return fmt.Errorf("%w: %s: payload has %s, client sent %s", ErrBadDigest, s.alg.Header, EncodeChecksum(got), s.value)
 		}
 	}
 	sums := make([]Checksum, len(b.sums))
 	for i, s := range b.sums {
-		sums[i] = Checksum{Algorithm: s.alg.name, Value: s.value}
+		sums[i] = Checksum{Algorithm: s.alg.Name, Value: s.value}
 	}
 	b.done.Store(&sums)
 	return io.EOF

@@ -1,53 +1,19 @@
 package sigv4
 
 import (
-	"crypto/md5"
-	"crypto/sha1"
-	"crypto/sha512"
 	"encoding/base64"
 	"fmt"
 	"hash"
-	"hash/crc32"
 	"strings"
 
-	"github.com/cespare/xxhash/v2"
-	"github.com/minio/crc64nvme"
-	sha256 "github.com/minio/sha256-simd"
-	"github.com/zeebo/xxh3"
+	"github.com/kommunal-cloud/kcs/node/checksum"
 )
 
-// algorithm is one S3 checksum algorithm: its name as S3 spells it in
-// x-amz-sdk-checksum-algorithm and XML, the header that carries its value, the
-// digest size and a constructor. Every digest travels as standard base64 of its
-// big-endian bytes, which is what each constructor's Sum appends.
-type algorithm struct {
-	name   string
-	header string
-	size   int
-	new    func() hash.Hash
-}
-
-// algorithms is the registry: botocore's S3 model (ChecksumAlgorithm enum of
-// service-2.json) lists these ten; add a row to support another. It is a
-// table, not a registration hook, so that no package state can change.
-//
-// The xxhash encodings were checked against awscrt, which botocore uses for
-// them: aws-c-checksums finalizes XXH64 and XXH3-64 as the canonical
-// big-endian 8 bytes and XXH3-128 as high then low 64 bits big-endian (its
-// tests: "Hello world" → c500b0c912b376d8, b6acb9d84a38ff74,
-// 7351f89812f97382b91d05b31e04dd7f; see TestChecksumVectors).
-var algorithms = [...]algorithm{
-	{"CRC32", "x-amz-checksum-crc32", 4, func() hash.Hash { return crc32.NewIEEE() }},
-	{"CRC32C", "x-amz-checksum-crc32c", 4, func() hash.Hash { return crc32.New(crc32.MakeTable(crc32.Castagnoli)) }},
-	{"CRC64NVME", "x-amz-checksum-crc64nvme", 8, func() hash.Hash { return crc64nvme.New() }},
-	{"SHA1", "x-amz-checksum-sha1", 20, sha1.New},
-	{"SHA256", "x-amz-checksum-sha256", 32, sha256.New},
-	{"SHA512", "x-amz-checksum-sha512", 64, sha512.New},
-	{"MD5", "x-amz-checksum-md5", 16, md5.New},
-	{"XXHASH64", "x-amz-checksum-xxhash64", 8, func() hash.Hash { return xxhash.New() }},
-	{"XXHASH3", "x-amz-checksum-xxhash3", 8, func() hash.Hash { return xxh3.New() }},
-	{"XXHASH128", "x-amz-checksum-xxhash128", 16, func() hash.Hash { return xxh3.New128() }},
-}
+// algorithm is one S3 checksum algorithm. The table of algorithms (names,
+// headers, digest sizes, constructors, and how multipart checksums combine)
+// lives in node/checksum, shared with the object layer; every digest
+// travels as standard base64 of its big-endian bytes.
+type algorithm = checksum.Algorithm
 
 // checksumHeaderPrefix starts every checksum header, and a few that are not
 // checksums.
@@ -67,34 +33,20 @@ func isChecksumValueHeader(name string) bool {
 
 // lookupAlgorithm finds an algorithm by name, ignoring case.
 func lookupAlgorithm(name string) *algorithm {
-	for i := range algorithms {
-		if strings.EqualFold(algorithms[i].name, name) {
-			return &algorithms[i]
-		}
-	}
-	return nil
+	a, _ := checksum.Lookup(name)
+	return a
 }
 
 // algorithmForHeader finds an algorithm by the name of the header (or
 // trailer) that carries its value, ignoring case.
 func algorithmForHeader(name string) *algorithm {
-	for i := range algorithms {
-		if strings.EqualFold(algorithms[i].header, name) {
-			return &algorithms[i]
-		}
-	}
-	return nil
+	a, _ := checksum.ByHeader(name)
+	return a
 }
 
 // ChecksumAlgorithms returns the names of the supported checksum algorithms,
 // as S3 spells them ("CRC32", "CRC32C", …).
-func ChecksumAlgorithms() []string {
-	names := make([]string, len(algorithms))
-	for i := range algorithms {
-		names[i] = algorithms[i].name
-	}
-	return names
-}
+func ChecksumAlgorithms() []string { return checksum.Names() }
 
 // NewChecksum returns a new hash computing the S3 checksum alg (a name as
 // ChecksumAlgorithms returns, in any case). Its Sum is the digest that
@@ -105,7 +57,7 @@ func NewChecksum(alg string) (hash.Hash, error) {
 	if a == nil {
 		return nil, fmt.Errorf("%w: %q", ErrUnsupportedChecksum, alg)
 	}
-	return a.new(), nil
+	return a.New(), nil
 }
 
 // ChecksumHeader returns the lower-case name of the header that carries the
@@ -115,7 +67,7 @@ func ChecksumHeader(alg string) (string, error) {
 	if a == nil {
 		return "", fmt.Errorf("%w: %q", ErrUnsupportedChecksum, alg)
 	}
-	return a.header, nil
+	return a.Header, nil
 }
 
 // EncodeChecksum returns a digest as S3 sends it in headers, trailers and XML:
@@ -133,18 +85,18 @@ func DecodeChecksum(alg, value string) ([]byte, error) {
 	if a == nil {
 		return nil, fmt.Errorf("%w: %q", ErrUnsupportedChecksum, alg)
 	}
-	return a.decode(value)
+	return decodeValue(a, value)
 }
 
-func (a *algorithm) decode(value string) ([]byte, error) {
-	if len(value) != base64.StdEncoding.EncodedLen(a.size) {
-		return nil, fmt.Errorf("%w: %s value %q is not the base64 of %d bytes", ErrInvalidChecksum, a.header, value, a.size)
+func decodeValue(a *algorithm, value string) ([]byte, error) {
+	if len(value) != base64.StdEncoding.EncodedLen(a.Size) {
+		return nil, fmt.Errorf("%w: %s value %q is not the base64 of %d bytes", ErrInvalidChecksum, a.Header, value, a.Size)
 	}
 	digest, err := base64.StdEncoding.Strict().DecodeString(value)
 	// The length check above rules out most malleability; re-encoding rules
 	// out the rest (base64 decoders skip CR and LF).
-	if err != nil || len(digest) != a.size || EncodeChecksum(digest) != value {
-		return nil, fmt.Errorf("%w: %s value %q is not canonical base64", ErrInvalidChecksum, a.header, value)
+	if err != nil || len(digest) != a.Size || EncodeChecksum(digest) != value {
+		return nil, fmt.Errorf("%w: %s value %q is not canonical base64", ErrInvalidChecksum, a.Header, value)
 	}
 	return digest, nil
 }

@@ -38,8 +38,8 @@ func TestChecksumVectors(t *testing.T) {
 			t.Errorf("%s(%q) = %x, want %s (%s)", tc.alg, tc.input, got, tc.hex, tc.source)
 		}
 		a := lookupAlgorithm(tc.alg)
-		if a.size != len(got) || h.Size() != a.size {
-			t.Errorf("%s: registry size %d, digest %d, Size() %d", tc.alg, a.size, len(got), h.Size())
+		if a.Size != len(got) || h.Size() != a.Size {
+			t.Errorf("%s: registry size %d, digest %d, Size() %d", tc.alg, a.Size, len(got), h.Size())
 		}
 		// The value round-trips through its wire form.
 		back, err := DecodeChecksum(tc.alg, EncodeChecksum(got))
@@ -60,7 +60,7 @@ func TestChecksumRegistry(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 			continue
 		}
-		if a := algorithmForHeader(hdr); a == nil || a.name != name {
+		if a := algorithmForHeader(hdr); a == nil || a.Name != name {
 			t.Errorf("%s: header %s does not lead back", name, hdr)
 		}
 	}

@@ -3,6 +3,7 @@ package sigv4
 import (
 	"encoding/hex"
 	"fmt"
+	"github.com/kommunal-cloud/kcs/node/checksum"
 	"net/http"
 	"slices"
 	"strconv"
@@ -114,11 +115,11 @@ func newBody(r *http.Request, mode payloadMode, payloadSum [32]byte, chain *chai
 		if len(vals) != 1 {
 			return nil, 0, fmt.Errorf("%w: %s sent %d times", ErrInvalidChecksum, l, len(vals))
 		}
-		want, err := a.decode(vals[0])
+		want, err := decodeValue(a, vals[0])
 		if err != nil {
 			return nil, 0, err
 		}
-		b.sums = append(b.sums, &sumState{alg: a, h: a.new(), value: vals[0], want: want})
+		b.sums = append(b.sums, &sumState{alg: a, h: a.New(), value: vals[0], want: want})
 	}
 
 	// Checksums announced as trailers, known at the end of the body.
@@ -136,8 +137,8 @@ func newBody(r *http.Request, mode payloadMode, payloadSum [32]byte, chain *chai
 			if slices.ContainsFunc(b.sums, func(s *sumState) bool { return s.alg == a }) {
 				return nil, 0, fmt.Errorf("%w: %s sent twice (header or x-amz-trailer)", ErrInvalidChecksum, name)
 			}
-			b.sums = append(b.sums, &sumState{alg: a, h: a.new(), trailer: true})
-			announced = append(announced, a.header)
+			b.sums = append(b.sums, &sumState{alg: a, h: a.New(), trailer: true})
+			announced = append(announced, a.Header)
 		}
 	}
 	if len(announced) > 0 && mode.trailer() == trailerNone {
@@ -153,7 +154,7 @@ func newBody(r *http.Request, mode payloadMode, payloadSum [32]byte, chain *chai
 			return nil, 0, fmt.Errorf("%w: x-amz-sdk-checksum-algorithm %q", ErrUnsupportedChecksum, v)
 		}
 		if !slices.ContainsFunc(b.sums, func(s *sumState) bool { return s.alg == a }) {
-			return nil, 0, fmt.Errorf("%w: x-amz-sdk-checksum-algorithm %s without %s header or trailer", ErrInvalidChecksum, a.name, a.header)
+			return nil, 0, fmt.Errorf("%w: x-amz-sdk-checksum-algorithm %s without %s header or trailer", ErrInvalidChecksum, a.Name, a.Header)
 		}
 	}
 
@@ -196,11 +197,13 @@ func newBody(r *http.Request, mode payloadMode, payloadSum [32]byte, chain *chai
 	return b, declared, nil
 }
 
+// algIndex orders algorithms as the registry lists them.
 func algIndex(a *algorithm) int {
-	for i := range algorithms {
-		if &algorithms[i] == a {
+	names := checksum.Names()
+	for i, n := range names {
+		if n == a.Name {
 			return i
 		}
 	}
-	return len(algorithms)
+	return len(names)
 }
