@@ -75,14 +75,14 @@ func (s *Server) hostBucket(host string) string {
 // them (cache busters, the SDKs' x-id). "cors", "delete" and "tagging"
 // are served where S3 offers them and refused elsewhere by the routes.
 var unsupportedSubresources = map[string]bool{
-	"accelerate": true, "acl": true, "analytics": true, "attributes": true,
-	"encryption": true, "intelligent-tiering": true, "inventory": true,
+	"accelerate": true, "acl": true, "analytics": true,
+	"intelligent-tiering": true, "inventory": true,
 	"legal-hold": true, "lifecycle": true, "logging": true, "metadataConfiguration": true,
 	"metadataTable": true, "metrics": true, "notification": true, "object-lock": true,
 	"ownershipControls": true, "policy": true, "policyStatus": true, "publicAccessBlock": true,
 	"renameObject": true, "replication": true, "requestPayment": true, "restore": true,
 	"retention": true, "select": true, "select-type": true, "session": true,
-	"torrent": true, "versioning": true, "versions": true, "website": true,
+	"torrent": true, "versions": true, "website": true,
 }
 
 // route picks the operation for a request from its method, its resource
@@ -130,6 +130,18 @@ func (rt route) serviceRoute(r *http.Request) route {
 
 func (rt route) bucketRoute(r *http.Request, q url.Values) route {
 	switch {
+	case q.Has("versioning"):
+		if r.Method == http.MethodGet {
+			return rt.to("GetBucketVersioning", (*Server).getBucketVersioning)
+		}
+		return rt.unsupported(subresourceOp(r.Method, "versioning"), "Bucket versioning is not implemented.")
+	case q.Has("encryption"):
+		if r.Method == http.MethodGet {
+			return rt.to("GetBucketEncryption", (*Server).getBucketEncryption)
+		}
+		return rt.unsupported(subresourceOp(r.Method, "encryption"), "Every object is encrypted at rest with service-managed keys; the bucket's encryption cannot be changed.")
+	case q.Has("attributes"):
+		return rt.unsupported(subresourceOp(r.Method, "attributes"), "The 'attributes' subresource is not implemented on buckets.")
 	case q.Has("tagging"):
 		return rt.unsupported(subresourceOp(r.Method, "tagging"), "Bucket tagging is not implemented.")
 	case q.Has("cors"):
@@ -182,7 +194,7 @@ func (rt route) objectRoute(r *http.Request, q url.Values) route {
 		// any other id would need versioning.
 		return rt.unsupported(objectOp(r.Method), "Object versioning is not implemented.")
 	}
-	for _, sub := range []string{"cors", "delete"} {
+	for _, sub := range []string{"cors", "delete", "versioning", "encryption"} {
 		if q.Has(sub) {
 			return rt.unsupported(subresourceOp(r.Method, sub), "The '"+sub+"' subresource is not implemented on objects.")
 		}
@@ -195,6 +207,12 @@ func (rt route) objectRoute(r *http.Request, q url.Values) route {
 			return rt.to("PutObjectTagging", (*Server).putObjectTagging)
 		case http.MethodDelete:
 			return rt.to("DeleteObjectTagging", (*Server).deleteObjectTagging)
+		}
+		return rt.notAllowed()
+	}
+	if q.Has("attributes") {
+		if r.Method == http.MethodGet {
+			return rt.to("GetObjectAttributes", (*Server).getObjectAttributes)
 		}
 		return rt.notAllowed()
 	}

@@ -814,3 +814,45 @@ type pastPresigner struct {
 func (p pastPresigner) PresignHTTP(ctx context.Context, creds aws.Credentials, r *http.Request, payloadHash, service, region string, _ time.Time, optFns ...func(*v4.SignerOptions)) (string, http.Header, error) {
 	return p.inner.PresignHTTP(ctx, creds, r, payloadHash, service, region, p.at, optFns...)
 }
+
+// GetBucketVersioning, GetBucketEncryption and GetObjectAttributes answer
+// truthfully: never versioned, always encrypted, and the object's ETag,
+// size, parts and checksum.
+func TestReadOnlyConfigurations(t *testing.T) {
+	code := func(err error) string { c, _ := apiErr(err); return c }
+	h := newHarness(t, harnessOpts{})
+	c := h.sdk(keyA)
+	ctx := context.Background()
+	bucket := aws.String("konfig")
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: bucket}); err != nil {
+		t.Fatal(err)
+	}
+	v, err := c.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: bucket})
+	if err != nil || v.Status != "" {
+		t.Fatalf("versioning: %v %+v", err, v)
+	}
+	e, err := c.GetBucketEncryption(ctx, &s3.GetBucketEncryptionInput{Bucket: bucket})
+	if err != nil || len(e.ServerSideEncryptionConfiguration.Rules) != 1 ||
+		e.ServerSideEncryptionConfiguration.Rules[0].ApplyServerSideEncryptionByDefault.SSEAlgorithm != types.ServerSideEncryptionAes256 {
+		t.Fatalf("encryption: %v %+v", err, e)
+	}
+	if _, err := c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: bucket, VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); code(err) != "NotImplemented" {
+		t.Fatalf("enabling versioning: %v", err)
+	}
+	put, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: aws.String("a"), Body: strings.NewReader("hallo"), ChecksumAlgorithm: types.ChecksumAlgorithmCrc32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, err := c.GetObjectAttributes(ctx, &s3.GetObjectAttributesInput{Bucket: bucket, Key: aws.String("a"),
+		ObjectAttributes: []types.ObjectAttributes{types.ObjectAttributesEtag, types.ObjectAttributesObjectSize, types.ObjectAttributesChecksum, types.ObjectAttributesStorageClass}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(at.ETag) != strings.Trim(aws.ToString(put.ETag), `"`) || aws.ToInt64(at.ObjectSize) != 5 || at.Checksum == nil ||
+		aws.ToString(at.Checksum.ChecksumCRC32) != aws.ToString(put.ChecksumCRC32) || at.StorageClass != types.StorageClassStandard {
+		t.Fatalf("attributes: %+v (put %+v)", at, put)
+	}
+	if _, err := c.GetObjectAttributes(ctx, &s3.GetObjectAttributesInput{Bucket: bucket, Key: aws.String("fehlt"), ObjectAttributes: []types.ObjectAttributes{types.ObjectAttributesEtag}}); code(err) != "NoSuchKey" {
+		t.Fatalf("attributes of a missing object: %v", err)
+	}
+}
