@@ -162,7 +162,6 @@ func TestMinio(t *testing.T) {
 
 func statErr(_ minio.ObjectInfo, err error) error { return err }
 
-
 // getErr reads an object: minio-go's GetObject only sends the request on
 // the first read.
 func getErr(o *minio.Object, err error) error {

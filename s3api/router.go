@@ -82,7 +82,7 @@ var unsupportedSubresources = map[string]bool{
 	"ownershipControls": true, "policy": true, "policyStatus": true, "publicAccessBlock": true,
 	"renameObject": true, "replication": true, "requestPayment": true, "restore": true,
 	"retention": true, "select": true, "select-type": true, "session": true,
-	"torrent": true, "versions": true, "website": true,
+	"torrent": true, "website": true,
 }
 
 // route picks the operation for a request from its method, its resource
@@ -142,6 +142,11 @@ func (rt route) bucketRoute(r *http.Request, q url.Values) route {
 		return rt.unsupported(subresourceOp(r.Method, "encryption"), "Every object is encrypted at rest with service-managed keys; the bucket's encryption cannot be changed.")
 	case q.Has("attributes"):
 		return rt.unsupported(subresourceOp(r.Method, "attributes"), "The 'attributes' subresource is not implemented on buckets.")
+	case q.Has("versions"):
+		if r.Method == http.MethodGet {
+			return rt.to("ListObjectVersions", (*Server).listObjectVersions)
+		}
+		return rt.notAllowed()
 	case q.Has("tagging"):
 		return rt.unsupported(subresourceOp(r.Method, "tagging"), "Bucket tagging is not implemented.")
 	case q.Has("cors"):
@@ -194,7 +199,7 @@ func (rt route) objectRoute(r *http.Request, q url.Values) route {
 		// any other id would need versioning.
 		return rt.unsupported(objectOp(r.Method), "Object versioning is not implemented.")
 	}
-	for _, sub := range []string{"cors", "delete", "versioning", "encryption"} {
+	for _, sub := range []string{"cors", "delete", "versioning", "encryption", "versions"} {
 		if q.Has(sub) {
 			return rt.unsupported(subresourceOp(r.Method, sub), "The '"+sub+"' subresource is not implemented on objects.")
 		}

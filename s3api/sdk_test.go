@@ -856,3 +856,32 @@ func TestReadOnlyConfigurations(t *testing.T) {
 		t.Fatalf("attributes of a missing object: %v", err)
 	}
 }
+
+// ListObjectVersions on an unversioned bucket lists each object's one
+// version, "null", as the latest.
+func TestListObjectVersionsUnversioned(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	c := h.sdk(keyA)
+	ctx := context.Background()
+	bucket := aws.String("versionen")
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: bucket}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"a", "b/c", "b/d", "e"} {
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: aws.String(k), Body: strings.NewReader(k)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := c.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: bucket, Delimiter: aws.String("/"), MaxKeys: aws.Int32(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Versions) != 1 || aws.ToString(out.Versions[0].Key) != "a" || aws.ToString(out.Versions[0].VersionId) != "null" || !aws.ToBool(out.Versions[0].IsLatest) ||
+		len(out.CommonPrefixes) != 1 || !aws.ToBool(out.IsTruncated) || aws.ToString(out.NextKeyMarker) != "b/" {
+		t.Fatalf("page 1: %+v", out)
+	}
+	out, err = c.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: bucket, Delimiter: aws.String("/"), KeyMarker: out.NextKeyMarker, VersionIdMarker: out.NextVersionIdMarker})
+	if err != nil || len(out.Versions) != 1 || aws.ToString(out.Versions[0].Key) != "e" || aws.ToBool(out.IsTruncated) {
+		t.Fatalf("page 2: %v %+v", err, out)
+	}
+}
