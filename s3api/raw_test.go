@@ -56,7 +56,7 @@ func TestRawErrors(t *testing.T) {
 		{"bucket tagging", rawReq{method: "GET", path: "/akten", query: "tagging"}, 501, "NotImplemented"},
 		{"object cors", rawReq{method: "GET", path: "/akten/k", query: "cors"}, 501, "NotImplemented"},
 		{"GET ?delete", rawReq{method: "GET", path: "/akten", query: "delete"}, 501, "NotImplemented"},
-		{"list versions", rawReq{method: "GET", path: "/akten", query: "versions"}, 501, "NotImplemented"},
+		{"website", rawReq{method: "GET", path: "/akten", query: "website"}, 501, "NotImplemented"},
 		{"object acl", rawReq{method: "GET", path: "/akten/k", query: "acl"}, 501, "NotImplemented"},
 		{"object retention", rawReq{method: "PUT", path: "/akten/k", query: "retention"}, 501, "NotImplemented"},
 		{"version id", rawReq{method: "GET", path: "/akten/k", query: "versionId=3HL4kqtJlcpXroDTDmjVBH40Nrjfkd"}, 501, "NotImplemented"},
