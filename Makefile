@@ -7,7 +7,7 @@ BENCH_OUT ?= bench.out
 # object layer's concurrency is raced by in-process clusters in ./node.
 RACE_PKGS := ./erasure/... ./node/... ./s3api/...
 
-.PHONY: all build run test lint unit bench benchstat fuzz clean
+.PHONY: all build run test lint unit bench benchstat fuzz soak clean
 
 all: build
 
@@ -46,6 +46,13 @@ bench:
 #   make benchstat OLD=old.out NEW=new.out
 benchstat:
 	$(GO) tool benchstat $(OLD) $(NEW)
+
+# soak: the faults-under-load test (kill -9 of nodes and of the Raft leader,
+# damaged shard files, while clients write and delete) for SOAK_DURATION;
+# `make test` runs it for 25 s. Every acknowledged write must read back.
+SOAK_DURATION ?= 10m
+soak:
+	KCS_SOAK_DURATION=$(SOAK_DURATION) $(GO) test -count=1 -timeout 0 -run '^TestE2EFaultsUnderLoad$$' -v ./cmd/kcs
 
 # fuzz: run each fuzz target for FUZZTIME (the seed corpus alone runs in `make test`).
 FUZZTIME ?= 60s
