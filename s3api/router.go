@@ -75,7 +75,7 @@ func (s *Server) hostBucket(host string) string {
 // them (cache busters, the SDKs' x-id). "cors", "delete" and "tagging"
 // are served where S3 offers them and refused elsewhere by the routes.
 var unsupportedSubresources = map[string]bool{
-	"accelerate": true, "acl": true, "analytics": true,
+	"accelerate": true, "analytics": true,
 	"intelligent-tiering": true, "inventory": true,
 	"legal-hold": true, "lifecycle": true, "logging": true, "metadataConfiguration": true,
 	"metadataTable": true, "metrics": true, "notification": true, "object-lock": true,
@@ -130,6 +130,14 @@ func (rt route) serviceRoute(r *http.Request) route {
 
 func (rt route) bucketRoute(r *http.Request, q url.Values) route {
 	switch {
+	case q.Has("acl"):
+		switch r.Method {
+		case http.MethodGet:
+			return rt.to("GetBucketAcl", (*Server).getBucketACL)
+		case http.MethodPut:
+			return rt.to("PutBucketAcl", (*Server).putACL)
+		}
+		return rt.notAllowed()
 	case q.Has("versioning"):
 		if r.Method == http.MethodGet {
 			return rt.to("GetBucketVersioning", (*Server).getBucketVersioning)
@@ -218,6 +226,15 @@ func (rt route) objectRoute(r *http.Request, q url.Values) route {
 	if q.Has("attributes") {
 		if r.Method == http.MethodGet {
 			return rt.to("GetObjectAttributes", (*Server).getObjectAttributes)
+		}
+		return rt.notAllowed()
+	}
+	if q.Has("acl") {
+		switch r.Method {
+		case http.MethodGet:
+			return rt.to("GetObjectAcl", (*Server).getObjectACL)
+		case http.MethodPut:
+			return rt.to("PutObjectAcl", (*Server).putACL)
 		}
 		return rt.notAllowed()
 	}

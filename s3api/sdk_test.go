@@ -885,3 +885,50 @@ func TestListObjectVersionsUnversioned(t *testing.T) {
 		t.Fatalf("page 2: %v %+v", err, out)
 	}
 }
+
+// ACLs read as what they are, private to the tenant; setting a private ACL
+// is accepted, sharing is not offered.
+func TestPrivateACLs(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	c := h.sdk(keyA)
+	ctx := context.Background()
+	code := func(err error) string { c, _ := apiErr(err); return c }
+	bucket := aws.String("privat")
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: bucket}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: aws.String("a"), Body: strings.NewReader("x")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, get := range []func() (*types.Owner, []types.Grant, error){
+		func() (*types.Owner, []types.Grant, error) {
+			o, err := c.GetBucketAcl(ctx, &s3.GetBucketAclInput{Bucket: bucket})
+			if err != nil {
+				return nil, nil, err
+			}
+			return o.Owner, o.Grants, nil
+		},
+		func() (*types.Owner, []types.Grant, error) {
+			o, err := c.GetObjectAcl(ctx, &s3.GetObjectAclInput{Bucket: bucket, Key: aws.String("a")})
+			if err != nil {
+				return nil, nil, err
+			}
+			return o.Owner, o.Grants, nil
+		},
+	} {
+		owner, grants, err := get()
+		if err != nil || aws.ToString(owner.ID) == "" || len(grants) != 1 || grants[0].Permission != types.PermissionFullControl ||
+			aws.ToString(grants[0].Grantee.ID) != aws.ToString(owner.ID) || grants[0].Grantee.Type != types.TypeCanonicalUser {
+			t.Fatalf("ACL: %v %+v %+v", err, owner, grants)
+		}
+	}
+	if _, err := c.PutObjectAcl(ctx, &s3.PutObjectAclInput{Bucket: bucket, Key: aws.String("a"), ACL: types.ObjectCannedACLPrivate}); err != nil {
+		t.Fatalf("private ACL: %v", err)
+	}
+	if _, err := c.PutBucketAcl(ctx, &s3.PutBucketAclInput{Bucket: bucket, ACL: types.BucketCannedACLPublicRead}); code(err) != "NotImplemented" {
+		t.Fatalf("public-read ACL: %v", err)
+	}
+	if _, err := h.sdk(keyB).GetBucketAcl(ctx, &s3.GetBucketAclInput{Bucket: bucket}); code(err) != "AccessDenied" {
+		t.Fatalf("another tenant reads the ACL: %v", err)
+	}
+}
