@@ -51,6 +51,12 @@ type Config struct {
 	GCGrace time.Duration
 	// BlockSize of new objects' shards; 0 means erasure.DefaultBlockSize.
 	BlockSize int
+	// InlineLimit is the largest stream (plaintext bytes) stored inside the
+	// metadata instead of as shards: one Raft commit instead of k+m shard
+	// files with their fsyncs. Every member keeps a copy of inline data, so
+	// it suits small objects in small clusters. 0 means 16 KiB; negative
+	// turns inlining off.
+	InlineLimit int
 	// UploadExpiry is the age after which unfinished multipart uploads are
 	// aborted and their parts collected (a kcs policy; S3 leaves it to
 	// lifecycle rules). 0 means 7 days.
@@ -108,6 +114,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if cfg.BlockSize == 0 {
 		cfg.BlockSize = erasure.DefaultBlockSize
+	}
+	if cfg.InlineLimit == 0 {
+		cfg.InlineLimit = 16 << 10
 	}
 	if cfg.UploadExpiry == 0 {
 		cfg.UploadExpiry = 7 * 24 * time.Hour

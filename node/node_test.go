@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -530,5 +531,63 @@ func TestUploadExpiry(t *testing.T) {
 	// The bucket can go now: no upload holds it.
 	if err := n.DeleteBucket(ctx, caller, "bbb"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Small objects live in the metadata: no shard file is written for them,
+// they read back (ranges too) through every node, and survive a node loss.
+func TestInlineSmallObjects(t *testing.T) {
+	c := startNodes(t, 3)
+	ctx := context.Background()
+	info, _ := c.nodes[0].CreateTenant(ctx, "gemeinde-i", "", "")
+	caller := node.Caller{Tenant: "gemeinde-i", AccessKey: info.AccessKey}
+	if err := c.nodes[0].CreateBucket(ctx, caller, "klein"); err != nil {
+		t.Fatal(err)
+	}
+	shardFiles := func() int {
+		n := 0
+		for _, cfg := range c.cfgs {
+			for _, d := range cfg.Drives {
+				filepath.Walk(filepath.Join(d, "kcs", "shards"), func(_ string, info os.FileInfo, err error) error {
+					if err == nil && !info.IsDir() {
+						n++
+					}
+					return nil
+				})
+			}
+		}
+		return n
+	}
+	sizes := []int{0, 1, 1000, 16 << 10}
+	data := map[int][]byte{}
+	for _, n := range sizes {
+		data[n] = random(n)
+		if _, err := c.nodes[1].PutObject(ctx, caller, "klein", fmt.Sprint(n), bytes.NewReader(data[n]), node.PutOptions{Size: -1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := shardFiles(); got != 0 {
+		t.Fatalf("%d shard files for objects within the inline limit", got)
+	}
+	// One byte over the limit is coded into shards.
+	if _, err := c.nodes[1].PutObject(ctx, caller, "klein", "gross", bytes.NewReader(random(16<<10+1)), node.PutOptions{Size: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if got := shardFiles(); got == 0 {
+		t.Fatal("an object over the inline limit wrote no shards")
+	}
+	c.nodes[2].Close()
+	c.nodes[2] = nil
+	for _, n := range sizes {
+		got, _ := get(t, c.nodes[0], caller, "klein", fmt.Sprint(n), node.GetOptions{})
+		if !bytes.Equal(got, data[n]) {
+			t.Fatalf("inline object of %d bytes differs", n)
+		}
+		if n > 10 {
+			got, _ = get(t, c.nodes[1], caller, "klein", fmt.Sprint(n), node.GetOptions{Range: &node.RangeSpec{First: 3, Last: int64(n) - 5}})
+			if !bytes.Equal(got, data[n][3:n-4]) {
+				t.Fatalf("range of inline object of %d bytes differs", n)
+			}
+		}
 	}
 }

@@ -1,7 +1,9 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"crypto/md5"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -57,6 +59,25 @@ func (n *Node) chooseSet(r *meta.Reader, dataID [16]byte) (*meta.Set, error) {
 	return nil, errs.Errorf("place", errs.KindUnavailable, "no erasure set has all its drives reachable")
 }
 
+// inlineStream encrypts a small body in memory for the metadata record.
+func (n *Node) inlineStream(plain []byte, dk *crypt.DataKey, streamAD []byte, partNumber int) (*stream, error) {
+	er, err := crypt.NewEncryptReader(bytes.NewReader(plain), dk, streamAD, crypt.EncryptOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var ct bytes.Buffer
+	if _, err := er.WriteTo(&ct); err != nil {
+		return nil, err
+	}
+	h := er.Header()
+	dataID := newDataID()
+	return &stream{
+		part: meta.Part{Number: partNumber, Size: int64(len(plain)), DataID: dataID[:], Cipher: h[:],
+			Modified: time.Now().UnixNano(), Inline: ct.Bytes()},
+		md5: md5.Sum(plain),
+	}, nil
+}
+
 // writeQuorum is how many shards must be durable before a write counts:
 // one more than k, so that losing any single further shard keeps the
 // object readable (k when there is no parity).
@@ -78,6 +99,20 @@ type stream struct {
 // durable on its drive. On error nothing it wrote stays referenced; shards
 // already durable are deleted.
 func (n *Node) writeStream(ctx context.Context, body io.Reader, dk *crypt.DataKey, streamAD []byte, partNumber int) (*stream, error) {
+	if n.cfg.InlineLimit > 0 {
+		// Read up to the limit: a body that ends within it is stored in the
+		// metadata; a longer one streams on, its first bytes put back.
+		buf := make([]byte, n.cfg.InlineLimit+1)
+		got, err := io.ReadFull(body, buf)
+		switch err {
+		case io.EOF, io.ErrUnexpectedEOF:
+			return n.inlineStream(buf[:got], dk, streamAD, partNumber)
+		case nil:
+			body = io.MultiReader(bytes.NewReader(buf), body)
+		default:
+			return nil, err
+		}
+	}
 	dataID := newDataID()
 	var set *meta.Set
 	err := n.store.FSM.View(func(r *meta.Reader) error {
@@ -261,6 +296,9 @@ func (n *Node) readStream(ctx context.Context, w io.Writer, p *meta.Part, dk *cr
 	if err != nil {
 		return &errs.Error{Op: "read", Kind: errs.KindCorrupt, Err: err}
 	}
+	if len(p.Inline) > 0 {
+		return readInline(w, p, h, dk, streamAD, off, length)
+	}
 	coder, err := n.coder(erasure.Params{Format: p.Format, K: p.K, M: p.M, BlockSize: p.BlockSize})
 	if err != nil {
 		return &errs.Error{Op: "read", Kind: errs.KindCorrupt, Err: err}
@@ -279,6 +317,25 @@ func (n *Node) readStream(ctx context.Context, w io.Writer, p *meta.Part, dk *cr
 			return &errs.Error{Op: "read", Kind: errs.KindCorrupt, Err: err}
 		}
 		return err
+	}
+	return nil
+}
+
+// readInline decrypts a range of a stream kept in the metadata.
+func readInline(w io.Writer, p *meta.Part, h crypt.Header, dk *crypt.DataKey, streamAD []byte, off, length int64) error {
+	dw, err := crypt.NewDecryptWriter(w, dk, h, streamAD, p.Size, off, length)
+	if err != nil {
+		return err
+	}
+	ctOff, ctLen := h.CiphertextRange(p.Size, off, length)
+	if ctOff+ctLen > int64(len(p.Inline)) {
+		return &errs.Error{Op: "read", Kind: errs.KindCorrupt, Msg: "inline stream shorter than its size"}
+	}
+	if _, err := dw.Write(p.Inline[ctOff : ctOff+ctLen]); err != nil {
+		return &errs.Error{Op: "read", Kind: errs.KindCorrupt, Err: err}
+	}
+	if err := dw.Close(); err != nil {
+		return &errs.Error{Op: "read", Kind: errs.KindCorrupt, Err: err}
 	}
 	return nil
 }

@@ -249,6 +249,7 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 	f.StringVar(&masterFile, "master-key-file", "", "file holding the master key (64 hex digits or base64 of 32 bytes)")
 	f.StringVar(&secretFile, "cluster-secret-file", "", "file holding the cluster secret (at least 16 characters)")
 	f.StringVar(&adminFile, "admin-secret-file", "", "file holding the admin secret for the admin API")
+	f.IntVar(&o.node.InlineLimit, "inline-limit", 16<<10, "objects and parts up to this many bytes are kept, encrypted, in the replicated metadata instead of as shards (-1: never)")
 	f.DurationVar(&o.node.UploadExpiry, "upload-expiry", 7*24*time.Hour, "abort multipart uploads left unfinished this long, and collect their parts")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof) on this address; keep it on loopback")

@@ -148,6 +148,10 @@ type Part struct {
 	// Drives names the drive of each shard when the part was written, so a
 	// later change of the set does not lose track of it. Empty: the set's.
 	Drives []string `cbor:"13,keyasint"`
+	// Inline holds the whole encrypted stream (header and packages) of a
+	// small part instead of shards: it is replicated by Raft to every
+	// member and durable once committed. Empty for coded parts.
+	Inline []byte `cbor:"14,keyasint"`
 }
 
 // Upload is a multipart upload in progress.
