@@ -64,6 +64,7 @@ type stripe struct {
 	dataLen  int64 // stream bytes this stripe carries
 	pending  int32 // shard writers still holding the stripe (encode)
 	shards   [][]byte
+	good     []bool // decode: blocks read and verified
 }
 
 func (c *Coder) getStripe() *stripe {

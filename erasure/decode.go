@@ -55,6 +55,16 @@ var ErrRange = errors.New("erasure: range outside the stream")
 // Reading the next stripe overlaps writing the previous one; the k block
 // reads of a stripe, and their hashing, run in parallel.
 func (c *Coder) Decode(ctx context.Context, req DecodeRequest, w io.Writer) (DecodeReport, error) {
+	return c.decode(ctx, req, func(off, n int64) func(st *stripe) error {
+		end, ss := off+n, c.p.StripeSize()
+		return func(st *stripe) error { return writeStripe(w, st, st.index*ss, off, end) }
+	})
+}
+
+// decode runs the reading stages for the stripes covering the request's
+// range and hands each verified stripe to the emit function newEmit
+// returns for the resolved range; emit runs on the output goroutine.
+func (c *Coder) decode(ctx context.Context, req DecodeRequest, newEmit func(off, n int64) func(st *stripe) error) (DecodeReport, error) {
 	var rep DecodeReport
 	p := c.p
 	l := Layout{Params: p, Size: req.Size}
@@ -96,7 +106,7 @@ func (c *Coder) Decode(ctx context.Context, req DecodeRequest, w io.Writer) (Dec
 		out:     make(chan *stripe, stripeDepth),
 	}
 	d.outWG.Add(1)
-	go d.write(w, off, n)
+	go d.write(newEmit(off, n))
 
 	err = d.run(ctx, first, last)
 	close(d.out)
@@ -191,7 +201,12 @@ func (d *decodeStream) run(ctx context.Context, first, last int64) error {
 // data blocks from parity.
 func (d *decodeStream) readStripe(ctx context.Context, st *stripe) error {
 	p := d.c.p
-	good := make([]bool, p.Shards())
+	if cap(st.good) < p.Shards() {
+		st.good = make([]bool, p.Shards())
+	}
+	good := st.good[:p.Shards()]
+	clear(good)
+	st.good = good
 	ngood, waiting := 0, 0
 	for _, r := range d.readers {
 		if r != nil {
@@ -306,15 +321,13 @@ func (d *decodeStream) stopReaders() {
 	d.readWG.Wait()
 }
 
-// write is the output stage: it writes the requested part of each stripe's
-// data blocks to w, in order, and hands the buffer back.
-func (d *decodeStream) write(w io.Writer, off, n int64) {
+// write is the output stage: it emits each stripe, in order, and hands the
+// buffer back.
+func (d *decodeStream) write(emit func(st *stripe) error) {
 	defer d.outWG.Done()
-	end := off + n
-	ss := d.l.StripeSize()
 	for st := range d.out {
 		if d.outErr.Load() == nil {
-			if err := writeStripe(w, st, st.index*ss, off, end); err != nil {
+			if err := emit(st); err != nil {
 				d.outErr.Store(&err)
 			}
 		}
