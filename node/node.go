@@ -84,6 +84,7 @@ type Node struct {
 	live    *liveness
 	gc      *collector
 	reads   *readBatcher
+	repairs *repairer
 	started time.Time
 
 	stop chan struct{}
@@ -167,12 +168,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.live = newLiveness(n)
 	n.gc = newCollector(n)
 	n.reads = &readBatcher{n: n}
+	n.repairs = newRepairer(n)
 
 	if err := n.enterCluster(ctx); err != nil {
 		n.Close()
 		return nil, err
 	}
-	n.wg.Add(3)
+	n.wg.Add(4)
+	go func() { defer n.wg.Done(); n.repairs.run(n.stop) }()
 	go func() { defer n.wg.Done(); n.live.run(n.stop) }()
 	go func() { defer n.wg.Done(); n.gc.run(n.stop) }()
 	go func() { defer n.wg.Done(); n.runUploadExpiry(n.stop) }()

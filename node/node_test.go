@@ -591,3 +591,71 @@ func TestInlineSmallObjects(t *testing.T) {
 		}
 	}
 }
+
+// A read that finds shards missing or corrupt reconstructs around them and
+// queues their repair: the shards come back exactly as written, so the
+// object again survives the loss of m other shards.
+func TestReadRepairsShards(t *testing.T) {
+	c := startNodes(t, 3)
+	ctx := context.Background()
+	info, _ := c.nodes[0].CreateTenant(ctx, "gemeinde-r", "", "")
+	caller := node.Caller{Tenant: "gemeinde-r", AccessKey: info.AccessKey}
+	if err := c.nodes[0].CreateBucket(ctx, caller, "heil"); err != nil {
+		t.Fatal(err)
+	}
+	data := random(300 << 10)
+	if _, err := c.nodes[0].PutObject(ctx, caller, "heil", "akte", bytes.NewReader(data), node.PutOptions{Size: -1}); err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, cfg := range c.cfgs {
+		for _, d := range cfg.Drives {
+			filepath.Walk(filepath.Join(d, "kcs", "shards"), func(p string, info os.FileInfo, err error) error {
+				if err == nil && !info.IsDir() {
+					files = append(files, p)
+				}
+				return nil
+			})
+		}
+	}
+	if len(files) != 6 {
+		t.Fatalf("%d shard files, want 6", len(files))
+	}
+	orig := map[string][]byte{}
+	for _, f := range files {
+		orig[f], _ = os.ReadFile(f)
+	}
+	// Damage two shards (m = 2): one corrupted, one gone.
+	b := append([]byte(nil), orig[files[0]]...)
+	b[len(b)/2] ^= 1
+	os.WriteFile(files[0], b, 0o600)
+	os.Remove(files[3])
+	// Reads must touch the damaged shards: read through every node.
+	for _, n := range c.nodes {
+		if got, _ := get(t, n, caller, "heil", "akte", node.GetOptions{}); !bytes.Equal(got, data) {
+			t.Fatal("read around damaged shards differs")
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ok := true
+		for _, f := range []string{files[0], files[3]} {
+			if b, err := os.ReadFile(f); err != nil || !bytes.Equal(b, orig[f]) {
+				ok = false
+			}
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("damaged shards were not repaired")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Redundancy is back: two other shards may go now.
+	os.Remove(files[1])
+	os.Remove(files[4])
+	if got, _ := get(t, c.nodes[2], caller, "heil", "akte", node.GetOptions{}); !bytes.Equal(got, data) {
+		t.Fatal("after repair, losing two other shards loses the object")
+	}
+}

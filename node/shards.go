@@ -308,9 +308,10 @@ func (n *Node) readStream(ctx context.Context, w io.Writer, p *meta.Part, dk *cr
 		ObjectID: p.DataID, DataKey: dk, StreamAD: streamAD, Header: h, PlainSize: p.Size,
 		Coder: coder, Shards: srcs, Prefer: prefer, Offset: off, Length: length,
 	})
+	n.queueRepairs(p, rep.Bad)
 	for _, b := range rep.Bad {
 		n.noteFailure(p.Drives[b.Shard], b.Err)
-		n.log.Warn("bad shard; needs repair", "data_id", fmt.Sprintf("%x", p.DataID), "part", p.Number, "shard", b.Shard, "drive", p.Drives[b.Shard], "err", b.Err)
+		n.log.Warn("bad shard; queued for repair", "data_id", fmt.Sprintf("%x", p.DataID), "part", p.Number, "shard", b.Shard, "drive", p.Drives[b.Shard], "err", b.Err)
 	}
 	if err != nil {
 		if errors.Is(err, erasure.ErrTooManyBad) || errors.Is(err, crypt.ErrAuth) || errors.Is(err, crypt.ErrTruncated) {
