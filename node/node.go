@@ -57,6 +57,13 @@ type Config struct {
 	// it suits small objects in small clusters. 0 means 16 KiB; negative
 	// turns inlining off.
 	InlineLimit int
+	// OrphanGrace is how old a shard file must be before the orphan scan
+	// deletes it for not being referenced: well beyond the time between a
+	// shard's last write and its stream's commit. 0 means one hour.
+	OrphanGrace time.Duration
+	// OrphanScanEvery is how often each node scans its drives for orphan
+	// shards. 0 means hourly.
+	OrphanScanEvery time.Duration
 	// UploadExpiry is the age after which unfinished multipart uploads are
 	// aborted and their parts collected (a kcs policy; S3 leaves it to
 	// lifecycle rules). 0 means 7 days.
@@ -119,6 +126,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.InlineLimit == 0 {
 		cfg.InlineLimit = 16 << 10
 	}
+	if cfg.OrphanGrace == 0 {
+		cfg.OrphanGrace = time.Hour
+	}
+	if cfg.OrphanScanEvery == 0 {
+		cfg.OrphanScanEvery = time.Hour
+	}
 	if cfg.UploadExpiry == 0 {
 		cfg.UploadExpiry = 7 * 24 * time.Hour
 	}
@@ -174,7 +187,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
-	n.wg.Add(4)
+	n.wg.Add(5)
+	go func() { defer n.wg.Done(); n.runOrphanScans(n.stop) }()
 	go func() { defer n.wg.Done(); n.repairs.run(n.stop) }()
 	go func() { defer n.wg.Done(); n.live.run(n.stop) }()
 	go func() { defer n.wg.Done(); n.gc.run(n.stop) }()

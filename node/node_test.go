@@ -21,6 +21,7 @@ import (
 	"github.com/kommunal-cloud/kcs/node"
 	"github.com/kommunal-cloud/kcs/node/checksum"
 	"github.com/kommunal-cloud/kcs/node/crypt"
+	"github.com/kommunal-cloud/kcs/node/shardstore"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -657,5 +658,87 @@ func TestReadRepairsShards(t *testing.T) {
 	os.Remove(files[4])
 	if got, _ := get(t, c.nodes[2], caller, "heil", "akte", node.GetOptions{}); !bytes.Equal(got, data) {
 		t.Fatal("after repair, losing two other shards loses the object")
+	}
+}
+
+// The orphan scan removes shard files no metadata references once they are
+// older than the grace period, and nothing else.
+func TestOrphanScan(t *testing.T) {
+	c := startNodes(t, 3, func(cfg *node.Config) {
+		cfg.OrphanGrace = time.Hour
+		cfg.OrphanScanEvery = 200 * time.Millisecond
+	})
+	ctx := context.Background()
+	info, _ := c.nodes[0].CreateTenant(ctx, "gemeinde-o", "", "")
+	caller := node.Caller{Tenant: "gemeinde-o", AccessKey: info.AccessKey}
+	if err := c.nodes[0].CreateBucket(ctx, caller, "waisen"); err != nil {
+		t.Fatal(err)
+	}
+	data := random(100 << 10)
+	if _, err := c.nodes[0].PutObject(ctx, caller, "waisen", "echt", bytes.NewReader(data), node.PutOptions{Size: -1}); err != nil {
+		t.Fatal(err)
+	}
+	// A crashed writer's shards: durable, never committed. One is old, one
+	// is fresh (its commit could still be coming).
+	d, err := shardstore.Open(c.cfgs[1].Drives[0], "n1/0", "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, fresh := shardstore.Name{DataID: [16]byte{1, 2, 3}, Shard: 1}, shardstore.Name{DataID: [16]byte{4, 5, 6}, Shard: 2}
+	for _, n := range []shardstore.Name{old, fresh} {
+		w, _ := d.Create(n)
+		w.Write([]byte("verwaist"))
+		if err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var oldPath string
+	filepath.Walk(filepath.Join(c.cfgs[1].Drives[0], "kcs", "shards"), func(p string, info os.FileInfo, err error) error {
+		if err == nil && info.Name() == old.String() {
+			oldPath = p
+		}
+		return nil
+	})
+	long := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(oldPath, long, long); err != nil {
+		t.Fatal(err)
+	}
+	// Referenced shards stay even when old.
+	var kept []string
+	for _, cfg := range c.cfgs {
+		for _, dir := range cfg.Drives {
+			filepath.Walk(filepath.Join(dir, "kcs", "shards"), func(p string, info os.FileInfo, err error) error {
+				if err == nil && !info.IsDir() && p != oldPath && info.Name() != fresh.String() {
+					os.Chtimes(p, long, long)
+					kept = append(kept, p)
+				}
+				return nil
+			})
+		}
+	}
+	if len(kept) != 6 {
+		t.Fatalf("%d shard files of the object, want 6", len(kept))
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(oldPath); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("old orphan shard not removed")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // a few more scans
+	if _, err := d.Size(fresh); err != nil {
+		t.Fatalf("fresh uncommitted shard removed: %v", err)
+	}
+	for _, p := range kept {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("referenced shard removed: %v", err)
+		}
+	}
+	if got, _ := get(t, c.nodes[2], caller, "waisen", "echt", node.GetOptions{}); !bytes.Equal(got, data) {
+		t.Fatal("referenced object damaged by the orphan scan")
 	}
 }

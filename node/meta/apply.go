@@ -20,6 +20,9 @@ import (
 // returned to the caller (which stops the node).
 func applyCommand(tx *bolt.Tx, c *Command) *Result {
 	r, err := dispatch(tx, c)
+	if err == nil && r.Err == nil {
+		err = indexDataIDs(tx, c, r)
+	}
 	if err != nil {
 		// Record errors (a record that does not decode) are corruption; they
 		// surface as internal errors of the one command, and the log line
@@ -551,4 +554,35 @@ func applyDeleteObjects(tx *bolt.Tx, d *DeleteObjects) (*Result, error) {
 		res.Garbage = append(res.Garbage, old.Parts...)
 	}
 	return res, nil
+}
+
+// indexDataIDs keeps the dataids bucket equal to the set of streams the
+// metadata references: a command's garbage leaves it, the parts it stored
+// enter it. The orphan scan deletes shard files whose data id is not
+// there (a writer that crashed between its shards and its commit).
+func indexDataIDs(tx *bolt.Tx, c *Command, r *Result) error {
+	idx := tx.Bucket(bDataIDs)
+	for _, p := range r.Garbage {
+		if err := idx.Delete(p.DataID); err != nil {
+			return err
+		}
+	}
+	var stored []Part
+	switch c.Op {
+	case OpPutObject:
+		stored = c.PutObject.Object.Parts
+	case OpCompleteUpload:
+		stored = c.CompleteUpload.Object.Parts
+	case OpPutPart:
+		stored = []Part{c.PutPart.Part}
+	}
+	for _, p := range stored {
+		if len(p.DataID) == 0 {
+			continue
+		}
+		if err := idx.Put(p.DataID, []byte{byte(c.Op)}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

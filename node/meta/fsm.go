@@ -25,6 +25,7 @@ import (
 //	uploads  upload id → Upload
 //	parts    upload id ‖ 0x00 ‖ part number (u32) → Part
 //	bucketuploads  nested per S3 bucket: object key ‖ 0x00 ‖ upload id → ""
+//	dataids  data id of every referenced stream → op that stored it
 //	nodes    node id → Node
 //	sets     set id (u32) → Set
 //
@@ -42,6 +43,7 @@ var (
 	bBucketUploads = []byte("bucketuploads")
 	bNodes         = []byte("nodes")
 	bSets          = []byte("sets")
+	bDataIDs       = []byte("dataids")
 
 	kSchema  = []byte("schema")
 	kApplied = []byte("applied")
@@ -90,7 +92,7 @@ func (f *FSM) open() error {
 	}
 	var applied uint64
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bSys, bTenants, bAccessKeys, bBuckets, bObjects, bUploads, bParts, bBucketUploads, bNodes, bSets} {
+		for _, b := range [][]byte{bSys, bTenants, bAccessKeys, bBuckets, bObjects, bUploads, bParts, bBucketUploads, bNodes, bSets, bDataIDs} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

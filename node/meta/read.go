@@ -320,3 +320,9 @@ func (r *Reader) UploadsOlderThan(before int64, max int) ([]Upload, error) {
 	})
 	return out, err
 }
+
+// Referenced reports whether some object version or upload part uses the
+// stream with this data id.
+func (r *Reader) Referenced(dataID []byte) bool {
+	return r.tx.Bucket(bDataIDs).Get(dataID) != nil
+}

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // FormatVersion is the on-disk layout version of a drive.
@@ -173,6 +174,26 @@ func (d *Drive) Remove(n Name) error {
 		return fmt.Errorf("shardstore: remove %s on %s: %w", n, d.ID, err)
 	}
 	return nil
+}
+
+// Walk calls fn for every committed shard on the drive with its file's
+// modification time, in no particular order; files that are not shards
+// are skipped.
+func (d *Drive) Walk(fn func(n Name, modified time.Time) error) error {
+	return filepath.WalkDir(d.dir("shards"), func(p string, e os.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		n, perr := ParseName(e.Name())
+		if perr != nil {
+			return nil
+		}
+		info, err := e.Info()
+		if err != nil {
+			return nil // removed meanwhile
+		}
+		return fn(n, info.ModTime())
+	})
 }
 
 // Usage reports the drive's filesystem size and free space in bytes.

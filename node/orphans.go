@@ -1,0 +1,79 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/kommunal-cloud/kcs/node/meta"
+	"github.com/kommunal-cloud/kcs/node/shardstore"
+)
+
+// The orphan scan collects shard files that no metadata references: the
+// shards of a write whose node crashed between making them durable and
+// committing (or cleaning up after a failed commit), and garbage whose
+// collection was lost with a restart (the garbage queue lives in memory).
+// The metadata keeps an index of every referenced stream's data id, so a
+// file is an orphan when its data id is missing there and the file is
+// older than OrphanGrace — far longer than a shard waits for its commit.
+
+// scanOrphans deletes this node's orphan shards and returns how many.
+func (n *Node) scanOrphans(ctx context.Context) (int, error) {
+	if err := n.linearize(ctx); err != nil {
+		return 0, err
+	}
+	cutoff := time.Now().Add(-n.cfg.OrphanGrace)
+	removed := 0
+	for _, d := range n.drives {
+		err := d.Walk(func(name shardstore.Name, modified time.Time) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if modified.After(cutoff) {
+				return nil
+			}
+			var referenced bool
+			n.store.FSM.View(func(r *meta.Reader) error {
+				referenced = r.Referenced(name.DataID[:])
+				return nil
+			})
+			if referenced {
+				return nil
+			}
+			if err := d.Remove(name); err != nil {
+				return err
+			}
+			removed++
+			n.log.Info("orphan shard removed", "shard", name.String(), "drive", d.ID, "modified", modified.UTC())
+			return nil
+		})
+		if err != nil {
+			return removed, fmt.Errorf("orphan scan of %s: %w", d.ID, err)
+		}
+	}
+	return removed, nil
+}
+
+func (n *Node) runOrphanScans(stop <-chan struct{}) {
+	t := time.NewTicker(n.cfg.OrphanScanEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.OrphanScanEvery)
+			go func() {
+				select {
+				case <-stop:
+				case <-ctx.Done():
+				}
+				cancel()
+			}()
+			if _, err := n.scanOrphans(ctx); err != nil {
+				n.log.Warn("orphan scan", "err", err)
+			}
+			cancel()
+		}
+	}
+}
