@@ -572,3 +572,41 @@ func TestE2EAdminCLI(t *testing.T) {
 		t.Fatalf("wrong admin secret: %v %s", err, out)
 	}
 }
+
+// TestE2EBench runs `kcs bench` against a cluster: it reports PUTs and
+// GETs without errors, in JSON for scripts.
+func TestE2EBench(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	c := startCluster(t, 3)
+	ak, sk := c.tenant("gemeinde-bench")
+	cmd := exec.Command(kcsBin, "bench", "--endpoint", "https://"+c.servers[1].s3tls, "--ca-cert", c.ca.caFile,
+		"--size", "64KiB", "--concurrency", "4", "--duration", "2s", "--objects", "50", "--cleanup", "--json")
+	cmd.Env = append(cleanEnv(), "AWS_ACCESS_KEY_ID="+ak, "AWS_SECRET_ACCESS_KEY="+sk)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kcs bench: %v\n%s", err, out)
+	}
+	var rep struct {
+		Ops []struct {
+			Op     string  `json:"op"`
+			Count  int     `json:"count"`
+			Errors int     `json:"errors"`
+			MBPerS float64 `json:"mb_per_s"`
+		} `json:"ops"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	seen := map[string]bool{}
+	for _, o := range rep.Ops {
+		if o.Count == 0 || o.Errors != 0 || o.MBPerS <= 0 {
+			t.Fatalf("kcs bench %s: %+v", o.Op, o)
+		}
+		seen[o.Op] = true
+	}
+	if !seen["PUT"] || !seen["GET"] {
+		t.Fatalf("kcs bench ran %v", rep.Ops)
+	}
+}

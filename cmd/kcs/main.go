@@ -26,7 +26,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: false,
 	}
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return bindEnv(cmd) }
-	root.AddCommand(newServerCmd(), newDevCmd(), newAdminCmd())
+	root.AddCommand(newServerCmd(), newDevCmd(), newAdminCmd(), newBenchCmd())
 	root.AddCommand(&cobra.Command{
 		Use:   "version",
 		Short: "Print the version of this binary",
