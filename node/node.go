@@ -64,6 +64,14 @@ type Config struct {
 	// OrphanScanEvery is how often each node scans its drives for orphan
 	// shards. 0 means hourly.
 	OrphanScanEvery time.Duration
+	// ScrubEvery is the time from the end of one scrub pass to the start of
+	// the next: each pass reads and checks every shard on the node's
+	// drives and queues the repair of missing or corrupt ones. 0 means 7
+	// days; negative turns the scrub off.
+	ScrubEvery time.Duration
+	// ScrubRate caps the bytes per second a scrub pass reads, leaving the
+	// disks to clients. 0 means 64 MiB/s; negative means no cap.
+	ScrubRate int64
 	// UploadExpiry is the age after which unfinished multipart uploads are
 	// aborted and their parts collected (a kcs policy; S3 leaves it to
 	// lifecycle rules). 0 means 7 days.
@@ -132,6 +140,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.OrphanScanEvery == 0 {
 		cfg.OrphanScanEvery = time.Hour
 	}
+	if cfg.ScrubEvery == 0 {
+		cfg.ScrubEvery = 7 * 24 * time.Hour
+	}
+	if cfg.ScrubRate == 0 {
+		cfg.ScrubRate = 64 << 20
+	}
 	if cfg.UploadExpiry == 0 {
 		cfg.UploadExpiry = 7 * 24 * time.Hour
 	}
@@ -187,8 +201,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
-	n.wg.Add(5)
+	n.wg.Add(6)
 	go func() { defer n.wg.Done(); n.runOrphanScans(n.stop) }()
+	go func() { defer n.wg.Done(); n.runScrubs(n.stop) }()
 	go func() { defer n.wg.Done(); n.repairs.run(n.stop) }()
 	go func() { defer n.wg.Done(); n.live.run(n.stop) }()
 	go func() { defer n.wg.Done(); n.gc.run(n.stop) }()

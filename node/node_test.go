@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -740,5 +741,104 @@ func TestOrphanScan(t *testing.T) {
 	}
 	if got, _ := get(t, c.nodes[2], caller, "waisen", "echt", node.GetOptions{}); !bytes.Equal(got, data) {
 		t.Fatal("referenced object damaged by the orphan scan")
+	}
+}
+
+// The scrub finds shards no read touches, missing or corrupt, in objects
+// and in the parts of unfinished uploads, and has them rebuilt.
+func TestScrubRepairsUnreadShards(t *testing.T) {
+	c := startNodes(t, 3, func(cfg *node.Config) {
+		cfg.ScrubEvery = -1 // passes run by hand below
+		cfg.ScrubRate = -1
+	})
+	ctx := context.Background()
+	info, _ := c.nodes[0].CreateTenant(ctx, "gemeinde-s", "", "")
+	caller := node.Caller{Tenant: "gemeinde-s", AccessKey: info.AccessKey}
+	if err := c.nodes[0].CreateBucket(ctx, caller, "archiv"); err != nil {
+		t.Fatal(err)
+	}
+	data := random(300 << 10)
+	if _, err := c.nodes[0].PutObject(ctx, caller, "archiv", "selten", bytes.NewReader(data), node.PutOptions{Size: -1}); err != nil {
+		t.Fatal(err)
+	}
+	uploadID, err := c.nodes[1].CreateMultipartUpload(ctx, caller, "archiv", "halb", node.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.nodes[1].UploadPart(ctx, caller, "archiv", "halb", uploadID, 7, bytes.NewReader(random(200<<10)), node.PartOptions{Size: -1}); err != nil {
+		t.Fatal(err)
+	}
+	orig := map[string][]byte{}
+	var object, part []string
+	for _, cfg := range c.cfgs {
+		for _, d := range cfg.Drives {
+			filepath.Walk(filepath.Join(d, "kcs", "shards"), func(p string, info os.FileInfo, err error) error {
+				if err == nil && !info.IsDir() {
+					orig[p], _ = os.ReadFile(p)
+					if strings.Contains(filepath.Base(p), "-7-") {
+						part = append(part, p)
+					} else {
+						object = append(object, p)
+					}
+				}
+				return nil
+			})
+		}
+	}
+	if len(object) != 6 || len(part) != 6 {
+		t.Fatalf("%d object and %d part shard files, want 6 and 6", len(object), len(part))
+	}
+	scrubAll := func() (bad, shards int) {
+		for _, n := range c.nodes {
+			st, err := n.Scrub(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bad += st.Bad
+			shards += st.Shards
+		}
+		return bad, shards
+	}
+	if bad, shards := scrubAll(); bad != 0 || shards != 12 {
+		t.Fatalf("scrub of a healthy cluster: %d bad of %d shards, want 0 of 12", bad, shards)
+	}
+
+	// Two shards of the object (m = 2) and one of the part go bad.
+	flip := func(f string, at int) {
+		b := append([]byte(nil), orig[f]...)
+		b[at] ^= 1
+		os.WriteFile(f, b, 0o600)
+	}
+	flip(object[0], len(orig[object[0]])-1) // the last frame's data
+	os.Remove(object[4])
+	flip(part[2], 3) // a frame header
+	damaged := []string{object[0], object[4], part[2]}
+	if bad, _ := scrubAll(); bad != 3 {
+		t.Fatalf("scrub found %d bad shards, want 3", bad)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ok := true
+		for _, f := range damaged {
+			if b, err := os.ReadFile(f); err != nil || !bytes.Equal(b, orig[f]) {
+				ok = false
+			}
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the shards the scrub found were not repaired")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if bad, _ := scrubAll(); bad != 0 {
+		t.Fatalf("after repair the scrub still finds %d bad shards", bad)
+	}
+	// Redundancy is back: two other shards of the object may go now.
+	os.Remove(object[1])
+	os.Remove(object[2])
+	if got, _ := get(t, c.nodes[2], caller, "archiv", "selten", node.GetOptions{}); !bytes.Equal(got, data) {
+		t.Fatal("after the scrub's repair, losing two other shards loses the object")
 	}
 }

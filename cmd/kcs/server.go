@@ -162,6 +162,7 @@ func newServerCmd() *cobra.Command {
 		masterFile, secretFile, adminFile string
 		fastRaft                          bool
 		debugAddr                         string
+		scrubMiB                          int64
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -194,6 +195,13 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 			}
 			if o.node.MetaDir == "" {
 				o.node.MetaDir = filepath.Join(o.node.Drives[0], ".kcs-meta")
+			}
+			if o.node.ScrubEvery <= 0 {
+				o.node.ScrubEvery = -1 // off
+			}
+			o.node.ScrubRate = scrubMiB << 20
+			if scrubMiB <= 0 {
+				o.node.ScrubRate = -1 // no cap
 			}
 			mk, err := readSecret("master key", masterFile, "KCS_MASTER_KEY", true)
 			if err != nil {
@@ -251,6 +259,8 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 	f.StringVar(&adminFile, "admin-secret-file", "", "file holding the admin secret for the admin API")
 	f.IntVar(&o.node.InlineLimit, "inline-limit", 16<<10, "objects and parts up to this many bytes are kept, encrypted, in the replicated metadata instead of as shards (-1: never)")
 	f.DurationVar(&o.node.UploadExpiry, "upload-expiry", 7*24*time.Hour, "abort multipart uploads left unfinished this long, and collect their parts")
+	f.DurationVar(&o.node.ScrubEvery, "scrub-every", 7*24*time.Hour, "time between scrub passes, which read every local shard and have missing or corrupt ones rebuilt (0: no scrub)")
+	f.Int64Var(&scrubMiB, "scrub-rate", 64, "MiB/s a scrub pass may read (0: no cap)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof) on this address; keep it on loopback")
 	f.BoolVar(&fastRaft, "fast-raft", false, "shorter Raft timeouts (tests; loopback clusters)")

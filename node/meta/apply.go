@@ -19,9 +19,15 @@ import (
 // outcomes come back in Result.Err; a failure to write the database is
 // returned to the caller (which stops the node).
 func applyCommand(tx *bolt.Tx, c *Command) *Result {
-	r, err := dispatch(tx, c)
+	// The reference is taken before dispatch: completing an upload
+	// drops the upload record that names the object's bucket and key.
+	ref, err := dataRefOf(tx, c)
+	var r *Result
+	if err == nil {
+		r, err = dispatch(tx, c)
+	}
 	if err == nil && r.Err == nil {
-		err = indexDataIDs(tx, c, r)
+		err = indexDataIDs(tx, c, r, ref)
 	}
 	if err != nil {
 		// Record errors (a record that does not decode) are corruption; they
@@ -558,9 +564,11 @@ func applyDeleteObjects(tx *bolt.Tx, d *DeleteObjects) (*Result, error) {
 
 // indexDataIDs keeps the dataids bucket equal to the set of streams the
 // metadata references: a command's garbage leaves it, the parts it stored
-// enter it. The orphan scan deletes shard files whose data id is not
-// there (a writer that crashed between its shards and its commit).
-func indexDataIDs(tx *bolt.Tx, c *Command, r *Result) error {
+// enter it, each with a DataRef saying where its record lives. The orphan
+// scan deletes shard files whose data id is not there (a writer that
+// crashed between its shards and its commit); the scrub follows the
+// DataRef to the part record it needs to check and repair a shard.
+func indexDataIDs(tx *bolt.Tx, c *Command, r *Result, ref *DataRef) error {
 	idx := tx.Bucket(bDataIDs)
 	for _, p := range r.Garbage {
 		if err := idx.Delete(p.DataID); err != nil {
@@ -580,9 +588,32 @@ func indexDataIDs(tx *bolt.Tx, c *Command, r *Result) error {
 		if len(p.DataID) == 0 {
 			continue
 		}
-		if err := idx.Put(p.DataID, []byte{byte(c.Op)}); err != nil {
+		ref.Part = p.Number
+		v, err := encMode.Marshal(ref)
+		if err != nil {
+			return err
+		}
+		if err := idx.Put(p.DataID, v); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// dataRefOf names the record that will hold the parts a command stores.
+func dataRefOf(tx *bolt.Tx, c *Command) (*DataRef, error) {
+	switch c.Op {
+	case OpPutObject:
+		return &DataRef{Bucket: c.PutObject.Bucket, Key: c.PutObject.Key}, nil
+	case OpPutPart:
+		return &DataRef{Upload: c.PutPart.UploadID}, nil
+	case OpCompleteUpload:
+		var u Upload
+		ok, err := get(tx.Bucket(bUploads), []byte(c.CompleteUpload.UploadID), &u)
+		if err != nil || !ok {
+			return nil, err // a missing upload fails in dispatch
+		}
+		return &DataRef{Bucket: u.Bucket, Key: u.Key}, nil
+	}
+	return nil, nil
 }

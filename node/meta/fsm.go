@@ -25,7 +25,7 @@ import (
 //	uploads  upload id → Upload
 //	parts    upload id ‖ 0x00 ‖ part number (u32) → Part
 //	bucketuploads  nested per S3 bucket: object key ‖ 0x00 ‖ upload id → ""
-//	dataids  data id of every referenced stream → op that stored it
+//	dataids  data id of every referenced stream → DataRef (its record)
 //	nodes    node id → Node
 //	sets     set id (u32) → Set
 //

@@ -2,6 +2,7 @@ package meta
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
@@ -325,4 +326,74 @@ func (r *Reader) UploadsOlderThan(before int64, max int) ([]Upload, error) {
 // stream with this data id.
 func (r *Reader) Referenced(dataID []byte) bool {
 	return r.tx.Bucket(bDataIDs).Get(dataID) != nil
+}
+
+// PartOf finds the part record of the stream with this data id, through
+// the dataids index. It reports false when no object or upload holds the
+// stream (an orphan, or a stream replaced meanwhile).
+func (r *Reader) PartOf(dataID []byte) (*Part, bool, error) {
+	v := r.tx.Bucket(bDataIDs).Get(dataID)
+	if v == nil {
+		return nil, false, nil
+	}
+	return r.resolve(dataID, v)
+}
+
+// Streams returns the part records of up to max referenced streams whose
+// data ids come after after, in data id order, and the last data id it
+// looked at (nil at the end): a scan over every stream in short read
+// transactions.
+func (r *Reader) Streams(after []byte, max int) ([]Part, []byte, error) {
+	c := r.tx.Bucket(bDataIDs).Cursor()
+	k, v := c.First()
+	if after != nil {
+		k, v = c.Seek(after)
+		if k != nil && bytes.Equal(k, after) {
+			k, v = c.Next()
+		}
+	}
+	var out []Part
+	var last []byte
+	for ; k != nil && len(out) < max; k, v = c.Next() {
+		last = bytes.Clone(k)
+		p, ok, err := r.resolve(k, v)
+		if err != nil {
+			return out, last, err
+		}
+		if ok {
+			out = append(out, *p)
+		}
+	}
+	if k == nil {
+		last = nil
+	}
+	return out, last, nil
+}
+
+func (r *Reader) resolve(dataID, v []byte) (*Part, bool, error) {
+	var ref DataRef
+	if err := decMode.Unmarshal(v, &ref); err != nil {
+		return nil, false, fmt.Errorf("dataids %x: %w", dataID, err)
+	}
+	var parts []Part
+	if ref.Upload != "" {
+		var p Part
+		ok, err := get(r.tx.Bucket(bParts), partKey(ref.Upload, ref.Part), &p)
+		if err != nil || !ok {
+			return nil, false, err
+		}
+		parts = []Part{p}
+	} else {
+		o, ok, err := r.Object(ref.Bucket, ref.Key)
+		if err != nil || !ok {
+			return nil, false, err
+		}
+		parts = o.Parts
+	}
+	for i := range parts {
+		if parts[i].Number == ref.Part && bytes.Equal(parts[i].DataID, dataID) {
+			return &parts[i], true, nil
+		}
+	}
+	return nil, false, nil
 }

@@ -168,3 +168,13 @@ type Upload struct {
 	ChecksumAlgorithm string `cbor:"9,keyasint"`
 	ChecksumType      string `cbor:"10,keyasint"`
 }
+
+// DataRef is the value of the dataids index: where the part record of a
+// stream lives. Bucket and Key name an object's current version, Upload a
+// multipart upload; Part is the part's number.
+type DataRef struct {
+	Bucket string `cbor:"1,keyasint,omitempty"`
+	Key    string `cbor:"2,keyasint,omitempty"`
+	Upload string `cbor:"3,keyasint,omitempty"`
+	Part   int    `cbor:"4,keyasint"`
+}
