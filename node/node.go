@@ -67,7 +67,8 @@ type Config struct {
 	// ScrubEvery is the time from the end of one scrub pass to the start of
 	// the next: each pass reads and checks every shard on the node's
 	// drives and queues the repair of missing or corrupt ones. 0 means 7
-	// days; negative turns the scrub off.
+	// days; negative turns the periodic scrub off (StartScrub still runs
+	// a pass).
 	ScrubEvery time.Duration
 	// ScrubRate caps the bytes per second a scrub pass reads, leaving the
 	// disks to clients. 0 means 64 MiB/s; negative means no cap.
@@ -96,11 +97,12 @@ type Node struct {
 	coders sync.Map // erasure.Params → *erasure.Coder
 	tkeys  sync.Map // tenant "\x00" version → *crypt.TenantKey
 
-	live    *liveness
-	gc      *collector
-	reads   *readBatcher
-	repairs *repairer
-	started time.Time
+	live     *liveness
+	gc       *collector
+	reads    *readBatcher
+	repairs  *repairer
+	scrubNow chan struct{}
+	started  time.Time
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -196,6 +198,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.gc = newCollector(n)
 	n.reads = &readBatcher{n: n}
 	n.repairs = newRepairer(n)
+	n.scrubNow = make(chan struct{}, 1)
 
 	if err := n.enterCluster(ctx); err != nil {
 		n.Close()

@@ -76,13 +76,21 @@ func writeFileAtomic(path string, b []byte) error {
 	return os.Rename(tmp, path)
 }
 
+// StartScrub has the background scrub start a pass now instead of at its
+// next date (an operator who replaced a drive, or suspects one). A pass
+// cut short resumes where it was; otherwise the pass is a whole new one.
+// It returns at once; the pass's outcome goes to the log.
+func (n *Node) StartScrub() {
+	select {
+	case n.scrubNow <- struct{}{}:
+	default: // one is already requested
+	}
+}
+
 // Scrub runs one whole scrub pass now, over the metadata as of the call,
 // and returns what it found.
 func (n *Node) Scrub(ctx context.Context) (ScrubStats, error) {
 	var st ScrubStats
-	if err := n.linearize(ctx); err != nil {
-		return st, err
-	}
 	_, err := n.scrub(ctx, nil, &st, nil)
 	return st, err
 }
@@ -91,6 +99,14 @@ func (n *Node) Scrub(ctx context.Context) (ScrubStats, error) {
 // calling save with its position now and then. It returns the position it
 // reached (nil at the end).
 func (n *Node) scrub(ctx context.Context, from []byte, st *ScrubStats, save func(cursor []byte)) ([]byte, error) {
+	// Catch up with the leader first, so the pass covers what was written
+	// up to its start; without a leader the local state still serves.
+	lctx, cancel := context.WithTimeout(ctx, time.Minute)
+	err := n.linearize(lctx)
+	cancel()
+	if err != nil {
+		n.log.Warn("scrub runs on local metadata", "err", err)
+	}
 	pace := newPacer(n.cfg.ScrubRate)
 	cursor := from
 	lastSave := time.Now()
@@ -195,9 +211,6 @@ func (n *Node) stillReferenced(p *meta.Part) bool {
 
 // runScrubs runs a pass every ScrubEvery, resuming one a restart cut short.
 func (n *Node) runScrubs(stop <-chan struct{}) {
-	if n.cfg.ScrubEvery < 0 {
-		return
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -212,14 +225,18 @@ func (n *Node) runScrubs(stop <-chan struct{}) {
 		n.saveScrubState(s)
 	}
 	for {
-		wait := time.Until(s.Finished.Add(n.cfg.ScrubEvery))
-		if s.Cursor != nil {
-			wait = time.Minute // resume soon, once the node has settled
+		var due <-chan time.Time // never, with the periodic scrub off
+		switch {
+		case s.Cursor != nil:
+			due = time.After(time.Minute) // resume soon, once the node has settled
+		case n.cfg.ScrubEvery > 0:
+			due = time.After(time.Until(s.Finished.Add(n.cfg.ScrubEvery)))
 		}
 		select {
 		case <-stop:
 			return
-		case <-time.After(wait):
+		case <-due:
+		case <-n.scrubNow:
 		}
 		var st ScrubStats
 		start := time.Now()

@@ -200,7 +200,31 @@ secret (--admin-secret-file, or KCS_ADMIN_SECRET).`,
 		},
 	}
 	cluster.AddCommand(status)
-	cmd.AddCommand(tenant, key, cluster)
+
+	nodeCmd := &cobra.Command{Use: "node", Short: "Commands for the node at --endpoint"}
+	scrub := &cobra.Command{
+		Use:   "scrub",
+		Short: "Start a scrub pass now: check every shard on the node's drives, rebuild missing or corrupt ones",
+		Long: `Start a scrub pass on the node at --endpoint now instead of at its next date
+(--scrub-every): after replacing a drive, or when one is suspect. The command
+returns at once; the node logs the pass's progress and outcome ("scrub pass
+done" with the shards checked and the bad ones found), and rebuilds bad
+shards in the background.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			if err := c.StartScrub(cmd.Context()); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "scrub pass started on %s\n", c.Endpoint)
+			return nil
+		},
+	}
+	nodeCmd.AddCommand(scrub)
+	cmd.AddCommand(tenant, key, cluster, nodeCmd)
 	return cmd
 }
 

@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -18,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -565,6 +567,43 @@ func TestE2EAdminCLI(t *testing.T) {
 	if out := run("cluster", "status"); !strings.Contains(out, "leader") || !strings.Contains(out, "RS(4,2)") {
 		t.Fatalf("status table:\n%s", out)
 	}
+	// `node scrub` has the node at the endpoint check its shards now and
+	// rebuild one that went missing.
+	owner := goClient("http://"+c.servers[0].s3, created.AccessKey, created.Secret, http.DefaultClient)
+	if _, err := owner.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("akten")}); err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, 200<<10)
+	rand.Read(body)
+	if _, err := owner.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("akten"), Key: aws.String("a"), Body: bytes.NewReader(body)}); err != nil {
+		t.Fatal(err)
+	}
+	var shard string
+	for _, d := range c.servers[1].drives {
+		files, _ := filepath.Glob(filepath.Join(d, "kcs", "shards", "*", "*", "*"))
+		if len(files) > 0 {
+			shard = files[0]
+		}
+	}
+	orig, err := os.ReadFile(shard)
+	if err != nil {
+		t.Fatalf("no shard on %s: %v", c.servers[1].id, err)
+	}
+	os.Remove(shard)
+	if out := run("node", "scrub"); !strings.Contains(out, "scrub pass started") {
+		t.Fatalf("node scrub: %s", out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if b, err := os.ReadFile(shard); err == nil && bytes.Equal(b, orig) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the scrub did not rebuild %s\n%s", shard, c.logTail(c.servers[1]))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
 	// A wrong admin secret is refused.
 	cmd := exec.Command(kcsBin, "admin", "--endpoint", "http://"+c.servers[0].s3, "tenant", "list")
 	cmd.Env = append(cleanEnv(), "KCS_ADMIN_SECRET=not-the-secret")

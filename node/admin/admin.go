@@ -41,6 +41,7 @@ type Service interface {
 	ListAccessKeys(ctx context.Context, tenant string) ([]node.AccessKeyInfo, error)
 	DeleteAccessKey(ctx context.Context, tenant, accessKey string) error
 	ClusterStatus(ctx context.Context) (*node.ClusterStatus, error)
+	StartScrub()
 }
 
 // KeyRequest creates a tenant or an access key. Empty fields get random
@@ -81,6 +82,7 @@ func NewHandler(svc Service, secret []byte, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("GET "+Prefix+"/tenants/{tenant}/keys", h.listKeys)
 	h.mux.HandleFunc("DELETE "+Prefix+"/tenants/{tenant}/keys/{key}", h.deleteKey)
 	h.mux.HandleFunc("GET "+Prefix+"/cluster/status", h.status)
+	h.mux.HandleFunc("POST "+Prefix+"/node/scrub", h.scrub)
 	return h
 }
 
@@ -232,6 +234,12 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
+// scrub starts a scrub pass on the node that serves the request.
+func (h *Handler) scrub(w http.ResponseWriter, _ *http.Request) {
+	h.svc.StartScrub()
+	w.WriteHeader(http.StatusAccepted)
+}
+
 // Client calls the admin API of a node.
 type Client struct {
 	Endpoint string // e.g. https://kcs.example:9443
@@ -332,6 +340,11 @@ func (c *Client) ClusterStatus(ctx context.Context) (*node.ClusterStatus, error)
 	var out node.ClusterStatus
 	err := c.do(ctx, http.MethodGet, "/cluster/status", nil, &out)
 	return &out, err
+}
+
+// StartScrub has the node at the client's endpoint start a scrub pass.
+func (c *Client) StartScrub(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/node/scrub", nil, nil)
 }
 
 // The node implements the service.
