@@ -427,11 +427,18 @@ func (n *Node) Status(ctx context.Context) rpc.Status {
 		Term: n.store.Raft.CurrentTerm(), Applied: n.store.FSM.Applied(), Started: n.started,
 		S3Addrs: n.cfg.S3Addrs, GoRoutines: runtime.NumGoroutine()}
 	st.Leader, _ = n.store.Leader()
+	st.Drives = n.driveStatus()
+	return st
+}
+
+// driveStatus reports this node's drives with their usage, by id.
+func (n *Node) driveStatus() []rpc.DriveStatus {
 	ids := make([]string, 0, len(n.drives))
 	for id := range n.drives {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
+	out := make([]rpc.DriveStatus, 0, len(ids))
 	for _, id := range ids {
 		d := n.drives[id]
 		ds := rpc.DriveStatus{ID: id, Path: d.Path}
@@ -440,7 +447,7 @@ func (n *Node) Status(ctx context.Context) rpc.Status {
 		} else {
 			ds.Total, ds.Free = total, free
 		}
-		st.Drives = append(st.Drives, ds)
+		out = append(out, ds)
 	}
-	return st
+	return out
 }

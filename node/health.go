@@ -152,6 +152,7 @@ func (c *collector) run(stop <-chan struct{}) {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				c.n.deleteShards(ctx, it.part)
 				cancel()
+				c.n.counters.garbageStreams.Add(1)
 			}
 		}
 	}

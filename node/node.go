@@ -102,6 +102,7 @@ type Node struct {
 	reads    *readBatcher
 	repairs  *repairer
 	scrubNow chan struct{}
+	counters counters
 	started  time.Time
 
 	stop chan struct{}

@@ -44,6 +44,7 @@ func (n *Node) scanOrphans(ctx context.Context) (int, error) {
 				return err
 			}
 			removed++
+			n.counters.orphansRemoved.Add(1)
 			n.log.Info("orphan shard removed", "shard", name.String(), "drive", d.ID, "modified", modified.UTC())
 			return nil
 		})

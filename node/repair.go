@@ -78,6 +78,7 @@ func (r *repairer) run(stop <-chan struct{}) {
 			err := r.n.repairPart(ctx, &job.part, job.shards)
 			cancel()
 			if err != nil {
+				r.n.counters.repairFailures.Add(1)
 				r.n.log.Warn("shard repair failed", "data_id", fmt.Sprintf("%x", job.part.DataID), "part", job.part.Number, "err", err)
 			}
 			select {
@@ -133,6 +134,7 @@ func (n *Node) repairPart(ctx context.Context, p *meta.Part, shards map[int]bool
 		if err := w.Commit(); err != nil {
 			return fmt.Errorf("repair shard %d on %s: %w", i, p.Drives[i], err)
 		}
+		n.counters.shardsRepaired.Add(1)
 		n.log.Info("shard repaired", "data_id", fmt.Sprintf("%x", p.DataID), "part", p.Number, "shard", i, "drive", p.Drives[i])
 	}
 	return nil

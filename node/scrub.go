@@ -165,6 +165,8 @@ func (n *Node) scrubPart(ctx context.Context, p *meta.Part, st *ScrubStats, pace
 		name := shardstore.Name{DataID: id, Part: uint32(p.Number), Shard: uint8(i)}
 		read, err := n.verifyLocalShard(ctx, d, name, params, p.DataID, size, i)
 		st.Bytes += read
+		n.counters.scrubShards.Add(1)
+		n.counters.scrubBytes.Add(read)
 		pace.wait(ctx, read)
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return ctxErr
@@ -178,6 +180,7 @@ func (n *Node) scrubPart(ctx context.Context, p *meta.Part, st *ScrubStats, pace
 			return nil
 		}
 		st.Bad++
+		n.counters.scrubBad.Add(1)
 		n.log.Warn("scrub found a bad shard", "shard", name.String(), "drive", drive, "err", err)
 		if p.M == 0 {
 			n.log.Error("shard lost: the stream has no parity to rebuild it from", "shard", name.String(), "drive", drive)
@@ -218,6 +221,9 @@ func (n *Node) runScrubs(stop <-chan struct{}) {
 		cancel()
 	}()
 	s := n.loadScrubState()
+	if !s.Finished.IsZero() {
+		n.counters.scrubLastPass.Store(s.Finished.Unix())
+	}
 	if s.Finished.IsZero() {
 		// A new node: nothing to check yet; the first pass comes a
 		// period from now.
@@ -258,6 +264,8 @@ func (n *Node) runScrubs(stop <-chan struct{}) {
 		}
 		s = scrubState{Finished: time.Now()}
 		n.saveScrubState(s)
+		n.counters.scrubPasses.Add(1)
+		n.counters.scrubLastPass.Store(s.Finished.Unix())
 		n.log.Info("scrub pass done", "streams", st.Streams, "shards", st.Shards, "bytes", st.Bytes, "bad", st.Bad, "took", time.Since(start).Round(time.Second))
 	}
 }

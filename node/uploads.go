@@ -129,6 +129,7 @@ func (n *Node) expireUploads(ctx context.Context, age time.Duration) {
 		n.log.Info("expired an unfinished multipart upload", "tenant", u.Tenant, "bucket", u.Bucket, "key", u.Key, "upload", u.ID,
 			"initiated", time.Unix(0, u.Initiated).UTC())
 		n.gc.add(res.Garbage)
+		n.counters.uploadsExpired.Add(1)
 	}
 }
 

@@ -148,6 +148,16 @@ type Config struct {
 	// its whole path is the key. Requests for Domain itself, or any other
 	// host, are path style. E.g. "s3.kcs.example".
 	Domain string
+	// Observer, if set, is told of every request once it is answered:
+	// the hook for metrics.
+	Observer RequestObserver
+}
+
+// RequestObserver receives each request's outcome: its S3 operation
+// ("PutObject"; "" when the request matched none), HTTP status (499 when
+// the client went away), body bytes received and sent, and duration.
+type RequestObserver interface {
+	ObserveRequest(op string, status int, bytesIn, bytesOut int64, d time.Duration)
 }
 
 // DefaultRegion is the region a Config without one uses.
@@ -175,6 +185,7 @@ type Server struct {
 	authV2 *sigv2.Verifier // the same lookup, for Signature Version 2
 	now    func() time.Time
 	hostID string // x-amz-id-2 and HostId: which server instance answered
+	obs    RequestObserver
 }
 
 // New returns a Server that serves layer to the holders of creds.
@@ -200,6 +211,7 @@ func New(cfg Config, layer ObjectLayer, creds Credentials) *Server {
 		now:    cfg.Now,
 		layer:  layer,
 		hostID: base64.StdEncoding.EncodeToString(id[:]),
+		obs:    cfg.Observer,
 	}
 	lookup := secretLookup(creds)
 	s.auth = newVerifier(cfg, lookup)
@@ -331,6 +343,7 @@ func (s *Server) serve(w *responseWriter, r *http.Request, rq *request) {
 
 // logRequest writes the request's one log line.
 func (s *Server) logRequest(r *http.Request, rq *request, w *responseWriter, start time.Time) {
+	took := time.Since(start)
 	status := w.status
 	switch {
 	case rq.gone:
@@ -345,7 +358,7 @@ func (s *Server) logRequest(r *http.Request, rq *request, w *responseWriter, sta
 		slog.String("op", rq.op),
 		slog.Int("status", status),
 		slog.Int64("bytes", w.bytes),
-		slog.Duration("duration", time.Since(start)),
+		slog.Duration("duration", took),
 		slog.String("remote", r.RemoteAddr),
 	}
 	if rq.body != nil {
@@ -365,6 +378,13 @@ func (s *Server) logRequest(r *http.Request, rq *request, w *responseWriter, sta
 		}
 	}
 	s.log.LogAttrs(r.Context(), level, "s3 request", attrs...)
+	if s.obs != nil {
+		var in int64
+		if rq.body != nil {
+			in = rq.body.n
+		}
+		s.obs.ObserveRequest(rq.op, status, in, w.bytes, took)
+	}
 }
 
 // responseWriter records the status and the body bytes for the log, and

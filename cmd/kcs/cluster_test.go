@@ -105,6 +105,7 @@ type server struct {
 	id, site             string
 	dir                  string
 	s3, s3tls, raft, rpc string
+	metrics              string
 	drives               []string
 	cmd                  *exec.Cmd
 	logf                 *os.File
@@ -144,7 +145,7 @@ func startCluster(t testing.TB, n int) *cluster {
 	c.adminSecret = writeSecret(t, c.adminFile)
 	for i := range n {
 		s := &server{id: fmt.Sprintf("n%d", i+1), site: fmt.Sprintf("site-%c", 'a'+i), dir: filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
-			s3: freePort(t), s3tls: freePort(t), raft: freePort(t), rpc: freePort(t)}
+			s3: freePort(t), s3tls: freePort(t), raft: freePort(t), rpc: freePort(t), metrics: freePort(t)}
 		s.drives = []string{filepath.Join(s.dir, "d1"), filepath.Join(s.dir, "d2")}
 		c.servers = append(c.servers, s)
 	}
@@ -169,7 +170,7 @@ func (c *cluster) start(s *server, bootstrap bool, join string) {
 	args := []string{"server", "--id", s.id, "--site", s.site, "--drives", strings.Join(s.drives, ","),
 		"--meta-dir", filepath.Join(s.dir, "meta"), "--s3-addr", s.s3, "--s3-tls-addr", s.s3tls,
 		"--tls-cert", c.ca.certFile, "--tls-key", c.ca.keyFile, "--raft-addr", s.raft, "--rpc-addr", s.rpc,
-		"--fast-raft", "--log-level", "info"}
+		"--metrics-addr", s.metrics, "--fast-raft", "--log-level", "info"}
 	if bootstrap {
 		args = append(args, "--bootstrap")
 	}

@@ -112,6 +112,7 @@ kept in --dir/dev-master.key, marked as a development key: never do this in prod
 				nodeDir := filepath.Join(dir, s.site, s.node)
 				o := serveOptions{
 					s3Addr:      "127.0.0.1:" + strconv.Itoa(basePort+i),
+					metricsAddr: "127.0.0.1:" + strconv.Itoa(basePort+300+i),
 					region:      "us-east-1",
 					adminSecret: stripComments(adminRaw),
 					node: node.Config{
@@ -169,7 +170,7 @@ kept in --dir/dev-master.key, marked as a development key: never do this in prod
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "\nkcs dev cluster is up: 3 sites, 1 node each, 2 drives per node, data in %s\n\n", dir)
 			for i, s := range devSites {
-				fmt.Fprintf(out, "  S3 endpoint  http://%s   (site %s, node %s)\n", opts[i].s3Addr, s.site, s.node)
+				fmt.Fprintf(out, "  S3 endpoint  http://%s   (site %s, node %s; metrics http://%s/metrics)\n", opts[i].s3Addr, s.site, s.node, opts[i].metricsAddr)
 			}
 			fmt.Fprintf(out, "\n  access key   %s\n  secret key   %s\n  region       us-east-1\n\n", devAccessKey, devSecretKey)
 			fmt.Fprintf(out, "  try:   AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s aws --endpoint-url http://%s s3 mb s3://hello\n", devAccessKey, devSecretKey, opts[0].s3Addr)

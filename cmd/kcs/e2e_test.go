@@ -29,6 +29,8 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/minio/minio-go/v7"
 	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 const mib = 1 << 20
@@ -647,5 +649,110 @@ func TestE2EBench(t *testing.T) {
 	}
 	if !seen["PUT"] || !seen["GET"] {
 		t.Fatalf("kcs bench ran %v", rep.Ops)
+	}
+}
+
+// scrape reads the Prometheus metrics of s: metric name → label set
+// ("code=200,op=PutObject") → value.
+func scrape(t *testing.T, s *server) map[string]map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + s.metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("metrics of %s do not parse: %v", s.id, err)
+	}
+	out := map[string]map[string]float64{}
+	for name, f := range families {
+		out[name] = map[string]float64{}
+		for _, m := range f.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+"="+l.GetValue())
+			}
+			v := m.GetCounter().GetValue() + m.GetGauge().GetValue() + float64(m.GetHistogram().GetSampleCount())
+			out[name][strings.Join(labels, ",")] = v
+		}
+	}
+	return out
+}
+
+// TestE2EMetrics checks what an operator's Prometheus sees: S3 requests by
+// operation and status with their bytes, one Raft leader, drive sizes, and
+// a scrub pass with what it checked.
+func TestE2EMetrics(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	c := startCluster(t, 3)
+	ak, sk := c.tenant("gemeinde-zahlen")
+	ctx := context.Background()
+	cl := goClient("http://"+c.servers[0].s3, ak, sk, http.DefaultClient)
+	if _, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("statistik")}); err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, 300<<10)
+	rand.Read(body)
+	if _, err := cl.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("statistik"), Key: aws.String("k"), Body: bytes.NewReader(body)}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cl.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("statistik"), Key: aws.String("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, out.Body)
+	out.Body.Close()
+	if _, err := cl.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("statistik"), Key: aws.String("nope")}); apiCode(err) != "NoSuchKey" {
+		t.Fatalf("missing key: %v", err)
+	}
+	if err := c.admin(c.servers[0]).StartScrub(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	var m map[string]map[string]float64
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		m = scrape(t, c.servers[0])
+		if m["kcs_scrub_passes_total"][""] >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no scrub pass counted: %v", m["kcs_scrub_passes_total"])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	req := m["kcs_s3_requests_total"]
+	if req["code=200,op=PutObject"] != 1 || req["code=200,op=GetObject"] != 1 || req["code=404,op=GetObject"] != 1 {
+		t.Errorf("kcs_s3_requests_total: %v", req)
+	}
+	if got := m["kcs_s3_received_bytes_total"]["op=PutObject"]; got < float64(len(body)) {
+		t.Errorf("received bytes of PutObject %v, want at least %d", got, len(body))
+	}
+	if got := m["kcs_s3_sent_bytes_total"]["op=GetObject"]; got < float64(len(body)) {
+		t.Errorf("sent bytes of GetObject %v, want at least %d", got, len(body))
+	}
+	if m["kcs_s3_request_duration_seconds"]["op=PutObject"] != 1 {
+		t.Errorf("PutObject latency samples: %v", m["kcs_s3_request_duration_seconds"])
+	}
+	if len(m["kcs_drive_size_bytes"]) != 2 || m["kcs_drive_size_bytes"]["drive=n1/0"] == 0 {
+		t.Errorf("drive sizes: %v", m["kcs_drive_size_bytes"])
+	}
+	// n1 holds two of the object's six shards, on its two drives.
+	if m["kcs_scrub_shards_checked_total"][""] != 2 || m["kcs_scrub_bad_shards_total"][""] != 0 {
+		t.Errorf("scrub: %v checked, %v bad", m["kcs_scrub_shards_checked_total"], m["kcs_scrub_bad_shards_total"])
+	}
+	if _, ok := m["go_goroutines"]; !ok {
+		t.Error("no Go runtime metrics")
+	}
+	leaders := 0.0
+	for _, s := range c.servers {
+		leaders += scrape(t, s)["kcs_raft_leader"][""]
+	}
+	if leaders != 1 {
+		t.Errorf("%v nodes report themselves Raft leader, want 1", leaders)
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kommunal-cloud/kcs/node"
 	"github.com/kommunal-cloud/kcs/node/admin"
+	"github.com/kommunal-cloud/kcs/node/metrics"
 	"github.com/kommunal-cloud/kcs/s3api"
 )
 
@@ -38,6 +39,7 @@ type serveOptions struct {
 	region      string
 	domain      string
 	adminSecret []byte
+	metricsAddr string // Prometheus /metrics; "" for none
 }
 
 // serving is a node with its S3 and admin listeners.
@@ -91,6 +93,14 @@ func serve(ctx context.Context, o serveOptions) (*serving, error) {
 	if len(lns) == 0 {
 		return nil, errors.New("no S3 listener: give --s3-addr, --s3-tls-addr or both")
 	}
+	var metricsLn net.Listener
+	if o.metricsAddr != "" {
+		var err error
+		if metricsLn, err = net.Listen("tcp", o.metricsAddr); err != nil {
+			closeAll()
+			return nil, fmt.Errorf("metrics listener: %w", err)
+		}
+	}
 	for _, l := range lns {
 		scheme := "http://"
 		if l.tls {
@@ -101,9 +111,22 @@ func serve(ctx context.Context, o serveOptions) (*serving, error) {
 	n, err := node.Start(ctx, o.node)
 	if err != nil {
 		closeAll()
+		if metricsLn != nil {
+			metricsLn.Close()
+		}
 		return nil, err
 	}
-	s3 := s3api.New(s3api.Config{Region: o.region, Domain: o.domain, Logger: log.With("component", "s3")}, n, n)
+	s := &serving{node: n, log: log, done: make(chan error, len(lns)+1)}
+	s3cfg := s3api.Config{Region: o.region, Domain: o.domain, Logger: log.With("component", "s3")}
+	if metricsLn != nil {
+		reg := metrics.New(n)
+		s3cfg.Observer = reg
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", reg.Handler())
+		s.start(&http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, metricsLn)
+		log.Info("metrics listening", "addr", "http://"+metricsLn.Addr().String()+"/metrics")
+	}
+	s3 := s3api.New(s3cfg, n, n)
 	adm := admin.NewHandler(n, o.adminSecret, log.With("component", "admin"))
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/_kcs/") {
@@ -112,7 +135,6 @@ func serve(ctx context.Context, o serveOptions) (*serving, error) {
 		}
 		s3.ServeHTTP(w, r)
 	})
-	s := &serving{node: n, log: log, done: make(chan error, len(lns))}
 	for _, l := range lns {
 		srv := &http.Server{
 			Handler:           handler,
@@ -126,14 +148,19 @@ func serve(ctx context.Context, o serveOptions) (*serving, error) {
 			srv.TLSConfig = tlsCfg
 			ln = tls.NewListener(ln, tlsCfg)
 		}
-		s.servers = append(s.servers, srv)
-		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				s.done <- err
-			}
-		}()
+		s.start(srv, ln)
 	}
 	return s, nil
+}
+
+// start serves srv on ln until stop; a listener that fails ends serving.
+func (s *serving) start(srv *http.Server, ln net.Listener) {
+	s.servers = append(s.servers, srv)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.done <- err
+		}
+	}()
 }
 
 // stop shuts the listeners down gracefully (requests in flight get a few
@@ -262,6 +289,7 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 	f.DurationVar(&o.node.ScrubEvery, "scrub-every", 7*24*time.Hour, "time between scrub passes, which read every local shard and have missing or corrupt ones rebuilt (0: no scrub)")
 	f.Int64Var(&scrubMiB, "scrub-rate", 64, "MiB/s a scrub pass may read (0: no cap)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics (/metrics, no authentication) on this address, e.g. 127.0.0.1:9100")
 	f.StringVar(&debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof) on this address; keep it on loopback")
 	f.BoolVar(&fastRaft, "fast-raft", false, "shorter Raft timeouts (tests; loopback clusters)")
 	f.MarkHidden("fast-raft")

@@ -1,0 +1,65 @@
+package node
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/kommunal-cloud/kcs/node/rpc"
+)
+
+// counters are the node's running totals of background work, for
+// monitoring: an operator must see repairs and scrub findings without
+// reading logs.
+type counters struct {
+	shardsRepaired atomic.Int64
+	repairFailures atomic.Int64
+	scrubShards    atomic.Int64
+	scrubBytes     atomic.Int64
+	scrubBad       atomic.Int64
+	scrubPasses    atomic.Int64
+	scrubLastPass  atomic.Int64 // unix seconds of the last whole pass's end
+	orphansRemoved atomic.Int64
+	uploadsExpired atomic.Int64
+	garbageStreams atomic.Int64
+}
+
+// Metrics is a snapshot of a node's state and counters for monitoring.
+type Metrics struct {
+	Leader       bool
+	AppliedIndex uint64
+	Drives       []rpc.DriveStatus // this node's drives with their usage
+
+	ShardsRepaired     int64 // shards rebuilt after a read or scrub found them bad
+	ShardRepairsFailed int64 // repair jobs that failed (retried by the next read or scrub)
+	ScrubShards        int64 // shards a scrub checked
+	ScrubBytes         int64
+	ScrubBad           int64 // missing or corrupt shards a scrub found
+	ScrubPasses        int64 // whole scrub passes finished since the start
+	ScrubLastPass      time.Time
+	OrphansRemoved     int64 // unreferenced shard files deleted
+	UploadsExpired     int64 // multipart uploads aborted for their age
+	GarbageStreams     int64 // streams of replaced or deleted versions whose shards were deleted
+}
+
+// Metrics returns the node's current metrics.
+func (n *Node) Metrics() Metrics {
+	c := &n.counters
+	m := Metrics{
+		Leader:             n.store.IsLeader(),
+		AppliedIndex:       n.store.FSM.Applied(),
+		ShardsRepaired:     c.shardsRepaired.Load(),
+		ShardRepairsFailed: c.repairFailures.Load(),
+		ScrubShards:        c.scrubShards.Load(),
+		ScrubBytes:         c.scrubBytes.Load(),
+		ScrubBad:           c.scrubBad.Load(),
+		ScrubPasses:        c.scrubPasses.Load(),
+		OrphansRemoved:     c.orphansRemoved.Load(),
+		UploadsExpired:     c.uploadsExpired.Load(),
+		GarbageStreams:     c.garbageStreams.Load(),
+	}
+	if t := c.scrubLastPass.Load(); t != 0 {
+		m.ScrubLastPass = time.Unix(t, 0)
+	}
+	m.Drives = n.driveStatus()
+	return m
+}

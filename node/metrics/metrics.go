@@ -1,0 +1,149 @@
+// Package metrics exposes a node to Prometheus: its S3 traffic (requests
+// by operation and status, latency, bytes), its Raft role, its drives'
+// usage, and the background work that keeps data whole (repairs, scrub
+// findings, collected orphans and garbage). Operators alert on these
+// instead of reading logs: a scrub that finds bad shards, or repairs that
+// fail, mean a disk to replace.
+//
+// Node state is read when Prometheus scrapes, from node.Metrics; request
+// metrics are counted as requests finish (it implements
+// s3api.RequestObserver).
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/kommunal-cloud/kcs/node"
+)
+
+// Source is what the registry reads at each scrape.
+type Source interface {
+	Metrics() node.Metrics
+}
+
+// Registry holds a node's metrics.
+type Registry struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	bytesIn  *prometheus.CounterVec
+	bytesOut *prometheus.CounterVec
+}
+
+// New returns the registry of the node src, with Go runtime and process
+// metrics.
+func New(src Source) *Registry {
+	r := &Registry{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kcs_s3_requests_total", Help: "S3 requests answered, by operation and HTTP status (499: the client went away).",
+		}, []string{"op", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "kcs_s3_request_duration_seconds", Help: "Time from a request's arrival to its last response byte, by operation.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+		}, []string{"op"}),
+		bytesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kcs_s3_received_bytes_total", Help: "Request body bytes received, by operation.",
+		}, []string{"op"}),
+		bytesOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kcs_s3_sent_bytes_total", Help: "Response body bytes sent, by operation.",
+		}, []string{"op"}),
+	}
+	r.reg.MustRegister(r.requests, r.duration, r.bytesIn, r.bytesOut,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&nodeCollector{src: src})
+	return r
+}
+
+// ObserveRequest counts one answered S3 request.
+func (r *Registry) ObserveRequest(op string, status int, bytesIn, bytesOut int64, d time.Duration) {
+	if op == "" {
+		op = "Unknown"
+	}
+	r.requests.WithLabelValues(op, strconv.Itoa(status)).Inc()
+	r.duration.WithLabelValues(op).Observe(d.Seconds())
+	if bytesIn > 0 {
+		r.bytesIn.WithLabelValues(op).Add(float64(bytesIn))
+	}
+	if bytesOut > 0 {
+		r.bytesOut.WithLabelValues(op).Add(float64(bytesOut))
+	}
+}
+
+// Handler serves the metrics in Prometheus' text format.
+func (r *Registry) Handler() http.Handler {
+	return promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{Registry: r.reg})
+}
+
+// nodeCollector turns a node.Metrics snapshot into metrics at each scrape.
+type nodeCollector struct{ src Source }
+
+var (
+	descLeader   = prometheus.NewDesc("kcs_raft_leader", "1 if this node is the Raft leader of the metadata, else 0.", nil, nil)
+	descApplied  = prometheus.NewDesc("kcs_raft_applied_index", "Index of the last metadata log entry this node applied.", nil, nil)
+	descTotal    = prometheus.NewDesc("kcs_drive_size_bytes", "Size of the filesystem of each drive.", []string{"drive"}, nil)
+	descFree     = prometheus.NewDesc("kcs_drive_free_bytes", "Free space on the filesystem of each drive.", []string{"drive"}, nil)
+	descDriveErr = prometheus.NewDesc("kcs_drive_error", "1 if a drive's usage cannot be read, else 0.", []string{"drive"}, nil)
+	descRepaired = prometheus.NewDesc("kcs_shards_repaired_total", "Shards rebuilt after a read or a scrub found them missing or corrupt.", nil, nil)
+	descRepFail  = prometheus.NewDesc("kcs_shard_repairs_failed_total", "Shard repair jobs that failed.", nil, nil)
+	descScrubSh  = prometheus.NewDesc("kcs_scrub_shards_checked_total", "Shards a scrub pass read and checked.", nil, nil)
+	descScrubB   = prometheus.NewDesc("kcs_scrub_read_bytes_total", "Bytes scrub passes read.", nil, nil)
+	descScrubBad = prometheus.NewDesc("kcs_scrub_bad_shards_total", "Missing or corrupt shards scrub passes found.", nil, nil)
+	descScrubP   = prometheus.NewDesc("kcs_scrub_passes_total", "Whole scrub passes finished since the node started.", nil, nil)
+	descScrubT   = prometheus.NewDesc("kcs_scrub_last_pass_timestamp_seconds", "End of the last whole scrub pass (Unix time; 0: none yet).", nil, nil)
+	descOrphans  = prometheus.NewDesc("kcs_orphan_shards_removed_total", "Shard files no metadata referenced, deleted by the orphan scan.", nil, nil)
+	descExpired  = prometheus.NewDesc("kcs_multipart_uploads_expired_total", "Unfinished multipart uploads aborted for their age.", nil, nil)
+	descGarbage  = prometheus.NewDesc("kcs_garbage_streams_collected_total", "Streams of replaced or deleted object versions whose shards were deleted.", nil, nil)
+)
+
+func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descLeader, descApplied, descTotal, descFree, descDriveErr, descRepaired, descRepFail,
+		descScrubSh, descScrubB, descScrubBad, descScrubP, descScrubT, descOrphans, descExpired, descGarbage} {
+		ch <- d
+	}
+}
+
+func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
+	m := c.src.Metrics()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v int64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	}
+	leader := 0.0
+	if m.Leader {
+		leader = 1
+	}
+	gauge(descLeader, leader)
+	gauge(descApplied, float64(m.AppliedIndex))
+	for _, d := range m.Drives {
+		if d.Err != "" {
+			gauge(descDriveErr, 1, d.ID)
+			continue
+		}
+		gauge(descDriveErr, 0, d.ID)
+		gauge(descTotal, float64(d.Total), d.ID)
+		gauge(descFree, float64(d.Free), d.ID)
+	}
+	counter(descRepaired, m.ShardsRepaired)
+	counter(descRepFail, m.ShardRepairsFailed)
+	counter(descScrubSh, m.ScrubShards)
+	counter(descScrubB, m.ScrubBytes)
+	counter(descScrubBad, m.ScrubBad)
+	counter(descScrubP, m.ScrubPasses)
+	last := 0.0
+	if !m.ScrubLastPass.IsZero() {
+		last = float64(m.ScrubLastPass.Unix())
+	}
+	gauge(descScrubT, last)
+	counter(descOrphans, m.OrphansRemoved)
+	counter(descExpired, m.UploadsExpired)
+	counter(descGarbage, m.GarbageStreams)
+}
