@@ -597,6 +597,28 @@ func TestInlineSmallObjects(t *testing.T) {
 // A read that finds shards missing or corrupt reconstructs around them and
 // queues their repair: the shards come back exactly as written, so the
 // object again survives the loss of m other shards.
+// waitRestored waits until each of files holds its bytes in orig again:
+// its repair is done.
+func waitRestored(t *testing.T, orig map[string][]byte, files ...string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ok := true
+		for _, f := range files {
+			if b, err := os.ReadFile(f); err != nil || !bytes.Equal(b, orig[f]) {
+				ok = false
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("damaged shards were not repaired: %v", files)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func TestReadRepairsShards(t *testing.T) {
 	c := startNodes(t, 3)
 	ctx := context.Background()
@@ -638,22 +660,7 @@ func TestReadRepairsShards(t *testing.T) {
 			t.Fatal("read around damaged shards differs")
 		}
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ok := true
-		for _, f := range []string{files[0], files[3]} {
-			if b, err := os.ReadFile(f); err != nil || !bytes.Equal(b, orig[f]) {
-				ok = false
-			}
-		}
-		if ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("damaged shards were not repaired")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitRestored(t, orig, files[0], files[3])
 	// Redundancy is back: two other shards may go now.
 	os.Remove(files[1])
 	os.Remove(files[4])
@@ -816,22 +823,7 @@ func TestScrubRepairsUnreadShards(t *testing.T) {
 	if bad, _ := scrubAll(); bad != 3 {
 		t.Fatalf("scrub found %d bad shards, want 3", bad)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ok := true
-		for _, f := range damaged {
-			if b, err := os.ReadFile(f); err != nil || !bytes.Equal(b, orig[f]) {
-				ok = false
-			}
-		}
-		if ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the shards the scrub found were not repaired")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitRestored(t, orig, damaged...)
 	if bad, _ := scrubAll(); bad != 0 {
 		t.Fatalf("after repair the scrub still finds %d bad shards", bad)
 	}
