@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,18 +22,10 @@ import (
 	"github.com/kommunal-cloud/kcs/node/checksum"
 	"github.com/kommunal-cloud/kcs/node/crypt"
 	"github.com/kommunal-cloud/kcs/node/shardstore"
+	"github.com/kommunal-cloud/kcs/node/testaddr"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 type testCluster struct {
 	cfgs  []node.Config
@@ -52,7 +43,7 @@ func startNodes(t *testing.T, sites int, adjust ...func(*node.Config)) *testClus
 			ID: fmt.Sprintf("n%d", i), Site: fmt.Sprintf("site-%d", i),
 			Drives:   []string{filepath.Join(dir, "d0"), filepath.Join(dir, "d1")},
 			MetaDir:  filepath.Join(dir, "meta"),
-			RaftAddr: freeAddr(t), RPCAddr: freeAddr(t),
+			RaftAddr: testaddr.Loopback(t), RPCAddr: testaddr.Loopback(t),
 			MasterKey: mk, ClusterSecret: []byte("in-process-cluster-secret"),
 			Logger: quiet, Fast: true, GCGrace: 100 * time.Millisecond, BlockSize: 4096,
 		}

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/kommunal-cloud/kcs/node/admin"
+	"github.com/kommunal-cloud/kcs/node/testaddr"
 )
 
 // kcsBin is the binary built once for all end-to-end tests.
@@ -48,17 +49,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// freePort returns a loopback port nothing listens on right now.
-func freePort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // testCA makes a CA and a server certificate for 127.0.0.1 and localhost.
@@ -145,7 +135,7 @@ func startCluster(t testing.TB, n int) *cluster {
 	c.adminSecret = writeSecret(t, c.adminFile)
 	for i := range n {
 		s := &server{id: fmt.Sprintf("n%d", i+1), site: fmt.Sprintf("site-%c", 'a'+i), dir: filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
-			s3: freePort(t), s3tls: freePort(t), raft: freePort(t), rpc: freePort(t), metrics: freePort(t)}
+			s3: testaddr.Loopback(t), s3tls: testaddr.Loopback(t), raft: testaddr.Loopback(t), rpc: testaddr.Loopback(t), metrics: testaddr.Loopback(t)}
 		s.drives = []string{filepath.Join(s.dir, "d1"), filepath.Join(s.dir, "d2")}
 		c.servers = append(c.servers, s)
 	}

@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,27 +17,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/kommunal-cloud/kcs/node/testaddr"
 )
 
-// devBasePort finds a base port whose nine ports kcs dev uses are free.
+// devBasePort finds a base port whose ports kcs dev uses are free.
 func devBasePort(t *testing.T) int {
-	for range 50 {
-		base := 20000 + rand.IntN(30000)
-		ok := true
-		for _, off := range []int{0, 1, 2, 100, 101, 102, 200, 201, 202} {
-			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+off))
-			if err != nil {
-				ok = false
-				break
-			}
-			ln.Close()
-		}
-		if ok {
-			return base
-		}
-	}
-	t.Fatal("no free port range")
-	return 0
+	return testaddr.Base(t, 1, 2, 100, 101, 102, 200, 201, 202, 300, 301, 302)
 }
 
 // startDev runs `kcs dev` and waits for it to say it is up.
