@@ -102,6 +102,7 @@ type Node struct {
 	reads    *readBatcher
 	repairs  *repairer
 	scrubNow chan struct{}
+	purgeNow chan struct{}
 	counters counters
 	started  time.Time
 
@@ -200,13 +201,16 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.reads = &readBatcher{n: n}
 	n.repairs = newRepairer(n)
 	n.scrubNow = make(chan struct{}, 1)
+	n.purgeNow = make(chan struct{}, 1)
 
 	if err := n.enterCluster(ctx); err != nil {
 		n.Close()
 		return nil, err
 	}
-	n.wg.Add(6)
+	n.wg.Add(8)
 	go func() { defer n.wg.Done(); n.runOrphanScans(n.stop) }()
+	go func() { defer n.wg.Done(); n.runShredder(n.stop) }()
+	go func() { defer n.wg.Done(); n.runPurges(n.stop) }()
 	go func() { defer n.wg.Done(); n.runScrubs(n.stop) }()
 	go func() { defer n.wg.Done(); n.repairs.run(n.stop) }()
 	go func() { defer n.wg.Done(); n.live.run(n.stop) }()

@@ -21,6 +21,7 @@ import (
 	"github.com/kommunal-cloud/kcs/node"
 	"github.com/kommunal-cloud/kcs/node/checksum"
 	"github.com/kommunal-cloud/kcs/node/crypt"
+	"github.com/kommunal-cloud/kcs/node/errs"
 	"github.com/kommunal-cloud/kcs/node/shardstore"
 	"github.com/kommunal-cloud/kcs/node/testaddr"
 )
@@ -823,5 +824,150 @@ func TestScrubRepairsUnreadShards(t *testing.T) {
 	os.Remove(object[2])
 	if got, _ := get(t, c.nodes[2], caller, "archiv", "selten", node.GetOptions{}); !bytes.Equal(got, data) {
 		t.Fatal("after the scrub's repair, losing two other shards loses the object")
+	}
+}
+
+// filesHolding lists the files under dir whose bytes contain secret.
+func filesHolding(dir string, secret []byte) []string {
+	var out []string
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, secret) {
+				out = append(out, p)
+			}
+		}
+		return nil
+	})
+	return out
+}
+
+// shardFiles counts the shard files on the cluster's drives.
+func shardFiles(c *testCluster) int {
+	n := 0
+	for _, cfg := range c.cfgs {
+		for _, d := range cfg.Drives {
+			filepath.Walk(filepath.Join(d, "kcs", "shards"), func(p string, info os.FileInfo, err error) error {
+				if err == nil && !info.IsDir() {
+					n++
+				}
+				return nil
+			})
+		}
+	}
+	return n
+}
+
+// Deleting a tenant shreds its key: at once nothing of it can be read or
+// signed for, soon no file of any node's metadata holds its wrapped key,
+// and its buckets are purged, shards and all; other tenants are untouched.
+func TestDeleteTenantShredsItsKey(t *testing.T) {
+	c := startNodes(t, 3)
+	ctx := context.Background()
+	gone, _ := c.nodes[0].CreateTenant(ctx, "gemeinde-weg", "", "")
+	stays, _ := c.nodes[0].CreateTenant(ctx, "gemeinde-bleibt", "", "")
+	goneC := node.Caller{Tenant: "gemeinde-weg", AccessKey: gone.AccessKey}
+	staysC := node.Caller{Tenant: "gemeinde-bleibt", AccessKey: stays.AccessKey}
+	for _, b := range []struct {
+		c    node.Caller
+		name string
+	}{{goneC, "weg-akten"}, {goneC, "weg-fotos"}, {staysC, "bleibt-akten"}} {
+		if err := c.nodes[0].CreateBucket(ctx, b.c, b.name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kept := random(300 << 10)
+	if _, err := c.nodes[1].PutObject(ctx, staysC, "bleibt-akten", "akte", bytes.NewReader(kept), node.PutOptions{Size: -1}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if _, err := c.nodes[i%3].PutObject(ctx, goneC, "weg-akten", fmt.Sprint("akte-", i), bytes.NewReader(random(100<<10)), node.PutOptions{Size: -1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.nodes[2].PutObject(ctx, goneC, "weg-fotos", "klein", bytes.NewReader(random(100)), node.PutOptions{Size: -1}); err != nil {
+		t.Fatal(err)
+	}
+	up, err := c.nodes[0].CreateMultipartUpload(ctx, goneC, "weg-fotos", "halb", node.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.nodes[0].UploadPart(ctx, goneC, "weg-fotos", "halb", up, 1, bytes.NewReader(random(100<<10)), node.PartOptions{Size: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if n := shardFiles(c); n != 6*7 {
+		t.Fatalf("%d shard files, want %d", n, 6*7)
+	}
+	wrapped := c.nodes[0].WrappedTenantKeys("gemeinde-weg")
+	if len(wrapped) != 1 {
+		t.Fatalf("%d wrapped keys", len(wrapped))
+	}
+	for i, cfg := range c.cfgs {
+		if len(filesHolding(cfg.MetaDir, wrapped[0])) == 0 {
+			t.Fatalf("node %d: the wrapped key is in no file before the deletion: the search below proves nothing", i)
+		}
+	}
+
+	d, err := c.nodes[1].DeleteTenant(ctx, "gemeinde-weg")
+	if err != nil || d.Buckets != 2 {
+		t.Fatalf("delete: %+v %v", d, err)
+	}
+	// At once, on every node: no signing, no reading, no writing.
+	for _, n := range c.nodes {
+		if _, err := n.LookupAccessKey(ctx, gone.AccessKey); !errs.IsKind(err, errs.KindNoSuchAccessKey) {
+			t.Fatalf("the deleted tenant's access key: %v", err)
+		}
+		if _, err := n.GetObject(ctx, goneC, "weg-akten", "akte-1", node.GetOptions{}); err == nil {
+			t.Fatal("an object of the deleted tenant is readable")
+		}
+		if _, err := n.PutObject(ctx, goneC, "weg-akten", "neu", bytes.NewReader([]byte("x")), node.PutOptions{Size: -1}); err == nil {
+			t.Fatal("the deleted tenant's bucket takes writes")
+		}
+	}
+	if _, err := c.nodes[0].DeleteTenant(ctx, "gemeinde-weg"); !errs.IsKind(err, errs.KindNoSuchTenant) {
+		t.Fatalf("deleting it again: %v", err)
+	}
+
+	// Soon: no copy of the wrapped key in any node's metadata directory
+	// (database, Raft log, snapshots), the buckets purged, their shards
+	// collected.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var left []string
+		for i, cfg := range c.cfgs {
+			if c.nodes[i].ShredPending() {
+				left = append(left, fmt.Sprintf("node %d: shred pending", i))
+			}
+			left = append(left, filesHolding(cfg.MetaDir, wrapped[0])...)
+		}
+		if shardFiles(c) != 6 {
+			left = append(left, fmt.Sprintf("%d shard files", shardFiles(c)))
+		}
+		if err := c.nodes[2].CreateBucket(ctx, staysC, "weg-akten"); err != nil && !errs.IsKind(err, errs.KindBucketOwnedByYou) {
+			left = append(left, "bucket name still taken: "+err.Error())
+		}
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the deletion: %v", left)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got, _ := get(t, c.nodes[0], staysC, "bleibt-akten", "akte", node.GetOptions{}); !bytes.Equal(got, kept) {
+		t.Fatal("the other tenant's object changed")
+	}
+	// The name can be used again, for a new tenant with a new key and
+	// nothing of the old one's.
+	if _, err := c.nodes[0].CreateTenant(ctx, "gemeinde-weg", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if w := c.nodes[0].WrappedTenantKeys("gemeinde-weg"); len(w) != 1 || bytes.Equal(w[0], wrapped[0]) {
+		t.Fatal("the new tenant got the old key")
+	}
+	ts, _ := c.nodes[0].ListTenants(ctx)
+	for _, ti := range ts {
+		if ti.ID == "gemeinde-weg" && ti.Buckets != 0 {
+			t.Fatalf("the new tenant inherited %d buckets", ti.Buckets)
+		}
 	}
 }

@@ -117,7 +117,37 @@ secret (--admin-secret-file, or KCS_ADMIN_SECRET).`,
 			})
 		},
 	}
-	tenant.AddCommand(create, list)
+	var confirm string
+	del := &cobra.Command{
+		Use:   "delete NAME --confirm NAME",
+		Short: "Delete a tenant: its keys are shredded at once, its data becomes unreadable and is purged",
+		Long: `Delete a tenant (a municipality leaving). In one metadata commit its key and access keys
+are removed: from that moment none of its objects can be decrypted on any node. Every node
+then destroys its own copies of the key (metadata database rewritten without free pages, Raft
+log entries and snapshots that held it deleted), and the leader purges the tenant's buckets in
+the background, deleting their shards. Bucket names stay taken until their purge ends.
+
+This cannot be undone. Give the tenant's name twice: as the argument and to --confirm.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if confirm != args[0] {
+				return fmt.Errorf("refusing to delete tenant %q without --confirm %s: its data becomes unreadable at once, for good", args[0], args[0])
+			}
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			d, err := c.DeleteTenant(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), d, func(tw *tabwriter.Writer) {
+				fmt.Fprintf(tw, "deleted tenant %s: its keys are shredded, %d bucket(s) are being purged\n", d.Tenant, d.Buckets)
+			})
+		},
+	}
+	del.Flags().StringVar(&confirm, "confirm", "", "the tenant's name again, to confirm")
+	tenant.AddCommand(create, list, del)
 
 	key := &cobra.Command{Use: "key", Short: "Manage a tenant's S3 access keys (create a new one, move applications, delete the old: rotation)"}
 	var kak, ksk string

@@ -606,6 +606,25 @@ func TestE2EAdminCLI(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	// Deleting a tenant needs its name twice; then its keys stop working.
+	refuse := exec.Command(kcsBin, "admin", "--endpoint", "http://"+c.servers[0].s3, "tenant", "delete", "stadt-suhl")
+	refuse.Env = append(cleanEnv(), "KCS_ADMIN_SECRET_FILE="+c.adminFile)
+	if out, err := refuse.CombinedOutput(); err == nil || !strings.Contains(string(out), "--confirm") {
+		t.Fatalf("tenant delete without --confirm: %v %s", err, out)
+	}
+	if _, err := owner.ListBuckets(ctx, &s3.ListBucketsInput{}); err != nil {
+		t.Fatalf("the refused deletion deleted: %v", err)
+	}
+	if out := run("tenant", "delete", "stadt-suhl", "--confirm", "stadt-suhl"); !strings.Contains(out, "deleted tenant stadt-suhl") || !strings.Contains(out, "1 bucket(s)") {
+		t.Fatalf("tenant delete: %s", out)
+	}
+	if _, err := owner.ListBuckets(ctx, &s3.ListBucketsInput{}); apiCode(err) != "InvalidAccessKeyId" {
+		t.Fatalf("the deleted tenant's key still works: %v", err)
+	}
+	if out := run("tenant", "list"); strings.Contains(out, "stadt-suhl") {
+		t.Fatalf("tenant list after deletion: %s", out)
+	}
+
 	// A wrong admin secret is refused.
 	cmd := exec.Command(kcsBin, "admin", "--endpoint", "http://"+c.servers[0].s3, "tenant", "list")
 	cmd.Env = append(cleanEnv(), "KCS_ADMIN_SECRET=not-the-secret")

@@ -37,6 +37,7 @@ const (
 type Service interface {
 	CreateTenant(ctx context.Context, id, accessKey, secret string) (*node.AccessKeyInfo, error)
 	ListTenants(ctx context.Context) ([]node.TenantInfo, error)
+	DeleteTenant(ctx context.Context, id string) (*node.TenantDeletion, error)
 	CreateAccessKey(ctx context.Context, tenant, accessKey, secret string) (*node.AccessKeyInfo, error)
 	ListAccessKeys(ctx context.Context, tenant string) ([]node.AccessKeyInfo, error)
 	DeleteAccessKey(ctx context.Context, tenant, accessKey string) error
@@ -78,6 +79,7 @@ func NewHandler(svc Service, secret []byte, log *slog.Logger) *Handler {
 	h := &Handler{svc: svc, secret: secret, log: log, now: time.Now, mux: http.NewServeMux()}
 	h.mux.HandleFunc("POST "+Prefix+"/tenants", h.createTenant)
 	h.mux.HandleFunc("GET "+Prefix+"/tenants", h.listTenants)
+	h.mux.HandleFunc("DELETE "+Prefix+"/tenants/{tenant}", h.deleteTenant)
 	h.mux.HandleFunc("POST "+Prefix+"/tenants/{tenant}/keys", h.createKey)
 	h.mux.HandleFunc("GET "+Prefix+"/tenants/{tenant}/keys", h.listKeys)
 	h.mux.HandleFunc("DELETE "+Prefix+"/tenants/{tenant}/keys/{key}", h.deleteKey)
@@ -234,6 +236,15 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
+func (h *Handler) deleteTenant(w http.ResponseWriter, r *http.Request) {
+	d, err := h.svc.DeleteTenant(r.Context(), r.PathValue("tenant"))
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
 // scrub starts a scrub pass on the node that serves the request.
 func (h *Handler) scrub(w http.ResponseWriter, _ *http.Request) {
 	h.svc.StartScrub()
@@ -306,6 +317,13 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 func (c *Client) CreateTenant(ctx context.Context, tenant, accessKey, secret string) (*node.AccessKeyInfo, error) {
 	var out node.AccessKeyInfo
 	err := c.do(ctx, http.MethodPost, "/tenants", KeyRequest{Tenant: tenant, AccessKey: accessKey, Secret: secret}, &out)
+	return &out, err
+}
+
+// DeleteTenant deletes a tenant: its keys at once, its data after.
+func (c *Client) DeleteTenant(ctx context.Context, tenant string) (*node.TenantDeletion, error) {
+	var out node.TenantDeletion
+	err := c.do(ctx, http.MethodDelete, "/tenants/"+tenant, nil, &out)
 	return &out, err
 }
 

@@ -98,6 +98,10 @@ func dispatch(tx *bolt.Tx, c *Command) (*Result, error) {
 		return applySetObjectMeta(tx, c.SetObjectMeta)
 	case OpDeleteObjects:
 		return applyDeleteObjects(tx, c.DeleteObjects)
+	case OpDeleteTenant:
+		return applyDeleteTenant(tx, c.DeleteTenant)
+	case OpPurgeBucket:
+		return applyPurgeBucket(tx, c.PurgeBucket)
 	}
 	return nil, fmt.Errorf("meta: no dispatch for op %d", c.Op)
 }
@@ -126,6 +130,13 @@ func applyCreateTenant(tx *bolt.Tx, c *CreateTenant) (*Result, error) {
 	if tb.Get([]byte(c.Tenant.ID)) != nil {
 		return fail(errs.KindTenantExists, "tenant %q exists", c.Tenant.ID)
 	}
+	bs, err := bucketsOf(tx, c.Tenant.ID)
+	if err != nil {
+		return nil, err
+	}
+	if len(bs) > 0 {
+		return fail(errs.KindConflict, "tenant %q was deleted and its %d buckets are still being purged; try again later", c.Tenant.ID, len(bs))
+	}
 	if c.FirstKey != nil && tx.Bucket(bAccessKeys).Get([]byte(c.FirstKey.ID)) != nil {
 		return fail(errs.KindConflict, "access key %q exists", c.FirstKey.ID)
 	}
@@ -149,6 +160,11 @@ func ownBucket(tx *bolt.Tx, bucket, tenant string) (*Result, error) {
 	}
 	if !ok {
 		return fail(errs.KindNoSuchBucket, "")
+	}
+	if b.Purging {
+		// Its tenant was deleted; a tenant made anew under the same id
+		// does not inherit it.
+		return fail(errs.KindAccessDenied, "")
 	}
 	if b.Tenant != tenant {
 		return fail(errs.KindAccessDenied, "")
@@ -616,4 +632,145 @@ func dataRefOf(tx *bolt.Tx, c *Command) (*DataRef, error) {
 		return &DataRef{Bucket: u.Bucket, Key: u.Key}, nil
 	}
 	return nil, nil
+}
+
+// accessKeysOf returns the access keys of tenant.
+func accessKeysOf(tx *bolt.Tx, tenant string) ([]AccessKey, error) {
+	var out []AccessKey
+	err := tx.Bucket(bAccessKeys).ForEach(func(_, v []byte) error {
+		var k AccessKey
+		if err := unmarshal(v, &k); err != nil {
+			return err
+		}
+		if k.Tenant == tenant {
+			out = append(out, k)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// bucketsOf returns the buckets whose records name tenant, in name order.
+func bucketsOf(tx *bolt.Tx, tenant string) ([]Bucket, error) {
+	var out []Bucket
+	err := tx.Bucket(bBuckets).ForEach(func(_, v []byte) error {
+		var b Bucket
+		if err := unmarshal(v, &b); err != nil {
+			return err
+		}
+		if b.Tenant == tenant {
+			out = append(out, b)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// applyDeleteTenant drops the tenant's keys and access keys at once, in
+// this one commit, and leaves its buckets to the purge: a tenant with
+// millions of objects cannot be deleted in one transaction, but once its
+// key is gone its data is unreadable already.
+func applyDeleteTenant(tx *bolt.Tx, d *DeleteTenant) (*Result, error) {
+	tb := tx.Bucket(bTenants)
+	if tb.Get([]byte(d.ID)) == nil {
+		return fail(errs.KindNoSuchTenant, "tenant %q does not exist", d.ID)
+	}
+	if err := tb.Delete([]byte(d.ID)); err != nil {
+		return nil, err
+	}
+	keys, err := accessKeysOf(tx, d.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		if err := tx.Bucket(bAccessKeys).Delete([]byte(k.ID)); err != nil {
+			return nil, err
+		}
+	}
+	bs, err := bucketsOf(tx, d.ID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range bs {
+		bs[i].Purging = true
+		if err := put(tx.Bucket(bBuckets), []byte(bs[i].Name), &bs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return &Result{}, tx.Bucket(bSys).Put(kShredPending, []byte{1})
+}
+
+// applyPurgeBucket deletes up to p.Max objects and uploads of a purging
+// bucket, returning their streams as garbage, and the bucket once empty.
+func applyPurgeBucket(tx *bolt.Tx, p *PurgeBucket) (*Result, error) {
+	var b Bucket
+	ok, err := get(tx.Bucket(bBuckets), []byte(p.Bucket), &b)
+	if err != nil {
+		return nil, err
+	}
+	if !ok || !b.Purging {
+		return fail(errs.KindNoSuchBucket, "bucket %q is not being purged", p.Bucket)
+	}
+	name := []byte(p.Bucket)
+	res := &Result{}
+	left := max(p.Max, 1)
+	if ob := tx.Bucket(bObjects).Bucket(name); ob != nil {
+		var keys [][]byte
+		c := ob.Cursor()
+		for k, v := c.First(); k != nil && len(keys) < left; k, v = c.Next() {
+			var o Object
+			if err := unmarshal(v, &o); err != nil {
+				return nil, err
+			}
+			res.Garbage = append(res.Garbage, o.Parts...)
+			keys = append(keys, bytes.Clone(k))
+		}
+		for _, k := range keys {
+			if err := ob.Delete(k); err != nil {
+				return nil, err
+			}
+		}
+		left -= len(keys)
+	}
+	if ub := tx.Bucket(bBucketUploads).Bucket(name); ub != nil && left > 0 {
+		var ids []string
+		c := ub.Cursor()
+		for k, _ := c.First(); k != nil && len(ids) < left; k, _ = c.Next() {
+			if i := bytes.LastIndexByte(k, 0); i >= 0 {
+				ids = append(ids, string(k[i+1:]))
+			}
+		}
+		for _, id := range ids {
+			var u Upload
+			ok, err := get(tx.Bucket(bUploads), []byte(id), &u)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				continue
+			}
+			parts, err := uploadParts(tx, id)
+			if err != nil {
+				return nil, err
+			}
+			for _, part := range parts {
+				res.Garbage = append(res.Garbage, part)
+			}
+			if err := dropUpload(tx, &u); err != nil {
+				return nil, err
+			}
+		}
+		left -= len(ids)
+	}
+	if left <= 0 {
+		return res, nil // perhaps more: the next command goes on
+	}
+	for _, parent := range [][]byte{bObjects, bBucketUploads} {
+		if tx.Bucket(parent).Bucket(name) != nil {
+			if err := tx.Bucket(parent).DeleteBucket(name); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return res, tx.Bucket(bBuckets).Delete(name)
 }

@@ -35,6 +35,8 @@ const (
 	OpPutBucketCORS   Op = 15
 	OpSetObjectMeta   Op = 16
 	OpDeleteObjects   Op = 17
+	OpDeleteTenant    Op = 18
+	OpPurgeBucket     Op = 19
 )
 
 // Command is one metadata change. Exactly one payload field is set, the one
@@ -58,6 +60,22 @@ type Command struct {
 	PutBucketCORS   *PutBucketCORS
 	SetObjectMeta   *SetObjectMeta
 	DeleteObjects   *DeleteObjects
+	DeleteTenant    *DeleteTenant
+	PurgeBucket     *PurgeBucket
+}
+
+// DeleteTenant removes a tenant's record with every version of its key and
+// its access keys, and marks its buckets for purging. Every node shreds
+// its copies of the key once it applies the command.
+type DeleteTenant struct {
+	ID string `cbor:"1,keyasint"`
+}
+
+// PurgeBucket removes up to Max objects and uploads of a bucket marked for
+// purging (its tenant was deleted), and the bucket itself once it is empty.
+type PurgeBucket struct {
+	Bucket string `cbor:"1,keyasint"`
+	Max    int    `cbor:"2,keyasint"`
 }
 
 // PutBucketCORS sets (or, with no rules, removes) a bucket's CORS rules.
@@ -216,6 +234,10 @@ func (c *Command) Encode() ([]byte, error) {
 		payload = c.SetObjectMeta
 	case OpDeleteObjects:
 		payload = c.DeleteObjects
+	case OpDeleteTenant:
+		payload = c.DeleteTenant
+	case OpPurgeBucket:
+		payload = c.PurgeBucket
 	default:
 		return nil, fmt.Errorf("meta: unknown op %d", c.Op)
 	}
@@ -289,6 +311,12 @@ func DecodeCommand(b []byte) (*Command, error) {
 	case OpDeleteObjects:
 		c.DeleteObjects = new(DeleteObjects)
 		dst = c.DeleteObjects
+	case OpDeleteTenant:
+		c.DeleteTenant = new(DeleteTenant)
+		dst = c.DeleteTenant
+	case OpPurgeBucket:
+		c.PurgeBucket = new(PurgeBucket)
+		dst = c.PurgeBucket
 	default:
 		return nil, fmt.Errorf("meta: unknown op %d", c.Op)
 	}

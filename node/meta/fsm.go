@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -17,7 +18,8 @@ import (
 // SchemaVersion is the layout of the FSM's bbolt database:
 //
 //	sys      "schema" → u32; "applied" → u64 index of the last applied log
-//	         entry; "cluster" → Cluster; "layout" → Layout; "nextset" → u32
+//	         entry; "cluster" → Cluster; "layout" → Layout; "nextset" → u32;
+//	         "shred" → 1 while a deleted tenant's key awaits shredding here
 //	tenants  id → Tenant
 //	akeys    access key id → AccessKey
 //	buckets  name → Bucket
@@ -50,6 +52,10 @@ var (
 	kCluster = []byte("cluster")
 	kLayout  = []byte("layout")
 	kNextSet = []byte("nextset")
+	// kShredPending is set by a tenant's deletion and cleared by each
+	// node once it has shredded its copies of the key (Store.Shred): a
+	// node that crashes in between shreds when it comes back.
+	kShredPending = []byte("shred")
 )
 
 // snapshotMagic starts every snapshot: "KCSM" and a format version byte.
@@ -71,6 +77,7 @@ type FSM struct {
 	applied atomic.Uint64
 	nmu     sync.Mutex
 	notify  chan struct{} // closed and replaced whenever applied moves
+	shred   chan struct{} // signalled when a tenant deletion was applied
 }
 
 // OpenFSM opens (or creates) the FSM database at path.
@@ -78,7 +85,7 @@ func OpenFSM(path string, log *slog.Logger) (*FSM, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	f := &FSM{path: path, log: log, notify: make(chan struct{})}
+	f := &FSM{path: path, log: log, notify: make(chan struct{}), shred: make(chan struct{}, 1)}
 	if err := f.open(); err != nil {
 		return nil, err
 	}
@@ -163,6 +170,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	last := f.applied.Load()
+	shred := false
 	err := f.db.Update(func(tx *bolt.Tx) error {
 		for i, l := range logs {
 			if l.Index <= last {
@@ -181,6 +189,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 				panic(fmt.Sprintf("meta: log entry %d: %v", l.Index, err))
 			}
 			out[i] = applyCommand(tx, cmd)
+			if cmd.Op == OpDeleteTenant {
+				shred = true
+			}
 		}
 		return tx.Bucket(bSys).Put(kApplied, u64(last))
 	})
@@ -191,7 +202,68 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		panic(fmt.Sprintf("meta: apply entries up to %d: %v", last, err))
 	}
 	f.setApplied(last)
+	if shred {
+		select {
+		case f.shred <- struct{}{}:
+		default: // one is pending already
+		}
+	}
 	return out
+}
+
+// ShredRequests delivers a signal after a tenant's deletion was applied:
+// the node should call Store.Shred.
+func (f *FSM) ShredRequests() <-chan struct{} { return f.shred }
+
+// ShredPending reports whether a deleted tenant's key may still have
+// copies on this node (a deletion applied, no Shred since).
+func (f *FSM) ShredPending() bool {
+	pending := false
+	f.View(func(r *Reader) error {
+		pending = r.tx.Bucket(bSys).Get(kShredPending) != nil
+		return nil
+	})
+	return pending
+}
+
+// compact rewrites the database into a new file without its free pages —
+// where bbolt leaves the bytes of deleted records until it reuses them —
+// and swaps it in. Applies wait meanwhile.
+func (f *FSM) compact() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	tmp := f.path + ".compact"
+	os.Remove(tmp)
+	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return fmt.Errorf("meta: compact: %w", err)
+	}
+	if err := bolt.Compact(dst, f.db, 64<<20); err != nil {
+		dst.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("meta: compact: %w", err)
+	}
+	if err := dst.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.db.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, f.path); err != nil {
+		return err
+	}
+	if err := syncDir(filepath.Dir(f.path)); err != nil {
+		return err
+	}
+	return f.open()
+}
+
+// clearShredPending records that this node has shredded.
+func (f *FSM) clearShredPending() error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bSys).Delete(kShredPending) })
 }
 
 // View runs fn in a read transaction of the current state.
@@ -271,7 +343,24 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.setApplied(f.applied.Load())
 	f.log.Info("restored metadata from a snapshot", "applied", f.applied.Load())
+	// The snapshot may postdate a tenant's deletion whose entries this
+	// node's log still holds (Raft keeps trailing entries after an
+	// install): shred them.
+	select {
+	case f.shred <- struct{}{}:
+	default:
+	}
 	return nil
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 func u32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }

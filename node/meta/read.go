@@ -84,18 +84,7 @@ func (r *Reader) AccessKey(id string) (*AccessKey, bool, error) {
 
 // AccessKeysOf returns a tenant's access keys.
 func (r *Reader) AccessKeysOf(tenant string) ([]AccessKey, error) {
-	var out []AccessKey
-	err := r.tx.Bucket(bAccessKeys).ForEach(func(_, v []byte) error {
-		var k AccessKey
-		if err := unmarshal(v, &k); err != nil {
-			return err
-		}
-		if k.Tenant == tenant {
-			out = append(out, k)
-		}
-		return nil
-	})
-	return out, err
+	return accessKeysOf(r.tx, tenant)
 }
 
 // Bucket returns a bucket.
@@ -107,18 +96,7 @@ func (r *Reader) Bucket(name string) (*Bucket, bool, error) {
 
 // BucketsOf returns a tenant's buckets in name order.
 func (r *Reader) BucketsOf(tenant string) ([]Bucket, error) {
-	var out []Bucket
-	err := r.tx.Bucket(bBuckets).ForEach(func(_, v []byte) error {
-		var b Bucket
-		if err := unmarshal(v, &b); err != nil {
-			return err
-		}
-		if b.Tenant == tenant {
-			out = append(out, b)
-		}
-		return nil
-	})
-	return out, err
+	return bucketsOf(r.tx, tenant)
 }
 
 // Object returns the current version of bucket/key.
@@ -396,4 +374,20 @@ func (r *Reader) resolve(dataID, v []byte) (*Part, bool, error) {
 		}
 	}
 	return nil, false, nil
+}
+
+// PurgingBuckets lists the buckets of deleted tenants still being purged.
+func (r *Reader) PurgingBuckets() ([]string, error) {
+	var out []string
+	err := r.tx.Bucket(bBuckets).ForEach(func(k, v []byte) error {
+		var b Bucket
+		if err := unmarshal(v, &b); err != nil {
+			return err
+		}
+		if b.Purging {
+			out = append(out, b.Name)
+		}
+		return nil
+	})
+	return out, err
 }

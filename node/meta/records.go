@@ -92,6 +92,9 @@ type Bucket struct {
 	Tenant  string     `cbor:"2,keyasint"`
 	Created int64      `cbor:"3,keyasint"`
 	CORS    []CORSRule `cbor:"4,keyasint"` // the bucket's CORS configuration; public (browsers read it unsigned)
+	// Purging marks a bucket whose tenant was deleted: nobody can use it,
+	// its name stays taken, and the purge deletes its objects in batches.
+	Purging bool `cbor:"5,keyasint,omitempty"`
 }
 
 // CORSRule is one rule of a bucket's CORS configuration.

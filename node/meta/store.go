@@ -74,7 +74,9 @@ func OpenStore(cfg StoreConfig) (*Store, error) {
 		fsm.Close()
 		return nil, fmt.Errorf("meta: raft log: %w", err)
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hclogger("raft-snapshots", log))
+	// One snapshot is kept: a second, older one would keep a deleted
+	// tenant's key after Shred.
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 1, hclogger("raft-snapshots", log))
 	if err != nil {
 		fsm.Close()
 		logs.Close()
@@ -176,6 +178,38 @@ func (s *Store) watchLeadership() {
 }
 
 func (s *Store) term() uint64 { return s.Raft.CurrentTerm() }
+
+// Shred destroys this node's copies of deleted tenants' keys, once their
+// deletion is applied: the FSM database is rewritten without free pages
+// (bbolt leaves deleted records' bytes in them), then a snapshot is taken
+// with no trailing log entries kept, so that the log entries that carried
+// the keys and the snapshot that held them are deleted too. Applies wait
+// while the database is rewritten; tenant deletions are rare.
+//
+// What Shred cannot reach: pages the Raft log store (raft-boltdb) freed
+// may keep deleted entries' bytes until bbolt reuses them. Those bytes are
+// the tenant keys wrapped by the master key, which never touches a disk.
+func (s *Store) Shred() error {
+	if err := s.FSM.compact(); err != nil {
+		return err
+	}
+	cfg := s.Raft.ReloadableConfig()
+	keepNone := cfg
+	keepNone.TrailingLogs = 0
+	if err := s.Raft.ReloadConfig(keepNone); err != nil {
+		return fmt.Errorf("meta: shred: %w", err)
+	}
+	err := s.Raft.Snapshot().Error()
+	if rerr := s.Raft.ReloadConfig(cfg); err == nil && rerr != nil {
+		err = rerr
+	}
+	if err != nil {
+		// ErrNothingNewToSnapshot: a snapshot that kept trailing entries
+		// came first; the caller commits an entry and calls again.
+		return fmt.Errorf("meta: shred snapshot: %w", err)
+	}
+	return s.FSM.clearShredPending()
+}
 
 // IsLeader reports whether this node leads.
 func (s *Store) IsLeader() bool { return s.Raft.State() == raft.Leader }
