@@ -184,8 +184,12 @@ func (n *Node) CopyObject(ctx context.Context, c Caller, src CopySource, bucket,
 		obj.Checksums, obj.ChecksumType = cs.o.Checksums, checksum.FullObject
 	}
 	obj.Parts[0].Checksums = obj.Checksums
-	res, err := n.propose(ctx, &meta.Command{Op: meta.OpPutObject, PutObject: &meta.PutObject{Bucket: bucket, Key: key, Tenant: c.Tenant, Object: obj,
-		IfNoneMatch: opts.Put.IfNoneMatch, IfMatch: opts.Put.IfMatch}})
+	cmd := &meta.Command{Op: meta.OpPutObject, PutObject: &meta.PutObject{Bucket: bucket, Key: key, Tenant: c.Tenant, Object: obj,
+		IfNoneMatch: opts.Put.IfNoneMatch, IfMatch: opts.Put.IfMatch}}
+	res, err := n.proposeWrapped(ctx, c.Tenant, dk, crypt.ObjectOwner(c.Tenant, bucket, key, version),
+		func(w crypt.WrappedKey, v uint32) {
+			cmd.PutObject.Object.WrappedKey, cmd.PutObject.Object.KeyVersion = w, v
+		}, cmd)
 	if res, err = result(op, bucket, key, res, err); err != nil {
 		if res != nil || !errs.IsKind(err, errs.KindUnavailable) {
 			n.deleteShardsSoon(st.part)

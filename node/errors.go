@@ -47,6 +47,7 @@ const (
 	KindNoSuchCORS       = errs.KindNoSuchCORS
 	KindInvalidTag       = errs.KindInvalidTag
 	KindInvalidRequest   = errs.KindInvalidRequest
+	KindStaleKey         = errs.KindStaleKey
 )
 
 // Errorf returns an *Error of the given kind.

@@ -20,3 +20,25 @@ func (n *Node) WrappedTenantKeys(tenant string) [][]byte {
 
 // ShredPending reports whether this node still has to shred.
 func (n *Node) ShredPending() bool { return n.store.FSM.ShredPending() }
+
+// KeyVersionOf returns the tenant key version that wraps the data key of
+// bucket/key's current version, or of an upload when key is empty and
+// upload is not.
+func (n *Node) KeyVersionOf(bucket, key, upload string) uint32 {
+	var v uint32
+	n.store.FSM.View(func(r *meta.Reader) error {
+		if upload != "" {
+			u, ok, err := r.Upload(upload)
+			if ok {
+				v = u.KeyVersion
+			}
+			return err
+		}
+		o, ok, err := r.Object(bucket, key)
+		if ok {
+			v = o.KeyVersion
+		}
+		return err
+	})
+	return v
+}

@@ -66,7 +66,8 @@ func (n *Node) CreateMultipartUpload(ctx context.Context, c Caller, bucket, key 
 	}
 	u := &meta.Upload{ID: id, Tenant: c.Tenant, Bucket: bucket, Key: key, Initiated: now.UnixNano(),
 		WrappedKey: wrapped, KeyVersion: w.tk.Version(), SealedMeta: sealed, ChecksumAlgorithm: alg, ChecksumType: ctype}
-	res, err := n.propose(ctx, &meta.Command{Op: meta.OpCreateUpload, CreateUpload: u})
+	res, err := n.proposeWrapped(ctx, c.Tenant, dk, crypt.UploadOwner(c.Tenant, bucket, key, id),
+		func(w crypt.WrappedKey, v uint32) { u.WrappedKey, u.KeyVersion = w, v }, &meta.Command{Op: meta.OpCreateUpload, CreateUpload: u})
 	if _, err := result("CreateMultipartUpload", bucket, key, res, err); err != nil {
 		return "", err
 	}
@@ -210,7 +211,9 @@ func (n *Node) CompleteMultipartUpload(ctx context.Context, c Caller, bucket, ke
 		if stored, err = r.Parts(uploadID); err != nil {
 			return err
 		}
-		tk, err = n.tenantKey(r, c.Tenant, u.KeyVersion)
+		// The object's data key is wrapped by the current version, which
+		// may be newer than the upload's.
+		tk, err = n.currentTenantKey(r, c.Tenant)
 		return err
 	})
 	if err != nil {
@@ -258,7 +261,7 @@ func (n *Node) CompleteMultipartUpload(ctx context.Context, c Caller, bucket, ke
 	}
 	obj := meta.Object{
 		VersionID: version, Size: size, ETag: fmt.Sprintf("%x-%d", sums.Sum(nil), len(parts)),
-		Modified: time.Now().UnixNano(), SealedMeta: sealed, WrappedKey: wrapped, KeyVersion: u.KeyVersion,
+		Modified: time.Now().UnixNano(), SealedMeta: sealed, WrappedKey: wrapped, KeyVersion: tk.Version(),
 		Parts: chosen, Multipart: true,
 	}
 	if u.ChecksumAlgorithm != "" {
@@ -274,8 +277,12 @@ func (n *Node) CompleteMultipartUpload(ctx context.Context, c Caller, bucket, ke
 			return ObjectInfo{}, errs.Errorf(op, errs.KindBadDigest, "the %s you specified for the object did not match the one computed from its parts", want.Algorithm)
 		}
 	}
-	res, err := n.propose(ctx, &meta.Command{Op: meta.OpCompleteUpload, CompleteUpload: &meta.CompleteUpload{UploadID: uploadID, Tenant: c.Tenant, Object: obj,
-		IfNoneMatch: opts.IfNoneMatch, IfMatch: opts.IfMatch}})
+	cmd := &meta.Command{Op: meta.OpCompleteUpload, CompleteUpload: &meta.CompleteUpload{UploadID: uploadID, Tenant: c.Tenant, Object: obj,
+		IfNoneMatch: opts.IfNoneMatch, IfMatch: opts.IfMatch}}
+	res, err := n.proposeWrapped(ctx, c.Tenant, dk, crypt.ObjectOwner(c.Tenant, bucket, key, version),
+		func(w crypt.WrappedKey, v uint32) {
+			cmd.CompleteUpload.Object.WrappedKey, cmd.CompleteUpload.Object.KeyVersion = w, v
+		}, cmd)
 	if res, err = result(op, bucket, key, res, err); err != nil {
 		return ObjectInfo{}, err
 	}

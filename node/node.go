@@ -97,14 +97,15 @@ type Node struct {
 	coders sync.Map // erasure.Params → *erasure.Coder
 	tkeys  sync.Map // tenant "\x00" version → *crypt.TenantKey
 
-	live     *liveness
-	gc       *collector
-	reads    *readBatcher
-	repairs  *repairer
-	scrubNow chan struct{}
-	purgeNow chan struct{}
-	counters counters
-	started  time.Time
+	live      *liveness
+	gc        *collector
+	reads     *readBatcher
+	repairs   *repairer
+	scrubNow  chan struct{}
+	purgeNow  chan struct{}
+	rewrapNow chan struct{}
+	counters  counters
+	started   time.Time
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -202,15 +203,17 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.repairs = newRepairer(n)
 	n.scrubNow = make(chan struct{}, 1)
 	n.purgeNow = make(chan struct{}, 1)
+	n.rewrapNow = make(chan struct{}, 1)
 
 	if err := n.enterCluster(ctx); err != nil {
 		n.Close()
 		return nil, err
 	}
-	n.wg.Add(8)
+	n.wg.Add(9)
 	go func() { defer n.wg.Done(); n.runOrphanScans(n.stop) }()
 	go func() { defer n.wg.Done(); n.runShredder(n.stop) }()
 	go func() { defer n.wg.Done(); n.runPurges(n.stop) }()
+	go func() { defer n.wg.Done(); n.runRewraps(n.stop) }()
 	go func() { defer n.wg.Done(); n.runScrubs(n.stop) }()
 	go func() { defer n.wg.Done(); n.repairs.run(n.stop) }()
 	go func() { defer n.wg.Done(); n.live.run(n.stop) }()

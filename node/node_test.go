@@ -971,3 +971,124 @@ func TestDeleteTenantShredsItsKey(t *testing.T) {
 		}
 	}
 }
+
+// Rotating a tenant's key rewraps every data key under the new version,
+// including those of uploads in progress and of a PUT streaming while the
+// rotation commits, then retires and shreds the old version; every object
+// reads back identical throughout.
+func TestRotateTenantKeyRewraps(t *testing.T) {
+	c := startNodes(t, 3)
+	ctx := context.Background()
+	info, _ := c.nodes[0].CreateTenant(ctx, "gemeinde-r", "", "")
+	caller := node.Caller{Tenant: "gemeinde-r", AccessKey: info.AccessKey}
+	for _, b := range []string{"akten", "fotos"} {
+		if err := c.nodes[0].CreateBucket(ctx, caller, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[[2]string][]byte{}
+	for i, size := range []int{0, 100, 20 << 10, 300 << 10} {
+		for _, b := range []string{"akten", "fotos"} {
+			k := fmt.Sprintf("obj-%d", i)
+			want[[2]string{b, k}] = random(size)
+			if _, err := c.nodes[i%3].PutObject(ctx, caller, b, k, bytes.NewReader(want[[2]string{b, k}]), node.PutOptions{Size: -1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	up, err := c.nodes[1].CreateMultipartUpload(ctx, caller, "akten", "halb", node.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := random(node.MinPartSize)
+	p1, err := c.nodes[1].UploadPart(ctx, caller, "akten", "halb", up, 1, bytes.NewReader(part), node.PartOptions{Size: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := c.nodes[0].WrappedTenantKeys("gemeinde-r")
+	if len(old) != 1 {
+		t.Fatalf("%d key versions", len(old))
+	}
+
+	// A PUT whose data key was wrapped by version 1 commits after the
+	// rotation.
+	slow := random(200 << 10)
+	pr, pw := io.Pipe()
+	slowDone := make(chan error, 1)
+	go func() {
+		_, err := c.nodes[2].PutObject(ctx, caller, "fotos", "langsam", pr, node.PutOptions{Size: -1})
+		slowDone <- err
+	}()
+	if _, err := pw.Write(slow[:1000]); err != nil {
+		t.Fatal(err)
+	}
+
+	rot, err := c.nodes[1].RotateTenantKey(ctx, "gemeinde-r")
+	if err != nil || rot.KeyVersion != 2 || len(rot.Retiring) != 1 || rot.Retiring[0] != 1 {
+		t.Fatalf("rotate: %+v %v", rot, err)
+	}
+	pw.Write(slow[1000:])
+	pw.Close()
+	if err := <-slowDone; err != nil {
+		t.Fatalf("a PUT running across the rotation: %v", err)
+	}
+	want[[2]string{"fotos", "langsam"}] = slow
+	if v := c.nodes[0].KeyVersionOf("fotos", "langsam", ""); v != 2 {
+		t.Fatalf("the PUT across the rotation committed under key version %d", v)
+	}
+
+	// The old version is retired once everything is rewrapped, and its
+	// wrapped bytes leave every node's metadata directory.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var left []string
+		ts, _ := c.nodes[2].ListTenants(ctx)
+		for _, ti := range ts {
+			if ti.ID == "gemeinde-r" && (ti.KeyVersion != 2 || len(ti.Retiring) != 0) {
+				left = append(left, fmt.Sprintf("tenant: %+v", ti))
+			}
+		}
+		for i, cfg := range c.cfgs {
+			if c.nodes[i].ShredPending() {
+				left = append(left, fmt.Sprintf("node %d: shred pending", i))
+			}
+			left = append(left, filesHolding(cfg.MetaDir, old[0])...)
+		}
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the rotation: %v", left)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for k := range want {
+		if v := c.nodes[0].KeyVersionOf(k[0], k[1], ""); v != 2 {
+			t.Errorf("%s/%s: key version %d", k[0], k[1], v)
+		}
+	}
+	if v := c.nodes[0].KeyVersionOf("", "", up); v != 2 {
+		t.Errorf("upload: key version %d", v)
+	}
+	// Everything reads back through every node, and the upload begun
+	// under version 1 completes.
+	p2 := random(1000)
+	i2, err := c.nodes[0].UploadPart(ctx, caller, "akten", "halb", up, 2, bytes.NewReader(p2), node.PartOptions{Size: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.nodes[2].CompleteMultipartUpload(ctx, caller, "akten", "halb", up, []node.CompletePart{{Number: 1, ETag: p1.ETag}, {Number: 2, ETag: i2.ETag}}, node.CompleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want[[2]string{"akten", "halb"}] = append(part, p2...)
+	for _, n := range c.nodes {
+		for k, data := range want {
+			if got, _ := get(t, n, caller, k[0], k[1], node.GetOptions{}); !bytes.Equal(got, data) {
+				t.Fatalf("%s/%s differs after the rotation", k[0], k[1])
+			}
+		}
+	}
+	if _, err := c.nodes[0].RotateTenantKey(ctx, "gemeinde-nie"); !errs.IsKind(err, errs.KindNoSuchTenant) {
+		t.Fatalf("rotating a tenant that does not exist: %v", err)
+	}
+}

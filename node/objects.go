@@ -232,8 +232,12 @@ func (n *Node) PutObject(ctx context.Context, c Caller, bucket, key string, body
 	if len(obj.Checksums) > 0 {
 		obj.ChecksumType = checksum.FullObject
 	}
-	res, err := n.propose(ctx, &meta.Command{Op: meta.OpPutObject, PutObject: &meta.PutObject{Bucket: bucket, Key: key, Tenant: c.Tenant, Object: obj,
-		IfNoneMatch: opts.IfNoneMatch, IfMatch: opts.IfMatch}})
+	cmd := &meta.Command{Op: meta.OpPutObject, PutObject: &meta.PutObject{Bucket: bucket, Key: key, Tenant: c.Tenant, Object: obj,
+		IfNoneMatch: opts.IfNoneMatch, IfMatch: opts.IfMatch}}
+	res, err := n.proposeWrapped(ctx, c.Tenant, dk, crypt.ObjectOwner(c.Tenant, bucket, key, version),
+		func(w crypt.WrappedKey, v uint32) {
+			cmd.PutObject.Object.WrappedKey, cmd.PutObject.Object.KeyVersion = w, v
+		}, cmd)
 	if res, err = result("PutObject", bucket, key, res, err); err != nil {
 		// The version was not committed (or we cannot know: then a retry by
 		// the client writes a new version; these shards become garbage for

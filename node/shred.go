@@ -63,10 +63,7 @@ func (n *Node) runShredder(stop <-chan struct{}) {
 			n.shred(stop)
 			// A deletion was applied: if this node leads, its purge
 			// starts now rather than at the next tick.
-			select {
-			case n.purgeNow <- struct{}{}:
-			default:
-			}
+			poke(n.purgeNow)
 		}
 	}
 }

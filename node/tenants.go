@@ -25,8 +25,11 @@ type TenantInfo struct {
 	ID         string    `json:"id"`
 	Created    time.Time `json:"created"`
 	KeyVersion uint32    `json:"key_version"`
-	AccessKeys int       `json:"access_keys"`
-	Buckets    int       `json:"buckets"`
+	// Retiring are older key versions whose data keys are still being
+	// rewrapped after a rotation; empty once the rotation is done.
+	Retiring   []uint32 `json:"retiring_versions,omitempty"`
+	AccessKeys int      `json:"access_keys"`
+	Buckets    int      `json:"buckets"`
 }
 
 // AccessKeyInfo describes an access key; Secret is set only when the key is
@@ -114,7 +117,13 @@ func (n *Node) ListTenants(ctx context.Context) ([]TenantInfo, error) {
 		for _, t := range ts {
 			keys, _ := r.AccessKeysOf(t.ID)
 			bs, _ := r.BucketsOf(t.ID)
-			out = append(out, TenantInfo{ID: t.ID, Created: time.Unix(0, t.Created), KeyVersion: t.KeyVersion, AccessKeys: len(keys), Buckets: len(bs)})
+			info := TenantInfo{ID: t.ID, Created: time.Unix(0, t.Created), KeyVersion: t.KeyVersion, AccessKeys: len(keys), Buckets: len(bs)}
+			for _, k := range t.Keys {
+				if k.Version != t.KeyVersion {
+					info.Retiring = append(info.Retiring, k.Version)
+				}
+			}
+			out = append(out, info)
 		}
 		return nil
 	})

@@ -121,6 +121,9 @@ var kindCodes = map[node.Kind]string{
 	node.KindNoSuchCORS:      "NoSuchCORSConfiguration",
 	node.KindInvalidTag:      "InvalidTag",
 	node.KindInvalidRequest:  "InvalidRequest",
+	// The node rewraps and retries itself; should a rotation race it
+	// every time, the client retries a 503.
+	node.KindStaleKey: "ServiceUnavailable",
 }
 
 // clientKinds are the kinds whose node.Error.Msg is shown to the client.
@@ -128,7 +131,7 @@ var kindCodes = map[node.Kind]string{
 // the log only.
 func clientKind(k node.Kind) bool {
 	switch k {
-	case node.KindInternal, node.KindUnavailable, node.KindCorrupt, node.KindTenantExists:
+	case node.KindInternal, node.KindUnavailable, node.KindCorrupt, node.KindTenantExists, node.KindStaleKey:
 		return false
 	}
 	return true

@@ -606,6 +606,36 @@ func TestE2EAdminCLI(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	// Rotating the tenant's key: the object stays readable, and the old
+	// version is retired once its data key is rewrapped.
+	if out := run("tenant", "rotate-key", "stadt-suhl"); !strings.Contains(out, "now uses key version 2") {
+		t.Fatalf("tenant rotate-key: %s", out)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		var ts []struct {
+			ID         string   `json:"id"`
+			KeyVersion uint32   `json:"key_version"`
+			Retiring   []uint32 `json:"retiring_versions"`
+		}
+		json.Unmarshal([]byte(run("tenant", "list", "--json")), &ts)
+		if len(ts) == 1 && ts[0].KeyVersion == 2 && len(ts[0].Retiring) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rotation not finished: %+v", ts)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	got, err := owner.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("akten"), Key: aws.String("a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(got.Body)
+	if !bytes.Equal(data, body) {
+		t.Fatal("the object changed across the key rotation")
+	}
+
 	// Deleting a tenant needs its name twice; then its keys stop working.
 	refuse := exec.Command(kcsBin, "admin", "--endpoint", "http://"+c.servers[0].s3, "tenant", "delete", "stadt-suhl")
 	refuse.Env = append(cleanEnv(), "KCS_ADMIN_SECRET_FILE="+c.adminFile)

@@ -38,6 +38,7 @@ type Service interface {
 	CreateTenant(ctx context.Context, id, accessKey, secret string) (*node.AccessKeyInfo, error)
 	ListTenants(ctx context.Context) ([]node.TenantInfo, error)
 	DeleteTenant(ctx context.Context, id string) (*node.TenantDeletion, error)
+	RotateTenantKey(ctx context.Context, id string) (*node.KeyRotation, error)
 	CreateAccessKey(ctx context.Context, tenant, accessKey, secret string) (*node.AccessKeyInfo, error)
 	ListAccessKeys(ctx context.Context, tenant string) ([]node.AccessKeyInfo, error)
 	DeleteAccessKey(ctx context.Context, tenant, accessKey string) error
@@ -80,6 +81,7 @@ func NewHandler(svc Service, secret []byte, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("POST "+Prefix+"/tenants", h.createTenant)
 	h.mux.HandleFunc("GET "+Prefix+"/tenants", h.listTenants)
 	h.mux.HandleFunc("DELETE "+Prefix+"/tenants/{tenant}", h.deleteTenant)
+	h.mux.HandleFunc("POST "+Prefix+"/tenants/{tenant}/rotate-key", h.rotateKey)
 	h.mux.HandleFunc("POST "+Prefix+"/tenants/{tenant}/keys", h.createKey)
 	h.mux.HandleFunc("GET "+Prefix+"/tenants/{tenant}/keys", h.listKeys)
 	h.mux.HandleFunc("DELETE "+Prefix+"/tenants/{tenant}/keys/{key}", h.deleteKey)
@@ -245,6 +247,15 @@ func (h *Handler) deleteTenant(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, d)
 }
 
+func (h *Handler) rotateKey(w http.ResponseWriter, r *http.Request) {
+	k, err := h.svc.RotateTenantKey(r.Context(), r.PathValue("tenant"))
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, k)
+}
+
 // scrub starts a scrub pass on the node that serves the request.
 func (h *Handler) scrub(w http.ResponseWriter, _ *http.Request) {
 	h.svc.StartScrub()
@@ -324,6 +335,13 @@ func (c *Client) CreateTenant(ctx context.Context, tenant, accessKey, secret str
 func (c *Client) DeleteTenant(ctx context.Context, tenant string) (*node.TenantDeletion, error) {
 	var out node.TenantDeletion
 	err := c.do(ctx, http.MethodDelete, "/tenants/"+tenant, nil, &out)
+	return &out, err
+}
+
+// RotateTenantKey gives a tenant a new key version.
+func (c *Client) RotateTenantKey(ctx context.Context, tenant string) (*node.KeyRotation, error) {
+	var out node.KeyRotation
+	err := c.do(ctx, http.MethodPost, "/tenants/"+tenant+"/rotate-key", nil, &out)
 	return &out, err
 }
 

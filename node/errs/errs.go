@@ -48,6 +48,7 @@ const (
 	KindNoSuchCORS       Kind = 31 // the bucket has no CORS configuration
 	KindInvalidTag       Kind = 32 // a tag set breaks S3's rules
 	KindInvalidRequest   Kind = 33 // a request S3 refuses as a whole (e.g. copying an object onto itself unchanged)
+	KindStaleKey         Kind = 34 // a data key wrapped by a tenant key version that was rotated meanwhile
 )
 
 var kindNames = map[Kind]string{
@@ -62,6 +63,7 @@ var kindNames = map[Kind]string{
 	KindMalformedXML: "malformed XML", KindNotImplemented: "not implemented", KindPrecondition: "precondition failed",
 	KindNotModified: "not modified", KindTooManyParts: "too many parts", KindConflict: "conflict",
 	KindNoSuchCORS: "no CORS configuration", KindInvalidTag: "invalid tag", KindInvalidRequest: "invalid request",
+	KindStaleKey: "tenant key rotated meanwhile",
 }
 
 func (k Kind) String() string {

@@ -102,6 +102,12 @@ func dispatch(tx *bolt.Tx, c *Command) (*Result, error) {
 		return applyDeleteTenant(tx, c.DeleteTenant)
 	case OpPurgeBucket:
 		return applyPurgeBucket(tx, c.PurgeBucket)
+	case OpRotateTenantKey:
+		return applyRotateTenantKey(tx, c.RotateTenantKey)
+	case OpRewrapKeys:
+		return applyRewrapKeys(tx, c.RewrapKeys)
+	case OpRetireTenantKey:
+		return applyRetireTenantKey(tx, c.RetireTenantKey)
 	}
 	return nil, fmt.Errorf("meta: no dispatch for op %d", c.Op)
 }
@@ -231,6 +237,9 @@ func putObject(tx *bolt.Tx, bucket, key, tenant string, o *Object, ifNoneMatch b
 	if r, err := ownBucket(tx, bucket, tenant); r != nil || err != nil {
 		return r, err
 	}
+	if r, err := currentKey(tx, tenant, o.KeyVersion); r != nil || err != nil {
+		return r, err
+	}
 	ob := tx.Bucket(bObjects).Bucket([]byte(bucket))
 	var old Object
 	exists, err := get(ob, []byte(key), &old)
@@ -307,6 +316,9 @@ func partKey(uploadID string, n int) []byte {
 
 func applyCreateUpload(tx *bolt.Tx, u *Upload) (*Result, error) {
 	if r, err := ownBucket(tx, u.Bucket, u.Tenant); r != nil || err != nil {
+		return r, err
+	}
+	if r, err := currentKey(tx, u.Tenant, u.KeyVersion); r != nil || err != nil {
 		return r, err
 	}
 	if tx.Bucket(bUploads).Get([]byte(u.ID)) != nil {
@@ -773,4 +785,121 @@ func applyPurgeBucket(tx *bolt.Tx, p *PurgeBucket) (*Result, error) {
 		}
 	}
 	return res, tx.Bucket(bBuckets).Delete(name)
+}
+
+// currentKey checks that a data key about to be committed is wrapped by the
+// tenant's current key version: after a rotation, nothing new may be
+// wrapped by an old version, or the rewrap could never finish.
+func currentKey(tx *bolt.Tx, tenant string, version uint32) (*Result, error) {
+	var t Tenant
+	ok, err := get(tx.Bucket(bTenants), []byte(tenant), &t)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return fail(errs.KindAccessDenied, "tenant %q does not exist", tenant)
+	}
+	if version != t.KeyVersion {
+		return fail(errs.KindStaleKey, "data key wrapped by key version %d of tenant %q; version %d is current", version, tenant, t.KeyVersion)
+	}
+	return nil, nil
+}
+
+func applyRotateTenantKey(tx *bolt.Tx, c *RotateTenantKey) (*Result, error) {
+	tb := tx.Bucket(bTenants)
+	var t Tenant
+	ok, err := get(tb, []byte(c.Tenant), &t)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return fail(errs.KindNoSuchTenant, "tenant %q does not exist", c.Tenant)
+	}
+	for _, k := range t.Keys {
+		if k.Version >= c.Key.Version {
+			// Two rotations raced; the proposer's key would shadow one.
+			return fail(errs.KindConflict, "tenant %q has key version %d already", c.Tenant, k.Version)
+		}
+	}
+	t.Keys = append(t.Keys, c.Key)
+	t.KeyVersion = c.Key.Version
+	return &Result{}, put(tb, []byte(c.Tenant), &t)
+}
+
+func applyRewrapKeys(tx *bolt.Tx, c *RewrapKeys) (*Result, error) {
+	var t Tenant
+	ok, err := get(tx.Bucket(bTenants), []byte(c.Tenant), &t)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return fail(errs.KindNoSuchTenant, "tenant %q does not exist", c.Tenant)
+	}
+	for _, it := range c.Items {
+		if it.To != t.KeyVersion {
+			continue // rotated again meanwhile: the next pass takes it
+		}
+		if it.Upload != "" {
+			var u Upload
+			ok, err := get(tx.Bucket(bUploads), []byte(it.Upload), &u)
+			if err != nil {
+				return nil, err
+			}
+			if ok && u.Tenant == c.Tenant && u.KeyVersion == it.From {
+				u.WrappedKey, u.KeyVersion = it.Wrapped, it.To
+				if err := put(tx.Bucket(bUploads), []byte(u.ID), &u); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
+		if r, err := ownBucket(tx, it.Bucket, c.Tenant); r != nil || err != nil {
+			if err != nil {
+				return nil, err
+			}
+			continue // bucket gone
+		}
+		ob := tx.Bucket(bObjects).Bucket([]byte(it.Bucket))
+		var o Object
+		ok, err := get(ob, []byte(it.Key), &o)
+		if err != nil {
+			return nil, err
+		}
+		if ok && o.VersionID == it.VersionID && o.KeyVersion == it.From {
+			o.WrappedKey, o.KeyVersion = it.Wrapped, it.To
+			if err := put(ob, []byte(it.Key), &o); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return &Result{}, nil
+}
+
+// applyRetireTenantKey drops an old key version. The leader proposes it
+// only after a full pass found no data key wrapped by it, and since the
+// rotation nothing new can be (currentKey), so nothing becomes unreadable.
+func applyRetireTenantKey(tx *bolt.Tx, c *RetireTenantKey) (*Result, error) {
+	tb := tx.Bucket(bTenants)
+	var t Tenant
+	ok, err := get(tb, []byte(c.Tenant), &t)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return fail(errs.KindNoSuchTenant, "tenant %q does not exist", c.Tenant)
+	}
+	if c.Version == t.KeyVersion {
+		return fail(errs.KindConflict, "key version %d of tenant %q is current", c.Version, c.Tenant)
+	}
+	keys := t.Keys[:0]
+	for _, k := range t.Keys {
+		if k.Version != c.Version {
+			keys = append(keys, k)
+		}
+	}
+	t.Keys = keys
+	if err := put(tb, []byte(c.Tenant), &t); err != nil {
+		return nil, err
+	}
+	return &Result{}, tx.Bucket(bSys).Put(kShredPending, []byte{1})
 }

@@ -37,6 +37,9 @@ const (
 	OpDeleteObjects   Op = 17
 	OpDeleteTenant    Op = 18
 	OpPurgeBucket     Op = 19
+	OpRotateTenantKey Op = 20
+	OpRewrapKeys      Op = 21
+	OpRetireTenantKey Op = 22
 )
 
 // Command is one metadata change. Exactly one payload field is set, the one
@@ -62,6 +65,47 @@ type Command struct {
 	DeleteObjects   *DeleteObjects
 	DeleteTenant    *DeleteTenant
 	PurgeBucket     *PurgeBucket
+	RotateTenantKey *RotateTenantKey
+	RewrapKeys      *RewrapKeys
+	RetireTenantKey *RetireTenantKey
+}
+
+// RotateTenantKey adds a new version of a tenant's key and makes it the one
+// new data keys are wrapped with. From this commit on, objects and uploads
+// are committed only with data keys wrapped by that version (KindStaleKey
+// otherwise: the proposer rewraps and tries again), so the set of data keys
+// under older versions only shrinks while the leader rewraps them.
+type RotateTenantKey struct {
+	Tenant string    `cbor:"1,keyasint"`
+	Key    TenantKey `cbor:"2,keyasint"`
+}
+
+// RewrapKeys replaces data keys wrapped by an old tenant key version with
+// the same keys wrapped by the current one. An item whose record changed
+// meanwhile (another version, already rewrapped, gone) is skipped.
+type RewrapKeys struct {
+	Tenant string   `cbor:"1,keyasint"`
+	Items  []Rewrap `cbor:"2,keyasint"`
+}
+
+// Rewrap is one data key to rewrap: an object's current version (Bucket,
+// Key, VersionID) or a multipart upload (Upload).
+type Rewrap struct {
+	Bucket    string `cbor:"1,keyasint,omitempty"`
+	Key       string `cbor:"2,keyasint,omitempty"`
+	VersionID string `cbor:"3,keyasint,omitempty"`
+	Upload    string `cbor:"4,keyasint,omitempty"`
+	From      uint32 `cbor:"5,keyasint"` // the version that wraps it now
+	To        uint32 `cbor:"6,keyasint"` // the version of Wrapped
+	Wrapped   []byte `cbor:"7,keyasint"`
+}
+
+// RetireTenantKey removes an old version of a tenant's key once no data key
+// is wrapped by it any more; every node then shreds its copies, as after a
+// tenant's deletion.
+type RetireTenantKey struct {
+	Tenant  string `cbor:"1,keyasint"`
+	Version uint32 `cbor:"2,keyasint"`
 }
 
 // DeleteTenant removes a tenant's record with every version of its key and
@@ -238,6 +282,12 @@ func (c *Command) Encode() ([]byte, error) {
 		payload = c.DeleteTenant
 	case OpPurgeBucket:
 		payload = c.PurgeBucket
+	case OpRotateTenantKey:
+		payload = c.RotateTenantKey
+	case OpRewrapKeys:
+		payload = c.RewrapKeys
+	case OpRetireTenantKey:
+		payload = c.RetireTenantKey
 	default:
 		return nil, fmt.Errorf("meta: unknown op %d", c.Op)
 	}
@@ -317,6 +367,15 @@ func DecodeCommand(b []byte) (*Command, error) {
 	case OpPurgeBucket:
 		c.PurgeBucket = new(PurgeBucket)
 		dst = c.PurgeBucket
+	case OpRotateTenantKey:
+		c.RotateTenantKey = new(RotateTenantKey)
+		dst = c.RotateTenantKey
+	case OpRewrapKeys:
+		c.RewrapKeys = new(RewrapKeys)
+		dst = c.RewrapKeys
+	case OpRetireTenantKey:
+		c.RetireTenantKey = new(RetireTenantKey)
+		dst = c.RetireTenantKey
 	default:
 		return nil, fmt.Errorf("meta: unknown op %d", c.Op)
 	}

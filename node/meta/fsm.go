@@ -77,7 +77,8 @@ type FSM struct {
 	applied atomic.Uint64
 	nmu     sync.Mutex
 	notify  chan struct{} // closed and replaced whenever applied moves
-	shred   chan struct{} // signalled when a tenant deletion was applied
+	shred   chan struct{} // signalled when a tenant deletion or key retirement was applied
+	rotated chan struct{} // signalled when a tenant key rotation was applied
 }
 
 // OpenFSM opens (or creates) the FSM database at path.
@@ -85,7 +86,7 @@ func OpenFSM(path string, log *slog.Logger) (*FSM, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	f := &FSM{path: path, log: log, notify: make(chan struct{}), shred: make(chan struct{}, 1)}
+	f := &FSM{path: path, log: log, notify: make(chan struct{}), shred: make(chan struct{}, 1), rotated: make(chan struct{}, 1)}
 	if err := f.open(); err != nil {
 		return nil, err
 	}
@@ -170,7 +171,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	last := f.applied.Load()
-	shred := false
+	shred, rotated := false, false
 	err := f.db.Update(func(tx *bolt.Tx) error {
 		for i, l := range logs {
 			if l.Index <= last {
@@ -189,8 +190,11 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 				panic(fmt.Sprintf("meta: log entry %d: %v", l.Index, err))
 			}
 			out[i] = applyCommand(tx, cmd)
-			if cmd.Op == OpDeleteTenant {
+			switch cmd.Op {
+			case OpDeleteTenant, OpRetireTenantKey:
 				shred = true
+			case OpRotateTenantKey:
+				rotated = true
 			}
 		}
 		return tx.Bucket(bSys).Put(kApplied, u64(last))
@@ -202,18 +206,28 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		panic(fmt.Sprintf("meta: apply entries up to %d: %v", last, err))
 	}
 	f.setApplied(last)
-	if shred {
-		select {
-		case f.shred <- struct{}{}:
-		default: // one is pending already
+	for _, c := range []struct {
+		ch  chan struct{}
+		set bool
+	}{{f.shred, shred}, {f.rotated, rotated}} {
+		if c.set {
+			select {
+			case c.ch <- struct{}{}:
+			default: // one is pending already
+			}
 		}
 	}
 	return out
 }
 
-// ShredRequests delivers a signal after a tenant's deletion was applied:
-// the node should call Store.Shred.
+// ShredRequests delivers a signal after a tenant's deletion or the
+// retirement of an old tenant key version was applied: the node should
+// call Store.Shred.
 func (f *FSM) ShredRequests() <-chan struct{} { return f.shred }
+
+// Rotations delivers a signal after a tenant key rotation was applied: the
+// leader should rewrap the tenant's data keys.
+func (f *FSM) Rotations() <-chan struct{} { return f.rotated }
 
 // ShredPending reports whether a deleted tenant's key may still have
 // copies on this node (a deletion applied, no Shred since).

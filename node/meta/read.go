@@ -391,3 +391,50 @@ func (r *Reader) PurgingBuckets() ([]string, error) {
 	})
 	return out, err
 }
+
+// StaleObjects returns up to max objects of bucket after the key after
+// whose data keys are wrapped by another tenant key version than current,
+// as Rewrap items holding the old wrapped key (the caller rewraps it), and
+// the key to go on after ("" at the end of the bucket).
+func (r *Reader) StaleObjects(bucket string, current uint32, after string, max int) ([]Rewrap, string, error) {
+	ob := r.tx.Bucket(bObjects).Bucket([]byte(bucket))
+	if ob == nil {
+		return nil, "", nil
+	}
+	var out []Rewrap
+	c := ob.Cursor()
+	k, v := c.First()
+	if after != "" {
+		k, v = c.Seek(append([]byte(after), 0)) // the least key after it
+	}
+	for ; k != nil; k, v = c.Next() {
+		if len(out) >= max {
+			return out, out[len(out)-1].Key, nil
+		}
+		var o Object
+		if err := unmarshal(v, &o); err != nil {
+			return nil, "", err
+		}
+		if o.KeyVersion != current {
+			out = append(out, Rewrap{Bucket: bucket, Key: string(k), VersionID: o.VersionID, From: o.KeyVersion, Wrapped: o.WrappedKey})
+		}
+	}
+	return out, "", nil
+}
+
+// StaleUploads returns the multipart uploads of tenant whose data keys are
+// wrapped by another tenant key version than current.
+func (r *Reader) StaleUploads(tenant string, current uint32) ([]Rewrap, error) {
+	var out []Rewrap
+	err := r.tx.Bucket(bUploads).ForEach(func(_, v []byte) error {
+		var u Upload
+		if err := unmarshal(v, &u); err != nil {
+			return err
+		}
+		if u.Tenant == tenant && u.KeyVersion != current {
+			out = append(out, Rewrap{Bucket: u.Bucket, Key: u.Key, Upload: u.ID, From: u.KeyVersion, Wrapped: u.WrappedKey})
+		}
+		return nil
+	})
+	return out, err
+}

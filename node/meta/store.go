@@ -208,7 +208,44 @@ func (s *Store) Shred() error {
 		// came first; the caller commits an entry and calls again.
 		return fmt.Errorf("meta: shred snapshot: %w", err)
 	}
+	if err := wipeFreePages(s.logs); err != nil {
+		return fmt.Errorf("meta: shred log store: %w", err)
+	}
 	return s.FSM.clearShredPending()
+}
+
+// wipeFiller is the size of one filler value: four fit one bbolt page, so
+// that every node of fillers is a single page and can take any free page
+// (bbolt keeps nodes of up to four keys unsplit; larger values would need
+// runs of free pages).
+const wipeFiller = 960
+
+// wipeFreePages overwrites the free pages of the Raft log database. bbolt
+// frees the pages of deleted log entries without clearing them, so the
+// bytes of a compacted entry (a wrapped tenant key) stay in the file until
+// the pages are reused. raft-boltdb hides its handle, so this goes through
+// its stable store: filler values, one per transaction, until more pages
+// were taken than were free (bbolt allocates free pages first, each page
+// written whole), then the fillers are emptied, freeing pages that hold
+// only zeros. Each step is one fsynced transaction: a few seconds for a
+// log of tens of megabytes, on a path taken only by tenant deletions and
+// key retirements.
+func wipeFreePages(logs *raftboltdb.BoltStore) error {
+	st := logs.Stats()
+	n := 4*(st.FreePageN+st.PendingPageN) + 64
+	filler := make([]byte, wipeFiller)
+	key := func(i int) []byte { return fmt.Appendf(nil, "kcs-wipe-%08d", i) }
+	for i := range n {
+		if err := logs.Set(key(i), filler); err != nil {
+			return err
+		}
+	}
+	for i := range n {
+		if err := logs.Set(key(i), []byte{}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // IsLeader reports whether this node leads.
