@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,7 +33,7 @@ const clusterTimeout = 15 * time.Second
 
 func (n *Node) self() meta.Node {
 	rec := meta.Node{ID: n.cfg.ID, Site: n.cfg.Site, RaftAddr: n.cfg.RaftAddr, RPCAddr: n.cfg.RPCAddr,
-		S3Addrs: n.cfg.S3Addrs, Joined: time.Now().UnixNano()}
+		S3Addrs: n.cfg.S3Addrs, Joined: time.Now().UnixNano(), MasterKeys: n.keys.IDs()}
 	for i := range n.cfg.Drives {
 		id := n.cfg.ID + "/" + strconv.Itoa(i)
 		rec.Drives = append(rec.Drives, meta.Drive{ID: id, Index: i, Path: n.drives[id].Path})
@@ -100,11 +101,12 @@ func (n *Node) initCluster(ctx context.Context) error {
 		id := newID()
 		check := make([]byte, 32)
 		rand.Read(check)
-		wrapped, err := n.master.WrapSecret(check, crypt.SecretOwner("key-check", id))
+		mk := n.keys.First()
+		wrapped, err := mk.WrapSecret(check, crypt.SecretOwner("key-check", id))
 		if err != nil {
 			return err
 		}
-		res, err := n.propose(ctx, &meta.Command{Op: meta.OpInit, Init: &meta.Cluster{ID: id, Created: time.Now().UnixNano(), KeyCheck: wrapped}})
+		res, err := n.propose(ctx, &meta.Command{Op: meta.OpInit, Init: &meta.Cluster{ID: id, Created: time.Now().UnixNano(), KeyCheck: wrapped, MasterKey: mk.ID()}})
 		if err != nil {
 			return err
 		}
@@ -121,8 +123,11 @@ func (n *Node) checkMasterKey() error {
 		if err != nil || !ok {
 			return fmt.Errorf("node: cluster not initialized (%v)", err)
 		}
-		if _, err := n.master.UnwrapSecret(c.KeyCheck, crypt.SecretOwner("key-check", c.ID)); err != nil {
+		if _, err := n.keys.UnwrapSecret(c.KeyCheck, crypt.SecretOwner("key-check", c.ID)); err != nil {
 			return fmt.Errorf("node: the master key does not match the cluster's (%w); refusing to start", err)
+		}
+		if _, ok := n.keys.Key(c.MasterKey); c.MasterKey != "" && !ok {
+			return fmt.Errorf("node: the cluster's master key is %s, this node was given %s; refusing to start (give the current key with --master-key-file)", c.MasterKey, strings.Join(n.keys.IDs(), ", "))
 		}
 		return nil
 	})
@@ -173,7 +178,8 @@ func (n *Node) register(ctx context.Context, rec meta.Node) error {
 	if old != nil && old.Site != rec.Site {
 		return errs.Errorf("join", errs.KindConflict, "node %s is registered in site %s, not %s", rec.ID, old.Site, rec.Site)
 	}
-	if old == nil || old.RaftAddr != rec.RaftAddr || old.RPCAddr != rec.RPCAddr || len(old.Drives) != len(rec.Drives) || fmt.Sprint(old.S3Addrs) != fmt.Sprint(rec.S3Addrs) {
+	if old == nil || old.RaftAddr != rec.RaftAddr || old.RPCAddr != rec.RPCAddr || len(old.Drives) != len(rec.Drives) || fmt.Sprint(old.S3Addrs) != fmt.Sprint(rec.S3Addrs) ||
+		fmt.Sprint(old.MasterKeys) != fmt.Sprint(rec.MasterKeys) {
 		if old != nil {
 			rec.Joined = old.Joined
 		}
@@ -450,4 +456,25 @@ func (n *Node) driveStatus() []rpc.DriveStatus {
 		out = append(out, ds)
 	}
 	return out
+}
+
+// wrappingKey returns the master key new tenant keys and secrets are
+// wrapped with: the cluster's current one (a node started without it
+// refuses to start, and a rotation waits until every member has it).
+func (n *Node) wrappingKey() (*crypt.MasterKey, error) {
+	var id string
+	n.store.FSM.View(func(r *meta.Reader) error {
+		c, ok, err := r.Cluster()
+		if ok {
+			id = c.MasterKey
+		}
+		return err
+	})
+	if id == "" {
+		return n.keys.First(), nil // a cluster from before key ids
+	}
+	if mk, ok := n.keys.Key(id); ok {
+		return mk, nil
+	}
+	return nil, errs.Errorf("wrap", errs.KindUnavailable, "this node lacks the cluster's master key %s", id)
 }

@@ -40,7 +40,11 @@ type Config struct {
 	Bootstrap bool     // start a new cluster with this node as its first member
 	Join      string   // RPC address of a member to join through
 
-	MasterKey     *crypt.MasterKey
+	MasterKey *crypt.MasterKey
+	// OldMasterKeys still unwrap what they wrapped: given during a master
+	// key rotation, until `kcs admin master-key rotate` has rewrapped
+	// everything under the new key.
+	OldMasterKeys []*crypt.MasterKey
 	ClusterSecret []byte
 
 	Logger *slog.Logger
@@ -89,7 +93,7 @@ type Node struct {
 	store  *meta.Store
 	rpc    *rpc.Client
 	drives map[string]*shardstore.Drive
-	master *crypt.MasterKey
+	keys   *crypt.Keyring // master keys: the cluster's current one wraps, any unwraps what it wrapped
 
 	rpcLn  net.Listener
 	rpcSrv *http.Server
@@ -154,12 +158,16 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.UploadExpiry == 0 {
 		cfg.UploadExpiry = 7 * 24 * time.Hour
 	}
+	keys, err := crypt.NewKeyring(append([]*crypt.MasterKey{cfg.MasterKey}, cfg.OldMasterKeys...)...)
+	if err != nil {
+		return nil, err
+	}
 	sec, err := transport.New(cfg.ClusterSecret, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
 	n := &Node{
-		cfg: cfg, log: cfg.Logger.With("node", cfg.ID), sec: sec, master: cfg.MasterKey,
+		keys: keys, cfg: cfg, log: cfg.Logger.With("node", cfg.ID), sec: sec,
 		drives: map[string]*shardstore.Drive{}, started: time.Now(), stop: make(chan struct{}),
 	}
 	for i, path := range cfg.Drives {
@@ -219,7 +227,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	go func() { defer n.wg.Done(); n.live.run(n.stop) }()
 	go func() { defer n.wg.Done(); n.gc.run(n.stop) }()
 	go func() { defer n.wg.Done(); n.runUploadExpiry(n.stop) }()
-	n.log.Info("node ready", "site", cfg.Site, "raft", cfg.RaftAddr, "rpc", cfg.RPCAddr, "drives", len(n.drives))
+	n.log.Info("node ready", "site", cfg.Site, "raft", cfg.RaftAddr, "rpc", cfg.RPCAddr, "drives", len(n.drives), "master_keys", n.keys.IDs())
 	return n, nil
 }
 

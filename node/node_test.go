@@ -1092,3 +1092,117 @@ func TestRotateTenantKeyRewraps(t *testing.T) {
 		t.Fatalf("rotating a tenant that does not exist: %v", err)
 	}
 }
+
+// A master key rotation: refused until every node holds the new key, then
+// every tenant key and secret is rewrapped, the old wrappings are shredded,
+// and the nodes run on the new key alone; a node given only the old key
+// refuses to start.
+func TestRotateMasterKey(t *testing.T) {
+	c := startNodes(t, 3)
+	ctx := context.Background()
+	info, _ := c.nodes[0].CreateTenant(ctx, "gemeinde-m", "", "")
+	caller := node.Caller{Tenant: "gemeinde-m", AccessKey: info.AccessKey}
+	if err := c.nodes[0].CreateBucket(ctx, caller, "akten"); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]byte{"gross": random(300 << 10), "klein": random(100)}
+	for k, v := range want {
+		if _, err := c.nodes[1].PutObject(ctx, caller, "akten", k, bytes.NewReader(v), node.PutOptions{Size: -1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	oldWrapped := c.nodes[0].WrappedTenantKeys("gemeinde-m")
+	oldKey := c.cfgs[0].MasterKey
+	newKey, _ := crypt.NewMasterKeyFromMaterial(bytes.Repeat([]byte{7}, 32))
+	restart := func(i int, current *crypt.MasterKey, old ...*crypt.MasterKey) (*node.Node, error) {
+		t.Helper()
+		if c.nodes[i] != nil {
+			c.nodes[i].Close()
+			c.nodes[i] = nil
+		}
+		cfg := c.cfgs[i]
+		cfg.Bootstrap, cfg.Join = false, ""
+		cfg.MasterKey, cfg.OldMasterKeys = current, old
+		n, err := node.Start(ctx, cfg)
+		if err == nil {
+			c.nodes[i] = n
+		}
+		return n, err
+	}
+	readAll := func(n *node.Node) {
+		t.Helper()
+		if _, err := n.LookupAccessKey(ctx, info.AccessKey); err != nil {
+			t.Fatalf("access key: %v", err)
+		}
+		for k, v := range want {
+			if got, _ := get(t, n, caller, "akten", k, node.GetOptions{}); !bytes.Equal(got, v) {
+				t.Fatalf("%s differs", k)
+			}
+		}
+	}
+
+	if _, err := c.nodes[0].RotateMasterKey(ctx, newKey.ID()); !errs.IsKind(err, errs.KindInvalidArgument) {
+		t.Fatalf("rotating to a key the node lacks: %v", err)
+	}
+	if _, err := restart(0, newKey, oldKey); err != nil {
+		t.Fatal(err)
+	}
+	readAll(c.nodes[0])
+	if _, err := c.nodes[0].RotateMasterKey(ctx, ""); !errs.IsKind(err, errs.KindConflict) || !strings.Contains(err.Error(), "n1, n2") {
+		t.Fatalf("rotating while n1 and n2 lack the key: %v", err)
+	}
+	for _, i := range []int{1, 2} {
+		if _, err := restart(i, newKey, oldKey); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Restarted nodes update their records in the background.
+	var rot *node.MasterKeyRotation
+	var err error
+	for range 100 {
+		if rot, err = c.nodes[1].RotateMasterKey(ctx, newKey.ID()); !errs.IsKind(err, errs.KindConflict) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil || rot.MasterKey != newKey.ID() {
+		t.Fatalf("rotate: %+v %v", rot, err)
+	}
+	// A tenant made now is wrapped by the new key at once.
+	if _, err := c.nodes[2].CreateTenant(ctx, "gemeinde-neu", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var left []string
+		st, err := c.nodes[2].ClusterStatus(ctx)
+		if err != nil || st.MasterKey != newKey.ID() || st.MasterKeyPending != 0 {
+			left = append(left, fmt.Sprintf("status %+v %v", st, err))
+		}
+		for i, cfg := range c.cfgs {
+			if c.nodes[i].ShredPending() {
+				left = append(left, fmt.Sprintf("node %d: shred pending", i))
+			}
+			left = append(left, filesHolding(cfg.MetaDir, oldWrapped[0])...)
+		}
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the rotation: %v", left)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// The old key can go.
+	for i := range c.nodes {
+		if _, err := restart(i, newKey); err != nil {
+			t.Fatalf("node %d on the new key alone: %v", i, err)
+		}
+	}
+	for _, n := range c.nodes {
+		readAll(n)
+	}
+	if _, err := restart(2, oldKey); err == nil || !strings.Contains(err.Error(), "master key") {
+		t.Fatalf("a node given only the old key started: %v", err)
+	}
+}

@@ -62,7 +62,11 @@ func (n *Node) RotateTenantKey(ctx context.Context, tenant string) (*KeyRotation
 	if err != nil {
 		return nil, err
 	}
-	wrapped, err := n.master.WrapTenantKey(tk)
+	mk, err := n.wrappingKey()
+	if err != nil {
+		return nil, err
+	}
+	wrapped, err := mk.WrapTenantKey(tk)
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +133,9 @@ func (n *Node) runRewraps(stop <-chan struct{}) {
 		}
 		if !n.store.IsLeader() {
 			continue
+		}
+		if err := n.rewrapMaster(stop); err != nil {
+			n.log.Warn("rewrapping under the new master key interrupted", "err", err)
 		}
 		var tenants []meta.Tenant
 		n.store.FSM.View(func(r *meta.Reader) error {

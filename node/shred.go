@@ -60,7 +60,11 @@ func (n *Node) runShredder(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-n.store.FSM.ShredRequests():
-			n.shred(stop)
+			// Some commands signal on every apply but ask for a shred
+			// only with their last (a master key rewrap).
+			if n.store.FSM.ShredPending() {
+				n.shred(stop)
+			}
 			// A deletion was applied: if this node leads, its purge
 			// starts now rather than at the next tick.
 			poke(n.purgeNow)

@@ -49,6 +49,10 @@ type ClusterStatus struct {
 	Sites       []SiteStatus   `json:"sites"`
 	Families    []FamilyStatus `json:"layout"`
 	GeneratedBy string         `json:"generated_by"`
+	// MasterKey is the id of the master key that wraps; MasterKeyPending
+	// counts keys an older one still wraps (a rotation in progress).
+	MasterKey        string `json:"master_key"`
+	MasterKeyPending int    `json:"master_key_pending"`
 }
 
 // ClusterStatus asks every member for its status.
@@ -57,9 +61,11 @@ func (n *Node) ClusterStatus(ctx context.Context) (*ClusterStatus, error) {
 		return nil, err
 	}
 	var (
-		nodes []meta.Node
-		lay   *meta.Layout
-		cid   string
+		nodes   []meta.Node
+		lay     *meta.Layout
+		cid     string
+		mkey    string
+		pending int
 	)
 	err := n.store.FSM.View(func(r *meta.Reader) error {
 		var err error
@@ -67,7 +73,10 @@ func (n *Node) ClusterStatus(ctx context.Context) (*ClusterStatus, error) {
 			return err
 		}
 		if c, ok, _ := r.Cluster(); ok {
-			cid = c.ID
+			cid, mkey = c.ID, c.MasterKey
+		}
+		if pending, err = r.MasterPending(); err != nil {
+			return err
 		}
 		lay, err = r.Layout()
 		return err
@@ -84,7 +93,7 @@ func (n *Node) ClusterStatus(ctx context.Context) (*ClusterStatus, error) {
 	if leader != "" {
 		role[leader] = "leader"
 	}
-	out := &ClusterStatus{ClusterID: cid, Leader: leader, Epoch: lay.Epoch, GeneratedBy: n.cfg.ID}
+	out := &ClusterStatus{ClusterID: cid, Leader: leader, Epoch: lay.Epoch, GeneratedBy: n.cfg.ID, MasterKey: mkey, MasterKeyPending: pending}
 	statuses := make([]NodeStatus, len(nodes))
 	var wg sync.WaitGroup
 	for i, rec := range nodes {

@@ -63,7 +63,11 @@ func (n *Node) newAccessKey(tenant, id, secret string) (*meta.AccessKey, string,
 	if len(secret) < 8 || len(secret) > 128 {
 		return nil, "", errs.Errorf("CreateAccessKey", errs.KindInvalidArgument, "secret must be 8-128 characters")
 	}
-	wrapped, err := n.master.WrapSecret([]byte(secret), secretOwner(id))
+	mk, err := n.wrappingKey()
+	if err != nil {
+		return nil, "", err
+	}
+	wrapped, err := mk.WrapSecret([]byte(secret), secretOwner(id))
 	if err != nil {
 		return nil, "", err
 	}
@@ -80,7 +84,11 @@ func (n *Node) CreateTenant(ctx context.Context, id, accessKey, secret string) (
 	if err != nil {
 		return nil, err
 	}
-	wrapped, err := n.master.WrapTenantKey(tk)
+	mk, err := n.wrappingKey()
+	if err != nil {
+		return nil, err
+	}
+	wrapped, err := mk.WrapTenantKey(tk)
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +208,7 @@ func (n *Node) LookupAccessKey(ctx context.Context, accessKey string) (Credentia
 	if !found {
 		return Credential{}, errs.Errorf("LookupAccessKey", errs.KindNoSuchAccessKey, "")
 	}
-	secret, err := n.master.UnwrapSecret(ak.WrappedSecret, secretOwner(ak.ID))
+	secret, err := n.keys.UnwrapSecret(ak.WrappedSecret, secretOwner(ak.ID))
 	if err != nil {
 		return Credential{}, &errs.Error{Op: "LookupAccessKey", Kind: errs.KindInternal, Err: err}
 	}
@@ -223,7 +231,7 @@ func (n *Node) tenantKey(r *meta.Reader, tenant string, version uint32) (*crypt.
 	}
 	for _, k := range t.Keys {
 		if k.Version == version {
-			tk, err := n.master.UnwrapTenantKey(k.Wrapped, tenant, version)
+			tk, err := n.keys.UnwrapTenantKey(k.Wrapped, tenant, version)
 			if err != nil {
 				return nil, &errs.Error{Op: "tenant key", Kind: errs.KindInternal, Err: err}
 			}

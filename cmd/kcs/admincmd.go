@@ -281,12 +281,50 @@ shards in the background.`,
 		},
 	}
 	nodeCmd.AddCommand(scrub)
-	cmd.AddCommand(tenant, key, cluster, nodeCmd)
+
+	masterCmd := &cobra.Command{Use: "master-key", Short: "The cluster's master key"}
+	var keyID string
+	mrotate := &cobra.Command{
+		Use:   "rotate [--key-id ID]",
+		Short: "Make a new master key the cluster's; everything the old one wrapped is rewrapped",
+		Long: `Rotate the master key, in three steps:
+
+1. Restart every node with the new key as --master-key-file and the old one as
+   --old-master-key-file (a node logs the ids of its keys at start).
+2. Run this command. It is refused while a member was not started with the new key.
+   New tenant keys and secrets are wrapped by it at once; the leader rewraps every
+   tenant key and access key secret in the background, then every node shreds the
+   old wrappings. "kcs admin cluster status" shows what is left.
+3. Once nothing is left, drop --old-master-key-file and restart the nodes at leisure.
+
+--key-id defaults to the key the node at --endpoint was given as --master-key-file.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			r, err := c.RotateMasterKey(cmd.Context(), keyID)
+			if err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), r, func(tw *tabwriter.Writer) {
+				fmt.Fprintf(tw, "master key is now %s; %d wrapped keys to rewrap in the background\n", r.MasterKey, r.Pending)
+			})
+		},
+	}
+	mrotate.Flags().StringVar(&keyID, "key-id", "", "id of the new master key (mk-…)")
+	masterCmd.AddCommand(mrotate)
+	cmd.AddCommand(tenant, key, cluster, nodeCmd, masterCmd)
 	return cmd
 }
 
 func printStatus(tw *tabwriter.Writer, st *node.ClusterStatus) {
-	fmt.Fprintf(tw, "cluster %s   leader %s   topology epoch %d\n\n", st.ClusterID, st.Leader, st.Epoch)
+	fmt.Fprintf(tw, "cluster %s   leader %s   topology epoch %d   master key %s", st.ClusterID, st.Leader, st.Epoch, st.MasterKey)
+	if st.MasterKeyPending > 0 {
+		fmt.Fprintf(tw, " (%d keys still wrapped by an older one: keep it on every node)", st.MasterKeyPending)
+	}
+	fmt.Fprint(tw, "\n\n")
 	fmt.Fprintln(tw, "SITE\tNODE\tRAFT\tREACHABLE\tDRIVES (used / size)\tS3")
 	for _, s := range st.Sites {
 		for _, n := range s.Nodes {

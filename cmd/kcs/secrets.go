@@ -44,23 +44,37 @@ func readSecret(what, file, env string, required bool) ([]byte, error) {
 // base64. Lines starting with '#' are comments (the dev key file says what
 // it is in one).
 func parseMasterKey(raw []byte) (*crypt.MasterKey, error) {
-	var lines []string
-	for _, l := range strings.Split(string(raw), "\n") {
-		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
-			lines = append(lines, l)
-		}
+	keys, err := parseMasterKeys(raw)
+	if err != nil {
+		return nil, err
 	}
-	if len(lines) != 1 {
+	if len(keys) != 1 {
 		return nil, fmt.Errorf("master key: want one line of 64 hex digits or base64 of 32 bytes")
 	}
-	s := lines[0]
-	var key []byte
-	if b, err := hex.DecodeString(s); err == nil && len(b) == crypt.KeySize {
-		key = b
-	} else if b, err := base64.StdEncoding.DecodeString(s); err == nil && len(b) == crypt.KeySize {
-		key = b
-	} else {
-		return nil, fmt.Errorf("master key: want 64 hex digits or base64 of 32 bytes")
+	return keys[0], nil
+}
+
+// parseMasterKeys reads master keys, one per line (old keys during a
+// rotation). Each is named by its derived id.
+func parseMasterKeys(raw []byte) ([]*crypt.MasterKey, error) {
+	var keys []*crypt.MasterKey
+	for _, l := range strings.Split(string(raw), "\n") {
+		if l = strings.TrimSpace(l); l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		var key []byte
+		if b, err := hex.DecodeString(l); err == nil && len(b) == crypt.KeySize {
+			key = b
+		} else if b, err := base64.StdEncoding.DecodeString(l); err == nil && len(b) == crypt.KeySize {
+			key = b
+		} else {
+			return nil, fmt.Errorf("master key: want 64 hex digits or base64 of 32 bytes")
+		}
+		mk, err := crypt.NewMasterKeyFromMaterial(key)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, mk)
 	}
-	return crypt.NewMasterKey("master", 1, key)
+	return keys, nil
 }

@@ -187,6 +187,7 @@ func newServerCmd() *cobra.Command {
 		o                                 serveOptions
 		drives, logLevel                  string
 		masterFile, secretFile, adminFile string
+		oldMasterFile                     string
 		fastRaft                          bool
 		debugAddr                         string
 		scrubMiB                          int64
@@ -237,6 +238,13 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 			if o.node.MasterKey, err = parseMasterKey(mk); err != nil {
 				return err
 			}
+			old, err := readSecret("old master key", oldMasterFile, "KCS_OLD_MASTER_KEY", false)
+			if err != nil {
+				return err
+			}
+			if o.node.OldMasterKeys, err = parseMasterKeys(old); err != nil {
+				return err
+			}
 			if o.node.ClusterSecret, err = readSecret("cluster secret", secretFile, "KCS_CLUSTER_SECRET", true); err != nil {
 				return err
 			}
@@ -282,6 +290,7 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 	f.BoolVar(&o.node.Bootstrap, "bootstrap", false, "start a new cluster with this node as its first member")
 	f.StringVar(&o.node.Join, "join", "", "RPC address of any member, to join its cluster")
 	f.StringVar(&masterFile, "master-key-file", "", "file holding the master key (64 hex digits or base64 of 32 bytes)")
+	f.StringVar(&oldMasterFile, "old-master-key-file", "", "file holding previous master keys, one per line, that still unwrap what they wrapped (during a master key rotation)")
 	f.StringVar(&secretFile, "cluster-secret-file", "", "file holding the cluster secret (at least 16 characters)")
 	f.StringVar(&adminFile, "admin-secret-file", "", "file holding the admin secret for the admin API")
 	f.IntVar(&o.node.InlineLimit, "inline-limit", 16<<10, "objects and parts up to this many bytes are kept, encrypted, in the replicated metadata instead of as shards (-1: never)")

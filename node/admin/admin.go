@@ -39,6 +39,7 @@ type Service interface {
 	ListTenants(ctx context.Context) ([]node.TenantInfo, error)
 	DeleteTenant(ctx context.Context, id string) (*node.TenantDeletion, error)
 	RotateTenantKey(ctx context.Context, id string) (*node.KeyRotation, error)
+	RotateMasterKey(ctx context.Context, id string) (*node.MasterKeyRotation, error)
 	CreateAccessKey(ctx context.Context, tenant, accessKey, secret string) (*node.AccessKeyInfo, error)
 	ListAccessKeys(ctx context.Context, tenant string) ([]node.AccessKeyInfo, error)
 	DeleteAccessKey(ctx context.Context, tenant, accessKey string) error
@@ -82,6 +83,7 @@ func NewHandler(svc Service, secret []byte, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("GET "+Prefix+"/tenants", h.listTenants)
 	h.mux.HandleFunc("DELETE "+Prefix+"/tenants/{tenant}", h.deleteTenant)
 	h.mux.HandleFunc("POST "+Prefix+"/tenants/{tenant}/rotate-key", h.rotateKey)
+	h.mux.HandleFunc("POST "+Prefix+"/master-key/rotate", h.rotateMaster)
 	h.mux.HandleFunc("POST "+Prefix+"/tenants/{tenant}/keys", h.createKey)
 	h.mux.HandleFunc("GET "+Prefix+"/tenants/{tenant}/keys", h.listKeys)
 	h.mux.HandleFunc("DELETE "+Prefix+"/tenants/{tenant}/keys/{key}", h.deleteKey)
@@ -256,6 +258,25 @@ func (h *Handler) rotateKey(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, k)
 }
 
+// MasterKeyRequest names the master key to rotate to; empty: the node's.
+type MasterKeyRequest struct {
+	KeyID string `json:"key_id,omitempty"`
+}
+
+func (h *Handler) rotateMaster(w http.ResponseWriter, r *http.Request) {
+	var req MasterKeyRequest
+	if err := decode(r, &req); err != nil {
+		h.fail(w, err)
+		return
+	}
+	k, err := h.svc.RotateMasterKey(r.Context(), req.KeyID)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, k)
+}
+
 // scrub starts a scrub pass on the node that serves the request.
 func (h *Handler) scrub(w http.ResponseWriter, _ *http.Request) {
 	h.svc.StartScrub()
@@ -342,6 +363,13 @@ func (c *Client) DeleteTenant(ctx context.Context, tenant string) (*node.TenantD
 func (c *Client) RotateTenantKey(ctx context.Context, tenant string) (*node.KeyRotation, error) {
 	var out node.KeyRotation
 	err := c.do(ctx, http.MethodPost, "/tenants/"+tenant+"/rotate-key", nil, &out)
+	return &out, err
+}
+
+// RotateMasterKey makes a master key the cluster's (id "": the node's).
+func (c *Client) RotateMasterKey(ctx context.Context, id string) (*node.MasterKeyRotation, error) {
+	var out node.MasterKeyRotation
+	err := c.do(ctx, http.MethodPost, "/master-key/rotate", MasterKeyRequest{KeyID: id}, &out)
 	return &out, err
 }
 

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/kommunal-cloud/kcs/node/crypt"
 	"github.com/kommunal-cloud/kcs/node/errs"
 	"github.com/kommunal-cloud/kcs/node/placement"
 )
@@ -108,6 +110,10 @@ func dispatch(tx *bolt.Tx, c *Command) (*Result, error) {
 		return applyRewrapKeys(tx, c.RewrapKeys)
 	case OpRetireTenantKey:
 		return applyRetireTenantKey(tx, c.RetireTenantKey)
+	case OpSetMasterKey:
+		return applySetMasterKey(tx, c.SetMasterKey)
+	case OpRewrapMaster:
+		return applyRewrapMaster(tx, c.RewrapMaster)
 	}
 	return nil, fmt.Errorf("meta: no dispatch for op %d", c.Op)
 }
@@ -902,4 +908,129 @@ func applyRetireTenantKey(tx *bolt.Tx, c *RetireTenantKey) (*Result, error) {
 		return nil, err
 	}
 	return &Result{}, tx.Bucket(bSys).Put(kShredPending, []byte{1})
+}
+
+func applySetMasterKey(tx *bolt.Tx, c *SetMasterKey) (*Result, error) {
+	var cl Cluster
+	ok, err := get(tx.Bucket(bSys), kCluster, &cl)
+	if err != nil || !ok {
+		return nil, fmt.Errorf("meta: cluster record: %v", err)
+	}
+	var lacking []string
+	err = tx.Bucket(bNodes).ForEach(func(_, v []byte) error {
+		var n Node
+		if err := unmarshal(v, &n); err != nil {
+			return err
+		}
+		if !slices.Contains(n.MasterKeys, c.ID) {
+			lacking = append(lacking, n.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(lacking) > 0 {
+		return fail(errs.KindConflict, "nodes %s were not started with master key %s; restart them with it (and the old key as --old-master-key-file) first", strings.Join(lacking, ", "), c.ID)
+	}
+	cl.MasterKey = c.ID
+	return &Result{}, put(tx.Bucket(bSys), kCluster, &cl)
+}
+
+func applyRewrapMaster(tx *bolt.Tx, c *RewrapMaster) (*Result, error) {
+	var cl Cluster
+	ok, err := get(tx.Bucket(bSys), kCluster, &cl)
+	if err != nil || !ok {
+		return nil, fmt.Errorf("meta: cluster record: %v", err)
+	}
+	if cl.MasterKey != c.MasterKey {
+		return &Result{}, nil // rotated again meanwhile; the next pass redoes it
+	}
+	tb := tx.Bucket(bTenants)
+	for _, it := range c.TenantKeys {
+		var t Tenant
+		ok, err := get(tb, []byte(it.Tenant), &t)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		for i := range t.Keys {
+			if t.Keys[i].Version == it.Version && bytes.Equal(t.Keys[i].Wrapped, it.Old) {
+				t.Keys[i].Wrapped = it.Wrapped
+			}
+		}
+		if err := put(tb, []byte(it.Tenant), &t); err != nil {
+			return nil, err
+		}
+	}
+	ab := tx.Bucket(bAccessKeys)
+	for _, it := range c.AccessKeys {
+		var k AccessKey
+		ok, err := get(ab, []byte(it.ID), &k)
+		if err != nil {
+			return nil, err
+		}
+		if ok && bytes.Equal(k.WrappedSecret, it.Old) {
+			k.WrappedSecret = it.Wrapped
+			if err := put(ab, []byte(it.ID), &k); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if c.KeyCheck != nil {
+		cl.KeyCheck = c.KeyCheck
+		if err := put(tx.Bucket(bSys), kCluster, &cl); err != nil {
+			return nil, err
+		}
+	}
+	pending, err := masterPending(tx, cl.MasterKey)
+	if err != nil {
+		return nil, err
+	}
+	if pending == 0 {
+		// The last batch: the old master key's wrappings are gone from
+		// the records; every node shreds the copies left elsewhere.
+		return &Result{}, tx.Bucket(bSys).Put(kShredPending, []byte{1})
+	}
+	return &Result{}, nil
+}
+
+// masterPending counts what a master key other than id still wraps.
+func masterPending(tx *bolt.Tx, id string) (int, error) {
+	var cl Cluster
+	if _, err := get(tx.Bucket(bSys), kCluster, &cl); err != nil {
+		return 0, err
+	}
+	n := 0
+	if !crypt.WrappedBy(cl.KeyCheck, id) {
+		n++
+	}
+	err := tx.Bucket(bTenants).ForEach(func(_, v []byte) error {
+		var t Tenant
+		if err := unmarshal(v, &t); err != nil {
+			return err
+		}
+		for _, k := range t.Keys {
+			if !crypt.WrappedBy(k.Wrapped, id) {
+				n++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	err = tx.Bucket(bAccessKeys).ForEach(func(_, v []byte) error {
+		var k AccessKey
+		if err := unmarshal(v, &k); err != nil {
+			return err
+		}
+		if !crypt.WrappedBy(k.WrappedSecret, id) {
+			n++
+		}
+		return nil
+	})
+	return n, err
 }

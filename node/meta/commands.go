@@ -40,6 +40,8 @@ const (
 	OpRotateTenantKey Op = 20
 	OpRewrapKeys      Op = 21
 	OpRetireTenantKey Op = 22
+	OpSetMasterKey    Op = 23
+	OpRewrapMaster    Op = 24
 )
 
 // Command is one metadata change. Exactly one payload field is set, the one
@@ -68,6 +70,44 @@ type Command struct {
 	RotateTenantKey *RotateTenantKey
 	RewrapKeys      *RewrapKeys
 	RetireTenantKey *RetireTenantKey
+	SetMasterKey    *SetMasterKey
+	RewrapMaster    *RewrapMaster
+}
+
+// SetMasterKey makes the master key with this id the one that wraps tenant
+// keys and secrets. It is refused unless every member was started with
+// that key (their records list the ids), so no node is left unable to
+// unwrap; the leader then rewraps everything the old keys wrapped.
+type SetMasterKey struct {
+	ID string `cbor:"1,keyasint"`
+}
+
+// RewrapMaster replaces tenant keys, access key secrets and the key check
+// wrapped by an older master key with the same keys wrapped by MasterKey.
+// Items are skipped if MasterKey is no longer current. Once nothing is left
+// under another master key, every node shreds the old wrappings.
+type RewrapMaster struct {
+	MasterKey  string            `cbor:"1,keyasint"`
+	TenantKeys []RewrappedTenant `cbor:"2,keyasint"`
+	AccessKeys []RewrappedSecret `cbor:"3,keyasint"`
+	KeyCheck   []byte            `cbor:"4,keyasint,omitempty"`
+}
+
+// RewrappedTenant is one version of a tenant's key wrapped anew. Old is
+// the wrapping it replaces: a record that changed meanwhile (a tenant
+// deleted and made anew under the same name) is left alone.
+type RewrappedTenant struct {
+	Tenant  string `cbor:"1,keyasint"`
+	Version uint32 `cbor:"2,keyasint"`
+	Wrapped []byte `cbor:"3,keyasint"`
+	Old     []byte `cbor:"4,keyasint"`
+}
+
+// RewrappedSecret is an access key's secret wrapped anew, replacing Old.
+type RewrappedSecret struct {
+	ID      string `cbor:"1,keyasint"`
+	Wrapped []byte `cbor:"2,keyasint"`
+	Old     []byte `cbor:"3,keyasint"`
 }
 
 // RotateTenantKey adds a new version of a tenant's key and makes it the one
@@ -288,6 +328,10 @@ func (c *Command) Encode() ([]byte, error) {
 		payload = c.RewrapKeys
 	case OpRetireTenantKey:
 		payload = c.RetireTenantKey
+	case OpSetMasterKey:
+		payload = c.SetMasterKey
+	case OpRewrapMaster:
+		payload = c.RewrapMaster
 	default:
 		return nil, fmt.Errorf("meta: unknown op %d", c.Op)
 	}
@@ -376,6 +420,12 @@ func DecodeCommand(b []byte) (*Command, error) {
 	case OpRetireTenantKey:
 		c.RetireTenantKey = new(RetireTenantKey)
 		dst = c.RetireTenantKey
+	case OpSetMasterKey:
+		c.SetMasterKey = new(SetMasterKey)
+		dst = c.SetMasterKey
+	case OpRewrapMaster:
+		c.RewrapMaster = new(RewrapMaster)
+		dst = c.RewrapMaster
 	default:
 		return nil, fmt.Errorf("meta: unknown op %d", c.Op)
 	}

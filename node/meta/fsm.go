@@ -191,9 +191,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			}
 			out[i] = applyCommand(tx, cmd)
 			switch cmd.Op {
-			case OpDeleteTenant, OpRetireTenantKey:
+			case OpDeleteTenant, OpRetireTenantKey, OpRewrapMaster:
 				shred = true
-			case OpRotateTenantKey:
+			case OpRotateTenantKey, OpSetMasterKey:
 				rotated = true
 			}
 		}

@@ -438,3 +438,28 @@ func (r *Reader) StaleUploads(tenant string, current uint32) ([]Rewrap, error) {
 	})
 	return out, err
 }
+
+// MasterPending counts the tenant keys, access key secrets and key check
+// that a master key other than the cluster's current one wraps: work left
+// for a master key rotation.
+func (r *Reader) MasterPending() (int, error) {
+	c, ok, err := r.Cluster()
+	if err != nil || !ok || c.MasterKey == "" {
+		return 0, err
+	}
+	return masterPending(r.tx, c.MasterKey)
+}
+
+// AccessKeys returns every access key, by id.
+func (r *Reader) AccessKeys() ([]AccessKey, error) {
+	var out []AccessKey
+	err := r.tx.Bucket(bAccessKeys).ForEach(func(_, v []byte) error {
+		var k AccessKey
+		if err := unmarshal(v, &k); err != nil {
+			return err
+		}
+		out = append(out, k)
+		return nil
+	})
+	return out, err
+}

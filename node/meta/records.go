@@ -19,6 +19,9 @@ type Cluster struct {
 	// started with another master key fails to unwrap it and refuses to
 	// serve, instead of failing on every object.
 	KeyCheck []byte `cbor:"3,keyasint"`
+	// MasterKey is the id of the master key that wraps tenant keys and
+	// secrets from now on; empty in clusters made before key ids.
+	MasterKey string `cbor:"4,keyasint,omitempty"`
 }
 
 // Node is a cluster member.
@@ -30,6 +33,10 @@ type Node struct {
 	S3Addrs  []string `cbor:"5,keyasint"`
 	Drives   []Drive  `cbor:"6,keyasint"`
 	Joined   int64    `cbor:"7,keyasint"`
+	// MasterKeys are the ids of the master keys the node was given at
+	// its last start: a master key rotation needs every member to have
+	// the new one.
+	MasterKeys []string `cbor:"8,keyasint,omitempty"`
 }
 
 // Drive is one of a node's drives. Its ID is "<node>/<index>".
