@@ -112,6 +112,7 @@ type cluster struct {
 	secretFile  string
 	adminFile   string
 	adminSecret []byte
+	extraEnv    []string // for servers started from now on
 }
 
 func writeSecret(t testing.TB, path string) []byte {
@@ -169,6 +170,7 @@ func (c *cluster) start(s *server, bootstrap bool, join string) {
 	}
 	cmd := exec.Command(kcsBin, args...)
 	cmd.Env = append(os.Environ(), "KCS_MASTER_KEY_FILE="+c.masterFile, "KCS_CLUSTER_SECRET_FILE="+c.secretFile, "KCS_ADMIN_SECRET_FILE="+c.adminFile)
+	cmd.Env = append(cmd.Env, c.extraEnv...)
 	os.MkdirAll(s.dir, 0o700)
 	logf, err := os.OpenFile(filepath.Join(s.dir, "server.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {

@@ -805,3 +805,87 @@ func TestE2EMetrics(t *testing.T) {
 		t.Errorf("%v nodes report themselves Raft leader, want 1", leaders)
 	}
 }
+
+// The master key rotation as an operator runs it: every server restarted
+// with the new key and the old one, `kcs admin master-key rotate`, wait
+// until status shows nothing left, restart on the new key alone; the
+// tenant's object and access key work throughout.
+func TestE2EMasterKeyRotation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	c := startCluster(t, 3)
+	ak, sk := c.tenant("stadt-gera")
+	ctx := context.Background()
+	body := make([]byte, 200<<10)
+	rand.Read(body)
+	check := func(s *server) {
+		t.Helper()
+		cl := goClient("http://"+s.s3, ak, sk, http.DefaultClient)
+		got, err := cl.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("akten"), Key: aws.String("a")})
+		if err != nil {
+			t.Fatalf("%s: %v", s.id, err)
+		}
+		data, _ := io.ReadAll(got.Body)
+		if !bytes.Equal(data, body) {
+			t.Fatalf("%s: the object differs", s.id)
+		}
+	}
+	cl := goClient("http://"+c.servers[0].s3, ak, sk, http.DefaultClient)
+	if _, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("akten")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("akten"), Key: aws.String("a"), Body: bytes.NewReader(body)}); err != nil {
+		t.Fatal(err)
+	}
+	restartAll := func() {
+		for _, s := range c.servers {
+			c.stop(s)
+			c.restart(s)
+			c.waitReady(s)
+		}
+	}
+	admin := func(args ...string) (string, error) {
+		cmd := exec.Command(kcsBin, append([]string{"admin", "--endpoint", "http://" + c.servers[1].s3}, args...)...)
+		cmd.Env = append(cleanEnv(), "KCS_ADMIN_SECRET_FILE="+c.adminFile)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+
+	oldFile, newFile := c.masterFile, filepath.Join(c.dir, "master-neu.key")
+	writeSecret(t, newFile)
+	c.masterFile, c.extraEnv = newFile, []string{"KCS_OLD_MASTER_KEY_FILE=" + oldFile}
+	restartAll()
+	check(c.servers[2])
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := admin("master-key", "rotate")
+		if err == nil && strings.Contains(out, "master key is now mk-") {
+			break
+		}
+		// Restarted servers update their records in the background.
+		if time.Now().After(deadline) {
+			t.Fatalf("master-key rotate: %v\n%s", err, out)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	for {
+		var st struct {
+			MasterKey string `json:"master_key"`
+			Pending   int    `json:"master_key_pending"`
+		}
+		out, err := admin("cluster", "status", "--json")
+		if err == nil && json.Unmarshal([]byte(out), &st) == nil && strings.HasPrefix(st.MasterKey, "mk-") && st.Pending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rotation not finished: %v %s", err, out)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	c.extraEnv = nil
+	restartAll()
+	for _, s := range c.servers {
+		check(s)
+	}
+}
