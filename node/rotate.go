@@ -58,20 +58,11 @@ func (n *Node) RotateTenantKey(ctx context.Context, tenant string) (*KeyRotation
 		old = append(old, k.Version)
 	}
 	version++
-	tk, err := crypt.GenerateTenantKey(tenant, version)
+	key, err := n.newTenantKey(tenant, version)
 	if err != nil {
 		return nil, err
 	}
-	mk, err := n.wrappingKey()
-	if err != nil {
-		return nil, err
-	}
-	wrapped, err := mk.WrapTenantKey(tk)
-	if err != nil {
-		return nil, err
-	}
-	res, err := n.propose(ctx, &meta.Command{Op: meta.OpRotateTenantKey, RotateTenantKey: &meta.RotateTenantKey{
-		Tenant: tenant, Key: meta.TenantKey{Version: version, Wrapped: wrapped, Created: time.Now().UnixNano()}}})
+	res, err := n.propose(ctx, &meta.Command{Op: meta.OpRotateTenantKey, RotateTenantKey: &meta.RotateTenantKey{Tenant: tenant, Key: key}})
 	if _, err := result("RotateTenantKey", "", "", res, err); err != nil {
 		return nil, err
 	}

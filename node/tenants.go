@@ -80,15 +80,7 @@ func (n *Node) CreateTenant(ctx context.Context, id, accessKey, secret string) (
 	if !tenantPattern.MatchString(id) {
 		return nil, errs.Errorf("CreateTenant", errs.KindInvalidArgument, "tenant %q: 2-63 lowercase letters, digits or '-'", id)
 	}
-	tk, err := crypt.GenerateTenantKey(id, 1)
-	if err != nil {
-		return nil, err
-	}
-	mk, err := n.wrappingKey()
-	if err != nil {
-		return nil, err
-	}
-	wrapped, err := mk.WrapTenantKey(tk)
+	key, err := n.newTenantKey(id, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -96,9 +88,8 @@ func (n *Node) CreateTenant(ctx context.Context, id, accessKey, secret string) (
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now().UnixNano()
 	res, err := n.propose(ctx, &meta.Command{Op: meta.OpCreateTenant, CreateTenant: &meta.CreateTenant{
-		Tenant:   meta.Tenant{ID: id, Created: now, KeyVersion: 1, Keys: []meta.TenantKey{{Version: 1, Wrapped: wrapped, Created: now}}},
+		Tenant:   meta.Tenant{ID: id, Created: key.Created, KeyVersion: 1, Keys: []meta.TenantKey{key}},
 		FirstKey: ak,
 	}})
 	if err != nil {
@@ -213,6 +204,24 @@ func (n *Node) LookupAccessKey(ctx context.Context, accessKey string) (Credentia
 		return Credential{}, &errs.Error{Op: "LookupAccessKey", Kind: errs.KindInternal, Err: err}
 	}
 	return Credential{AccessKey: ak.ID, Secret: string(secret), Tenant: ak.Tenant}, nil
+}
+
+// newTenantKey makes a random version of a tenant's key, wrapped by the
+// cluster's master key.
+func (n *Node) newTenantKey(tenant string, version uint32) (meta.TenantKey, error) {
+	tk, err := crypt.GenerateTenantKey(tenant, version)
+	if err != nil {
+		return meta.TenantKey{}, err
+	}
+	mk, err := n.wrappingKey()
+	if err != nil {
+		return meta.TenantKey{}, err
+	}
+	wrapped, err := mk.WrapTenantKey(tk)
+	if err != nil {
+		return meta.TenantKey{}, err
+	}
+	return meta.TenantKey{Version: version, Wrapped: wrapped, Created: time.Now().UnixNano()}, nil
 }
 
 // tenantKey returns a tenant's key of the given version, unwrapped once
