@@ -294,3 +294,23 @@ func nodeOfDrive(drive string) string {
 	}
 	return drive
 }
+
+// onLeader runs fn every interval and whenever wake1 or wake2 signals (a
+// nil channel never does), while this node leads, until stop: the shape of
+// the leader's background work (purges, rewraps).
+func (n *Node) onLeader(stop <-chan struct{}, every time.Duration, wake1, wake2 <-chan struct{}, fn func()) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		case <-wake1:
+		case <-wake2:
+		}
+		if n.store.IsLeader() {
+			fn()
+		}
+	}
+}

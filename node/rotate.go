@@ -110,21 +110,10 @@ func (n *Node) proposeWrapped(ctx context.Context, tenant string, dk *crypt.Data
 	}
 }
 
-// runRewraps has the leader rewrap the data keys of rotated tenants.
+// runRewraps has the leader rewrap the data keys of rotated tenants and
+// the keys an old master key wraps.
 func (n *Node) runRewraps(stop <-chan struct{}) {
-	t := time.NewTicker(30 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		case <-n.rewrapNow:
-		case <-n.store.FSM.Rotations():
-		}
-		if !n.store.IsLeader() {
-			continue
-		}
+	n.onLeader(stop, 30*time.Second, n.rewrapNow, n.store.FSM.Rotations(), func() {
 		if err := n.rewrapMaster(stop); err != nil {
 			n.log.Warn("rewrapping under the new master key interrupted", "err", err)
 		}
@@ -142,7 +131,7 @@ func (n *Node) runRewraps(stop <-chan struct{}) {
 				n.log.Warn("rewrapping a tenant's data keys interrupted", "tenant", t.ID, "err", err)
 			}
 		}
-	}
+	})
 }
 
 // rewrapTenant rewraps every data key of a tenant that an old key version

@@ -60,11 +60,7 @@ func (n *Node) runShredder(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-n.store.FSM.ShredRequests():
-			// Some commands signal on every apply but ask for a shred
-			// only with their last (a master key rewrap).
-			if n.store.FSM.ShredPending() {
-				n.shred(stop)
-			}
+			n.shred(stop)
 			// A deletion was applied: if this node leads, its purge
 			// starts now rather than at the next tick.
 			poke(n.purgeNow)
@@ -103,18 +99,7 @@ const purgeBatch = 1000
 
 // runPurges has the leader purge the buckets of deleted tenants.
 func (n *Node) runPurges(stop <-chan struct{}) {
-	t := time.NewTicker(30 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		case <-n.purgeNow:
-		}
-		if !n.store.IsLeader() {
-			continue
-		}
+	n.onLeader(stop, 30*time.Second, n.purgeNow, nil, func() {
 		var buckets []string
 		n.store.FSM.View(func(r *meta.Reader) error {
 			var err error
@@ -126,7 +111,7 @@ func (n *Node) runPurges(stop <-chan struct{}) {
 				n.log.Warn("bucket purge interrupted", "bucket", b, "err", err)
 			}
 		}
-	}
+	})
 }
 
 // purgeBucket removes a purging bucket batch by batch.

@@ -652,36 +652,31 @@ func dataRefOf(tx *bolt.Tx, c *Command) (*DataRef, error) {
 	return nil, nil
 }
 
-// accessKeysOf returns the access keys of tenant.
-func accessKeysOf(tx *bolt.Tx, tenant string) ([]AccessKey, error) {
-	var out []AccessKey
-	err := tx.Bucket(bAccessKeys).ForEach(func(_, v []byte) error {
-		var k AccessKey
-		if err := unmarshal(v, &k); err != nil {
-			return err
+// records decodes the records of bucket b that keep accepts (all with a
+// nil keep), in key order.
+func records[T any](b *bolt.Bucket, keep func(*T) bool) ([]T, error) {
+	var out []T
+	err := b.ForEach(func(k, v []byte) error {
+		var rec T
+		if err := unmarshal(v, &rec); err != nil {
+			return fmt.Errorf("meta: record %q: %w", k, err)
 		}
-		if k.Tenant == tenant {
-			out = append(out, k)
+		if keep == nil || keep(&rec) {
+			out = append(out, rec)
 		}
 		return nil
 	})
 	return out, err
 }
 
+// accessKeysOf returns the access keys of tenant.
+func accessKeysOf(tx *bolt.Tx, tenant string) ([]AccessKey, error) {
+	return records(tx.Bucket(bAccessKeys), func(k *AccessKey) bool { return k.Tenant == tenant })
+}
+
 // bucketsOf returns the buckets whose records name tenant, in name order.
 func bucketsOf(tx *bolt.Tx, tenant string) ([]Bucket, error) {
-	var out []Bucket
-	err := tx.Bucket(bBuckets).ForEach(func(_, v []byte) error {
-		var b Bucket
-		if err := unmarshal(v, &b); err != nil {
-			return err
-		}
-		if b.Tenant == tenant {
-			out = append(out, b)
-		}
-		return nil
-	})
-	return out, err
+	return records(tx.Bucket(bBuckets), func(b *Bucket) bool { return b.Tenant == tenant })
 }
 
 // applyDeleteTenant drops the tenant's keys and access keys at once, in
@@ -715,7 +710,7 @@ func applyDeleteTenant(tx *bolt.Tx, d *DeleteTenant) (*Result, error) {
 			return nil, err
 		}
 	}
-	return &Result{}, tx.Bucket(bSys).Put(kShredPending, []byte{1})
+	return &Result{}, markShred(tx)
 }
 
 // applyPurgeBucket deletes up to p.Max objects and uploads of a purging
@@ -907,7 +902,7 @@ func applyRetireTenantKey(tx *bolt.Tx, c *RetireTenantKey) (*Result, error) {
 	if err := put(tb, []byte(c.Tenant), &t); err != nil {
 		return nil, err
 	}
-	return &Result{}, tx.Bucket(bSys).Put(kShredPending, []byte{1})
+	return &Result{}, markShred(tx)
 }
 
 func applySetMasterKey(tx *bolt.Tx, c *SetMasterKey) (*Result, error) {
@@ -992,7 +987,7 @@ func applyRewrapMaster(tx *bolt.Tx, c *RewrapMaster) (*Result, error) {
 	if pending == 0 {
 		// The last batch: the old master key's wrappings are gone from
 		// the records; every node shreds the copies left elsewhere.
-		return &Result{}, tx.Bucket(bSys).Put(kShredPending, []byte{1})
+		return &Result{}, markShred(tx)
 	}
 	return &Result{}, nil
 }
@@ -1007,30 +1002,16 @@ func masterPending(tx *bolt.Tx, id string) (int, error) {
 	if !crypt.WrappedBy(cl.KeyCheck, id) {
 		n++
 	}
-	err := tx.Bucket(bTenants).ForEach(func(_, v []byte) error {
-		var t Tenant
-		if err := unmarshal(v, &t); err != nil {
-			return err
-		}
+	if _, err := records(tx.Bucket(bTenants), func(t *Tenant) bool {
 		for _, k := range t.Keys {
 			if !crypt.WrappedBy(k.Wrapped, id) {
 				n++
 			}
 		}
-		return nil
-	})
-	if err != nil {
+		return false
+	}); err != nil {
 		return 0, err
 	}
-	err = tx.Bucket(bAccessKeys).ForEach(func(_, v []byte) error {
-		var k AccessKey
-		if err := unmarshal(v, &k); err != nil {
-			return err
-		}
-		if !crypt.WrappedBy(k.WrappedSecret, id) {
-			n++
-		}
-		return nil
-	})
-	return n, err
+	keys, err := records(tx.Bucket(bAccessKeys), func(k *AccessKey) bool { return !crypt.WrappedBy(k.WrappedSecret, id) })
+	return n + len(keys), err
 }

@@ -52,9 +52,11 @@ var (
 	kCluster = []byte("cluster")
 	kLayout  = []byte("layout")
 	kNextSet = []byte("nextset")
-	// kShredPending is set by a tenant's deletion and cleared by each
-	// node once it has shredded its copies of the key (Store.Shred): a
-	// node that crashes in between shreds when it comes back.
+	// kShredPending counts the commits that destroyed key material (a
+	// tenant's deletion, a retired tenant key version, the last batch of
+	// a master key rewrap); each node deletes it once it has shredded its
+	// copies (Store.Shred), unless a newer mark came meanwhile. A node
+	// that crashes in between shreds when it comes back.
 	kShredPending = []byte("shred")
 )
 
@@ -171,8 +173,10 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	last := f.applied.Load()
-	shred, rotated := false, false
+	var shred, rotated bool
 	err := f.db.Update(func(tx *bolt.Tx) error {
+		gen := shredGeneration(tx)
+		defer func() { shred = shredGeneration(tx) != gen }()
 		for i, l := range logs {
 			if l.Index <= last {
 				out[i] = &Result{} // replayed after a restart: already in the database
@@ -190,10 +194,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 				panic(fmt.Sprintf("meta: log entry %d: %v", l.Index, err))
 			}
 			out[i] = applyCommand(tx, cmd)
-			switch cmd.Op {
-			case OpDeleteTenant, OpRetireTenantKey, OpRewrapMaster:
-				shred = true
-			case OpRotateTenantKey, OpSetMasterKey:
+			if cmd.Op == OpRotateTenantKey || cmd.Op == OpSetMasterKey {
 				rotated = true
 			}
 		}
@@ -220,9 +221,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	return out
 }
 
-// ShredRequests delivers a signal after a tenant's deletion or the
-// retirement of an old tenant key version was applied: the node should
-// call Store.Shred.
+// ShredRequests delivers a signal after a commit marked key material for
+// shredding (a tenant's deletion, a retired tenant key version, the last
+// batch of a master key rewrap): the node should call Store.Shred.
 func (f *FSM) ShredRequests() <-chan struct{} { return f.shred }
 
 // Rotations delivers a signal after a tenant key rotation was applied: the
@@ -274,10 +275,39 @@ func (f *FSM) compact() error {
 }
 
 // clearShredPending records that this node has shredded.
-func (f *FSM) clearShredPending() error {
+func (f *FSM) clearShredPending(gen uint64) error {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return f.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bSys).Delete(kShredPending) })
+	return f.db.Update(func(tx *bolt.Tx) error {
+		if shredGeneration(tx) != gen {
+			return nil // marked again while shredding: its signal is queued
+		}
+		return tx.Bucket(bSys).Delete(kShredPending)
+	})
+}
+
+// shredGeneration reads the shred mark: 0 when no shred is pending.
+func (f *FSM) shredGeneration() uint64 {
+	var gen uint64
+	f.View(func(r *Reader) error {
+		gen = shredGeneration(r.tx)
+		return nil
+	})
+	return gen
+}
+
+func shredGeneration(tx *bolt.Tx) uint64 {
+	v := tx.Bucket(bSys).Get(kShredPending)
+	if len(v) != 8 {
+		return uint64(len(v)) // absent: 0; a one-byte mark of an older version: 1
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+// markShred records a commit that destroyed key material: every node must
+// shred its copies of it.
+func markShred(tx *bolt.Tx) error {
+	return tx.Bucket(bSys).Put(kShredPending, u64(shredGeneration(tx)+1))
 }
 
 // View runs fn in a read transaction of the current state.

@@ -42,16 +42,7 @@ func (r *Reader) Node(id string) (*Node, bool, error) {
 
 // Nodes returns every member, by id.
 func (r *Reader) Nodes() ([]Node, error) {
-	var out []Node
-	err := r.tx.Bucket(bNodes).ForEach(func(_, v []byte) error {
-		var n Node
-		if err := unmarshal(v, &n); err != nil {
-			return err
-		}
-		out = append(out, n)
-		return nil
-	})
-	return out, err
+	return records[Node](r.tx.Bucket(bNodes), nil)
 }
 
 // Tenant returns a tenant.
@@ -63,16 +54,7 @@ func (r *Reader) Tenant(id string) (*Tenant, bool, error) {
 
 // Tenants returns every tenant, by id.
 func (r *Reader) Tenants() ([]Tenant, error) {
-	var out []Tenant
-	err := r.tx.Bucket(bTenants).ForEach(func(_, v []byte) error {
-		var t Tenant
-		if err := unmarshal(v, &t); err != nil {
-			return err
-		}
-		out = append(out, t)
-		return nil
-	})
-	return out, err
+	return records[Tenant](r.tx.Bucket(bTenants), nil)
 }
 
 // AccessKey returns an access key.
@@ -378,17 +360,11 @@ func (r *Reader) resolve(dataID, v []byte) (*Part, bool, error) {
 
 // PurgingBuckets lists the buckets of deleted tenants still being purged.
 func (r *Reader) PurgingBuckets() ([]string, error) {
-	var out []string
-	err := r.tx.Bucket(bBuckets).ForEach(func(k, v []byte) error {
-		var b Bucket
-		if err := unmarshal(v, &b); err != nil {
-			return err
-		}
-		if b.Purging {
-			out = append(out, b.Name)
-		}
-		return nil
-	})
+	bs, err := records(r.tx.Bucket(bBuckets), func(b *Bucket) bool { return b.Purging })
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		out[i] = b.Name
+	}
 	return out, err
 }
 
@@ -425,17 +401,11 @@ func (r *Reader) StaleObjects(bucket string, current uint32, after string, max i
 // StaleUploads returns the multipart uploads of tenant whose data keys are
 // wrapped by another tenant key version than current.
 func (r *Reader) StaleUploads(tenant string, current uint32) ([]Rewrap, error) {
-	var out []Rewrap
-	err := r.tx.Bucket(bUploads).ForEach(func(_, v []byte) error {
-		var u Upload
-		if err := unmarshal(v, &u); err != nil {
-			return err
-		}
-		if u.Tenant == tenant && u.KeyVersion != current {
-			out = append(out, Rewrap{Bucket: u.Bucket, Key: u.Key, Upload: u.ID, From: u.KeyVersion, Wrapped: u.WrappedKey})
-		}
-		return nil
-	})
+	ups, err := records(r.tx.Bucket(bUploads), func(u *Upload) bool { return u.Tenant == tenant && u.KeyVersion != current })
+	out := make([]Rewrap, len(ups))
+	for i, u := range ups {
+		out[i] = Rewrap{Bucket: u.Bucket, Key: u.Key, Upload: u.ID, From: u.KeyVersion, Wrapped: u.WrappedKey}
+	}
 	return out, err
 }
 
@@ -452,14 +422,5 @@ func (r *Reader) MasterPending() (int, error) {
 
 // AccessKeys returns every access key, by id.
 func (r *Reader) AccessKeys() ([]AccessKey, error) {
-	var out []AccessKey
-	err := r.tx.Bucket(bAccessKeys).ForEach(func(_, v []byte) error {
-		var k AccessKey
-		if err := unmarshal(v, &k); err != nil {
-			return err
-		}
-		out = append(out, k)
-		return nil
-	})
-	return out, err
+	return records[AccessKey](r.tx.Bucket(bAccessKeys), nil)
 }

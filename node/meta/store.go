@@ -190,6 +190,7 @@ func (s *Store) term() uint64 { return s.Raft.CurrentTerm() }
 // may keep deleted entries' bytes until bbolt reuses them. Those bytes are
 // the tenant keys wrapped by the master key, which never touches a disk.
 func (s *Store) Shred() error {
+	gen := s.FSM.shredGeneration()
 	if err := s.FSM.compact(); err != nil {
 		return err
 	}
@@ -211,7 +212,7 @@ func (s *Store) Shred() error {
 	if err := wipeFreePages(s.logs); err != nil {
 		return fmt.Errorf("meta: shred log store: %w", err)
 	}
-	return s.FSM.clearShredPending()
+	return s.FSM.clearShredPending(gen)
 }
 
 // wipeFiller is the size of one filler value: four fit one bbolt page, so
