@@ -294,6 +294,7 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 	f.StringVar(&secretFile, "cluster-secret-file", "", "file holding the cluster secret (at least 16 characters)")
 	f.StringVar(&adminFile, "admin-secret-file", "", "file holding the admin secret for the admin API")
 	f.IntVar(&o.node.InlineLimit, "inline-limit", 16<<10, "objects and parts up to this many bytes are kept, encrypted, in the replicated metadata instead of as shards (-1: never)")
+	f.DurationVar(&o.node.GCGrace, "gc-grace", 5*time.Minute, "how long the shards of replaced or deleted versions stay readable for downloads in flight before they are deleted")
 	f.DurationVar(&o.node.UploadExpiry, "upload-expiry", 7*24*time.Hour, "abort multipart uploads left unfinished this long, and collect their parts")
 	f.DurationVar(&o.node.ScrubEvery, "scrub-every", 7*24*time.Hour, "time between scrub passes, which read every local shard and have missing or corrupt ones rebuilt (0: no scrub)")
 	f.Int64Var(&scrubMiB, "scrub-rate", 64, "MiB/s a scrub pass may read (0: no cap)")
