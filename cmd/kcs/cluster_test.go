@@ -113,7 +113,25 @@ type cluster struct {
 	adminFile   string
 	adminSecret []byte
 	extraEnv    []string // for servers started from now on
+	extraArgs   []string // server flags, for servers started from now on
+	// tmpfs reports whether every server's drives and metadata directory
+	// are tmpfs mounts of their own (clusterOptions.tmpfs), which a test
+	// can fill up to make one drive full.
+	tmpfs bool
 }
+
+// clusterOptions changes how startClusterWith sets up the servers.
+type clusterOptions struct {
+	extraArgs []string // appended to every server's flags
+	// tmpfs, if set, mounts a tmpfs of the given sizes (mount's size=
+	// syntax, e.g. "256m") on each server's drives and on its --meta-dir
+	// before the server first starts, so that a test can fill exactly one
+	// of them. Mounting needs root; where it is not permitted the cluster
+	// runs on plain directories and cluster.tmpfs stays false.
+	tmpfs *tmpfsSizes
+}
+
+type tmpfsSizes struct{ drive, meta string }
 
 func writeSecret(t testing.TB, path string) []byte {
 	b := make([]byte, 32)
@@ -128,8 +146,14 @@ func writeSecret(t testing.TB, path string) []byte {
 // startCluster starts n servers in n sites and waits until all serve.
 func startCluster(t testing.TB, n int) *cluster {
 	t.Helper()
+	return startClusterWith(t, n, clusterOptions{})
+}
+
+// startClusterWith is startCluster with options.
+func startClusterWith(t testing.TB, n int, opts clusterOptions) *cluster {
+	t.Helper()
 	dir := t.TempDir()
-	c := &cluster{t: t, dir: dir, ca: newTestCA(t, dir),
+	c := &cluster{t: t, dir: dir, ca: newTestCA(t, dir), extraArgs: opts.extraArgs,
 		masterFile: filepath.Join(dir, "master.key"), secretFile: filepath.Join(dir, "cluster.secret"), adminFile: filepath.Join(dir, "admin.secret")}
 	writeSecret(t, c.masterFile)
 	writeSecret(t, c.secretFile)
@@ -139,6 +163,11 @@ func startCluster(t testing.TB, n int) *cluster {
 			s3: testaddr.Loopback(t), s3tls: testaddr.Loopback(t), raft: testaddr.Loopback(t), rpc: testaddr.Loopback(t), metrics: testaddr.Loopback(t)}
 		s.drives = []string{filepath.Join(s.dir, "d1"), filepath.Join(s.dir, "d2")}
 		c.servers = append(c.servers, s)
+	}
+	if opts.tmpfs != nil {
+		// Registered before stopAll, so it runs after the servers stopped
+		// (and before t.TempDir's removal, which cannot remove a mount).
+		c.tmpfs = c.mountTmpfs(*opts.tmpfs)
 	}
 	t.Cleanup(c.stopAll)
 	for i, s := range c.servers {
@@ -168,6 +197,7 @@ func (c *cluster) start(s *server, bootstrap bool, join string) {
 	if join != "" {
 		args = append(args, "--join", join)
 	}
+	args = append(args, c.extraArgs...)
 	cmd := exec.Command(kcsBin, args...)
 	cmd.Env = append(os.Environ(), "KCS_MASTER_KEY_FILE="+c.masterFile, "KCS_CLUSTER_SECRET_FILE="+c.secretFile, "KCS_ADMIN_SECRET_FILE="+c.adminFile)
 	cmd.Env = append(cmd.Env, c.extraEnv...)
@@ -183,6 +213,46 @@ func (c *cluster) start(s *server, bootstrap bool, join string) {
 	s.cmd, s.logf, s.exited = cmd, logf, make(chan struct{})
 	go func(ch chan struct{}) { cmd.Wait(); close(ch) }(s.exited)
 }
+
+// mountTmpfs mounts a tmpfs on every server's drives and metadata
+// directory and reports whether it could; on the first refusal it undoes
+// what it mounted and logs why.
+func (c *cluster) mountTmpfs(sizes tmpfsSizes) bool {
+	c.t.Helper()
+	var mounted []string
+	unmount := func() {
+		for _, p := range mounted {
+			if out, err := exec.Command("umount", p).CombinedOutput(); err != nil {
+				// Something still holds it open: detach it lazily, so
+				// that removing the temporary directory does not fail.
+				c.t.Logf("umount %s: %v %s", p, err, out)
+				exec.Command("umount", "-l", p).Run()
+			}
+		}
+	}
+	for _, s := range c.servers {
+		for _, m := range append([]string{s.metaDir()}, s.drives...) {
+			size := sizes.drive
+			if m == s.metaDir() {
+				size = sizes.meta
+			}
+			if err := os.MkdirAll(m, 0o700); err != nil {
+				c.t.Fatal(err)
+			}
+			if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", m).CombinedOutput(); err != nil {
+				c.t.Logf("tmpfs not available (%v: %s): servers run on plain directories", err, bytes.TrimSpace(out))
+				unmount()
+				return false
+			}
+			mounted = append(mounted, m)
+		}
+	}
+	c.t.Cleanup(unmount)
+	return true
+}
+
+// metaDir is s's --meta-dir.
+func (s *server) metaDir() string { return filepath.Join(s.dir, "meta") }
 
 // waitReady waits until s answers S3 requests (any S3 answer will do).
 func (c *cluster) waitReady(s *server) {
