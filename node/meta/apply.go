@@ -18,26 +18,27 @@ import (
 // applyCommand is the FSM's command dispatch. It is deterministic: the
 // outcome depends only on the database and the command (timestamps and ids
 // come in the command), so every node reaches the same state. Business
-// outcomes come back in Result.Err; a failure to write the database is
-// returned to the caller (which stops the node).
-func applyCommand(tx *bolt.Tx, c *Command) *Result {
+// outcomes come back in Result.Err. An error (a record that does not
+// decode, a write bbolt refuses) means the command may have written part
+// of its changes: the caller rolls the transaction back and applies the
+// batch again with this command answered KindInternal, on every node alike.
+func applyCommand(tx *bolt.Tx, c *Command) (*Result, error) {
 	// The reference is taken before dispatch: completing an upload
 	// drops the upload record that names the object's bucket and key.
 	ref, err := dataRefOf(tx, c)
-	var r *Result
-	if err == nil {
-		r, err = dispatch(tx, c)
-	}
-	if err == nil && r.Err == nil {
-		err = indexDataIDs(tx, c, r, ref)
-	}
 	if err != nil {
-		// Record errors (a record that does not decode) are corruption; they
-		// surface as internal errors of the one command, and the log line
-		// of the node that proposed it tells.
-		return &Result{Err: &errs.Error{Op: fmt.Sprintf("apply op %d", c.Op), Kind: errs.KindInternal, Err: err}}
+		return nil, err
 	}
-	return r
+	r, err := dispatch(tx, c)
+	if err != nil {
+		return nil, err
+	}
+	if r.Err == nil {
+		if err := indexDataIDs(tx, c, r, ref); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
 }
 
 func fail(k errs.Kind, format string, args ...any) (*Result, error) {
@@ -114,6 +115,8 @@ func dispatch(tx *bolt.Tx, c *Command) (*Result, error) {
 		return applySetMasterKey(tx, c.SetMasterKey)
 	case OpRewrapMaster:
 		return applyRewrapMaster(tx, c.RewrapMaster)
+	case OpShardsRestored:
+		return applyShardsRestored(tx, c.ShardsRestored)
 	}
 	return nil, fmt.Errorf("meta: no dispatch for op %d", c.Op)
 }
@@ -602,10 +605,37 @@ func applyDeleteObjects(tx *bolt.Tx, d *DeleteObjects) (*Result, error) {
 // scan deletes shard files whose data id is not there (a writer that
 // crashed between its shards and its commit); the scrub follows the
 // DataRef to the part record it needs to check and repair a shard.
+//
+// The degraded index follows the same streams: a stream stored with lost
+// shards enters it, and leaves it when they are rebuilt or the stream
+// becomes garbage. A completed upload's parts keep their entries (their
+// data ids do not change).
 func indexDataIDs(tx *bolt.Tx, c *Command, r *Result, ref *DataRef) error {
 	idx := tx.Bucket(bDataIDs)
+	deg := tx.Bucket(bDegraded)
 	for _, p := range r.Garbage {
 		if err := idx.Delete(p.DataID); err != nil {
+			return err
+		}
+		if err := deg.Delete(p.DataID); err != nil {
+			return err
+		}
+	}
+	if r.Duplicate {
+		return nil
+	}
+	var fresh []Part // streams written by this command
+	switch c.Op {
+	case OpPutObject:
+		fresh = c.PutObject.Object.Parts
+	case OpPutPart:
+		fresh = []Part{c.PutPart.Part}
+	}
+	for _, p := range fresh {
+		if len(p.DataID) == 0 || len(p.Lost) == 0 {
+			continue
+		}
+		if err := put(deg, p.DataID, p.Lost); err != nil {
 			return err
 		}
 	}
@@ -1014,4 +1044,20 @@ func masterPending(tx *bolt.Tx, id string) (int, error) {
 	}
 	keys, err := records(tx.Bucket(bAccessKeys), func(k *AccessKey) bool { return !crypt.WrappedBy(k.WrappedSecret, id) })
 	return n + len(keys), err
+}
+
+// applyShardsRestored takes rebuilt shards off a stream's degraded entry,
+// and the entry off the index once no shard is missing.
+func applyShardsRestored(tx *bolt.Tx, c *ShardsRestored) (*Result, error) {
+	deg := tx.Bucket(bDegraded)
+	var lost []int
+	ok, err := get(deg, c.DataID, &lost)
+	if err != nil || !ok {
+		return &Result{}, err
+	}
+	lost = slices.DeleteFunc(lost, func(s int) bool { return slices.Contains(c.Shards, s) })
+	if len(lost) == 0 {
+		return &Result{}, deg.Delete(c.DataID)
+	}
+	return &Result{}, put(deg, c.DataID, lost)
 }

@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/fxamacker/cbor/v2"
@@ -8,10 +9,22 @@ import (
 	"github.com/kommunal-cloud/kcs/node/errs"
 )
 
-// CommandVersion is the format of Raft log entries written by this version:
-// one version byte, one op byte, then the op's CBOR payload. The FSM keeps
-// decoding every version it ever wrote.
-const CommandVersion = 1
+// CommandVersion is the format of Raft log entries written by this version.
+// Format 1 is one version byte, one op byte, then the op's CBOR payload.
+// Format 2 puts the command's id (16 bytes) and the proposer's clock
+// (unix nanoseconds, 8 bytes) between the op byte and the payload: the FSM
+// answers a command whose id it has applied before with the first
+// outcome. The FSM keeps decoding every version it ever wrote.
+const CommandVersion = 2
+
+// CommandID names one proposal. The proposer draws it at random once and
+// keeps it across retries and forwards, so that a command that reaches
+// the log twice (a forward whose answer was lost, retried with a new
+// leader) is applied once.
+type CommandID [16]byte
+
+// IsZero reports whether the id is unset (commands of format 1).
+func (id CommandID) IsZero() bool { return id == CommandID{} }
 
 // Op names a command.
 type Op uint8
@@ -42,12 +55,18 @@ const (
 	OpRetireTenantKey Op = 22
 	OpSetMasterKey    Op = 23
 	OpRewrapMaster    Op = 24
+	OpShardsRestored  Op = 25
 )
 
 // Command is one metadata change. Exactly one payload field is set, the one
 // its Op names.
 type Command struct {
 	Op Op
+	// ID and Proposed travel in the envelope (format 2), not the payload:
+	// the id makes the command exactly-once, the proposer's clock lets the
+	// FSM forget outcomes long after any retry could come.
+	ID       CommandID
+	Proposed int64
 
 	Init            *Cluster
 	RegisterNode    *Node
@@ -72,6 +91,15 @@ type Command struct {
 	RetireTenantKey *RetireTenantKey
 	SetMasterKey    *SetMasterKey
 	RewrapMaster    *RewrapMaster
+	ShardsRestored  *ShardsRestored
+}
+
+// ShardsRestored records that the shards of a stream that were not durable
+// when it was committed (Part.Lost) have been rebuilt on their drives: the
+// stream is back at full protection.
+type ShardsRestored struct {
+	DataID []byte `cbor:"1,keyasint"`
+	Shards []int  `cbor:"2,keyasint"`
 }
 
 // SetMasterKey makes the master key with this id the one that wraps tenant
@@ -260,6 +288,10 @@ type Result struct {
 	Garbage []Part
 	// Replaced is the object version a put or delete displaced, if any.
 	Replaced *Object
+	// Duplicate is set when the command's id had been applied before: the
+	// outcome (Err) is the first application's; Garbage and Replaced went
+	// to whoever got that first answer, or to the orphan scan.
+	Duplicate bool
 }
 
 // Canonical encoding: the same command encodes to the same bytes on every
@@ -332,6 +364,8 @@ func (c *Command) Encode() ([]byte, error) {
 		payload = c.SetMasterKey
 	case OpRewrapMaster:
 		payload = c.RewrapMaster
+	case OpShardsRestored:
+		payload = c.ShardsRestored
 	default:
 		return nil, fmt.Errorf("meta: unknown op %d", c.Op)
 	}
@@ -339,8 +373,16 @@ func (c *Command) Encode() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append([]byte{CommandVersion, byte(c.Op)}, b...), nil
+	out := make([]byte, 0, envelopeV2+len(b))
+	out = append(out, CommandVersion, byte(c.Op))
+	out = append(out, c.ID[:]...)
+	out = binary.BigEndian.AppendUint64(out, uint64(c.Proposed))
+	return append(out, b...), nil
 }
+
+// envelopeV2 is the length of a format 2 command's envelope: version, op,
+// id, proposer's clock.
+const envelopeV2 = 2 + 16 + 8
 
 // DecodeCommand parses a Raft log entry. An entry that does not decode is
 // corruption of the log (or a binary too old for it): the FSM stops loudly
@@ -349,10 +391,20 @@ func DecodeCommand(b []byte) (*Command, error) {
 	if len(b) < 2 {
 		return nil, fmt.Errorf("meta: command of %d bytes", len(b))
 	}
-	if b[0] != CommandVersion {
-		return nil, fmt.Errorf("meta: command format %d not supported by this binary", b[0])
-	}
 	c := &Command{Op: Op(b[1])}
+	payload := b[2:]
+	switch b[0] {
+	case 1:
+	case 2:
+		if len(b) < envelopeV2 {
+			return nil, fmt.Errorf("meta: command of %d bytes", len(b))
+		}
+		copy(c.ID[:], b[2:18])
+		c.Proposed = int64(binary.BigEndian.Uint64(b[18:26]))
+		payload = b[envelopeV2:]
+	default:
+		return nil, fmt.Errorf("meta: command format %d not supported by this binary (it reads formats 1 and %d)", b[0], CommandVersion)
+	}
 	var dst any
 	switch c.Op {
 	case OpInit:
@@ -426,10 +478,13 @@ func DecodeCommand(b []byte) (*Command, error) {
 	case OpRewrapMaster:
 		c.RewrapMaster = new(RewrapMaster)
 		dst = c.RewrapMaster
+	case OpShardsRestored:
+		c.ShardsRestored = new(ShardsRestored)
+		dst = c.ShardsRestored
 	default:
 		return nil, fmt.Errorf("meta: unknown op %d", c.Op)
 	}
-	if err := unmarshal(b[2:], dst); err != nil {
+	if err := unmarshal(payload, dst); err != nil {
 		return nil, fmt.Errorf("meta: decode op %d: %w", c.Op, err)
 	}
 	return c, nil
@@ -438,16 +493,17 @@ func DecodeCommand(b []byte) (*Command, error) {
 // wire form of a Result, for results that cross from the leader to the
 // node that proposed the command.
 type wireResult struct {
-	Kind     uint16  `cbor:"1,keyasint"`
-	Msg      string  `cbor:"2,keyasint"`
-	Failed   bool    `cbor:"3,keyasint"`
-	Garbage  []Part  `cbor:"4,keyasint"`
-	Replaced *Object `cbor:"5,keyasint"`
+	Kind      uint16  `cbor:"1,keyasint"`
+	Msg       string  `cbor:"2,keyasint"`
+	Failed    bool    `cbor:"3,keyasint"`
+	Garbage   []Part  `cbor:"4,keyasint"`
+	Replaced  *Object `cbor:"5,keyasint"`
+	Duplicate bool    `cbor:"6,keyasint,omitempty"`
 }
 
 // EncodeResult serializes r for the RPC that forwards commands to the leader.
 func EncodeResult(r *Result) ([]byte, error) {
-	w := wireResult{Garbage: r.Garbage, Replaced: r.Replaced}
+	w := wireResult{Garbage: r.Garbage, Replaced: r.Replaced, Duplicate: r.Duplicate}
 	if r.Err != nil {
 		w.Failed, w.Kind, w.Msg = true, uint16(r.Err.Kind), r.Err.Msg
 	}
@@ -460,7 +516,7 @@ func DecodeResult(b []byte) (*Result, error) {
 	if err := unmarshal(b, &w); err != nil {
 		return nil, err
 	}
-	r := &Result{Garbage: w.Garbage, Replaced: w.Replaced}
+	r := &Result{Garbage: w.Garbage, Replaced: w.Replaced, Duplicate: w.Duplicate}
 	if w.Failed {
 		r.Err = &errs.Error{Kind: errs.Kind(w.Kind), Msg: w.Msg}
 	}

@@ -3,6 +3,7 @@ package meta
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,9 +11,12 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/kommunal-cloud/kcs/node/errs"
 )
 
 // SchemaVersion is the layout of the FSM's bbolt database:
@@ -30,6 +34,15 @@ import (
 //	dataids  data id of every referenced stream → DataRef (its record)
 //	nodes    node id → Node
 //	sets     set id (u32) → Set
+//	cmds     command id → outcome (Index, Time, the Result's error):
+//	         commands applied lately, so a repeat gets the first outcome
+//	cmdlog   index (u64) ‖ command id → "" : cmds in the order applied,
+//	         for forgetting the oldest
+//	degraded data id → []int: streams committed with shards not durable
+//	         (Part.Lost) that are not rebuilt yet
+//
+// sys also holds "clock" → u64: the latest proposer clock (unix ns) seen
+// in a command, the FSM's deterministic notion of time.
 //
 // Integers are big-endian; records are CBOR (see records.go).
 const SchemaVersion = 1
@@ -46,12 +59,16 @@ var (
 	bNodes         = []byte("nodes")
 	bSets          = []byte("sets")
 	bDataIDs       = []byte("dataids")
+	bCmds          = []byte("cmds")
+	bCmdLog        = []byte("cmdlog")
+	bDegraded      = []byte("degraded")
 
 	kSchema  = []byte("schema")
 	kApplied = []byte("applied")
 	kCluster = []byte("cluster")
 	kLayout  = []byte("layout")
 	kNextSet = []byte("nextset")
+	kClock   = []byte("clock")
 	// kShredPending counts the commits that destroyed key material (a
 	// tenant's deletion, a retired tenant key version, the last batch of
 	// a master key rewrap); each node deletes it once it has shredded its
@@ -76,11 +93,14 @@ type FSM struct {
 	mu sync.RWMutex // the db handle; Restore swaps it
 	db *bolt.DB
 
-	applied atomic.Uint64
-	nmu     sync.Mutex
-	notify  chan struct{} // closed and replaced whenever applied moves
-	shred   chan struct{} // signalled when a tenant deletion or key retirement was applied
-	rotated chan struct{} // signalled when a tenant key rotation was applied
+	applied  atomic.Uint64
+	nmu      sync.Mutex
+	notify   chan struct{} // closed and replaced whenever applied moves
+	shred    chan struct{} // signalled when a tenant deletion or key retirement was applied
+	rotated  chan struct{} // signalled when a tenant key rotation was applied
+	degraded chan struct{} // signalled when a stream with lost shards was committed
+	closing  chan struct{} // closed by Close: a halted apply loop gives up
+	stalled  atomic.Pointer[error]
 }
 
 // OpenFSM opens (or creates) the FSM database at path.
@@ -88,7 +108,8 @@ func OpenFSM(path string, log *slog.Logger) (*FSM, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	f := &FSM{path: path, log: log, notify: make(chan struct{}), shred: make(chan struct{}, 1), rotated: make(chan struct{}, 1)}
+	f := &FSM{path: path, log: log, notify: make(chan struct{}), shred: make(chan struct{}, 1), rotated: make(chan struct{}, 1),
+		degraded: make(chan struct{}, 1), closing: make(chan struct{})}
 	if err := f.open(); err != nil {
 		return nil, err
 	}
@@ -102,7 +123,7 @@ func (f *FSM) open() error {
 	}
 	var applied uint64
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bSys, bTenants, bAccessKeys, bBuckets, bObjects, bUploads, bParts, bBucketUploads, bNodes, bSets, bDataIDs} {
+		for _, b := range [][]byte{bSys, bTenants, bAccessKeys, bBuckets, bObjects, bUploads, bParts, bBucketUploads, bNodes, bSets, bDataIDs, bCmds, bCmdLog, bDegraded} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -129,8 +150,19 @@ func (f *FSM) open() error {
 	return nil
 }
 
+// Abandon makes a halted apply loop give up (see ApplyBatch), so that Raft
+// can shut down; call it before Raft's Shutdown.
+func (f *FSM) Abandon() {
+	select {
+	case <-f.closing:
+	default:
+		close(f.closing)
+	}
+}
+
 // Close closes the database.
 func (f *FSM) Close() error {
+	f.Abandon()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.db.Close()
@@ -167,16 +199,68 @@ func (f *FSM) setApplied(idx uint64) {
 // Apply implements raft.FSM.
 func (f *FSM) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
 
-// ApplyBatch implements raft.BatchingFSM.
+// commandError is a command that failed part-way through its writes: the
+// batch is applied again without it.
+type commandError struct {
+	i   int
+	err error
+}
+
+func (e *commandError) Error() string { return fmt.Sprintf("command %d of the batch: %v", e.i, e.err) }
+
+// ApplyBatch implements raft.BatchingFSM. The batch is one bbolt
+// transaction. A command that fails part-way (see applyCommand) rolls the
+// transaction back, and the batch is applied again with that command
+// answered KindInternal, so no half-applied command is ever committed and
+// every node decides alike. A transaction that cannot be committed (disk
+// full, I/O error) is retried until it can be: the apply loop halts,
+// nothing is skipped, and Stalled reports why meanwhile.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
+	failed := map[int]error{}
+	for attempt := 0; ; attempt++ {
+		out, last, sig, err := f.applyOnce(logs, failed)
+		var ce *commandError
+		switch {
+		case err == nil:
+			f.setStalled(nil)
+			f.setApplied(last)
+			f.signal(sig)
+			return out
+		case errors.As(err, &ce):
+			f.log.Error("metadata command failed part-way; rolled back and answered as an internal error on every node",
+				"index", logs[ce.i].Index, "err", ce.err)
+			failed[ce.i] = ce.err
+		default:
+			f.setStalled(err)
+			if attempt == 0 || attempt%30 == 0 {
+				f.log.Error("metadata database cannot be written; applying halts until it can (this node answers 503 meanwhile)",
+					"entries_up_to", logs[len(logs)-1].Index, "err", err)
+			}
+			select {
+			case <-f.closing:
+				// Shutting down: nothing of this batch is stored, and Raft
+				// replays it after a restart.
+				for i := range out {
+					out[i] = &Result{Err: &errs.Error{Op: "apply", Kind: errs.KindUnavailable, Msg: "node shutting down"}}
+				}
+				return out
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+// applySignals are what a batch asks the node to do once it is committed.
+type applySignals struct{ shred, rotated, degraded bool }
+
+func (f *FSM) applyOnce(logs []*raft.Log, failed map[int]error) ([]any, uint64, applySignals, error) {
 	out := make([]any, len(logs))
+	var sig applySignals
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	last := f.applied.Load()
-	var shred, rotated bool
 	err := f.db.Update(func(tx *bolt.Tx) error {
 		gen := shredGeneration(tx)
-		defer func() { shred = shredGeneration(tx) != gen }()
 		for i, l := range logs {
 			if l.Index <= last {
 				out[i] = &Result{} // replayed after a restart: already in the database
@@ -193,24 +277,32 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 				// fork this node's state from the others': stop.
 				panic(fmt.Sprintf("meta: log entry %d: %v", l.Index, err))
 			}
-			out[i] = applyCommand(tx, cmd)
+			res, err := applyOnceByID(tx, l.Index, cmd, failed[i])
+			if err != nil {
+				return &commandError{i: i, err: err}
+			}
+			out[i] = res
 			if cmd.Op == OpRotateTenantKey || cmd.Op == OpSetMasterKey {
-				rotated = true
+				sig.rotated = true
+			}
+			if res.Err == nil && !res.Duplicate && storesLostShards(cmd) {
+				sig.degraded = true
 			}
 		}
+		if err := forgetOutcomes(tx, last); err != nil {
+			return err
+		}
+		sig.shred = shredGeneration(tx) != gen
 		return tx.Bucket(bSys).Put(kApplied, u64(last))
 	})
-	if err != nil {
-		// The database cannot be written (disk full, I/O error). Going on
-		// would acknowledge changes that are not stored: stop the node;
-		// Raft replays the entries after a restart.
-		panic(fmt.Sprintf("meta: apply entries up to %d: %v", last, err))
-	}
-	f.setApplied(last)
+	return out, last, sig, err
+}
+
+func (f *FSM) signal(sig applySignals) {
 	for _, c := range []struct {
 		ch  chan struct{}
 		set bool
-	}{{f.shred, shred}, {f.rotated, rotated}} {
+	}{{f.shred, sig.shred}, {f.rotated, sig.rotated}, {f.degraded, sig.degraded}} {
 		if c.set {
 			select {
 			case c.ch <- struct{}{}:
@@ -218,8 +310,28 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			}
 		}
 	}
-	return out
 }
+
+// Stalled reports why the FSM cannot apply (its database cannot be
+// written), or nil.
+func (f *FSM) Stalled() error {
+	if e := f.stalled.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+func (f *FSM) setStalled(err error) {
+	if err == nil {
+		f.stalled.Store(nil)
+		return
+	}
+	f.stalled.Store(&err)
+}
+
+// Degraded delivers a signal after a commit stored a stream with lost
+// shards: the leader should have them rebuilt.
+func (f *FSM) Degraded() <-chan struct{} { return f.degraded }
 
 // ShredRequests delivers a signal after a commit marked key material for
 // shredding (a tenant's deletion, a retired tenant key version, the last

@@ -162,6 +162,11 @@ type Part struct {
 	// small part instead of shards: it is replicated by Raft to every
 	// member and durable once committed. Empty for coded parts.
 	Inline []byte `cbor:"14,keyasint"`
+	// Lost lists the shards that were not durable when the stream was
+	// committed (a drive failed mid-stream; the write needed k+1). The
+	// FSM's degraded index tracks them until they are rebuilt
+	// (ShardsRestored); this field keeps what was true at the write.
+	Lost []int `cbor:"15,keyasint,omitempty"`
 }
 
 // Upload is a multipart upload in progress.

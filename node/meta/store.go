@@ -14,6 +14,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/kommunal-cloud/kcs/node/errs"
 )
 
 // ErrNotLeader is returned by leader-only calls on a follower. Callers
@@ -38,18 +40,22 @@ type StoreConfig struct {
 
 // Store is a node's member of the Raft group and its FSM.
 type Store struct {
-	cfg   StoreConfig
-	Raft  *raft.Raft
-	FSM   *FSM
-	logs  *raftboltdb.BoltStore
-	snaps raft.SnapshotStore
-	trans *raft.NetworkTransport
-	log   *slog.Logger
+	cfg    StoreConfig
+	Raft   *raft.Raft
+	FSM    *FSM
+	logs   *raftboltdb.BoltStore
+	stable *patientStable
+	snaps  raft.SnapshotStore
+	trans  *raft.NetworkTransport
+	log    *slog.Logger
 
-	mu        sync.Mutex
-	readyTerm uint64 // the term in which this node, as leader, is ready for reads
-	stop      chan struct{}
-	wg        sync.WaitGroup
+	mu            sync.Mutex
+	readyTerm     uint64        // the term in which this node, as leader, is ready for reads
+	leaderChanged chan struct{} // closed and replaced whenever the known leader changes
+	observations  chan raft.Observation
+	observer      *raft.Observer
+	stop          chan struct{}
+	wg            sync.WaitGroup
 }
 
 // OpenStore opens the node's Raft state and FSM (creating them if new) and
@@ -105,16 +111,24 @@ func OpenStore(cfg StoreConfig) (*Store, error) {
 		rc.LeaderLeaseTimeout = 250 * time.Millisecond
 		rc.CommitTimeout = 20 * time.Millisecond
 	}
-	r, err := raft.NewRaft(rc, fsm, logs, logs, snaps, trans)
+	stable := &patientStable{StableStore: logs, stop: make(chan struct{}), log: log}
+	r, err := raft.NewRaft(rc, fsm, logs, stable, snaps, trans)
 	if err != nil {
 		fsm.Close()
 		logs.Close()
 		trans.Close()
 		return nil, fmt.Errorf("meta: start raft: %w", err)
 	}
-	s := &Store{cfg: cfg, Raft: r, FSM: fsm, logs: logs, snaps: snaps, trans: trans, log: log, stop: make(chan struct{})}
-	s.wg.Add(1)
+	s := &Store{cfg: cfg, Raft: r, FSM: fsm, logs: logs, stable: stable, snaps: snaps, trans: trans, log: log, stop: make(chan struct{}),
+		leaderChanged: make(chan struct{}), observations: make(chan raft.Observation, 16)}
+	s.observer = raft.NewObserver(s.observations, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	r.RegisterObserver(s.observer)
+	s.wg.Add(2)
 	go s.watchLeadership()
+	go s.watchLeader()
 	return s, nil
 }
 
@@ -137,6 +151,9 @@ func (s *Store) Bootstrap() error {
 // Close stops Raft and closes the stores.
 func (s *Store) Close() error {
 	close(s.stop)
+	close(s.stable.stop)
+	s.FSM.Abandon()
+	s.Raft.DeregisterObserver(s.observer)
 	err := s.Raft.Shutdown().Error()
 	s.wg.Wait()
 	s.trans.Close()
@@ -178,6 +195,31 @@ func (s *Store) watchLeadership() {
 }
 
 func (s *Store) term() uint64 { return s.Raft.CurrentTerm() }
+
+// watchLeader turns Raft's leader observations into LeaderChanged.
+func (s *Store) watchLeader() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.observations:
+			s.mu.Lock()
+			close(s.leaderChanged)
+			s.leaderChanged = make(chan struct{})
+			s.mu.Unlock()
+		}
+	}
+}
+
+// LeaderChanged returns a channel that is closed when this node next sees
+// the leader change (or an election start): a call waiting on the old
+// leader can give up at once and go to the new one.
+func (s *Store) LeaderChanged() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.leaderChanged
+}
 
 // Shred destroys this node's copies of deleted tenants' keys, once their
 // deletion is applied: the FSM database is rewritten without free pages
@@ -258,20 +300,41 @@ func (s *Store) Leader() (id, addr string) {
 	return string(i), string(a)
 }
 
+// ErrUncertain is returned when a command was handed to Raft but its
+// outcome is not known: the caller's deadline passed first, or leadership
+// was lost after the entry was appended. It may still be committed; a
+// retry with the same command id is answered with the first outcome.
+var ErrUncertain = errors.New("meta: outcome of the command unknown")
+
 // Apply proposes a command on the leader and waits until it is applied
-// here. It returns ErrNotLeader on a follower.
+// here, or until ctx ends (ErrUncertain). It returns ErrNotLeader on a
+// follower, and when leadership is lost before the entry was appended.
 func (s *Store) Apply(ctx context.Context, data []byte) (*Result, error) {
 	if !s.IsLeader() {
 		return nil, ErrNotLeader
+	}
+	if err := s.FSM.Stalled(); err != nil {
+		return nil, &errs.Error{Op: "apply", Kind: errs.KindUnavailable, Msg: "the leader cannot write its metadata", Err: err}
 	}
 	timeout := 30 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
 	f := s.Raft.Apply(data, timeout)
-	if err := f.Error(); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
-			return nil, ErrNotLeader
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %v", ErrUncertain, ctx.Err())
+	}
+	if err != nil {
+		switch {
+		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrEnqueueTimeout):
+			return nil, ErrNotLeader // never appended
+		case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrRaftShutdown), errors.Is(err, raft.ErrAbortedByRestore):
+			return nil, fmt.Errorf("%w: %v", ErrUncertain, err)
 		}
 		return nil, fmt.Errorf("meta: apply: %w", err)
 	}
@@ -282,9 +345,17 @@ func (s *Store) Apply(ctx context.Context, data []byte) (*Result, error) {
 	return r, nil
 }
 
-// ReadIndex returns an index that covers every write acknowledged so far:
-// after the local FSM has applied it, a read sees them all. Only the leader
-// answers, after confirming it still leads.
+// ReadIndex returns an index that covers every write committed so far:
+// once the local FSM has applied it, a read sees every acknowledged write
+// and everything any node may already have served. Only the leader
+// answers: it takes its commit index, then confirms with a quorum that it
+// still leads (VerifyLeader), so no newer leader can have committed past
+// it. A new leader answers only once a barrier in its own term is applied,
+// so its commit index covers every entry of earlier terms.
+//
+// Not the leader's applied index: a follower may apply a committed entry
+// before the leader's FSM does, so a read through the leader could go
+// back behind what a read through that follower already returned.
 func (s *Store) ReadIndex(ctx context.Context) (uint64, error) {
 	if !s.IsLeader() {
 		return 0, ErrNotLeader
@@ -295,13 +366,36 @@ func (s *Store) ReadIndex(ctx context.Context) (uint64, error) {
 	if !ready {
 		return 0, ErrNotReady
 	}
-	// Acknowledged writes were applied by this leader's FSM before they
-	// were acknowledged (or, from earlier terms, before the barrier).
-	idx := s.FSM.Applied()
+	commit := s.Raft.CommitIndex()
 	if err := s.Raft.VerifyLeader().Error(); err != nil {
 		return 0, ErrNotLeader
 	}
-	return idx, nil
+	return s.visibleIndex(commit), nil
+}
+
+// visibleIndex maps a commit index to the index an FSM's Applied reaches
+// once it has applied everything up to it. Raft hands the FSM commands and
+// configuration changes only; barriers and the no-op a new leader appends
+// never reach it, so the last of those entries at or below commit is the
+// one to wait for. The search stops at what this node's FSM applied: that
+// index covers every entry below it, on every node.
+func (s *Store) visibleIndex(commit uint64) uint64 {
+	applied := s.FSM.Applied()
+	if applied >= commit {
+		return applied
+	}
+	var l raft.Log
+	for i := commit; i > applied; i-- {
+		if err := s.logs.GetLog(i, &l); err != nil {
+			// Compacted into a snapshot, which the FSM has applied: every
+			// entry from here down is covered by applied.
+			break
+		}
+		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
+			return i
+		}
+	}
+	return applied
 }
 
 // WaitApplied waits until the local FSM has applied idx.
@@ -389,4 +483,45 @@ func trimNL(p []byte) []byte {
 		p = p[:len(p)-1]
 	}
 	return p
+}
+
+// patientStable is Raft's stable store (term and vote) that waits out a
+// full disk instead of failing: Raft panics when it cannot persist a new
+// term, and a metadata drive that filled up must stop the node's part in
+// Raft until space returns, not crash it. While it waits, Raft's main loop
+// waits with it, so the node takes no part in elections or replication:
+// to the others it is a node that does not answer. (The log store needs
+// no such care: Raft treats a failed append as a failed append.)
+type patientStable struct {
+	raft.StableStore
+	stop chan struct{} // closed at shutdown: give up, Raft is stopping
+	log  *slog.Logger
+}
+
+func (p *patientStable) retry(what string, fn func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := fn()
+		if err == nil {
+			if attempt > 0 {
+				p.log.Info("Raft state persisted again", "what", what)
+			}
+			return nil
+		}
+		if attempt == 0 {
+			p.log.Error("cannot persist Raft state; waiting for the metadata drive", "what", what, "err", err)
+		}
+		select {
+		case <-p.stop:
+			return err
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func (p *patientStable) Set(key, val []byte) error {
+	return p.retry(string(key), func() error { return p.StableStore.Set(key, val) })
+}
+
+func (p *patientStable) SetUint64(key []byte, val uint64) error {
+	return p.retry(string(key), func() error { return p.StableStore.SetUint64(key, val) })
 }
