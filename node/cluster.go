@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net/http"
 	"runtime"
 	"sort"
 	"strconv"
@@ -278,40 +279,81 @@ func (n *Node) leaderRPC() (string, error) {
 }
 
 // retryable reports whether an attempt to reach the leader may succeed
-// later: no leader, leadership moving, a leader not yet ready.
+// later: no leader, leadership moving, a leader not yet ready, a call cut
+// off by its attempt deadline, an outcome unknown (commands are retried
+// with their id, so a repeat is answered with the first outcome).
 func retryable(err error) bool {
 	return errors.Is(err, meta.ErrNotLeader) || errors.Is(err, meta.ErrNotReady) || errors.Is(err, rpc.ErrNotLeader) ||
-		errs.IsKind(err, errs.KindUnavailable)
+		errors.Is(err, meta.ErrUncertain) || errs.IsKind(err, errs.KindUnavailable)
 }
 
+// Attempt deadlines: how long one call to the leader may take before it is
+// given up and tried again. A paused or partitioned leader thus costs a
+// request at most one attempt, or less: an attempt is also cut off as soon
+// as this node sees the leader change. A read index needs one heartbeat
+// round; a command, an append and an fsync on a quorum.
+const (
+	readIndexAttempt = 2 * time.Second
+	applyAttempt     = 4 * time.Second
+)
+
 // withLeader runs fn until it succeeds or fails for good, waiting out
-// elections, for at most clusterTimeout.
-func (n *Node) withLeader(ctx context.Context, op string, fn func(ctx context.Context) error) error {
+// elections, for at most clusterTimeout. Each call of fn gets its own
+// deadline (attempt), and is cut off when the leader changes.
+func (n *Node) withLeader(ctx context.Context, op string, attempt time.Duration, fn func(ctx context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, clusterTimeout)
 	defer cancel()
-	delay := 20 * time.Millisecond
+	delay := 10 * time.Millisecond
 	for {
-		err := fn(ctx)
-		if err == nil || !retryable(err) {
+		changed := n.store.LeaderChanged()
+		actx, acancel := context.WithTimeout(ctx, attempt)
+		go func() {
+			select {
+			case <-changed:
+				acancel()
+			case <-actx.Done():
+			}
+		}()
+		err := fn(actx)
+		acancel()
+		if err == nil || !retryable(err) && actx.Err() == nil {
 			return err
 		}
+		if ctx.Err() != nil {
+			return &errs.Error{Op: op, Kind: errs.KindUnavailable, Msg: "the metadata cluster did not answer in time", Err: err}
+		}
 		select {
+		case <-changed: // a new leader (or an election): try at once
 		case <-ctx.Done():
-			return &errs.Error{Op: op, Kind: errs.KindUnavailable, Msg: "the metadata cluster has no leader", Err: err}
+			return &errs.Error{Op: op, Kind: errs.KindUnavailable, Msg: "the metadata cluster did not answer in time", Err: err}
 		case <-time.After(delay):
 		}
-		delay = min(2*delay, 500*time.Millisecond)
+		delay = min(2*delay, 200*time.Millisecond)
 	}
 }
 
-// propose applies a command through the leader, wherever it is.
+// propose applies a command through the leader, wherever it is. The
+// command gets an id once; every retry and forward carries it, so the FSM
+// applies the command at most once and answers repeats with the first
+// outcome.
+//
+// A nil error means the result is the command's true outcome. An error
+// means the outcome is unknown (the command may yet be committed): callers
+// must not clean up what a committed command would reference, such as
+// shards; the orphan scan collects those if it never commits.
 func (n *Node) propose(ctx context.Context, c *meta.Command) (*meta.Result, error) {
+	if c.ID.IsZero() {
+		rand.Read(c.ID[:])
+	}
+	if c.Proposed == 0 {
+		c.Proposed = time.Now().UnixNano()
+	}
 	data, err := c.Encode()
 	if err != nil {
 		return nil, err
 	}
 	var res *meta.Result
-	err = n.withLeader(ctx, "propose", func(ctx context.Context) error {
+	err = n.withLeader(ctx, "propose", applyAttempt, func(ctx context.Context) error {
 		if n.store.IsLeader() {
 			res, err = n.store.Apply(ctx, data)
 			return err
@@ -323,14 +365,47 @@ func (n *Node) propose(ctx context.Context, c *meta.Command) (*meta.Result, erro
 		res, err = n.rpc.Apply(ctx, addr, data)
 		return err
 	})
-	return res, err
+	if err == nil {
+		return res, nil
+	}
+	// Maybe it was committed and only the answer was lost.
+	if res, ok := n.outcomeOf(c.ID); ok {
+		return res, nil
+	}
+	return nil, err
+}
+
+// outcomeOf asks the metadata, linearizably, whether the command with id
+// was applied, and how it ended.
+func (n *Node) outcomeOf(id meta.CommandID) (*meta.Result, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if n.linearize(ctx) != nil {
+		return nil, false
+	}
+	var res *meta.Result
+	var ok bool
+	n.store.FSM.View(func(r *meta.Reader) error {
+		res, ok, _ = r.Outcome(id)
+		return nil
+	})
+	return res, ok
 }
 
 // linearize waits until this node's metadata reflects every write
 // acknowledged anywhere before the call: reads that follow are
 // linearizable.
-func (n *Node) linearize(ctx context.Context) error {
-	idx, err := n.reads.index(ctx)
+func (n *Node) linearize(ctx context.Context) error { return n.linearizeWith(ctx, n.reads) }
+
+// linearizeAuth is linearize for access-key lookups: they have their own
+// batch, so authentication never queues behind a batch of data reads.
+func (n *Node) linearizeAuth(ctx context.Context) error { return n.linearizeWith(ctx, n.authReads) }
+
+func (n *Node) linearizeWith(ctx context.Context, b *readBatcher) error {
+	if err := n.metaHealthy(); err != nil {
+		return err
+	}
+	idx, err := b.index(ctx)
 	if err != nil {
 		return err
 	}
@@ -345,7 +420,7 @@ func (n *Node) linearize(ctx context.Context) error {
 // fetchReadIndex asks the leader (this node or another) for a read index.
 func (n *Node) fetchReadIndex(ctx context.Context) (uint64, error) {
 	var idx uint64
-	err := n.withLeader(ctx, "read", func(ctx context.Context) error {
+	err := n.withLeader(ctx, "read", readIndexAttempt, func(ctx context.Context) error {
 		var err error
 		if n.store.IsLeader() {
 			idx, err = n.store.ReadIndex(ctx)
@@ -395,6 +470,8 @@ func (b *readBatcher) index(ctx context.Context) (uint64, error) {
 	}
 }
 
+// loop fetches read indexes while readers wait. It ends when none do, and
+// when the node closes (its fetch is cut off by the node's context).
 func (b *readBatcher) loop() {
 	for {
 		b.mu.Lock()
@@ -406,7 +483,7 @@ func (b *readBatcher) loop() {
 			return
 		}
 		b.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
+		ctx, cancel := context.WithTimeout(b.n.ctx, clusterTimeout)
 		idx, err := b.n.fetchReadIndex(ctx)
 		cancel()
 		for _, ch := range batch {
@@ -421,6 +498,11 @@ func (n *Node) Apply(ctx context.Context, cmd []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if hook := n.forwardHook.Load(); hook != nil {
+		if c, derr := meta.DecodeCommand(cmd); derr == nil && (*hook)(c) {
+			panic(http.ErrAbortHandler) // the connection breaks; the answer is lost
+		}
+	}
 	return meta.EncodeResult(res)
 }
 
@@ -434,6 +516,9 @@ func (n *Node) Status(ctx context.Context) rpc.Status {
 		S3Addrs: n.cfg.S3Addrs, GoRoutines: runtime.NumGoroutine()}
 	st.Leader, _ = n.store.Leader()
 	st.Drives = n.driveStatus()
+	if err := n.metaHealthy(); err != nil {
+		st.Problem = err.Error()
+	}
 	return st
 }
 

@@ -186,17 +186,12 @@ func (n *Node) CopyObject(ctx context.Context, c Caller, src CopySource, bucket,
 	obj.Parts[0].Checksums = obj.Checksums
 	cmd := &meta.Command{Op: meta.OpPutObject, PutObject: &meta.PutObject{Bucket: bucket, Key: key, Tenant: c.Tenant, Object: obj,
 		IfNoneMatch: opts.Put.IfNoneMatch, IfMatch: opts.Put.IfMatch}}
-	res, err := n.proposeWrapped(ctx, c.Tenant, dk, crypt.ObjectOwner(c.Tenant, bucket, key, version),
-		func(w crypt.WrappedKey, v uint32) {
+	if _, err := n.commit(ctx, op, bucket, key, cmd, &wrapping{tenant: c.Tenant, dk: dk, owner: crypt.ObjectOwner(c.Tenant, bucket, key, version),
+		set: func(w crypt.WrappedKey, v uint32) {
 			cmd.PutObject.Object.WrappedKey, cmd.PutObject.Object.KeyVersion = w, v
-		}, cmd)
-	if res, err = result(op, bucket, key, res, err); err != nil {
-		if res != nil || !errs.IsKind(err, errs.KindUnavailable) {
-			n.deleteShardsSoon(st.part)
-		}
+		}}, st.part); err != nil {
 		return ObjectInfo{}, err
 	}
-	n.gc.add(res.Garbage)
 	return n.info(bucket, key, &obj, sm, c.Tenant), nil
 }
 
@@ -250,14 +245,10 @@ func (n *Node) UploadPartCopy(ctx context.Context, c Caller, src CopySource, buc
 	if h != nil {
 		st.part.Checksums = []meta.Checksum{{Alg: alg.Name, Value: checksum.Encode(h.Sum(nil))}}
 	}
-	res, err := n.propose(ctx, &meta.Command{Op: meta.OpPutPart, PutPart: &meta.PutPart{UploadID: uploadID, Tenant: c.Tenant, Part: st.part}})
-	if res, err = result(op, bucket, key, res, err); err != nil {
-		if res != nil || !errs.IsKind(err, errs.KindUnavailable) {
-			n.deleteShardsSoon(st.part)
-		}
+	cmd := &meta.Command{Op: meta.OpPutPart, PutPart: &meta.PutPart{UploadID: uploadID, Tenant: c.Tenant, Part: st.part}}
+	if _, err := n.commit(ctx, op, bucket, key, cmd, nil, st.part); err != nil {
 		return PartInfo{}, err
 	}
-	n.gc.add(res.Garbage)
 	return PartInfo{Number: part, ETag: st.part.ETag, Size: st.part.Size, Modified: time.Unix(0, st.part.Modified).UTC(),
 		Checksums: fromChecksums(st.part.Checksums)}, nil
 }

@@ -1,6 +1,11 @@
 package node
 
-import "github.com/kommunal-cloud/kcs/node/meta"
+import (
+	"time"
+
+	"github.com/kommunal-cloud/kcs/node/meta"
+	"github.com/kommunal-cloud/kcs/node/shardstore"
+)
 
 // WrappedTenantKeys returns the stored (wrapped) versions of a tenant's
 // key, for tests that look for copies of them on disk.
@@ -42,3 +47,32 @@ func (n *Node) KeyVersionOf(bucket, key, upload string) uint32 {
 	})
 	return v
 }
+
+// OnForwardedApply makes this node, as leader, run hook after applying a
+// command another node forwarded; when hook returns true the connection
+// breaks before the answer is sent (the forwarder retries the command).
+func (n *Node) OnForwardedApply(hook func(op meta.Op) bool) {
+	if hook == nil {
+		n.forwardHook.Store(nil)
+		return
+	}
+	f := func(c *meta.Command) bool { return hook(c.Op) }
+	n.forwardHook.Store(&f)
+}
+
+// IsLeader reports whether this node leads the Raft group.
+func (n *Node) IsLeader() bool { return n.store.IsLeader() }
+
+// ShardFiles counts the shard files on one of this node's drives.
+func (n *Node) ShardFiles(drive int) int {
+	count := 0
+	for _, d := range n.drives {
+		if d.Path == n.cfg.Drives[drive] {
+			d.Walk(func(shardstore.Name, time.Time) error { count++; return nil })
+		}
+	}
+	return count
+}
+
+// SetDriveReserve changes this node's free-space reserve for data drives.
+func (n *Node) SetDriveReserve(b uint64) { n.live.reserve.Store(b) }

@@ -2,20 +2,33 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kommunal-cloud/kcs/node/meta"
+	"github.com/kommunal-cloud/kcs/node/rpc"
 	"github.com/kommunal-cloud/kcs/node/shardstore"
 )
 
 // liveness tracks which peers answer, so that new objects go to erasure
 // sets whose drives are all reachable (or to a degraded geometry while a
-// site is down) and reads skip shards on nodes known to be down.
+// site is down) and reads skip shards on nodes known to be down. Only the
+// node's own probes judge a peer: a request that failed because its
+// client went away, or that ran into its own deadline, says nothing about
+// the peer, so a failed request only makes the peer be probed at once.
+//
+// The probes also bring each drive's free space, so that new streams avoid
+// drives below the free-space reserve.
 type liveness struct {
 	n    *Node
 	mu   sync.Mutex
 	down map[string]time.Time // node id → since when it has not answered
+	free map[string]uint64    // drive id → free bytes at the last probe
+	// probing holds the peers with a probe in flight, since when.
+	probing map[string]time.Time
+	reserve atomic.Uint64 // Config.DriveReserve
 }
 
 const (
@@ -23,7 +36,11 @@ const (
 	pingTimeout = 2 * time.Second
 )
 
-func newLiveness(n *Node) *liveness { return &liveness{n: n, down: map[string]time.Time{}} }
+func newLiveness(n *Node) *liveness {
+	l := &liveness{n: n, down: map[string]time.Time{}, free: map[string]uint64{}, probing: map[string]time.Time{}}
+	l.reserve.Store(n.cfg.DriveReserve)
+	return l
+}
 
 // isUp reports whether node id answered its last ping. Nodes never pinged
 // count as up.
@@ -35,6 +52,29 @@ func (l *liveness) isUp(id string) bool {
 	defer l.mu.Unlock()
 	_, down := l.down[id]
 	return !down
+}
+
+// slowAfter is how long a probe may go unanswered before its peer counts
+// as slow: still up (a probe has 2 s), but reads go to other shards first.
+const slowAfter = 500 * time.Millisecond
+
+// isSlow reports whether a probe of node id has been waiting for an
+// answer longer than slowAfter: a peer that hangs is avoided by reads
+// before its probe times out.
+func (l *liveness) isSlow(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	since, busy := l.probing[id]
+	return busy && time.Since(since) > slowAfter
+}
+
+// hasRoom reports whether drive id had at least the free-space reserve at
+// its last measurement. Drives never measured count as having room.
+func (l *liveness) hasRoom(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	free, ok := l.free[id]
+	return !ok || free >= l.reserve.Load()
 }
 
 func (l *liveness) set(id string, up bool) {
@@ -51,8 +91,72 @@ func (l *liveness) set(id string, up bool) {
 	}
 }
 
-// pingAll pings every other member once, in parallel.
+func (l *liveness) setFree(drives []rpc.DriveStatus) {
+	reserve := l.reserve.Load()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, d := range drives {
+		if d.Err != "" {
+			continue
+		}
+		old, ok := l.free[d.ID]
+		if wasOK, isOK := !ok || old >= reserve, d.Free >= reserve; wasOK != isOK {
+			if !isOK {
+				l.n.log.Warn("drive below its free-space reserve: no new shards go to it", "drive", d.ID, "free", d.Free, "reserve", reserve)
+			} else {
+				l.n.log.Info("drive has room again", "drive", d.ID, "free", d.Free)
+			}
+		}
+		l.free[d.ID] = d.Free
+	}
+}
+
+// probe pings one peer now, unless a probe of it is under way.
+func (l *liveness) probe(ctx context.Context, rec meta.Node) {
+	l.mu.Lock()
+	if _, busy := l.probing[rec.ID]; busy {
+		l.mu.Unlock()
+		return
+	}
+	l.probing[rec.ID] = time.Now()
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		delete(l.probing, rec.ID)
+		l.mu.Unlock()
+	}()
+	cctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	st, err := l.n.rpc.Status(cctx, rec.RPCAddr)
+	if ctx.Err() != nil {
+		return // the node is stopping: no verdict
+	}
+	l.set(rec.ID, err == nil)
+	if err == nil {
+		l.setFree(st.Drives)
+	}
+}
+
+// suspect has a peer probed at once after a request to it failed.
+func (l *liveness) suspect(id string) {
+	if id == l.n.cfg.ID {
+		return
+	}
+	var rec *meta.Node
+	l.n.store.FSM.View(func(r *meta.Reader) error {
+		rec, _, _ = r.Node(id)
+		return nil
+	})
+	if rec == nil || rec.RPCAddr == "" {
+		return
+	}
+	go l.probe(l.n.ctx, *rec)
+}
+
+// pingAll measures this node's drives and pings every other member once,
+// in parallel.
 func (l *liveness) pingAll(ctx context.Context) {
+	l.setFree(l.n.driveStatus())
 	var nodes []meta.Node
 	l.n.store.FSM.View(func(r *meta.Reader) error {
 		nodes, _ = r.Nodes()
@@ -66,10 +170,7 @@ func (l *liveness) pingAll(ctx context.Context) {
 		wg.Add(1)
 		go func(rec meta.Node) {
 			defer wg.Done()
-			cctx, cancel := context.WithTimeout(ctx, pingTimeout)
-			defer cancel()
-			_, err := l.n.rpc.Status(cctx, rec.RPCAddr)
-			l.set(rec.ID, err == nil)
+			l.probe(ctx, rec)
 		}(rec)
 	}
 	wg.Wait()
@@ -83,25 +184,18 @@ func (l *liveness) run(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-t.C:
-			ctx, cancel := context.WithCancel(context.Background())
-			go func() {
-				select {
-				case <-stop:
-				case <-ctx.Done():
-				}
-				cancel()
-			}()
-			l.pingAll(ctx)
-			cancel()
+			l.pingAll(l.n.ctx)
 		}
 	}
 }
 
 // collector deletes the shards of streams nothing references any more —
 // replaced and deleted versions, replaced and unused parts — after a grace
-// period that lets reads already in flight finish. The queue lives in
-// memory: what a crash drops stays on disk until the self-healing scan
-// (a later issue) collects it.
+// period that lets reads already in flight finish. Before deleting, it
+// checks (after a linearizable read) that the metadata still does not
+// reference the stream: garbage is only ever what the metadata no longer
+// references at the moment of deletion. The queue lives in memory: what a
+// crash drops stays on disk until the orphan scan collects it.
 type collector struct {
 	n     *Node
 	mu    sync.Mutex
@@ -127,6 +221,29 @@ func (c *collector) add(parts []meta.Part) {
 	c.mu.Unlock()
 }
 
+// takeDue removes and returns the items whose grace period is over.
+func (c *collector) takeDue(now time.Time) []gcItem {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var due []gcItem
+	rest := c.queue[:0]
+	for _, it := range c.queue {
+		if it.due.Before(now) {
+			due = append(due, it)
+		} else {
+			rest = append(rest, it)
+		}
+	}
+	c.queue = rest
+	return due
+}
+
+func (c *collector) requeue(items []gcItem) {
+	c.mu.Lock()
+	c.queue = append(c.queue, items...)
+	c.mu.Unlock()
+}
+
 func (c *collector) run(stop <-chan struct{}) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -135,21 +252,28 @@ func (c *collector) run(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-t.C:
-			now := time.Now()
-			c.mu.Lock()
-			var due []gcItem
-			rest := c.queue[:0]
-			for _, it := range c.queue {
-				if it.due.Before(now) {
-					due = append(due, it)
-				} else {
-					rest = append(rest, it)
-				}
+			due := c.takeDue(time.Now())
+			if len(due) == 0 {
+				continue
 			}
-			c.queue = rest
-			c.mu.Unlock()
+			ctx, cancel := context.WithTimeout(c.n.ctx, clusterTimeout)
+			err := c.n.linearize(ctx)
+			cancel()
+			if err != nil {
+				c.requeue(due) // no current view of the metadata: later
+				continue
+			}
 			for _, it := range due {
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				var referenced bool
+				c.n.store.FSM.View(func(r *meta.Reader) error {
+					referenced = r.Referenced(it.part.DataID)
+					return nil
+				})
+				if referenced {
+					c.n.log.Warn("garbage stream is referenced again; its shards are kept", "data_id", fmt.Sprintf("%x", it.part.DataID), "part", it.part.Number)
+					continue
+				}
+				ctx, cancel := context.WithTimeout(c.n.ctx, 30*time.Second)
 				c.n.deleteShards(ctx, it.part)
 				cancel()
 				c.n.counters.garbageStreams.Add(1)
@@ -157,9 +281,6 @@ func (c *collector) run(stop <-chan struct{}) {
 		}
 	}
 }
-
-// flush is called at shutdown; items not yet due stay on disk.
-func (c *collector) flush(context.Context) {}
 
 // deleteShards removes every shard of a stream, best effort.
 func (n *Node) deleteShards(ctx context.Context, p meta.Part) {

@@ -39,6 +39,12 @@ type Metrics struct {
 	OrphansRemoved     int64 // unreferenced shard files deleted
 	UploadsExpired     int64 // multipart uploads aborted for their age
 	GarbageStreams     int64 // streams of replaced or deleted versions whose shards were deleted
+	// BelowFullProtection counts streams that lost shards while they were
+	// written and are not rebuilt yet (cluster-wide, from the metadata).
+	BelowFullProtection int
+	// MetadataWritable is false while the metadata drive is below its
+	// reserve or cannot be written: the node answers 503 meanwhile.
+	MetadataWritable bool
 }
 
 // Metrics returns the node's current metrics.
@@ -56,7 +62,9 @@ func (n *Node) Metrics() Metrics {
 		OrphansRemoved:     c.orphansRemoved.Load(),
 		UploadsExpired:     c.uploadsExpired.Load(),
 		GarbageStreams:     c.garbageStreams.Load(),
+		MetadataWritable:   n.metaHealthy() == nil,
 	}
+	m.BelowFullProtection = n.belowFullProtection()
 	if t := c.scrubLastPass.Load(); t != 0 {
 		m.ScrubLastPass = time.Unix(t, 0)
 	}

@@ -66,9 +66,9 @@ func (n *Node) CreateMultipartUpload(ctx context.Context, c Caller, bucket, key 
 	}
 	u := &meta.Upload{ID: id, Tenant: c.Tenant, Bucket: bucket, Key: key, Initiated: now.UnixNano(),
 		WrappedKey: wrapped, KeyVersion: w.tk.Version(), SealedMeta: sealed, ChecksumAlgorithm: alg, ChecksumType: ctype}
-	res, err := n.proposeWrapped(ctx, c.Tenant, dk, crypt.UploadOwner(c.Tenant, bucket, key, id),
-		func(w crypt.WrappedKey, v uint32) { u.WrappedKey, u.KeyVersion = w, v }, &meta.Command{Op: meta.OpCreateUpload, CreateUpload: u})
-	if _, err := result("CreateMultipartUpload", bucket, key, res, err); err != nil {
+	if _, err := n.commit(ctx, "CreateMultipartUpload", bucket, key, &meta.Command{Op: meta.OpCreateUpload, CreateUpload: u},
+		&wrapping{tenant: c.Tenant, dk: dk, owner: crypt.UploadOwner(c.Tenant, bucket, key, id),
+			set: func(w crypt.WrappedKey, v uint32) { u.WrappedKey, u.KeyVersion = w, v }}); err != nil {
 		return "", err
 	}
 	return id, nil
@@ -169,14 +169,10 @@ func (n *Node) UploadPart(ctx context.Context, c Caller, bucket, key, uploadID s
 		return PartInfo{}, errs.Errorf("UploadPart", errs.KindInvalidRequest, "the upload was created using a %s checksum; the part must carry one", u.ChecksumAlgorithm)
 	}
 	st.part.ETag = hex.EncodeToString(st.md5[:])
-	res, err := n.propose(ctx, &meta.Command{Op: meta.OpPutPart, PutPart: &meta.PutPart{UploadID: uploadID, Tenant: c.Tenant, Part: st.part}})
-	if res, err = result("UploadPart", bucket, key, res, err); err != nil {
-		if res != nil || !errs.IsKind(err, errs.KindUnavailable) {
-			n.deleteShardsSoon(st.part)
-		}
+	cmd := &meta.Command{Op: meta.OpPutPart, PutPart: &meta.PutPart{UploadID: uploadID, Tenant: c.Tenant, Part: st.part}}
+	if _, err := n.commit(ctx, "UploadPart", bucket, key, cmd, nil, st.part); err != nil {
 		return PartInfo{}, err
 	}
-	n.gc.add(res.Garbage)
 	return PartInfo{Number: part, ETag: st.part.ETag, Size: st.part.Size, Modified: time.Unix(0, st.part.Modified).UTC(),
 		Checksums: fromChecksums(st.part.Checksums)}, nil
 }
@@ -279,14 +275,12 @@ func (n *Node) CompleteMultipartUpload(ctx context.Context, c Caller, bucket, ke
 	}
 	cmd := &meta.Command{Op: meta.OpCompleteUpload, CompleteUpload: &meta.CompleteUpload{UploadID: uploadID, Tenant: c.Tenant, Object: obj,
 		IfNoneMatch: opts.IfNoneMatch, IfMatch: opts.IfMatch}}
-	res, err := n.proposeWrapped(ctx, c.Tenant, dk, crypt.ObjectOwner(c.Tenant, bucket, key, version),
-		func(w crypt.WrappedKey, v uint32) {
+	if _, err := n.commit(ctx, op, bucket, key, cmd, &wrapping{tenant: c.Tenant, dk: dk, owner: crypt.ObjectOwner(c.Tenant, bucket, key, version),
+		set: func(w crypt.WrappedKey, v uint32) {
 			cmd.CompleteUpload.Object.WrappedKey, cmd.CompleteUpload.Object.KeyVersion = w, v
-		}, cmd)
-	if res, err = result(op, bucket, key, res, err); err != nil {
+		}}); err != nil {
 		return ObjectInfo{}, err
 	}
-	n.gc.add(res.Garbage)
 	return n.info(bucket, key, &obj, sm, c.Tenant), nil
 }
 
@@ -295,12 +289,8 @@ func (n *Node) AbortMultipartUpload(ctx context.Context, c Caller, bucket, key, 
 	if _, _, err := n.upload(ctx, "AbortMultipartUpload", c, bucket, key, uploadID); err != nil {
 		return err
 	}
-	res, err := n.propose(ctx, &meta.Command{Op: meta.OpAbortUpload, AbortUpload: &meta.AbortUpload{UploadID: uploadID, Tenant: c.Tenant}})
-	if res, err = result("AbortMultipartUpload", bucket, key, res, err); err != nil {
-		return err
-	}
-	n.gc.add(res.Garbage)
-	return nil
+	_, err := n.commit(ctx, "AbortMultipartUpload", bucket, key, &meta.Command{Op: meta.OpAbortUpload, AbortUpload: &meta.AbortUpload{UploadID: uploadID, Tenant: c.Tenant}}, nil)
+	return err
 }
 
 func findChecksum(cs []meta.Checksum, alg string) string {

@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kommunal-cloud/kcs/erasure"
@@ -81,7 +82,27 @@ type Config struct {
 	// aborted and their parts collected (a kcs policy; S3 leaves it to
 	// lifecycle rules). 0 means 7 days.
 	UploadExpiry time.Duration
+	// DriveReserve is the free space (bytes) below which a data drive takes
+	// no new shards: sets with such a drive are not chosen for new streams,
+	// so a filling drive stops before it is full. 0 means 1 GiB; negative
+	// means no reserve.
+	DriveReserve uint64
+	// MetaReserve is the free space (bytes) below which the drive holding
+	// MetaDir counts as full: the node answers 503 at once and reports
+	// itself not ready, and gives up Raft leadership, until space returns.
+	// 0 means 256 MiB.
+	MetaReserve uint64
+	// RestoreEvery is how often the leader retries rebuilding shards that
+	// writes lost (when a drive was full or a node down at the first try).
+	// 0 means 30 seconds.
+	RestoreEvery time.Duration
 }
+
+// Defaults of the free-space reserves.
+const (
+	DefaultDriveReserve = 1 << 30
+	DefaultMetaReserve  = 256 << 20
+)
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
@@ -102,17 +123,26 @@ type Node struct {
 	tkeys  sync.Map // tenant "\x00" version → *crypt.TenantKey
 
 	live      *liveness
+	meta      *metaGuard
 	gc        *collector
 	reads     *readBatcher
+	authReads *readBatcher
 	repairs   *repairer
 	scrubNow  chan struct{}
 	purgeNow  chan struct{}
 	rewrapNow chan struct{}
 	counters  counters
 	started   time.Time
+	// forwardHook, set by tests, runs on the leader after a forwarded
+	// command was applied; true breaks the connection before the answer.
+	forwardHook atomic.Pointer[func(cmd *meta.Command) bool]
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	// ctx is the node's root context, cancelled by Close: background work
+	// and calls made on behalf of no client derive from it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	stop   chan struct{}
+	wg     sync.WaitGroup
 }
 
 // Start opens the drives and metadata, starts Raft and the RPC server, and
@@ -158,6 +188,15 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.UploadExpiry == 0 {
 		cfg.UploadExpiry = 7 * 24 * time.Hour
 	}
+	if cfg.DriveReserve == 0 {
+		cfg.DriveReserve = DefaultDriveReserve
+	}
+	if cfg.MetaReserve == 0 {
+		cfg.MetaReserve = DefaultMetaReserve
+	}
+	if cfg.RestoreEvery == 0 {
+		cfg.RestoreEvery = 30 * time.Second
+	}
 	keys, err := crypt.NewKeyring(append([]*crypt.MasterKey{cfg.MasterKey}, cfg.OldMasterKeys...)...)
 	if err != nil {
 		return nil, err
@@ -170,6 +209,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		keys: keys, cfg: cfg, log: cfg.Logger.With("node", cfg.ID), sec: sec,
 		drives: map[string]*shardstore.Drive{}, started: time.Now(), stop: make(chan struct{}),
 	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
 	for i, path := range cfg.Drives {
 		id := cfg.ID + "/" + strconv.Itoa(i)
 		d, err := shardstore.Open(path, id, cfg.ID)
@@ -206,8 +246,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}
 	}()
 	n.live = newLiveness(n)
+	n.meta = newMetaGuard(n)
 	n.gc = newCollector(n)
 	n.reads = &readBatcher{n: n}
+	n.authReads = &readBatcher{n: n}
 	n.repairs = newRepairer(n)
 	n.scrubNow = make(chan struct{}, 1)
 	n.purgeNow = make(chan struct{}, 1)
@@ -217,7 +259,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
-	n.wg.Add(9)
+	n.wg.Add(11)
+	go func() { defer n.wg.Done(); n.meta.run(n.stop) }()
+	go func() { defer n.wg.Done(); n.runRestores(n.stop) }()
 	go func() { defer n.wg.Done(); n.runOrphanScans(n.stop) }()
 	go func() { defer n.wg.Done(); n.runShredder(n.stop) }()
 	go func() { defer n.wg.Done(); n.runPurges(n.stop) }()
@@ -240,12 +284,12 @@ func (n *Node) Close() error {
 	default:
 	}
 	close(n.stop)
+	n.cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if n.rpcSrv != nil {
 		n.rpcSrv.Shutdown(ctx)
 	}
-	n.gc.flush(ctx)
 	n.wg.Wait()
 	n.rpc.Close()
 	return n.store.Close()

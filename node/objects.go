@@ -234,20 +234,12 @@ func (n *Node) PutObject(ctx context.Context, c Caller, bucket, key string, body
 	}
 	cmd := &meta.Command{Op: meta.OpPutObject, PutObject: &meta.PutObject{Bucket: bucket, Key: key, Tenant: c.Tenant, Object: obj,
 		IfNoneMatch: opts.IfNoneMatch, IfMatch: opts.IfMatch}}
-	res, err := n.proposeWrapped(ctx, c.Tenant, dk, crypt.ObjectOwner(c.Tenant, bucket, key, version),
-		func(w crypt.WrappedKey, v uint32) {
+	if _, err := n.commit(ctx, "PutObject", bucket, key, cmd, &wrapping{tenant: c.Tenant, dk: dk, owner: crypt.ObjectOwner(c.Tenant, bucket, key, version),
+		set: func(w crypt.WrappedKey, v uint32) {
 			cmd.PutObject.Object.WrappedKey, cmd.PutObject.Object.KeyVersion = w, v
-		}, cmd)
-	if res, err = result("PutObject", bucket, key, res, err); err != nil {
-		// The version was not committed (or we cannot know: then a retry by
-		// the client writes a new version; these shards become garbage for
-		// the self-healing scan if it did commit — never lost data).
-		if res != nil || !errs.IsKind(err, errs.KindUnavailable) {
-			n.deleteShardsSoon(st.part)
-		}
+		}}, st.part); err != nil {
 		return ObjectInfo{}, err
 	}
-	n.gc.add(res.Garbage)
 	return n.info(bucket, key, &obj, sm, c.Tenant), nil
 }
 
@@ -406,12 +398,8 @@ func (n *Node) DeleteObject(ctx context.Context, c Caller, bucket, key string, o
 	if err := ValidObjectKey(key); err != nil {
 		return err
 	}
-	res, err := n.propose(ctx, &meta.Command{Op: meta.OpDeleteObject, DeleteObject: &meta.DeleteObject{Bucket: bucket, Key: key, Tenant: c.Tenant, IfMatch: opts.IfMatch}})
-	if res, err = result("DeleteObject", bucket, key, res, err); err != nil {
-		return err
-	}
-	n.gc.add(res.Garbage)
-	return nil
+	_, err := n.commit(ctx, "DeleteObject", bucket, key, &meta.Command{Op: meta.OpDeleteObject, DeleteObject: &meta.DeleteObject{Bucket: bucket, Key: key, Tenant: c.Tenant, IfMatch: opts.IfMatch}}, nil)
+	return err
 }
 
 // ListObjects lists a bucket of the caller's in UTF-8 byte order.

@@ -78,38 +78,6 @@ func poke(c chan struct{}) {
 	}
 }
 
-// proposeWrapped proposes cmd, which commits data key dk wrapped for owner;
-// set stores a wrapping into cmd. Should the tenant's key be rotated after
-// dk was wrapped (a long upload), the commit refuses the old version:
-// dk is wrapped by the current one and the command proposed again, so the
-// client never sees the rotation.
-func (n *Node) proposeWrapped(ctx context.Context, tenant string, dk *crypt.DataKey, owner crypt.Owner, set func(crypt.WrappedKey, uint32), cmd *meta.Command) (*meta.Result, error) {
-	for attempt := 1; ; attempt++ {
-		res, err := n.propose(ctx, cmd)
-		if err != nil || res.Err == nil || res.Err.Kind != errs.KindStaleKey || attempt == 3 {
-			return res, err
-		}
-		// The refusal came from the leader; this node may not have applied
-		// the rotation yet.
-		if err := n.linearize(ctx); err != nil {
-			return nil, err
-		}
-		var tk *crypt.TenantKey
-		if err := n.store.FSM.View(func(r *meta.Reader) error {
-			var err error
-			tk, err = n.currentTenantKey(r, tenant)
-			return err
-		}); err != nil {
-			return nil, err
-		}
-		wrapped, err := tk.WrapDataKey(dk, owner)
-		if err != nil {
-			return nil, err
-		}
-		set(wrapped, tk.Version())
-	}
-}
-
 // runRewraps has the leader rewrap the data keys of rotated tenants and
 // the keys an old master key wraps.
 func (n *Node) runRewraps(stop <-chan struct{}) {

@@ -28,9 +28,9 @@ type shardWriter interface {
 
 // chooseSet picks the erasure set for a new stream: the full family's sets
 // in an order that starts at a place the data id decides (spreading load),
-// the first whose drives are all on nodes that answer; while a site is down
-// no full set qualifies, and a degraded family over the remaining sites
-// takes over.
+// the first whose drives are all on nodes that answer and all have room
+// (free space above the reserve); while a site is down no full set
+// qualifies, and a degraded family over the remaining sites takes over.
 func (n *Node) chooseSet(r *meta.Reader, dataID [16]byte) (*meta.Set, error) {
 	lay, err := r.Layout()
 	if err != nil {
@@ -46,7 +46,7 @@ func (n *Node) chooseSet(r *meta.Reader, dataID [16]byte) (*meta.Set, error) {
 			}
 			healthy := true
 			for _, d := range set.Drives {
-				if !n.live.isUp(nodeOfDrive(d)) {
+				if !n.live.isUp(nodeOfDrive(d)) || !n.live.hasRoom(d) {
 					healthy = false
 					break
 				}
@@ -56,7 +56,7 @@ func (n *Node) chooseSet(r *meta.Reader, dataID [16]byte) (*meta.Set, error) {
 			}
 		}
 	}
-	return nil, errs.Errorf("place", errs.KindUnavailable, "no erasure set has all its drives reachable")
+	return nil, errs.Errorf("place", errs.KindUnavailable, "no erasure set has all its drives reachable and above the free-space reserve")
 }
 
 // inlineStream encrypts a small body in memory for the metadata record.
@@ -149,10 +149,11 @@ func (n *Node) writeStream(ctx context.Context, body io.Reader, dk *crypt.DataKe
 	failed := map[int]bool{}
 	for _, f := range res.Failed {
 		failed[f.Shard] = true
-		n.noteFailure(set.Drives[f.Shard], f.Err)
+		n.noteFailure(ctx, set.Drives[f.Shard], f.Err)
 	}
 	var mu sync.Mutex
 	durable := 0
+	done := make([]bool, len(writers))
 	var wg sync.WaitGroup
 	for i, w := range writers {
 		if w == nil {
@@ -167,11 +168,12 @@ func (n *Node) writeStream(ctx context.Context, body io.Reader, dk *crypt.DataKe
 			defer wg.Done()
 			if err := w.Commit(); err != nil {
 				n.log.Warn("shard commit", "drive", set.Drives[i], "err", err)
-				n.noteFailure(set.Drives[i], err)
+				n.noteFailure(ctx, set.Drives[i], err)
 				return
 			}
 			mu.Lock()
 			durable++
+			done[i] = true
 			mu.Unlock()
 		}()
 	}
@@ -184,6 +186,16 @@ func (n *Node) writeStream(ctx context.Context, body io.Reader, dk *crypt.DataKe
 	if q := writeQuorum(set.K, set.M); durable < q {
 		n.deleteShardsSoon(part)
 		return nil, errs.Errorf("write", errs.KindUnavailable, "only %d of %d shards durable, %d needed", durable, len(set.Drives), q)
+	}
+	// Shards that did not make it are recorded with the commit: the stream
+	// counts as below full protection until the leader has rebuilt them.
+	for i, ok := range done {
+		if !ok {
+			part.Lost = append(part.Lost, i)
+		}
+	}
+	if len(part.Lost) > 0 {
+		n.log.Warn("stream written with shards missing; rebuilt after the commit", "data_id", fmt.Sprintf("%x", dataID), "lost", part.Lost)
 	}
 	return &stream{part: part, md5: res.MD5}, nil
 }
@@ -227,13 +239,17 @@ func (n *Node) openShardWriter(ctx context.Context, drive string, name shardstor
 	return n.rpc.CreateShard(ctx, addr, drive, name), nil
 }
 
-// noteFailure marks a peer down at once when talking to it failed (it did
-// not answer), instead of waiting for the next ping: the next write picks
-// a set without it. The ping marks it up again when it answers.
-func (n *Node) noteFailure(drive string, err error) {
-	owner := nodeOfDrive(drive)
-	if owner != n.cfg.ID && errs.IsKind(err, errs.KindUnavailable) {
-		n.live.set(owner, false)
+// noteFailure has a peer probed at once when talking to it failed, so that
+// a peer that is really gone is marked down before the next ping and the
+// next write picks a set without it. The failure itself is no verdict: a
+// request cut off because its client went away (ctx ended) says nothing
+// about the peer and is not even reported.
+func (n *Node) noteFailure(ctx context.Context, drive string, err error) {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+		return
+	}
+	if owner := nodeOfDrive(drive); owner != n.cfg.ID && errs.IsKind(err, errs.KindUnavailable) {
+		n.live.suspect(owner)
 	}
 }
 
@@ -262,13 +278,14 @@ func (s *shardSource) OpenRange(ctx context.Context, off, length int64) (io.Read
 
 // sources returns the shard sources of a stream and the order to read
 // them in: this node's shards first, then this site's, then the rest, data
-// shards before parity within each group. Shards on nodes known to be down
+// shards before parity within each group, and last the shards on nodes
+// whose probe is overdue (hung, perhaps). Shards on nodes known to be down
 // are left out.
 func (n *Node) sources(p *meta.Part, sites map[string]string) ([]erasure.ShardSource, []int) {
 	var id [16]byte
 	copy(id[:], p.DataID)
 	srcs := make([]erasure.ShardSource, len(p.Drives))
-	var local, site, rest []int
+	var local, site, rest, late []int
 	for i, drive := range p.Drives {
 		owner := nodeOfDrive(drive)
 		if !n.live.isUp(owner) {
@@ -278,13 +295,15 @@ func (n *Node) sources(p *meta.Part, sites map[string]string) ([]erasure.ShardSo
 		switch {
 		case owner == n.cfg.ID:
 			local = append(local, i)
+		case n.live.isSlow(owner):
+			late = append(late, i)
 		case sites[owner] == n.cfg.Site:
 			site = append(site, i)
 		default:
 			rest = append(rest, i)
 		}
 	}
-	return srcs, append(append(local, site...), rest...)
+	return srcs, append(append(append(local, site...), rest...), late...)
 }
 
 // readStream writes plaintext [off, off+length) of a stored stream to w.
@@ -308,10 +327,14 @@ func (n *Node) readStream(ctx context.Context, w io.Writer, p *meta.Part, dk *cr
 		ObjectID: p.DataID, DataKey: dk, StreamAD: streamAD, Header: h, PlainSize: p.Size,
 		Coder: coder, Shards: srcs, Prefer: prefer, Offset: off, Length: length,
 	})
-	n.queueRepairs(p, rep.Bad)
-	for _, b := range rep.Bad {
-		n.noteFailure(p.Drives[b.Shard], b.Err)
-		n.log.Warn("bad shard; queued for repair", "data_id", fmt.Sprintf("%x", p.DataID), "part", p.Number, "shard", b.Shard, "drive", p.Drives[b.Shard], "err", b.Err)
+	if ctx.Err() == nil {
+		// A read its client gave up on finds shards "bad" that were only
+		// cut off: no verdict on them.
+		n.queueRepairs(p, rep.Bad)
+		for _, b := range rep.Bad {
+			n.noteFailure(ctx, p.Drives[b.Shard], b.Err)
+			n.log.Warn("bad shard; queued for repair", "data_id", fmt.Sprintf("%x", p.DataID), "part", p.Number, "shard", b.Shard, "drive", p.Drives[b.Shard], "err", b.Err)
+		}
 	}
 	if err != nil {
 		if errors.Is(err, erasure.ErrTooManyBad) || errors.Is(err, crypt.ErrAuth) || errors.Is(err, crypt.ErrTruncated) {

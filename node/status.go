@@ -26,6 +26,9 @@ type NodeStatus struct {
 	Applied   uint64            `json:"applied"`
 	Started   time.Time         `json:"started,omitempty"`
 	Drives    []rpc.DriveStatus `json:"drives"`
+	// Problem says why a reachable node cannot serve (a full metadata
+	// drive); empty when it serves.
+	Problem string `json:"problem,omitempty"`
 }
 
 // SiteStatus groups a site's members.
@@ -53,6 +56,9 @@ type ClusterStatus struct {
 	// counts keys an older one still wraps (a rotation in progress).
 	MasterKey        string `json:"master_key"`
 	MasterKeyPending int    `json:"master_key_pending"`
+	// BelowFullProtection counts streams that lost shards while they were
+	// written and are not rebuilt yet (the leader rebuilds them).
+	BelowFullProtection int `json:"below_full_protection"`
 }
 
 // ClusterStatus asks every member for its status.
@@ -66,6 +72,7 @@ func (n *Node) ClusterStatus(ctx context.Context) (*ClusterStatus, error) {
 		cid     string
 		mkey    string
 		pending int
+		below   int
 	)
 	err := n.store.FSM.View(func(r *meta.Reader) error {
 		var err error
@@ -78,6 +85,7 @@ func (n *Node) ClusterStatus(ctx context.Context) (*ClusterStatus, error) {
 		if pending, err = r.MasterPending(); err != nil {
 			return err
 		}
+		below = r.DegradedCount()
 		lay, err = r.Layout()
 		return err
 	})
@@ -93,7 +101,7 @@ func (n *Node) ClusterStatus(ctx context.Context) (*ClusterStatus, error) {
 	if leader != "" {
 		role[leader] = "leader"
 	}
-	out := &ClusterStatus{ClusterID: cid, Leader: leader, Epoch: lay.Epoch, GeneratedBy: n.cfg.ID, MasterKey: mkey, MasterKeyPending: pending}
+	out := &ClusterStatus{ClusterID: cid, Leader: leader, Epoch: lay.Epoch, GeneratedBy: n.cfg.ID, MasterKey: mkey, MasterKeyPending: pending, BelowFullProtection: below}
 	statuses := make([]NodeStatus, len(nodes))
 	var wg sync.WaitGroup
 	for i, rec := range nodes {
@@ -119,6 +127,7 @@ func (n *Node) ClusterStatus(ctx context.Context) (*ClusterStatus, error) {
 				return
 			}
 			statuses[i].Reachable, statuses[i].Applied, statuses[i].Drives, statuses[i].Started = true, st.Applied, st.Drives, st.Started
+			statuses[i].Problem = st.Problem
 		}(i, rec)
 	}
 	wg.Wait()

@@ -184,7 +184,7 @@ func (n *Node) DeleteAccessKey(ctx context.Context, tenant, accessKey string) er
 // The read is linearizable: a key deleted on any node stops working on
 // every node at once, and a key just created works everywhere.
 func (n *Node) LookupAccessKey(ctx context.Context, accessKey string) (Credential, error) {
-	if err := n.linearize(ctx); err != nil {
+	if err := n.linearizeAuth(ctx); err != nil {
 		return Credential{}, err
 	}
 	var ak *meta.AccessKey

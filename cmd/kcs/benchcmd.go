@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	"github.com/kommunal-cloud/kcs/bench/load"
@@ -18,24 +17,11 @@ import (
 
 // parseSize reads sizes such as 4096, 4KiB, 1MiB, 2GB.
 func parseSize(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"B", 1}}
-	for _, u := range units {
-		if n, ok := strings.CutSuffix(s, u.suffix); ok {
-			v, err := strconv.ParseFloat(strings.TrimSpace(n), 64)
-			if err != nil || v < 0 {
-				return 0, fmt.Errorf("size %q", s)
-			}
-			return int64(v * float64(u.mult)), nil
-		}
-	}
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || v < 0 {
+	n, err := humanize.ParseBytes(s)
+	if err != nil || n > 1<<62 {
 		return 0, fmt.Errorf("size %q: a number of bytes, or with KiB, MiB, GiB, KB, MB, GB", s)
 	}
-	return v, nil
+	return int64(n), nil
 }
 
 func newBenchCmd() *cobra.Command {

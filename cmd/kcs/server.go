@@ -174,6 +174,16 @@ func (s *serving) stop() {
 	s.node.Close()
 }
 
+// parseReserve reads a free-space reserve such as "1GiB"; 0 means none (a
+// reserve of one byte: 0 would select the default).
+func parseReserve(flag, v string) (uint64, error) {
+	n, err := parseSize(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", flag, err)
+	}
+	return max(uint64(n), 1), nil
+}
+
 func newLogger(level string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
@@ -191,6 +201,7 @@ func newServerCmd() *cobra.Command {
 		fastRaft                          bool
 		debugAddr                         string
 		scrubMiB                          int64
+		driveReserve, metaReserve         string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -230,6 +241,12 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 			o.node.ScrubRate = scrubMiB << 20
 			if scrubMiB <= 0 {
 				o.node.ScrubRate = -1 // no cap
+			}
+			if o.node.DriveReserve, err = parseReserve("--drive-reserve", driveReserve); err != nil {
+				return err
+			}
+			if o.node.MetaReserve, err = parseReserve("--meta-reserve", metaReserve); err != nil {
+				return err
 			}
 			mk, err := readSecret("master key", masterFile, "KCS_MASTER_KEY", true)
 			if err != nil {
@@ -298,6 +315,8 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 	f.DurationVar(&o.node.UploadExpiry, "upload-expiry", 7*24*time.Hour, "abort multipart uploads left unfinished this long, and collect their parts")
 	f.DurationVar(&o.node.ScrubEvery, "scrub-every", 7*24*time.Hour, "time between scrub passes, which read every local shard and have missing or corrupt ones rebuilt (0: no scrub)")
 	f.Int64Var(&scrubMiB, "scrub-rate", 64, "MiB/s a scrub pass may read (0: no cap)")
+	f.StringVar(&driveReserve, "drive-reserve", "1GiB", "free space a data drive keeps: below it, the drive takes no new shards (new writes go to sets with room)")
+	f.StringVar(&metaReserve, "meta-reserve", "256MiB", "free space the metadata drive keeps: below it, the node answers 503 and hands over Raft leadership until space returns")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics (/metrics, no authentication) on this address, e.g. 127.0.0.1:9100")
 	f.StringVar(&debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof) on this address; keep it on loopback")

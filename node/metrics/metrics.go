@@ -100,11 +100,13 @@ var (
 	descOrphans  = prometheus.NewDesc("kcs_orphan_shards_removed_total", "Shard files no metadata referenced, deleted by the orphan scan.", nil, nil)
 	descExpired  = prometheus.NewDesc("kcs_multipart_uploads_expired_total", "Unfinished multipart uploads aborted for their age.", nil, nil)
 	descGarbage  = prometheus.NewDesc("kcs_garbage_streams_collected_total", "Streams of replaced or deleted object versions whose shards were deleted.", nil, nil)
+	descBelow    = prometheus.NewDesc("kcs_streams_below_full_protection", "Streams (objects and parts) that lost shards while they were written and are not rebuilt yet, cluster-wide.", nil, nil)
+	descMetaOK   = prometheus.NewDesc("kcs_metadata_writable", "1 if this node can write its metadata (drive above its reserve), else 0: the node answers 503 meanwhile.", nil, nil)
 )
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLeader, descApplied, descTotal, descFree, descDriveErr, descRepaired, descRepFail,
-		descScrubSh, descScrubB, descScrubBad, descScrubP, descScrubT, descOrphans, descExpired, descGarbage} {
+		descScrubSh, descScrubB, descScrubBad, descScrubP, descScrubT, descOrphans, descExpired, descGarbage, descBelow, descMetaOK} {
 		ch <- d
 	}
 }
@@ -146,4 +148,10 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descOrphans, m.OrphansRemoved)
 	counter(descExpired, m.UploadsExpired)
 	counter(descGarbage, m.GarbageStreams)
+	gauge(descBelow, float64(m.BelowFullProtection))
+	metaOK := 0.0
+	if m.MetadataWritable {
+		metaOK = 1
+	}
+	gauge(descMetaOK, metaOK)
 }

@@ -54,6 +54,9 @@ type Status struct {
 	Started    time.Time     `json:"started"`
 	S3Addrs    []string      `json:"s3_addrs"`
 	GoRoutines int           `json:"goroutines"`
+	// Problem says why the node cannot serve (its metadata drive is full,
+	// say); empty when it can.
+	Problem string `json:"problem,omitempty"`
 }
 
 // Handler is what a node offers its peers.
@@ -97,6 +100,10 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status := http.StatusInternalServerError
 	if errors.Is(err, meta.ErrNotLeader) || errors.Is(err, meta.ErrNotReady) {
 		body.NotLeader = true
+		status = http.StatusServiceUnavailable
+	} else if errors.Is(err, meta.ErrUncertain) || body.Kind == uint16(errs.KindUnavailable) {
+		// Worth retrying (a forwarded command with its same id).
+		body.Kind = uint16(errs.KindUnavailable)
 		status = http.StatusServiceUnavailable
 	} else if body.Kind != uint16(errs.KindInternal) {
 		status = http.StatusBadRequest
@@ -285,19 +292,39 @@ func (c *Client) do(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// Progress deadlines of shard streams. A peer that stops taking or giving
+// bytes (paused, hung, partitioned) fails the stream after these, instead
+// of holding it, its memory and the client's request for ever: the writer
+// drops the shard (the write needs k+1 of k+m) and the reader moves on to
+// another shard. They bound a stall, not a stream: a slow but moving
+// stream is never cut.
+const (
+	ShardWriteStall  = 5 * time.Second  // one Write not taken by the peer
+	ShardCommitStall = 20 * time.Second // the peer's fsync and rename after the last byte
+	ShardReadStall   = 3 * time.Second  // one Read not answered by the peer
+)
+
+// errStalled is the cause of a stream cut for making no progress.
+var errStalled = errors.New("rpc: peer made no progress")
+
 // ShardWriter streams a shard to another node. The receiver writes it to a
 // temporary file; Commit returns once the receiver has made it durable.
 type ShardWriter struct {
-	pw   *io.PipeWriter
-	done chan error
+	pw     *io.PipeWriter
+	done   chan error
+	cancel context.CancelCauseFunc
+	stall  *time.Timer
 }
 
 var errAborted = errors.New("rpc: shard write aborted")
 
 // CreateShard starts writing shard n to drive on the node at addr.
 func (c *Client) CreateShard(ctx context.Context, addr, drive string, n shardstore.Name) *ShardWriter {
+	ctx, cancel := context.WithCancelCause(ctx)
 	pr, pw := io.Pipe()
-	sw := &ShardWriter{pw: pw, done: make(chan error, 1)}
+	sw := &ShardWriter{pw: pw, done: make(chan error, 1), cancel: cancel}
+	sw.stall = time.AfterFunc(time.Hour, func() { cancel(errStalled) })
+	sw.stall.Stop()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, endpoint(addr, shardPath(drive, n)), pr)
 	if err != nil {
 		pw.CloseWithError(err)
@@ -310,6 +337,9 @@ func (c *Client) CreateShard(ctx context.Context, addr, drive string, n shardsto
 		if err == nil {
 			resp.Body.Close()
 		}
+		if cause := context.Cause(ctx); errors.Is(cause, errStalled) {
+			err = &errs.Error{Op: "rpc", Kind: errs.KindUnavailable, Msg: "shard stream to " + addr + " stalled", Err: cause}
+		}
 		// Unblock a writer still waiting on the pipe, with the reason.
 		if err != nil {
 			pr.CloseWithError(err)
@@ -321,32 +351,76 @@ func (c *Client) CreateShard(ctx context.Context, addr, drive string, n shardsto
 	return sw
 }
 
-func (w *ShardWriter) Write(p []byte) (int, error) { return w.pw.Write(p) }
+// Write sends p; a peer that does not take it within ShardWriteStall
+// fails the stream.
+func (w *ShardWriter) Write(p []byte) (int, error) {
+	w.stall.Reset(ShardWriteStall)
+	n, err := w.pw.Write(p)
+	w.stall.Stop()
+	return n, err
+}
 
-// Commit ends the stream and waits until the shard is durable remotely.
+// Commit ends the stream and waits until the shard is durable remotely,
+// for at most ShardCommitStall.
 func (w *ShardWriter) Commit() error {
 	w.pw.Close()
+	w.stall.Reset(ShardCommitStall)
+	defer w.stall.Stop()
 	return <-w.done
 }
 
 // Abort breaks the stream off; the receiver discards what it got.
 func (w *ShardWriter) Abort() {
 	w.pw.CloseWithError(errAborted)
+	w.cancel(errAborted)
 	<-w.done
+	w.stall.Stop()
 }
 
-// OpenShard reads bytes [off, off+n) of a shard on the node at addr.
+// OpenShard reads bytes [off, off+n) of a shard on the node at addr. A
+// Read the peer leaves unanswered for ShardReadStall fails.
 func (c *Client) OpenShard(ctx context.Context, addr, drive string, name shardstore.Name, off, n int64) (io.ReadCloser, error) {
 	u := endpoint(addr, shardPath(drive, name)) + "?off=" + strconv.FormatInt(off, 10) + "&len=" + strconv.FormatInt(n, 10)
+	ctx, cancel := context.WithCancelCause(ctx)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
+		cancel(err)
 		return nil, err
 	}
+	stall := time.AfterFunc(ShardReadStall, func() { cancel(errStalled) })
 	resp, err := c.do(req)
+	stall.Stop()
 	if err != nil {
+		cancel(err)
 		return nil, err
 	}
-	return resp.Body, nil
+	return &stallReader{rc: resp.Body, stall: stall, cancel: cancel, addr: addr, ctx: ctx}, nil
+}
+
+// stallReader fails a Read that the peer leaves unanswered too long.
+type stallReader struct {
+	rc     io.ReadCloser
+	stall  *time.Timer
+	cancel context.CancelCauseFunc
+	ctx    context.Context
+	addr   string
+}
+
+func (r *stallReader) Read(p []byte) (int, error) {
+	r.stall.Reset(ShardReadStall)
+	n, err := r.rc.Read(p)
+	r.stall.Stop()
+	if err != nil && err != io.EOF && errors.Is(context.Cause(r.ctx), errStalled) {
+		err = &errs.Error{Op: "rpc", Kind: errs.KindUnavailable, Msg: "shard stream from " + r.addr + " stalled", Err: errStalled}
+	}
+	return n, err
+}
+
+func (r *stallReader) Close() error {
+	r.stall.Stop()
+	err := r.rc.Close()
+	r.cancel(errAborted)
+	return err
 }
 
 // DeleteShard removes a shard on the node at addr.

@@ -1,0 +1,87 @@
+package node
+
+import (
+	"fmt"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/kommunal-cloud/kcs/node/errs"
+)
+
+// metaGuard watches the drive that holds the node's metadata (the Raft
+// log and the FSM database). When it runs below MetaReserve, or the FSM
+// cannot commit (see meta.FSM.ApplyBatch), the node cannot keep its copy
+// of the metadata current: it answers every request with 503 at once
+// instead of letting it wait for an apply that cannot happen, reports
+// itself not ready, and, if it leads, hands leadership to another voter
+// (Raft itself steps a leader down whose log append fails). It recovers by
+// itself once space returns.
+type metaGuard struct {
+	n       *Node
+	problem atomic.Pointer[string] // why the metadata cannot be written; nil when it can
+}
+
+// metaCheckEvery is how often the metadata drive is measured: a full
+// drive is noticed within this time.
+const metaCheckEvery = 250 * time.Millisecond
+
+func newMetaGuard(n *Node) *metaGuard { return &metaGuard{n: n} }
+
+// check measures the drive and the FSM and returns the problem, or "".
+func (g *metaGuard) check() string {
+	if err := g.n.store.FSM.Stalled(); err != nil {
+		return fmt.Sprintf("the metadata database cannot be written: %v", err)
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(g.n.cfg.MetaDir, &st); err != nil {
+		return fmt.Sprintf("the metadata directory cannot be measured: %v", err)
+	}
+	if free := st.Bavail * uint64(st.Bsize); free < g.n.cfg.MetaReserve {
+		return fmt.Sprintf("the metadata drive (%s) has %d bytes free, below the reserve of %d", g.n.cfg.MetaDir, free, g.n.cfg.MetaReserve)
+	}
+	return ""
+}
+
+func (g *metaGuard) run(stop <-chan struct{}) {
+	t := time.NewTicker(metaCheckEvery)
+	defer t.Stop()
+	var lastTransfer time.Time
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		problem := g.check()
+		old := g.problem.Load()
+		switch {
+		case problem != "" && old == nil:
+			g.n.log.Error("metadata drive full or not writable: answering 503 until it recovers", "reason", problem)
+		case problem == "" && old != nil:
+			g.n.log.Info("metadata drive writable again: serving", "was", *old)
+		}
+		if problem == "" {
+			g.problem.Store(nil)
+			continue
+		}
+		g.problem.Store(&problem)
+		if g.n.store.IsLeader() && time.Since(lastTransfer) > 5*time.Second {
+			lastTransfer = time.Now()
+			if err := g.n.store.Raft.LeadershipTransfer().Error(); err != nil {
+				g.n.log.Warn("handing over Raft leadership failed", "err", err)
+			} else {
+				g.n.log.Warn("handed over Raft leadership: this node cannot write its metadata")
+			}
+		}
+	}
+}
+
+// metaHealthy returns a KindUnavailable error while this node cannot keep
+// its metadata current.
+func (n *Node) metaHealthy() error {
+	if p := n.meta.problem.Load(); p != nil {
+		return &errs.Error{Op: "metadata", Kind: errs.KindUnavailable, Msg: *p}
+	}
+	return nil
+}
