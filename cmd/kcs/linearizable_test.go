@@ -18,6 +18,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -528,7 +529,8 @@ func (r *linRun) report(f *linFaults, verdicts []linVerdict, loadEnd, checkTook 
 	for _, k := range slices.Sorted(maps.Keys(h.codes)) {
 		fmt.Fprintf(&b, "  %-50s %d\n", k, h.codes[k])
 	}
-	b.WriteString("faults:\n")
+	fmt.Fprintf(&b, "faults (times since the run started at %s, as in the server logs):\n", h.start.UTC().Format("15:04:05.000"))
+	slices.SortStableFunc(f.events, func(a, b linFault) int { return cmp.Compare(a.start, b.start) })
 	for _, x := range f.events {
 		fmt.Fprintf(&b, "  %7.1fs … %7.1fs  %-16s %s\n", x.start.Seconds(), x.end.Seconds(), x.kind, x.target)
 	}
