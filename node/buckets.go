@@ -58,7 +58,9 @@ func bucketFor(r *meta.Reader, op string, c Caller, bucket string) (*meta.Bucket
 	if !ok {
 		return nil, &errs.Error{Op: op, Kind: errs.KindNoSuchBucket, Bucket: bucket}
 	}
-	if b.Tenant != c.Tenant {
+	if b.Tenant != c.Tenant || b.Purging {
+		// A purging bucket's tenant was deleted: nobody may use it, not
+		// even a tenant made anew under the same name.
 		return nil, &errs.Error{Op: op, Kind: errs.KindAccessDenied, Bucket: bucket}
 	}
 	return b, nil

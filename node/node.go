@@ -120,7 +120,7 @@ type Node struct {
 	rpcSrv *http.Server
 
 	coders sync.Map // erasure.Params → *erasure.Coder
-	tkeys  sync.Map // tenant "\x00" version → *crypt.TenantKey
+	tkeys  sync.Map // tenant "\x00" version → cachedKey
 
 	live      *liveness
 	meta      *metaGuard

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -227,10 +228,9 @@ func (n *Node) newTenantKey(tenant string, version uint32) (meta.TenantKey, erro
 // tenantKey returns a tenant's key of the given version, unwrapped once
 // and then kept in memory.
 func (n *Node) tenantKey(r *meta.Reader, tenant string, version uint32) (*crypt.TenantKey, error) {
-	cacheKey := tenant + "\x00" + strconv.FormatUint(uint64(version), 10)
-	if k, ok := n.tkeys.Load(cacheKey); ok {
-		return k.(*crypt.TenantKey), nil
-	}
+	// The record is read first, cache or not: a key whose tenant was
+	// deleted (or whose version was retired) in this read's view is gone,
+	// even before the shredder has emptied the cache.
 	t, ok, err := r.Tenant(tenant)
 	if err != nil {
 		return nil, err
@@ -238,17 +238,30 @@ func (n *Node) tenantKey(r *meta.Reader, tenant string, version uint32) (*crypt.
 	if !ok {
 		return nil, errs.Errorf("tenant key", errs.KindAccessDenied, "tenant %q does not exist", tenant)
 	}
+	cacheKey := tenant + "\x00" + strconv.FormatUint(uint64(version), 10)
 	for _, k := range t.Keys {
 		if k.Version == version {
+			// The wrapping must match too: a tenant deleted and made anew
+			// has a new key under the same name and version.
+			if c, ok := n.tkeys.Load(cacheKey); ok && bytes.Equal(c.(cachedKey).wrapped, k.Wrapped) {
+				return c.(cachedKey).key, nil
+			}
 			tk, err := n.keys.UnwrapTenantKey(k.Wrapped, tenant, version)
 			if err != nil {
 				return nil, &errs.Error{Op: "tenant key", Kind: errs.KindInternal, Err: err}
 			}
-			n.tkeys.Store(cacheKey, tk)
+			n.tkeys.Store(cacheKey, cachedKey{wrapped: k.Wrapped, key: tk})
 			return tk, nil
 		}
 	}
 	return nil, errs.Errorf("tenant key", errs.KindInternal, "tenant %q has no key version %d", tenant, version)
+}
+
+// cachedKey is an unwrapped tenant key version with the wrapping it came
+// from.
+type cachedKey struct {
+	wrapped []byte
+	key     *crypt.TenantKey
 }
 
 // currentTenantKey returns the key version new objects of a tenant use.
