@@ -48,9 +48,10 @@ var ErrRange = errors.New("erasure: range outside the stream")
 // before use; a shard that fails to open, read or verify is dropped for the
 // rest of the decode and replaced by the next one, and the stripe is rebuilt
 // from parity. If a stripe has fewer than k good blocks, Decode returns an
-// error wrapping ErrTooManyBad and writes nothing of that stripe: it never
-// writes data it could not verify. Bytes of earlier stripes have been
-// written by then.
+// error wrapping ErrTooManyBad (more than m shards missing or corrupt) or
+// ErrTooFewReachable (too many merely unreachable) and writes nothing of
+// that stripe: it never writes data it could not verify. Bytes of earlier
+// stripes have been written by then.
 //
 // Reading the next stripe overlaps writing the previous one; the k block
 // reads of a stripe, and their hashing, run in parallel.
@@ -247,8 +248,12 @@ func (d *decodeStream) readStripe(ctx context.Context, st *stripe) error {
 			need--
 		}
 		if waiting == 0 {
+			cause := ErrTooFewReachable
+			if d.damaged() > p.M {
+				cause = ErrTooManyBad
+			}
 			return fmt.Errorf("%w: stripe %d has %d of the %d good blocks it needs (bad: %v)",
-				ErrTooManyBad, st.index, ngood, p.K, d.bad)
+				cause, st.index, ngood, p.K, d.bad)
 		}
 	}
 	for i := range p.K {
@@ -302,6 +307,18 @@ func (d *decodeStream) readShard(r *shardReader, b *Framer) {
 		}
 		d.results <- shardResult{shard: r.shard, err: err}
 	}
+}
+
+// damaged counts the shards found missing or corrupt, as opposed to
+// merely unreachable.
+func (d *decodeStream) damaged() int {
+	seen := map[int]bool{}
+	for _, b := range d.bad {
+		if !errors.Is(b.Err, ErrShardUnreachable) {
+			seen[b.Shard] = true
+		}
+	}
+	return len(seen)
 }
 
 func (d *decodeStream) drop(i int, err error) {

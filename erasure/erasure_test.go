@@ -333,8 +333,12 @@ func TestTooManyBadShardsFailCleanly(t *testing.T) {
 				ss[i] = f.apply(e, ss[i], i)
 			}
 			got, _, err := e.decode(t, ss, 0, -1)
-			if !errors.Is(err, ErrTooManyBad) {
-				t.Fatalf("%v %s: err %v, want ErrTooManyBad", p, f.name, err)
+			want := ErrTooManyBad
+			if f.name == "missing" { // no source: unreachable, not known damaged
+				want = ErrTooFewReachable
+			}
+			if !errors.Is(err, want) {
+				t.Fatalf("%v %s: err %v, want %v", p, f.name, err, want)
 			}
 			if !bytes.HasPrefix(data, got) || len(got)%int(p.StripeSize()) != 0 {
 				t.Fatalf("%v %s: wrote %d bytes that are not whole, correct stripes", p, f.name, len(got))
@@ -537,4 +541,46 @@ func TestConcurrentStreams(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// A stripe short of k good blocks is reported as damaged data only when
+// more than m shards are missing or corrupt; when unreachable shards make
+// up the shortfall, the data may be read later (a 503, not a 500).
+func TestUnreachableIsNotDamage(t *testing.T) {
+	p := Params{K: 4, M: 2, BlockSize: 128}
+	r := rand.New(rand.NewPCG(3, 4))
+	data := randBytes(r, 3*p.K*p.BlockSize)
+	e := encode(t, p, []byte("u"), data)
+	unreachable := func(s *memShard) *memShard {
+		s.openErr = fmt.Errorf("%w: node down", ErrShardUnreachable)
+		return s
+	}
+	corrupt := func(s *memShard) *memShard { s.data[FrameHeaderLen+1] ^= 1; return s }
+	for _, tc := range []struct {
+		name  string
+		hurt  []func(*memShard) *memShard
+		want  error
+		works bool
+	}{
+		{"m unreachable", []func(*memShard) *memShard{unreachable, unreachable}, nil, true},
+		{"m+1 unreachable", []func(*memShard) *memShard{unreachable, unreachable, unreachable}, ErrTooFewReachable, false},
+		{"two unreachable, one corrupt", []func(*memShard) *memShard{unreachable, unreachable, corrupt}, ErrTooFewReachable, false},
+		{"one unreachable, two corrupt", []func(*memShard) *memShard{unreachable, corrupt, corrupt}, ErrTooFewReachable, false},
+		{"m+1 corrupt", []func(*memShard) *memShard{corrupt, corrupt, corrupt}, ErrTooManyBad, false},
+	} {
+		ss := e.sources()
+		for i, h := range tc.hurt {
+			ss[i] = h(ss[i])
+		}
+		got, _, err := e.decode(t, ss, 0, -1)
+		if tc.works {
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			continue
+		}
+		if !errors.Is(err, tc.want) {
+			t.Fatalf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
 }

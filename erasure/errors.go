@@ -10,9 +10,22 @@ var (
 	// wrong length or a hash mismatch. Check with errors.Is.
 	ErrCorrupt = errors.New("erasure: corrupt shard data")
 
-	// ErrTooManyBad is returned when a stripe has more than m unusable shards,
-	// so the data cannot be reconstructed. No byte of that stripe is written.
+	// ErrTooManyBad is returned when more than m shards of a stripe are
+	// missing or corrupt, so the data cannot be reconstructed from what is
+	// stored. No byte of that stripe is written.
 	ErrTooManyBad = errors.New("erasure: too many missing or corrupt shards")
+
+	// ErrTooFewReachable is returned when a stripe lacks k good blocks
+	// because shards could not be reached (sources that are nil or failed
+	// with ErrShardUnreachable), while no more than m are known damaged: the
+	// data is intact and a later try may read it. No byte of that stripe is
+	// written.
+	ErrTooFewReachable = errors.New("erasure: too few shards reachable")
+
+	// ErrShardUnreachable is what a ShardSource wraps into its errors when
+	// the shard could not be reached (its node is down or did not answer),
+	// as opposed to found missing or corrupt.
+	ErrShardUnreachable = errors.New("erasure: shard unreachable")
 
 	// ErrTooManyFailed is returned by Encode when more than m shard writers
 	// failed, so what was written could not be read back.

@@ -62,7 +62,7 @@ func TestRebuildRefusals(t *testing.T) {
 	}
 	srcs[0], srcs[1] = nil, nil
 	_, err := c.Rebuild(context.Background(), DecodeRequest{ObjectID: e.id, Size: e.layout.Size, Shards: srcs}, map[int]io.Writer{0: io.Discard, 1: io.Discard})
-	if !errors.Is(err, ErrTooManyBad) {
+	if !errors.Is(err, ErrTooFewReachable) {
 		t.Fatalf("rebuild from fewer than k shards: %v", err)
 	}
 	c0, _ := New(Params{K: 2, M: 0, BlockSize: 64})

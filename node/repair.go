@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -147,7 +148,7 @@ func (n *Node) queueRepairs(p *meta.Part, bad []erasure.ShardError) {
 		return
 	}
 	for _, b := range bad {
-		if errs.IsKind(b.Err, errs.KindUnavailable) || !n.live.isUp(nodeOfDrive(p.Drives[b.Shard])) {
+		if errors.Is(b.Err, erasure.ErrShardUnreachable) || errs.IsKind(b.Err, errs.KindUnavailable) || !n.live.isUp(nodeOfDrive(p.Drives[b.Shard])) {
 			continue
 		}
 		n.repairs.add(p, b.Shard)

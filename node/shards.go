@@ -271,9 +271,29 @@ func (s *shardSource) OpenRange(ctx context.Context, off, length int64) (io.Read
 	}
 	addr := s.n.nodeRPC(owner)
 	if addr == "" {
-		return nil, fmt.Errorf("node %s unknown", owner)
+		return nil, fmt.Errorf("%w: node %s unknown", erasure.ErrShardUnreachable, owner)
 	}
-	return s.n.rpc.OpenShard(ctx, addr, s.drive, s.name, off, length)
+	rc, err := s.n.rpc.OpenShard(ctx, addr, s.drive, s.name, off, length)
+	if err != nil {
+		if errs.IsKind(err, errs.KindUnavailable) {
+			err = fmt.Errorf("%w: %w", erasure.ErrShardUnreachable, err)
+		}
+		return nil, err
+	}
+	return remoteShard{rc}, nil
+}
+
+// remoteShard marks a peer's shard stream that breaks off as unreachable:
+// a peer's disk error ends the stream early, which the decoder sees as a
+// truncated, corrupt shard; any other read error is the connection's.
+type remoteShard struct{ io.ReadCloser }
+
+func (r remoteShard) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && !errors.Is(err, io.ErrUnexpectedEOF) {
+		err = fmt.Errorf("%w: %w", erasure.ErrShardUnreachable, err)
+	}
+	return n, err
 }
 
 // sources returns the shard sources of a stream and the order to read
@@ -337,7 +357,13 @@ func (n *Node) readStream(ctx context.Context, w io.Writer, p *meta.Part, dk *cr
 		}
 	}
 	if err != nil {
-		if errors.Is(err, erasure.ErrTooManyBad) || errors.Is(err, crypt.ErrAuth) || errors.Is(err, crypt.ErrTruncated) {
+		switch {
+		case errors.Is(err, erasure.ErrTooFewReachable):
+			// The data is intact as far as anyone knows; its shards' nodes
+			// are down or did not answer. Worth a retry later.
+			return &errs.Error{Op: "read", Kind: errs.KindUnavailable, Msg: "too few of the object's shards are reachable", Err: err}
+		case errors.Is(err, erasure.ErrTooManyBad) || errors.Is(err, crypt.ErrAuth) || errors.Is(err, crypt.ErrTruncated):
+			n.log.Error("object data damaged beyond what its parity can repair", "data_id", fmt.Sprintf("%x", p.DataID), "part", p.Number, "err", err)
 			return &errs.Error{Op: "read", Kind: errs.KindCorrupt, Err: err}
 		}
 		return err
