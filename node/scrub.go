@@ -14,6 +14,7 @@ import (
 
 	"github.com/kommunal-cloud/kcs/erasure"
 	"github.com/kommunal-cloud/kcs/node/crypt"
+	"github.com/kommunal-cloud/kcs/node/fsutil"
 	"github.com/kommunal-cloud/kcs/node/meta"
 	"github.com/kommunal-cloud/kcs/node/shardstore"
 )
@@ -61,19 +62,9 @@ func (n *Node) loadScrubState() scrubState {
 
 func (n *Node) saveScrubState(s scrubState) {
 	b, _ := json.Marshal(s)
-	if err := writeFileAtomic(n.scrubStatePath(), b); err != nil {
+	if err := fsutil.WriteFile(n.scrubStatePath(), b, 0o600); err != nil {
 		n.log.Warn("scrub state not saved", "err", err)
 	}
-}
-
-// writeFileAtomic replaces path with b: a crash leaves the old file or the
-// new one, never a torn one.
-func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // StartScrub has the background scrub start a pass now instead of at its

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kommunal-cloud/kcs/node/fsutil"
 )
 
 // FormatVersion is the on-disk layout version of a drive.
@@ -97,7 +99,7 @@ func Open(path, id, node string) (*Drive, error) {
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		b, _ := json.Marshal(formatFile{Version: FormatVersion, Drive: id, Node: node})
-		if err := writeFileSync(fpath, b); err != nil {
+		if err := fsutil.WriteFile(fpath, b, 0o600); err != nil {
 			return nil, err
 		}
 	case err != nil:
@@ -264,7 +266,7 @@ func (w *Writer) Commit() error {
 			os.Remove(tmp)
 			return fmt.Errorf("shardstore: rename %s: %w", w.n, err)
 		}
-		if err := mkdirSync(dir); err != nil {
+		if err := fsutil.MkdirAll(dir, 0o700); err != nil {
 			os.Remove(tmp)
 			return err
 		}
@@ -273,7 +275,7 @@ func (w *Writer) Commit() error {
 			return fmt.Errorf("shardstore: rename %s: %w", w.n, err)
 		}
 	}
-	return syncDir(dir)
+	return fsutil.SyncDir(dir)
 }
 
 // Abort discards the shard. It is safe after Commit (it does nothing then).
@@ -284,53 +286,4 @@ func (w *Writer) Abort() {
 	w.done = true
 	w.f.Close()
 	os.Remove(w.f.Name())
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("shardstore: sync dir: %w", err)
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("shardstore: sync dir %s: %w", dir, err)
-	}
-	return nil
-}
-
-// mkdirSync creates dir and its missing parents and fsyncs each parent, so
-// the new directory entries are durable too.
-func mkdirSync(dir string) error {
-	if _, err := os.Stat(dir); err == nil {
-		return nil
-	}
-	parent := filepath.Dir(dir)
-	if err := mkdirSync(parent); err != nil {
-		return err
-	}
-	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("shardstore: %w", err)
-	}
-	return syncDir(parent)
-}
-
-func writeFileSync(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("shardstore: %w", err)
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("shardstore: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("shardstore: %w", err)
-	}
-	f.Close()
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("shardstore: %w", err)
-	}
-	return syncDir(filepath.Dir(path))
 }
