@@ -1,63 +1,63 @@
 package node
 
-import "github.com/kommunal-cloud/kcs/node/errs"
+import "github.com/kommunal-cloud/kcs/node/objapi"
 
-// The object layer's error type and kinds live in node/errs so that every
-// part of node can use them; these aliases are what s3api and cmd use.
+// The object layer's error type and kinds are defined in node/objapi;
+// these aliases are the names node's code and cmd use.
 
-// Kind classifies an object-layer error (see errs.Kind).
-type Kind = errs.Kind
+// Kind classifies an object-layer error (see objapi.Kind).
+type Kind = objapi.Kind
 
-// Error is the object layer's error (see errs.Error).
-type Error = errs.Error
+// Error is the object layer's error (see objapi.Error).
+type Error = objapi.Error
 
-// Kinds, re-exported from errs; the numbers are append-only.
+// Kinds, re-exported from objapi; the numbers are append-only.
 const (
-	KindInternal         = errs.KindInternal
-	KindNoSuchBucket     = errs.KindNoSuchBucket
-	KindNoSuchKey        = errs.KindNoSuchKey
-	KindNoSuchUpload     = errs.KindNoSuchUpload
-	KindBucketExists     = errs.KindBucketExists
-	KindBucketOwnedByYou = errs.KindBucketOwnedByYou
-	KindBucketNotEmpty   = errs.KindBucketNotEmpty
-	KindAccessDenied     = errs.KindAccessDenied
-	KindInvalidBucket    = errs.KindInvalidBucket
-	KindKeyTooLong       = errs.KindKeyTooLong
-	KindInvalidRange     = errs.KindInvalidRange
-	KindEntityTooSmall   = errs.KindEntityTooSmall
-	KindEntityTooLarge   = errs.KindEntityTooLarge
-	KindInvalidPart      = errs.KindInvalidPart
-	KindInvalidPartOrder = errs.KindInvalidPartOrder
-	KindBadDigest        = errs.KindBadDigest
-	KindInvalidArgument  = errs.KindInvalidArgument
-	KindUnavailable      = errs.KindUnavailable
-	KindCorrupt          = errs.KindCorrupt
-	KindIncompleteBody   = errs.KindIncompleteBody
-	KindInvalidKey       = errs.KindInvalidKey
-	KindNoSuchTenant     = errs.KindNoSuchTenant
-	KindTenantExists     = errs.KindTenantExists
-	KindNoSuchAccessKey  = errs.KindNoSuchAccessKey
-	KindMalformedXML     = errs.KindMalformedXML
-	KindNotImplemented   = errs.KindNotImplemented
-	KindPrecondition     = errs.KindPrecondition
-	KindNotModified      = errs.KindNotModified
-	KindTooManyParts     = errs.KindTooManyParts
-	KindInvalidUploadID  = errs.KindInvalidUploadID
-	KindConflict         = errs.KindConflict
-	KindNoSuchCORS       = errs.KindNoSuchCORS
-	KindInvalidTag       = errs.KindInvalidTag
-	KindInvalidRequest   = errs.KindInvalidRequest
-	KindStaleKey         = errs.KindStaleKey
+	KindInternal         = objapi.KindInternal
+	KindNoSuchBucket     = objapi.KindNoSuchBucket
+	KindNoSuchKey        = objapi.KindNoSuchKey
+	KindNoSuchUpload     = objapi.KindNoSuchUpload
+	KindBucketExists     = objapi.KindBucketExists
+	KindBucketOwnedByYou = objapi.KindBucketOwnedByYou
+	KindBucketNotEmpty   = objapi.KindBucketNotEmpty
+	KindAccessDenied     = objapi.KindAccessDenied
+	KindInvalidBucket    = objapi.KindInvalidBucket
+	KindKeyTooLong       = objapi.KindKeyTooLong
+	KindInvalidRange     = objapi.KindInvalidRange
+	KindEntityTooSmall   = objapi.KindEntityTooSmall
+	KindEntityTooLarge   = objapi.KindEntityTooLarge
+	KindInvalidPart      = objapi.KindInvalidPart
+	KindInvalidPartOrder = objapi.KindInvalidPartOrder
+	KindBadDigest        = objapi.KindBadDigest
+	KindInvalidArgument  = objapi.KindInvalidArgument
+	KindUnavailable      = objapi.KindUnavailable
+	KindCorrupt          = objapi.KindCorrupt
+	KindIncompleteBody   = objapi.KindIncompleteBody
+	KindInvalidKey       = objapi.KindInvalidKey
+	KindNoSuchTenant     = objapi.KindNoSuchTenant
+	KindTenantExists     = objapi.KindTenantExists
+	KindNoSuchAccessKey  = objapi.KindNoSuchAccessKey
+	KindMalformedXML     = objapi.KindMalformedXML
+	KindNotImplemented   = objapi.KindNotImplemented
+	KindPrecondition     = objapi.KindPrecondition
+	KindNotModified      = objapi.KindNotModified
+	KindTooManyParts     = objapi.KindTooManyParts
+	KindInvalidUploadID  = objapi.KindInvalidUploadID
+	KindConflict         = objapi.KindConflict
+	KindNoSuchCORS       = objapi.KindNoSuchCORS
+	KindInvalidTag       = objapi.KindInvalidTag
+	KindInvalidRequest   = objapi.KindInvalidRequest
+	KindStaleKey         = objapi.KindStaleKey
 )
 
 // Errorf returns an *Error of the given kind.
 func Errorf(op string, k Kind, format string, args ...any) *Error {
-	return errs.Errorf(op, k, format, args...)
+	return objapi.Errorf(op, k, format, args...)
 }
 
 // KindOf returns the kind of the first *Error in err's chain, or
 // KindInternal if there is none.
-func KindOf(err error) Kind { return errs.KindOf(err) }
+func KindOf(err error) Kind { return objapi.KindOf(err) }
 
 // IsKind reports whether err is an *Error of kind k.
-func IsKind(err error, k Kind) bool { return errs.IsKind(err, k) }
+func IsKind(err error, k Kind) bool { return objapi.IsKind(err, k) }

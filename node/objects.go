@@ -336,10 +336,9 @@ func (n *Node) GetObject(ctx context.Context, c Caller, bucket, key string, opts
 		}
 		obj.Offset, obj.Length, obj.Partial = off, length, true
 	}
-	obj.send = func(ctx context.Context, w io.Writer) error {
+	return NewObject(obj.Info, obj.Offset, obj.Length, obj.Partial, func(ctx context.Context, w io.Writer) error {
 		return n.sendParts(ctx, w, o, dk, sites, obj.Offset, obj.Length)
-	}
-	return obj, nil
+	}), nil
 }
 
 // sendParts writes [off, off+length) of an object, part by part.
