@@ -5,13 +5,13 @@ import (
 	"encoding/hex"
 	"hash"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/kommunal-cloud/kcs/node/checksum"
 	"github.com/kommunal-cloud/kcs/node/crypt"
 	"github.com/kommunal-cloud/kcs/node/errs"
 	"github.com/kommunal-cloud/kcs/node/meta"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // A copy writes the data again: the source is read (verified and
@@ -69,30 +69,20 @@ func copyConditions(src CopySource, o *meta.Object) error {
 	}
 	modified := time.Unix(0, o.Modified).Truncate(time.Second)
 	if src.IfMatch != "" {
-		if !etagIn(src.IfMatch, o.ETag) {
+		if !objapi.ETagMatches(src.IfMatch, o.ETag) {
 			return fail("If-Match")
 		}
 	} else if !src.IfUnmodifiedSince.IsZero() && modified.After(src.IfUnmodifiedSince) {
 		return fail("If-Unmodified-Since")
 	}
 	if src.IfNoneMatch != "" {
-		if etagIn(src.IfNoneMatch, o.ETag) {
+		if objapi.ETagMatches(src.IfNoneMatch, o.ETag) {
 			return fail("If-None-Match")
 		}
 	} else if !src.IfModifiedSince.IsZero() && !modified.After(src.IfModifiedSince) {
 		return fail("If-Modified-Since")
 	}
 	return nil
-}
-
-func etagIn(list, etag string) bool {
-	for _, c := range strings.Split(list, ",") {
-		c = strings.TrimSpace(c)
-		if c == "*" || strings.Trim(c, `"`) == etag {
-			return true
-		}
-	}
-	return false
 }
 
 // stream returns a reader of plaintext [off, off+length) of the source,

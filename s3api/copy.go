@@ -40,12 +40,9 @@ func copySource(h http.Header) (node.CopySource, error) {
 	if src.Bucket, src.Key, err = parseCopySource(h.Get("X-Amz-Copy-Source")); err != nil {
 		return src, err
 	}
-	if v := h.Get("X-Amz-Copy-Source-If-Match"); v != "" {
-		src.IfMatch = unquoteETag(v)
-	}
-	if v := h.Get("X-Amz-Copy-Source-If-None-Match"); v != "" {
-		src.IfNoneMatch = unquoteETag(v)
-	}
+	// ETag lists as sent: the object layer matches them (objapi.ETagMatches).
+	src.IfMatch = strings.TrimSpace(h.Get("X-Amz-Copy-Source-If-Match"))
+	src.IfNoneMatch = strings.TrimSpace(h.Get("X-Amz-Copy-Source-If-None-Match"))
 	// Dates that do not parse are ignored, as HTTP and S3 ignore them.
 	if t, err := http.ParseTime(h.Get("X-Amz-Copy-Source-If-Modified-Since")); err == nil {
 		src.IfModifiedSince = t

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 	"github.com/kommunal-cloud/kcs/s3api/sigv4"
 )
 
@@ -78,17 +79,6 @@ func quoteETag(etag string) string {
 		return etag
 	}
 	return `"` + etag + `"`
-}
-
-// unquoteETag strips the quotes (and a weak marker) clients put around
-// ETags they send back.
-func unquoteETag(etag string) string {
-	etag = strings.TrimSpace(etag)
-	etag = strings.TrimPrefix(etag, "W/")
-	if len(etag) >= 2 && etag[0] == '"' && etag[len(etag)-1] == '"' {
-		etag = etag[1 : len(etag)-1]
-	}
-	return etag
 }
 
 func xmlTime(t time.Time) string { return t.UTC().Format(xmlTimeFormat) }
@@ -231,7 +221,7 @@ func checkPreconditions(h http.Header, info node.ObjectInfo) error {
 	// HTTP dates have whole seconds; the stored time may not.
 	mod := info.Modified.Truncate(time.Second)
 	if v := h.Get("If-Match"); v != "" {
-		if !etagListMatches(v, info.ETag) {
+		if !objapi.ETagMatches(v, info.ETag) {
 			return errorf("PreconditionFailed", "")
 		}
 	} else if v := h.Get("If-Unmodified-Since"); v != "" {
@@ -240,7 +230,7 @@ func checkPreconditions(h http.Header, info node.ObjectInfo) error {
 		}
 	}
 	if v := h.Get("If-None-Match"); v != "" {
-		if etagListMatches(v, info.ETag) {
+		if objapi.ETagMatches(v, info.ETag) {
 			return errorf("NotModified", "")
 		}
 	} else if v := h.Get("If-Modified-Since"); v != "" {
@@ -249,18 +239,6 @@ func checkPreconditions(h http.Header, info node.ObjectInfo) error {
 		}
 	}
 	return nil
-}
-
-// etagListMatches reports whether a comma-separated If-Match or
-// If-None-Match value names etag (or is "*").
-func etagListMatches(list, etag string) bool {
-	for e := range strings.SplitSeq(list, ",") {
-		e = strings.TrimSpace(e)
-		if e == "*" || unquoteETag(e) == etag {
-			return true
-		}
-	}
-	return false
 }
 
 // checkWriteHeaders refuses the headers of a PUT, CreateMultipartUpload,
@@ -319,7 +297,7 @@ func writeConditions(h http.Header) (ifNoneMatch bool, ifMatch string, err error
 		if len(vs) != 1 || v == "" || v == "*" || strings.Contains(v, ",") {
 			return false, "", errorf("NotImplemented", "A header you provided implies functionality that is not implemented: If-Match on a write takes one ETag.")
 		}
-		ifMatch = unquoteETag(v)
+		ifMatch = objapi.UnquoteETag(v)
 	}
 	return ifNoneMatch, ifMatch, nil
 }

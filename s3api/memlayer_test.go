@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 	"github.com/kommunal-cloud/kcs/s3api/sigv4"
 )
 
@@ -465,14 +466,14 @@ func checkCopyConditions(op string, src node.CopySource, info node.ObjectInfo) e
 	mod := info.Modified.Truncate(time.Second)
 	fail := &node.Error{Op: op, Kind: node.KindPrecondition, Bucket: src.Bucket, Key: src.Key}
 	if src.IfMatch != "" {
-		if src.IfMatch != "*" && src.IfMatch != info.ETag {
+		if !objapi.ETagMatches(src.IfMatch, info.ETag) {
 			return fail
 		}
 	} else if !src.IfUnmodifiedSince.IsZero() && mod.After(src.IfUnmodifiedSince) {
 		return fail
 	}
 	if src.IfNoneMatch != "" {
-		if src.IfNoneMatch == "*" || src.IfNoneMatch == info.ETag {
+		if objapi.ETagMatches(src.IfNoneMatch, info.ETag) {
 			return fail
 		}
 	} else if !src.IfModifiedSince.IsZero() && !mod.After(src.IfModifiedSince) {

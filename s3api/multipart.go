@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 const (
@@ -144,7 +145,7 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 		if err != nil {
 			return err
 		}
-		parts[i] = node.CompletePart{Number: n, ETag: unquoteETag(p.ETag), Checksums: cs}
+		parts[i] = node.CompletePart{Number: n, ETag: objapi.UnquoteETag(p.ETag), Checksums: cs}
 	}
 	info, err := s.layer.CompleteMultipartUpload(r.Context(), rq.caller, rq.bucket, rq.key, rq.query.Get("uploadId"), parts, opts)
 	if err != nil {

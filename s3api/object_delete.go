@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // deleteObject removes an object (DeleteObject). As in S3, deleting a key
@@ -26,7 +27,7 @@ func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, rq *reques
 		if len(vs) != 1 || vs[0] == "" || vs[0] == "*" {
 			return errorf("NotImplemented", "A header you provided implies functionality that is not implemented: If-Match on a delete takes one ETag.")
 		}
-		opts.IfMatch = unquoteETag(vs[0])
+		opts.IfMatch = objapi.UnquoteETag(vs[0])
 	}
 	err := s.layer.DeleteObject(r.Context(), rq.caller, rq.bucket, rq.key, opts)
 	if err != nil && (opts.IfMatch != "" || !node.IsKind(err, node.KindNoSuchKey)) {

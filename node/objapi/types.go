@@ -218,8 +218,8 @@ type DeleteResult struct {
 type CopySource struct {
 	Bucket            string
 	Key               string
-	IfMatch           string     // x-amz-copy-source-if-match
-	IfNoneMatch       string     // x-amz-copy-source-if-none-match
+	IfMatch           string     // x-amz-copy-source-if-match as sent: "*" or ETags (ETagMatches)
+	IfNoneMatch       string     // x-amz-copy-source-if-none-match as sent
 	IfModifiedSince   time.Time  // zero: none
 	IfUnmodifiedSince time.Time  // zero: none
 	Range             *RangeSpec // UploadPartCopy: x-amz-copy-source-range (bytes=first-last only)
