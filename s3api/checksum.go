@@ -20,26 +20,6 @@ const (
 	checksumFullObject = "FULL_OBJECT" // the checksum of the whole object's bytes
 )
 
-// nodeChecksums adapts sigv4's verified checksums to the object layer's
-// type. Like the sigv4 function it wraps, the result is complete only once
-// the body returned io.EOF.
-func nodeChecksums(f func() []sigv4.Checksum) func() []node.Checksum {
-	if f == nil {
-		return nil
-	}
-	return func() []node.Checksum {
-		in := f()
-		if len(in) == 0 {
-			return nil
-		}
-		out := make([]node.Checksum, len(in))
-		for i, c := range in {
-			out[i] = node.Checksum{Algorithm: c.Algorithm, Value: c.Value}
-		}
-		return out
-	}
-}
-
 // checksumHeader is the header S3 uses for an algorithm's checksum, e.g.
 // "x-amz-checksum-crc32".
 func checksumHeader(alg string) string { return "x-amz-checksum-" + strings.ToLower(alg) }

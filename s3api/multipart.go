@@ -83,7 +83,7 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, rq *request)
 	if err != nil {
 		return err
 	}
-	opts := node.PartOptions{Size: body.declared, Checksums: nodeChecksums(rq.auth.Checksums), ContentMD5: md5}
+	opts := node.PartOptions{Size: body.declared, Checksums: rq.auth.Checksums, ContentMD5: md5}
 	info, err := s.layer.UploadPart(r.Context(), rq.caller, rq.bucket, rq.key, q.Get("uploadId"), part, body, opts)
 	if err := body.finish(err); err != nil {
 		return err

@@ -30,7 +30,7 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, rq *request) 
 		return err
 	}
 	opts.Size = body.declared
-	opts.Checksums = nodeChecksums(rq.auth.Checksums)
+	opts.Checksums = rq.auth.Checksums
 	info, err := s.layer.PutObject(r.Context(), rq.caller, rq.bucket, rq.key, body, opts)
 	if err := body.finish(err); err != nil {
 		return err

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 
 	sha256 "github.com/minio/sha256-simd"
+
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 func newSHA256() hash.Hash { return sha256.New() }
@@ -39,8 +41,8 @@ type body struct {
 	payloadWant [32]byte
 	sums        []*sumState
 
-	err  error                      // sticky: the first error, or io.EOF once verified
-	done atomic.Pointer[[]Checksum] // set once the payload is verified
+	err  error                             // sticky: the first error, or io.EOF once verified
+	done atomic.Pointer[[]objapi.Checksum] // set once the payload is verified
 }
 
 func (b *body) Read(p []byte) (int, error) {
@@ -120,16 +122,16 @@ func (b *body) finish() error {
 			return fmt.Errorf("%w: %s: payload has %s, client sent %s", ErrBadDigest, s.alg.Header, EncodeChecksum(got), s.value)
 		}
 	}
-	sums := make([]Checksum, len(b.sums))
+	sums := make([]objapi.Checksum, len(b.sums))
 	for i, s := range b.sums {
-		sums[i] = Checksum{Algorithm: s.alg.Name, Value: s.value}
+		sums[i] = objapi.Checksum{Algorithm: s.alg.Name, Value: s.value}
 	}
 	b.done.Store(&sums)
 	return io.EOF
 }
 
 // checksums is Result.Checksums.
-func (b *body) checksums() []Checksum {
+func (b *body) checksums() []objapi.Checksum {
 	if p := b.done.Load(); p != nil {
 		return slices.Clone(*p)
 	}

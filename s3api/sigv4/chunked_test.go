@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // streamingRequest returns a request in payload mode mode (a STREAMING-*
@@ -165,7 +167,7 @@ func TestChunkedWireVariants(t *testing.T) {
 			if !bytes.Equal(got, payload) {
 				t.Fatalf("payload %q", got)
 			}
-			if cs := res.Checksums(); len(cs) != 1 || cs[0] != (Checksum{"CRC32", crc}) {
+			if cs := res.Checksums(); len(cs) != 1 || cs[0] != (objapi.Checksum{Algorithm: "CRC32", Value: crc}) {
 				t.Errorf("checksums %v", cs)
 			}
 		})

@@ -26,6 +26,8 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/minio/minio-go/v7"
 	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // Real clients (aws-sdk-go-v2's S3 client and minio-go) against an
@@ -39,7 +41,7 @@ type received struct {
 	mode         string // x-amz-content-sha256
 	header       http.Header
 	body         []byte
-	checksums    []Checksum
+	checksums    []objapi.Checksum
 	err          error
 }
 
@@ -309,7 +311,7 @@ func TestMinioPutObject(t *testing.T) {
 			if got.mode != tc.wantMode {
 				t.Errorf("payload mode %q, want %q", got.mode, tc.wantMode)
 			}
-			if tc.trailers && (len(got.checksums) != 1 || got.checksums[0] != (Checksum{"CRC32C", checksumOf("CRC32C", payload)})) {
+			if tc.trailers && (len(got.checksums) != 1 || got.checksums[0] != (objapi.Checksum{Algorithm: "CRC32C", Value: checksumOf("CRC32C", payload)})) {
 				t.Errorf("checksums %v", got.checksums)
 			}
 			t.Logf("mode %s, trailer %q, checksums %v", got.mode, got.header.Get("X-Amz-Trailer"), got.checksums)

@@ -42,5 +42,7 @@
 // The errors are sentinels; s3api's errors.go maps each to an S3 code and HTTP
 // status (each sentinel's comment names the one AWS uses). The package knows
 // nothing of buckets, objects or storage: it reads headers, the query and the
-// body, and asks a [SecretLookup] for the secret of an access key.
+// body, and asks a [SecretLookup] for the secret of an access key. The
+// checksums it verified come back as objapi.Checksum values, the type the
+// object layer keeps, so they reach it without a conversion.
 package sigv4

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // TestChecksumHeaders: x-amz-checksum-* headers of every algorithm are
@@ -30,7 +32,7 @@ func TestChecksumHeaders(t *testing.T) {
 			if _, err := readAll(res.Body); err != nil {
 				t.Fatalf("%s %s: %v", alg, mode, err)
 			}
-			if cs := res.Checksums(); len(cs) != 1 || cs[0] != (Checksum{alg, checksumOf(alg, payload)}) {
+			if cs := res.Checksums(); len(cs) != 1 || cs[0] != (objapi.Checksum{Algorithm: alg, Value: checksumOf(alg, payload)}) {
 				t.Errorf("%s: checksums %v", alg, cs)
 			}
 		}

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // The AWS documentation's examples, reproduced exactly: each request of
@@ -56,7 +58,7 @@ func TestAWSExamples(t *testing.T) {
 		body      []byte
 		canonical string // SHA-256 of the canonical request, where the page prints it
 		payload   []byte // what Body must deliver
-		checksums []Checksum
+		checksums []objapi.Checksum
 	}{
 		{file: "get-object", canonical: "7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972"},
 		{
@@ -79,7 +81,7 @@ func TestAWSExamples(t *testing.T) {
 			body:      chunkedExampleBody(trailerChunkSigs, trailerLines),
 			canonical: "44d48b8c2f70eae815a0198cc73d7a546a73a93359c070abbaa5e6c7de112559",
 			payload:   bytes.Repeat([]byte("a"), 66560),
-			checksums: []Checksum{{"CRC32C", "sOO8/Q=="}},
+			checksums: []objapi.Checksum{{Algorithm: "CRC32C", Value: "sOO8/Q=="}},
 		},
 	} {
 		t.Run(tc.file, func(t *testing.T) {

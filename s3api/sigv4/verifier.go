@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // SecretLookup returns the secret key of an access key. For an unknown key it
@@ -39,12 +41,6 @@ type Verifier struct {
 	keys keyCache
 }
 
-// Checksum is a checksum the client sent, verified against the payload.
-type Checksum struct {
-	Algorithm string // "CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256", "SHA512", "MD5", "XXHASH64", "XXHASH3", "XXHASH128"
-	Value     string // as sent: base64 of the big-endian digest
-}
-
 // Result is an authenticated request.
 type Result struct {
 	AccessKey string
@@ -62,9 +58,10 @@ type Result struct {
 	// (x-amz-decoded-content-length, else Content-Length), -1 if unknown.
 	Length int64
 	// Checksums returns the checksums the client sent (x-amz-checksum-* header or trailer),
-	// each verified. Complete only after Body returned io.EOF; before that it returns nil.
+	// each verified, as the object layer keeps them: the algorithm as S3 spells it and the
+	// value as sent. Complete only after Body returned io.EOF; before that it returns nil.
 	// It may be called from any goroutine.
-	Checksums func() []Checksum
+	Checksums func() []objapi.Checksum
 	// SignedHeaders are the names of the headers the signature covers, lower case.
 	SignedHeaders []string
 }
