@@ -44,7 +44,7 @@ func (n *Node) CreateBucket(ctx context.Context, c Caller, bucket string) error 
 	if err := ValidBucketName(bucket); err != nil {
 		return err
 	}
-	res, err := n.propose(ctx, &meta.Command{Op: meta.OpCreateBucket, CreateBucket: &meta.Bucket{Name: bucket, Tenant: c.Tenant, Created: time.Now().UnixNano()}})
+	res, err := n.propose(ctx, meta.NewCommand(&meta.CreateBucket{Name: bucket, Tenant: c.Tenant, Created: time.Now().UnixNano()}))
 	_, err = result("CreateBucket", bucket, "", res, err)
 	return err
 }
@@ -84,7 +84,7 @@ func (n *Node) HeadBucket(ctx context.Context, c Caller, bucket string) (BucketI
 
 // DeleteBucket deletes an empty bucket of the caller's.
 func (n *Node) DeleteBucket(ctx context.Context, c Caller, bucket string) error {
-	res, err := n.propose(ctx, &meta.Command{Op: meta.OpDeleteBucket, DeleteBucket: &meta.DeleteBucket{Name: bucket, Tenant: c.Tenant}})
+	res, err := n.propose(ctx, meta.NewCommand(&meta.DeleteBucket{Name: bucket, Tenant: c.Tenant}))
 	_, err = result("DeleteBucket", bucket, "", res, err)
 	return err
 }

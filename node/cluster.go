@@ -107,7 +107,7 @@ func (n *Node) initCluster(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		res, err := n.propose(ctx, &meta.Command{Op: meta.OpInit, Init: &meta.Cluster{ID: id, Created: time.Now().UnixNano(), KeyCheck: wrapped, MasterKey: mk.ID()}})
+		res, err := n.propose(ctx, meta.NewCommand(&meta.Init{ID: id, Created: time.Now().UnixNano(), KeyCheck: wrapped, MasterKey: mk.ID()}))
 		if err != nil {
 			return err
 		}
@@ -184,7 +184,7 @@ func (n *Node) register(ctx context.Context, rec meta.Node) error {
 		if old != nil {
 			rec.Joined = old.Joined
 		}
-		res, err := n.propose(ctx, &meta.Command{Op: meta.OpRegisterNode, RegisterNode: &rec})
+		res, err := n.propose(ctx, meta.NewCommand((*meta.RegisterNode)(&rec)))
 		if err != nil {
 			return err
 		}

@@ -174,11 +174,11 @@ func (n *Node) CopyObject(ctx context.Context, c Caller, src CopySource, bucket,
 		obj.Checksums, obj.ChecksumType = cs.o.Checksums, checksum.FullObject
 	}
 	obj.Parts[0].Checksums = obj.Checksums
-	cmd := &meta.Command{Op: meta.OpPutObject, PutObject: &meta.PutObject{Bucket: bucket, Key: key, Tenant: c.Tenant, Object: obj,
-		IfNoneMatch: opts.Put.IfNoneMatch, IfMatch: opts.Put.IfMatch}}
+	cmd := meta.NewCommand(&meta.PutObject{Bucket: bucket, Key: key, Tenant: c.Tenant, Object: obj,
+		IfNoneMatch: opts.Put.IfNoneMatch, IfMatch: opts.Put.IfMatch})
 	if _, err := n.commit(ctx, op, bucket, key, cmd, &wrapping{tenant: c.Tenant, dk: dk, owner: crypt.ObjectOwner(c.Tenant, bucket, key, version),
 		set: func(w crypt.WrappedKey, v uint32) {
-			cmd.PutObject.Object.WrappedKey, cmd.PutObject.Object.KeyVersion = w, v
+			cmd.Payload.(*meta.PutObject).Object.WrappedKey, cmd.Payload.(*meta.PutObject).Object.KeyVersion = w, v
 		}}, st.part); err != nil {
 		return ObjectInfo{}, err
 	}
@@ -235,7 +235,7 @@ func (n *Node) UploadPartCopy(ctx context.Context, c Caller, src CopySource, buc
 	if h != nil {
 		st.part.Checksums = []meta.Checksum{{Alg: alg.Name, Value: checksum.Encode(h.Sum(nil))}}
 	}
-	cmd := &meta.Command{Op: meta.OpPutPart, PutPart: &meta.PutPart{UploadID: uploadID, Tenant: c.Tenant, Part: st.part}}
+	cmd := meta.NewCommand(&meta.PutPart{UploadID: uploadID, Tenant: c.Tenant, Part: st.part})
 	if _, err := n.commit(ctx, op, bucket, key, cmd, nil, st.part); err != nil {
 		return PartInfo{}, err
 	}

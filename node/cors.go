@@ -33,7 +33,7 @@ func (n *Node) PutBucketCors(ctx context.Context, c Caller, bucket string, rules
 	if len(rules) == 0 {
 		return errs.Errorf("PutBucketCors", errs.KindMalformedXML, "a CORS configuration needs at least one rule")
 	}
-	res, err := n.propose(ctx, &meta.Command{Op: meta.OpPutBucketCORS, PutBucketCORS: &meta.PutBucketCORS{Bucket: bucket, Tenant: c.Tenant, Rules: toMetaCORS(rules)}})
+	res, err := n.propose(ctx, meta.NewCommand(&meta.PutBucketCORS{Bucket: bucket, Tenant: c.Tenant, Rules: toMetaCORS(rules)}))
 	_, err = result("PutBucketCors", bucket, "", res, err)
 	return err
 }
@@ -60,7 +60,7 @@ func (n *Node) GetBucketCors(ctx context.Context, c Caller, bucket string) ([]CO
 
 // DeleteBucketCors removes a bucket's CORS rules.
 func (n *Node) DeleteBucketCors(ctx context.Context, c Caller, bucket string) error {
-	res, err := n.propose(ctx, &meta.Command{Op: meta.OpPutBucketCORS, PutBucketCORS: &meta.PutBucketCORS{Bucket: bucket, Tenant: c.Tenant}})
+	res, err := n.propose(ctx, meta.NewCommand(&meta.PutBucketCORS{Bucket: bucket, Tenant: c.Tenant}))
 	_, err = result("DeleteBucketCors", bucket, "", res, err)
 	return err
 }

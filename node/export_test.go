@@ -56,7 +56,7 @@ func (n *Node) OnForwardedApply(hook func(op meta.Op) bool) {
 		n.forwardHook.Store(nil)
 		return
 	}
-	f := func(c *meta.Command) bool { return hook(c.Op) }
+	f := func(c *meta.Command) bool { return hook(c.Op()) }
 	n.forwardHook.Store(&f)
 }
 

@@ -33,7 +33,7 @@ func (n *Node) RotateMasterKey(ctx context.Context, id string) (*MasterKeyRotati
 	if _, ok := n.keys.Key(id); !ok {
 		return nil, errs.Errorf("RotateMasterKey", errs.KindInvalidArgument, "this node was not given master key %s", id)
 	}
-	res, err := n.propose(ctx, &meta.Command{Op: meta.OpSetMasterKey, SetMasterKey: &meta.SetMasterKey{ID: id}})
+	res, err := n.propose(ctx, meta.NewCommand(&meta.SetMasterKey{ID: id}))
 	if _, err := result("RotateMasterKey", "", "", res, err); err != nil {
 		return nil, err
 	}
@@ -90,7 +90,7 @@ func (n *Node) rewrapMaster(stop <-chan struct{}) error {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
 		defer cancel()
-		res, err := n.propose(ctx, &meta.Command{Op: meta.OpRewrapMaster, RewrapMaster: cmd})
+		res, err := n.propose(ctx, meta.NewCommand(cmd))
 		if _, err := result("RewrapMaster", "", "", res, err); err != nil {
 			return err
 		}

@@ -66,7 +66,7 @@ func (n *Node) CreateMultipartUpload(ctx context.Context, c Caller, bucket, key 
 	}
 	u := &meta.Upload{ID: id, Tenant: c.Tenant, Bucket: bucket, Key: key, Initiated: now.UnixNano(),
 		WrappedKey: wrapped, KeyVersion: w.tk.Version(), SealedMeta: sealed, ChecksumAlgorithm: alg, ChecksumType: ctype}
-	if _, err := n.commit(ctx, "CreateMultipartUpload", bucket, key, &meta.Command{Op: meta.OpCreateUpload, CreateUpload: u},
+	if _, err := n.commit(ctx, "CreateMultipartUpload", bucket, key, meta.NewCommand((*meta.CreateUpload)(u)),
 		&wrapping{tenant: c.Tenant, dk: dk, owner: crypt.UploadOwner(c.Tenant, bucket, key, id),
 			set: func(w crypt.WrappedKey, v uint32) { u.WrappedKey, u.KeyVersion = w, v }}); err != nil {
 		return "", err
@@ -169,7 +169,7 @@ func (n *Node) UploadPart(ctx context.Context, c Caller, bucket, key, uploadID s
 		return PartInfo{}, errs.Errorf("UploadPart", errs.KindInvalidRequest, "the upload was created using a %s checksum; the part must carry one", u.ChecksumAlgorithm)
 	}
 	st.part.ETag = hex.EncodeToString(st.md5[:])
-	cmd := &meta.Command{Op: meta.OpPutPart, PutPart: &meta.PutPart{UploadID: uploadID, Tenant: c.Tenant, Part: st.part}}
+	cmd := meta.NewCommand(&meta.PutPart{UploadID: uploadID, Tenant: c.Tenant, Part: st.part})
 	if _, err := n.commit(ctx, "UploadPart", bucket, key, cmd, nil, st.part); err != nil {
 		return PartInfo{}, err
 	}
@@ -273,11 +273,11 @@ func (n *Node) CompleteMultipartUpload(ctx context.Context, c Caller, bucket, ke
 			return ObjectInfo{}, errs.Errorf(op, errs.KindBadDigest, "the %s you specified for the object did not match the one computed from its parts", want.Algorithm)
 		}
 	}
-	cmd := &meta.Command{Op: meta.OpCompleteUpload, CompleteUpload: &meta.CompleteUpload{UploadID: uploadID, Tenant: c.Tenant, Object: obj,
-		IfNoneMatch: opts.IfNoneMatch, IfMatch: opts.IfMatch}}
+	cmd := meta.NewCommand(&meta.CompleteUpload{UploadID: uploadID, Tenant: c.Tenant, Object: obj,
+		IfNoneMatch: opts.IfNoneMatch, IfMatch: opts.IfMatch})
 	if _, err := n.commit(ctx, op, bucket, key, cmd, &wrapping{tenant: c.Tenant, dk: dk, owner: crypt.ObjectOwner(c.Tenant, bucket, key, version),
 		set: func(w crypt.WrappedKey, v uint32) {
-			cmd.CompleteUpload.Object.WrappedKey, cmd.CompleteUpload.Object.KeyVersion = w, v
+			cmd.Payload.(*meta.CompleteUpload).Object.WrappedKey, cmd.Payload.(*meta.CompleteUpload).Object.KeyVersion = w, v
 		}}); err != nil {
 		return ObjectInfo{}, err
 	}
@@ -289,7 +289,7 @@ func (n *Node) AbortMultipartUpload(ctx context.Context, c Caller, bucket, key, 
 	if _, _, err := n.upload(ctx, "AbortMultipartUpload", c, bucket, key, uploadID); err != nil {
 		return err
 	}
-	_, err := n.commit(ctx, "AbortMultipartUpload", bucket, key, &meta.Command{Op: meta.OpAbortUpload, AbortUpload: &meta.AbortUpload{UploadID: uploadID, Tenant: c.Tenant}}, nil)
+	_, err := n.commit(ctx, "AbortMultipartUpload", bucket, key, meta.NewCommand(&meta.AbortUpload{UploadID: uploadID, Tenant: c.Tenant}), nil)
 	return err
 }
 

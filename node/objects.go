@@ -232,11 +232,11 @@ func (n *Node) PutObject(ctx context.Context, c Caller, bucket, key string, body
 	if len(obj.Checksums) > 0 {
 		obj.ChecksumType = checksum.FullObject
 	}
-	cmd := &meta.Command{Op: meta.OpPutObject, PutObject: &meta.PutObject{Bucket: bucket, Key: key, Tenant: c.Tenant, Object: obj,
-		IfNoneMatch: opts.IfNoneMatch, IfMatch: opts.IfMatch}}
+	cmd := meta.NewCommand(&meta.PutObject{Bucket: bucket, Key: key, Tenant: c.Tenant, Object: obj,
+		IfNoneMatch: opts.IfNoneMatch, IfMatch: opts.IfMatch})
 	if _, err := n.commit(ctx, "PutObject", bucket, key, cmd, &wrapping{tenant: c.Tenant, dk: dk, owner: crypt.ObjectOwner(c.Tenant, bucket, key, version),
 		set: func(w crypt.WrappedKey, v uint32) {
-			cmd.PutObject.Object.WrappedKey, cmd.PutObject.Object.KeyVersion = w, v
+			cmd.Payload.(*meta.PutObject).Object.WrappedKey, cmd.Payload.(*meta.PutObject).Object.KeyVersion = w, v
 		}}, st.part); err != nil {
 		return ObjectInfo{}, err
 	}
@@ -397,7 +397,7 @@ func (n *Node) DeleteObject(ctx context.Context, c Caller, bucket, key string, o
 	if err := ValidObjectKey(key); err != nil {
 		return err
 	}
-	_, err := n.commit(ctx, "DeleteObject", bucket, key, &meta.Command{Op: meta.OpDeleteObject, DeleteObject: &meta.DeleteObject{Bucket: bucket, Key: key, Tenant: c.Tenant, IfMatch: opts.IfMatch}}, nil)
+	_, err := n.commit(ctx, "DeleteObject", bucket, key, meta.NewCommand(&meta.DeleteObject{Bucket: bucket, Key: key, Tenant: c.Tenant, IfMatch: opts.IfMatch}), nil)
 	return err
 }
 

@@ -92,7 +92,7 @@ func (n *Node) restoreStream(d meta.DegradedStream) error {
 			return err
 		}
 	}
-	res, err := n.propose(ctx, &meta.Command{Op: meta.OpShardsRestored, ShardsRestored: &meta.ShardsRestored{DataID: d.DataID, Shards: d.Lost}})
+	res, err := n.propose(ctx, meta.NewCommand(&meta.ShardsRestored{DataID: d.DataID, Shards: d.Lost}))
 	if _, err := result("ShardsRestored", "", "", res, err); err != nil {
 		return err
 	}

@@ -62,7 +62,7 @@ func (n *Node) RotateTenantKey(ctx context.Context, tenant string) (*KeyRotation
 	if err != nil {
 		return nil, err
 	}
-	res, err := n.propose(ctx, &meta.Command{Op: meta.OpRotateTenantKey, RotateTenantKey: &meta.RotateTenantKey{Tenant: tenant, Key: key}})
+	res, err := n.propose(ctx, meta.NewCommand(&meta.RotateTenantKey{Tenant: tenant, Key: key}))
 	if _, err := result("RotateTenantKey", "", "", res, err); err != nil {
 		return nil, err
 	}
@@ -172,7 +172,7 @@ func (n *Node) rewrapTenant(stop <-chan struct{}, tenant string) error {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
-		res, err := n.propose(ctx, &meta.Command{Op: meta.OpRetireTenantKey, RetireTenantKey: &meta.RetireTenantKey{Tenant: tenant, Version: k.Version}})
+		res, err := n.propose(ctx, meta.NewCommand(&meta.RetireTenantKey{Tenant: tenant, Version: k.Version}))
 		cancel()
 		if _, err := result("RetireTenantKey", "", "", res, err); err != nil {
 			return err
@@ -221,7 +221,7 @@ func (n *Node) rewrap(stop <-chan struct{}, tenant string, current uint32, items
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
 	defer cancel()
-	res, err := n.propose(ctx, &meta.Command{Op: meta.OpRewrapKeys, RewrapKeys: &meta.RewrapKeys{Tenant: tenant, Items: items}})
+	res, err := n.propose(ctx, meta.NewCommand(&meta.RewrapKeys{Tenant: tenant, Items: items}))
 	_, err = result("RewrapKeys", "", "", res, err)
 	return err
 }

@@ -32,7 +32,7 @@ func (n *Node) DeleteTenant(ctx context.Context, id string) (*TenantDeletion, er
 		buckets = len(bs)
 		return err
 	})
-	res, err := n.propose(ctx, &meta.Command{Op: meta.OpDeleteTenant, DeleteTenant: &meta.DeleteTenant{ID: id}})
+	res, err := n.propose(ctx, meta.NewCommand(&meta.DeleteTenant{ID: id}))
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +81,7 @@ func (n *Node) shred(stop <-chan struct{}) {
 		if errors.Is(err, raft.ErrNothingNewToSnapshot) {
 			// Commit an entry so that a snapshot can be taken.
 			ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
-			n.propose(ctx, &meta.Command{Op: meta.OpNoop})
+			n.propose(ctx, meta.NewCommand(&meta.Noop{}))
 			cancel()
 		} else {
 			n.log.Error("shredding deleted tenants' keys failed; retrying", "err", err, "attempt", attempt)
@@ -123,7 +123,7 @@ func (n *Node) purgeBucket(stop <-chan struct{}, bucket string) error {
 		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
-		res, err := n.propose(ctx, &meta.Command{Op: meta.OpPurgeBucket, PurgeBucket: &meta.PurgeBucket{Bucket: bucket, Max: purgeBatch}})
+		res, err := n.propose(ctx, meta.NewCommand(&meta.PurgeBucket{Bucket: bucket, Max: purgeBatch}))
 		cancel()
 		if err != nil {
 			return err

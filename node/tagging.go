@@ -88,8 +88,8 @@ func (n *Node) updateMeta(ctx context.Context, op string, c Caller, bucket, key 
 		if sealed, err = sealMeta(dk, sm, objectAD(c.Tenant, bucket, key, o.VersionID)); err != nil {
 			return err
 		}
-		res, err := n.propose(ctx, &meta.Command{Op: meta.OpSetObjectMeta, SetObjectMeta: &meta.SetObjectMeta{
-			Bucket: bucket, Key: key, Tenant: c.Tenant, VersionID: o.VersionID, SealedMeta: sealed}})
+		res, err := n.propose(ctx, meta.NewCommand(&meta.SetObjectMeta{
+			Bucket: bucket, Key: key, Tenant: c.Tenant, VersionID: o.VersionID, SealedMeta: sealed}))
 		_, err = result(op, bucket, key, res, err)
 		if errs.IsKind(err, errs.KindConflict) && attempt < 3 {
 			continue // the object was replaced meanwhile: tag the new version

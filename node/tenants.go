@@ -89,10 +89,10 @@ func (n *Node) CreateTenant(ctx context.Context, id, accessKey, secret string) (
 	if err != nil {
 		return nil, err
 	}
-	res, err := n.propose(ctx, &meta.Command{Op: meta.OpCreateTenant, CreateTenant: &meta.CreateTenant{
+	res, err := n.propose(ctx, meta.NewCommand(&meta.CreateTenant{
 		Tenant:   meta.Tenant{ID: id, Created: key.Created, KeyVersion: 1, Keys: []meta.TenantKey{key}},
 		FirstKey: ak,
-	}})
+	}))
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +137,7 @@ func (n *Node) CreateAccessKey(ctx context.Context, tenant, accessKey, secret st
 	if err != nil {
 		return nil, err
 	}
-	res, err := n.propose(ctx, &meta.Command{Op: meta.OpCreateAccessKey, CreateAccessKey: ak})
+	res, err := n.propose(ctx, meta.NewCommand((*meta.CreateAccessKey)(ak)))
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +170,7 @@ func (n *Node) ListAccessKeys(ctx context.Context, tenant string) ([]AccessKeyIn
 // DeleteAccessKey deletes an access key; requests signed with it fail at
 // once on every node.
 func (n *Node) DeleteAccessKey(ctx context.Context, tenant, accessKey string) error {
-	res, err := n.propose(ctx, &meta.Command{Op: meta.OpDeleteAccessKey, DeleteAccessKey: &meta.DeleteAccessKey{ID: accessKey, Tenant: tenant}})
+	res, err := n.propose(ctx, meta.NewCommand(&meta.DeleteAccessKey{ID: accessKey, Tenant: tenant}))
 	if err != nil {
 		return err
 	}

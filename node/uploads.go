@@ -122,7 +122,7 @@ func (n *Node) expireUploads(ctx context.Context, age time.Duration) {
 		return err
 	})
 	for _, u := range old {
-		res, err := n.propose(ctx, &meta.Command{Op: meta.OpAbortUpload, AbortUpload: &meta.AbortUpload{UploadID: u.ID, Tenant: u.Tenant}})
+		res, err := n.propose(ctx, meta.NewCommand(&meta.AbortUpload{UploadID: u.ID, Tenant: u.Tenant}))
 		if err != nil || res.Err != nil {
 			continue
 		}
@@ -163,7 +163,7 @@ func (n *Node) DeleteObjects(ctx context.Context, c Caller, bucket string, keys 
 		valid = append(valid, k)
 	}
 	if len(valid) > 0 {
-		res, err := n.propose(ctx, &meta.Command{Op: meta.OpDeleteObjects, DeleteObjects: &meta.DeleteObjects{Bucket: bucket, Tenant: c.Tenant, Keys: valid}})
+		res, err := n.propose(ctx, meta.NewCommand(&meta.DeleteObjects{Bucket: bucket, Tenant: c.Tenant, Keys: valid}))
 		if res, err = result("DeleteObjects", bucket, "", res, err); err != nil {
 			if errs.IsKind(err, errs.KindNoSuchBucket) || errs.IsKind(err, errs.KindAccessDenied) {
 				return nil, err

@@ -15,26 +15,26 @@ import (
 	"github.com/kommunal-cloud/kcs/node/placement"
 )
 
-// applyCommand is the FSM's command dispatch. It is deterministic: the
-// outcome depends only on the database and the command (timestamps and ids
-// come in the command), so every node reaches the same state. Business
-// outcomes come back in Result.Err. An error (a record that does not
-// decode, a write bbolt refuses) means the command may have written part
-// of its changes: the caller rolls the transaction back and applies the
-// batch again with this command answered KindInternal, on every node alike.
+// applyCommand applies a command's payload (see Payload) and keeps the
+// indexes of the streams the metadata references in step with it.
 func applyCommand(tx *bolt.Tx, c *Command) (*Result, error) {
-	// The reference is taken before dispatch: completing an upload
-	// drops the upload record that names the object's bucket and key.
-	ref, err := dataRefOf(tx, c)
-	if err != nil {
-		return nil, err
+	// The record that will hold the streams is named before the command
+	// applies: completing an upload drops the upload record that names the
+	// object's bucket and key.
+	st, _ := c.Payload.(streamStorer)
+	var home *DataRef
+	if st != nil {
+		var err error
+		if home, err = st.streamHome(tx); err != nil {
+			return nil, err
+		}
 	}
-	r, err := dispatch(tx, c)
+	r, err := c.Payload.apply(tx)
 	if err != nil {
 		return nil, err
 	}
 	if r.Err == nil {
-		if err := indexDataIDs(tx, c, r, ref); err != nil {
+		if err := indexStreams(tx, st, home, r); err != nil {
 			return nil, err
 		}
 	}
@@ -45,80 +45,40 @@ func fail(k errs.Kind, format string, args ...any) (*Result, error) {
 	return &Result{Err: errs.Errorf("", k, format, args...)}, nil
 }
 
-func dispatch(tx *bolt.Tx, c *Command) (*Result, error) {
-	switch c.Op {
-	case OpNoop:
-		return &Result{}, nil
-	case OpInit:
-		sys := tx.Bucket(bSys)
-		if sys.Get(kCluster) != nil {
-			return fail(errs.KindConflict, "cluster already initialized")
-		}
-		return &Result{}, put(sys, kCluster, c.Init)
-	case OpRegisterNode:
-		return applyRegisterNode(tx, c.RegisterNode)
-	case OpCreateTenant:
-		return applyCreateTenant(tx, c.CreateTenant)
-	case OpCreateAccessKey:
-		k := c.CreateAccessKey
-		if tx.Bucket(bTenants).Get([]byte(k.Tenant)) == nil {
-			return fail(errs.KindNoSuchTenant, "tenant %q does not exist", k.Tenant)
-		}
-		if tx.Bucket(bAccessKeys).Get([]byte(k.ID)) != nil {
-			return fail(errs.KindConflict, "access key %q exists", k.ID)
-		}
-		return &Result{}, put(tx.Bucket(bAccessKeys), []byte(k.ID), k)
-	case OpDeleteAccessKey:
-		d := c.DeleteAccessKey
-		var k AccessKey
-		if ok, err := get(tx.Bucket(bAccessKeys), []byte(d.ID), &k); err != nil || !ok || k.Tenant != d.Tenant {
-			if err != nil {
-				return nil, err
-			}
-			return fail(errs.KindNoSuchAccessKey, "tenant %q has no access key %q", d.Tenant, d.ID)
-		}
-		return &Result{}, tx.Bucket(bAccessKeys).Delete([]byte(d.ID))
-	case OpCreateBucket:
-		return applyCreateBucket(tx, c.CreateBucket)
-	case OpDeleteBucket:
-		return applyDeleteBucket(tx, c.DeleteBucket)
-	case OpPutObject:
-		p := c.PutObject
-		return putObject(tx, p.Bucket, p.Key, p.Tenant, &p.Object, p.IfNoneMatch, p.IfMatch, nil)
-	case OpDeleteObject:
-		return applyDeleteObject(tx, c.DeleteObject)
-	case OpCreateUpload:
-		return applyCreateUpload(tx, c.CreateUpload)
-	case OpPutPart:
-		return applyPutPart(tx, c.PutPart)
-	case OpCompleteUpload:
-		return applyCompleteUpload(tx, c.CompleteUpload)
-	case OpAbortUpload:
-		return applyAbortUpload(tx, c.AbortUpload)
-	case OpPutBucketCORS:
-		return applyPutBucketCORS(tx, c.PutBucketCORS)
-	case OpSetObjectMeta:
-		return applySetObjectMeta(tx, c.SetObjectMeta)
-	case OpDeleteObjects:
-		return applyDeleteObjects(tx, c.DeleteObjects)
-	case OpDeleteTenant:
-		return applyDeleteTenant(tx, c.DeleteTenant)
-	case OpPurgeBucket:
-		return applyPurgeBucket(tx, c.PurgeBucket)
-	case OpRotateTenantKey:
-		return applyRotateTenantKey(tx, c.RotateTenantKey)
-	case OpRewrapKeys:
-		return applyRewrapKeys(tx, c.RewrapKeys)
-	case OpRetireTenantKey:
-		return applyRetireTenantKey(tx, c.RetireTenantKey)
-	case OpSetMasterKey:
-		return applySetMasterKey(tx, c.SetMasterKey)
-	case OpRewrapMaster:
-		return applyRewrapMaster(tx, c.RewrapMaster)
-	case OpShardsRestored:
-		return applyShardsRestored(tx, c.ShardsRestored)
+func (*Noop) apply(*bolt.Tx) (*Result, error) { return &Result{}, nil }
+
+func (c *Init) apply(tx *bolt.Tx) (*Result, error) {
+	sys := tx.Bucket(bSys)
+	if sys.Get(kCluster) != nil {
+		return fail(errs.KindConflict, "cluster already initialized")
 	}
-	return nil, fmt.Errorf("meta: no dispatch for op %d", c.Op)
+	return &Result{}, put(sys, kCluster, (*Cluster)(c))
+}
+
+func (c *CreateAccessKey) apply(tx *bolt.Tx) (*Result, error) {
+	k := (*AccessKey)(c)
+	if tx.Bucket(bTenants).Get([]byte(k.Tenant)) == nil {
+		return fail(errs.KindNoSuchTenant, "tenant %q does not exist", k.Tenant)
+	}
+	if tx.Bucket(bAccessKeys).Get([]byte(k.ID)) != nil {
+		return fail(errs.KindConflict, "access key %q exists", k.ID)
+	}
+	return &Result{}, put(tx.Bucket(bAccessKeys), []byte(k.ID), k)
+}
+
+func (d *DeleteAccessKey) apply(tx *bolt.Tx) (*Result, error) {
+	var k AccessKey
+	if ok, err := get(tx.Bucket(bAccessKeys), []byte(d.ID), &k); err != nil || !ok || k.Tenant != d.Tenant {
+		if err != nil {
+			return nil, err
+		}
+		return fail(errs.KindNoSuchAccessKey, "tenant %q has no access key %q", d.Tenant, d.ID)
+	}
+	return &Result{}, tx.Bucket(bAccessKeys).Delete([]byte(d.ID))
+}
+
+func (p *PutObject) apply(tx *bolt.Tx) (*Result, error) {
+	return putObject(tx, p.Bucket, p.Key, p.Tenant, &p.Object, p.IfNoneMatch, p.IfMatch, nil)
 }
 
 func put(b *bolt.Bucket, k []byte, v any) error {
@@ -140,7 +100,7 @@ func get(b *bolt.Bucket, k []byte, v any) (bool, error) {
 	return true, nil
 }
 
-func applyCreateTenant(tx *bolt.Tx, c *CreateTenant) (*Result, error) {
+func (c *CreateTenant) apply(tx *bolt.Tx) (*Result, error) {
 	tb := tx.Bucket(bTenants)
 	if tb.Get([]byte(c.Tenant.ID)) != nil {
 		return fail(errs.KindTenantExists, "tenant %q exists", c.Tenant.ID)
@@ -187,7 +147,8 @@ func ownBucket(tx *bolt.Tx, bucket, tenant string) (*Result, error) {
 	return nil, nil
 }
 
-func applyCreateBucket(tx *bolt.Tx, b *Bucket) (*Result, error) {
+func (c *CreateBucket) apply(tx *bolt.Tx) (*Result, error) {
+	b := (*Bucket)(c)
 	if tx.Bucket(bTenants).Get([]byte(b.Tenant)) == nil {
 		return fail(errs.KindNoSuchTenant, "tenant %q does not exist", b.Tenant)
 	}
@@ -214,7 +175,7 @@ func applyCreateBucket(tx *bolt.Tx, b *Bucket) (*Result, error) {
 	return &Result{}, nil
 }
 
-func applyDeleteBucket(tx *bolt.Tx, d *DeleteBucket) (*Result, error) {
+func (d *DeleteBucket) apply(tx *bolt.Tx) (*Result, error) {
 	if r, err := ownBucket(tx, d.Name, d.Tenant); r != nil || err != nil {
 		return r, err
 	}
@@ -290,7 +251,7 @@ func etagMatch(cond, etag string) bool {
 	return false
 }
 
-func applyDeleteObject(tx *bolt.Tx, d *DeleteObject) (*Result, error) {
+func (d *DeleteObject) apply(tx *bolt.Tx) (*Result, error) {
 	if r, err := ownBucket(tx, d.Bucket, d.Tenant); r != nil || err != nil {
 		return r, err
 	}
@@ -323,7 +284,8 @@ func partKey(uploadID string, n int) []byte {
 	return binary.BigEndian.AppendUint32(append([]byte(uploadID), 0), uint32(n))
 }
 
-func applyCreateUpload(tx *bolt.Tx, u *Upload) (*Result, error) {
+func (c *CreateUpload) apply(tx *bolt.Tx) (*Result, error) {
+	u := (*Upload)(c)
 	if r, err := ownBucket(tx, u.Bucket, u.Tenant); r != nil || err != nil {
 		return r, err
 	}
@@ -352,7 +314,7 @@ func ownUpload(tx *bolt.Tx, id, tenant string) (*Upload, *Result, error) {
 	return &u, nil, nil
 }
 
-func applyPutPart(tx *bolt.Tx, p *PutPart) (*Result, error) {
+func (p *PutPart) apply(tx *bolt.Tx) (*Result, error) {
 	if _, r, err := ownUpload(tx, p.UploadID, p.Tenant); r != nil || err != nil {
 		return r, err
 	}
@@ -409,7 +371,7 @@ func dropUpload(tx *bolt.Tx, u *Upload) error {
 	return tx.Bucket(bUploads).Delete([]byte(u.ID))
 }
 
-func applyCompleteUpload(tx *bolt.Tx, c *CompleteUpload) (*Result, error) {
+func (c *CompleteUpload) apply(tx *bolt.Tx) (*Result, error) {
 	u, r, err := ownUpload(tx, c.UploadID, c.Tenant)
 	if r != nil || err != nil {
 		return r, err
@@ -444,7 +406,7 @@ func applyCompleteUpload(tx *bolt.Tx, c *CompleteUpload) (*Result, error) {
 	return res, dropUpload(tx, u)
 }
 
-func applyAbortUpload(tx *bolt.Tx, a *AbortUpload) (*Result, error) {
+func (a *AbortUpload) apply(tx *bolt.Tx) (*Result, error) {
 	u, r, err := ownUpload(tx, a.UploadID, a.Tenant)
 	if r != nil || err != nil {
 		return r, err
@@ -461,9 +423,8 @@ func applyAbortUpload(tx *bolt.Tx, a *AbortUpload) (*Result, error) {
 	return res, dropUpload(tx, u)
 }
 
-// applyRegisterNode adds or updates a member and recomputes the layout.
-func applyRegisterNode(tx *bolt.Tx, n *Node) (*Result, error) {
-	if err := put(tx.Bucket(bNodes), []byte(n.ID), n); err != nil {
+func (n *RegisterNode) apply(tx *bolt.Tx) (*Result, error) {
+	if err := put(tx.Bucket(bNodes), []byte(n.ID), (*Node)(n)); err != nil {
 		return nil, err
 	}
 	return &Result{}, recomputeLayout(tx)
@@ -541,7 +502,7 @@ func setKey(k, m int, drives []string) string {
 	return fmt.Sprintf("%d/%d/%s", k, m, strings.Join(drives, ","))
 }
 
-func applyPutBucketCORS(tx *bolt.Tx, p *PutBucketCORS) (*Result, error) {
+func (p *PutBucketCORS) apply(tx *bolt.Tx) (*Result, error) {
 	if r, err := ownBucket(tx, p.Bucket, p.Tenant); r != nil || err != nil {
 		return r, err
 	}
@@ -553,7 +514,7 @@ func applyPutBucketCORS(tx *bolt.Tx, p *PutBucketCORS) (*Result, error) {
 	return &Result{}, put(tx.Bucket(bBuckets), []byte(p.Bucket), &b)
 }
 
-func applySetObjectMeta(tx *bolt.Tx, s *SetObjectMeta) (*Result, error) {
+func (s *SetObjectMeta) apply(tx *bolt.Tx) (*Result, error) {
 	if r, err := ownBucket(tx, s.Bucket, s.Tenant); r != nil || err != nil {
 		return r, err
 	}
@@ -573,7 +534,7 @@ func applySetObjectMeta(tx *bolt.Tx, s *SetObjectMeta) (*Result, error) {
 	return &Result{}, put(ob, []byte(s.Key), &o)
 }
 
-func applyDeleteObjects(tx *bolt.Tx, d *DeleteObjects) (*Result, error) {
+func (d *DeleteObjects) apply(tx *bolt.Tx) (*Result, error) {
 	if r, err := ownBucket(tx, d.Bucket, d.Tenant); r != nil || err != nil {
 		return r, err
 	}
@@ -599,18 +560,54 @@ func applyDeleteObjects(tx *bolt.Tx, d *DeleteObjects) (*Result, error) {
 	return res, nil
 }
 
-// indexDataIDs keeps the dataids bucket equal to the set of streams the
+// A streamStorer is a payload whose commit makes streams referenced: the
+// FSM enters them into the dataids index, and those written with lost
+// shards into the degraded one.
+type streamStorer interface {
+	Payload
+	// streamHome names the record that will hold the streams. It is
+	// called before the command applies.
+	streamHome(tx *bolt.Tx) (*DataRef, error)
+	// storedStreams returns the parts the command stores, and whether
+	// they were written for it (their lost shards enter the degraded
+	// index) rather than moved (a completed upload's parts keep their
+	// entries: their data ids do not change).
+	storedStreams() (parts []Part, written bool)
+}
+
+func (p *PutObject) streamHome(*bolt.Tx) (*DataRef, error) {
+	return &DataRef{Bucket: p.Bucket, Key: p.Key}, nil
+}
+
+func (p *PutObject) storedStreams() ([]Part, bool) { return p.Object.Parts, true }
+
+func (p *PutPart) streamHome(*bolt.Tx) (*DataRef, error) { return &DataRef{Upload: p.UploadID}, nil }
+
+func (p *PutPart) storedStreams() ([]Part, bool) { return []Part{p.Part}, true }
+
+func (c *CompleteUpload) streamHome(tx *bolt.Tx) (*DataRef, error) {
+	var u Upload
+	ok, err := get(tx.Bucket(bUploads), []byte(c.UploadID), &u)
+	if err != nil || !ok {
+		return nil, err // a missing upload fails in apply
+	}
+	return &DataRef{Bucket: u.Bucket, Key: u.Key}, nil
+}
+
+func (c *CompleteUpload) storedStreams() ([]Part, bool) { return c.Object.Parts, false }
+
+// indexStreams keeps the dataids bucket equal to the set of streams the
 // metadata references: a command's garbage leaves it, the parts it stored
-// enter it, each with a DataRef saying where its record lives. The orphan
-// scan deletes shard files whose data id is not there (a writer that
-// crashed between its shards and its commit); the scrub follows the
-// DataRef to the part record it needs to check and repair a shard.
+// (st, in the record home) enter it, each with a DataRef saying where its
+// record lives. The orphan scan deletes shard files whose data id is not
+// there (a writer that crashed between its shards and its commit); the
+// scrub follows the DataRef to the part record it needs to check and
+// repair a shard.
 //
 // The degraded index follows the same streams: a stream stored with lost
 // shards enters it, and leaves it when they are rebuilt or the stream
-// becomes garbage. A completed upload's parts keep their entries (their
-// data ids do not change).
-func indexDataIDs(tx *bolt.Tx, c *Command, r *Result, ref *DataRef) error {
+// becomes garbage.
+func indexStreams(tx *bolt.Tx, st streamStorer, home *DataRef, r *Result) error {
 	idx := tx.Bucket(bDataIDs)
 	deg := tx.Bucket(bDegraded)
 	for _, p := range r.Garbage {
@@ -621,39 +618,27 @@ func indexDataIDs(tx *bolt.Tx, c *Command, r *Result, ref *DataRef) error {
 			return err
 		}
 	}
-	if r.Duplicate {
+	if st == nil || r.Duplicate {
 		return nil
 	}
-	var fresh []Part // streams written by this command
-	switch c.Op {
-	case OpPutObject:
-		fresh = c.PutObject.Object.Parts
-	case OpPutPart:
-		fresh = []Part{c.PutPart.Part}
+	stored, written := st.storedStreams()
+	if len(stored) > 0 && home == nil {
+		return fmt.Errorf("meta: %T stores streams but names no record for them", st)
 	}
-	for _, p := range fresh {
-		if len(p.DataID) == 0 || len(p.Lost) == 0 {
+	for _, p := range stored {
+		if !written || len(p.DataID) == 0 || len(p.Lost) == 0 {
 			continue
 		}
 		if err := put(deg, p.DataID, p.Lost); err != nil {
 			return err
 		}
 	}
-	var stored []Part
-	switch c.Op {
-	case OpPutObject:
-		stored = c.PutObject.Object.Parts
-	case OpCompleteUpload:
-		stored = c.CompleteUpload.Object.Parts
-	case OpPutPart:
-		stored = []Part{c.PutPart.Part}
-	}
 	for _, p := range stored {
 		if len(p.DataID) == 0 {
 			continue
 		}
-		ref.Part = p.Number
-		v, err := encMode.Marshal(ref)
+		home.Part = p.Number
+		v, err := encMode.Marshal(home)
 		if err != nil {
 			return err
 		}
@@ -664,23 +649,31 @@ func indexDataIDs(tx *bolt.Tx, c *Command, r *Result, ref *DataRef) error {
 	return nil
 }
 
-// dataRefOf names the record that will hold the parts a command stores.
-func dataRefOf(tx *bolt.Tx, c *Command) (*DataRef, error) {
-	switch c.Op {
-	case OpPutObject:
-		return &DataRef{Bucket: c.PutObject.Bucket, Key: c.PutObject.Key}, nil
-	case OpPutPart:
-		return &DataRef{Upload: c.PutPart.UploadID}, nil
-	case OpCompleteUpload:
-		var u Upload
-		ok, err := get(tx.Bucket(bUploads), []byte(c.CompleteUpload.UploadID), &u)
-		if err != nil || !ok {
-			return nil, err // a missing upload fails in dispatch
-		}
-		return &DataRef{Bucket: u.Bucket, Key: u.Key}, nil
+// storesLostShards reports whether a command stores a stream some of whose
+// shards were lost while it was written.
+func storesLostShards(p Payload) bool {
+	st, ok := p.(streamStorer)
+	if !ok {
+		return false
 	}
-	return nil, nil
+	parts, written := st.storedStreams()
+	for _, p := range parts {
+		if written && len(p.Lost) > 0 {
+			return true
+		}
+	}
+	return false
 }
+
+// A keyRotation is a payload after which the leader has keys to rewrap
+// (FSM.Rotations).
+type keyRotation interface {
+	Payload
+	startsRewrap()
+}
+
+func (*RotateTenantKey) startsRewrap() {}
+func (*SetMasterKey) startsRewrap()    {}
 
 // records decodes the records of bucket b that keep accepts (all with a
 // nil keep), in key order.
@@ -709,11 +702,11 @@ func bucketsOf(tx *bolt.Tx, tenant string) ([]Bucket, error) {
 	return records(tx.Bucket(bBuckets), func(b *Bucket) bool { return b.Tenant == tenant })
 }
 
-// applyDeleteTenant drops the tenant's keys and access keys at once, in
+// apply drops the tenant's keys and access keys at once, in
 // this one commit, and leaves its buckets to the purge: a tenant with
 // millions of objects cannot be deleted in one transaction, but once its
 // key is gone its data is unreadable already.
-func applyDeleteTenant(tx *bolt.Tx, d *DeleteTenant) (*Result, error) {
+func (d *DeleteTenant) apply(tx *bolt.Tx) (*Result, error) {
 	tb := tx.Bucket(bTenants)
 	if tb.Get([]byte(d.ID)) == nil {
 		return fail(errs.KindNoSuchTenant, "tenant %q does not exist", d.ID)
@@ -743,9 +736,9 @@ func applyDeleteTenant(tx *bolt.Tx, d *DeleteTenant) (*Result, error) {
 	return &Result{}, markShred(tx)
 }
 
-// applyPurgeBucket deletes up to p.Max objects and uploads of a purging
+// apply deletes up to p.Max objects and uploads of a purging
 // bucket, returning their streams as garbage, and the bucket once empty.
-func applyPurgeBucket(tx *bolt.Tx, p *PurgeBucket) (*Result, error) {
+func (p *PurgeBucket) apply(tx *bolt.Tx) (*Result, error) {
 	var b Bucket
 	ok, err := get(tx.Bucket(bBuckets), []byte(p.Bucket), &b)
 	if err != nil {
@@ -836,7 +829,7 @@ func currentKey(tx *bolt.Tx, tenant string, version uint32) (*Result, error) {
 	return nil, nil
 }
 
-func applyRotateTenantKey(tx *bolt.Tx, c *RotateTenantKey) (*Result, error) {
+func (c *RotateTenantKey) apply(tx *bolt.Tx) (*Result, error) {
 	tb := tx.Bucket(bTenants)
 	var t Tenant
 	ok, err := get(tb, []byte(c.Tenant), &t)
@@ -857,7 +850,7 @@ func applyRotateTenantKey(tx *bolt.Tx, c *RotateTenantKey) (*Result, error) {
 	return &Result{}, put(tb, []byte(c.Tenant), &t)
 }
 
-func applyRewrapKeys(tx *bolt.Tx, c *RewrapKeys) (*Result, error) {
+func (c *RewrapKeys) apply(tx *bolt.Tx) (*Result, error) {
 	var t Tenant
 	ok, err := get(tx.Bucket(bTenants), []byte(c.Tenant), &t)
 	if err != nil {
@@ -906,10 +899,10 @@ func applyRewrapKeys(tx *bolt.Tx, c *RewrapKeys) (*Result, error) {
 	return &Result{}, nil
 }
 
-// applyRetireTenantKey drops an old key version. The leader proposes it
+// apply drops an old key version. The leader proposes it
 // only after a full pass found no data key wrapped by it, and since the
 // rotation nothing new can be (currentKey), so nothing becomes unreadable.
-func applyRetireTenantKey(tx *bolt.Tx, c *RetireTenantKey) (*Result, error) {
+func (c *RetireTenantKey) apply(tx *bolt.Tx) (*Result, error) {
 	tb := tx.Bucket(bTenants)
 	var t Tenant
 	ok, err := get(tb, []byte(c.Tenant), &t)
@@ -935,7 +928,7 @@ func applyRetireTenantKey(tx *bolt.Tx, c *RetireTenantKey) (*Result, error) {
 	return &Result{}, markShred(tx)
 }
 
-func applySetMasterKey(tx *bolt.Tx, c *SetMasterKey) (*Result, error) {
+func (c *SetMasterKey) apply(tx *bolt.Tx) (*Result, error) {
 	var cl Cluster
 	ok, err := get(tx.Bucket(bSys), kCluster, &cl)
 	if err != nil || !ok {
@@ -962,7 +955,7 @@ func applySetMasterKey(tx *bolt.Tx, c *SetMasterKey) (*Result, error) {
 	return &Result{}, put(tx.Bucket(bSys), kCluster, &cl)
 }
 
-func applyRewrapMaster(tx *bolt.Tx, c *RewrapMaster) (*Result, error) {
+func (c *RewrapMaster) apply(tx *bolt.Tx) (*Result, error) {
 	var cl Cluster
 	ok, err := get(tx.Bucket(bSys), kCluster, &cl)
 	if err != nil || !ok {
@@ -1046,9 +1039,9 @@ func masterPending(tx *bolt.Tx, id string) (int, error) {
 	return n + len(keys), err
 }
 
-// applyShardsRestored takes rebuilt shards off a stream's degraded entry,
+// apply takes rebuilt shards off a stream's degraded entry,
 // and the entry off the index once no shard is missing.
-func applyShardsRestored(tx *bolt.Tx, c *ShardsRestored) (*Result, error) {
+func (c *ShardsRestored) apply(tx *bolt.Tx) (*Result, error) {
 	deg := tx.Bucket(bDegraded)
 	var lost []int
 	ok, err := get(deg, c.DataID, &lost)

@@ -2,9 +2,12 @@ package meta
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"reflect"
 
 	"github.com/fxamacker/cbor/v2"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/kommunal-cloud/kcs/node/errs"
 )
@@ -58,41 +61,130 @@ const (
 	OpShardsRestored  Op = 25
 )
 
-// Command is one metadata change. Exactly one payload field is set, the one
-// its Op names.
+// Payload is what a command does: one type per kind of command, each
+// registered under its op in kinds. The FSM applies it with apply, which is
+// deterministic: the outcome depends only on the database and the payload
+// (timestamps and ids come in it), so every node reaches the same state.
+// Business outcomes come back in Result.Err. An error (a record that does
+// not decode, a write bbolt refuses) means the command may have written
+// part of its changes: the FSM rolls the transaction back and applies the
+// batch again with this command answered KindInternal, on every node alike.
+// So apply reads and checks everything it needs before its first write
+// wherever that is practical, and the rollback is the safety net.
+//
+// Optional interfaces a payload may implement: streamStorer (it makes
+// streams referenced) and keyRotation (the leader has keys to rewrap
+// after it).
+type Payload interface {
+	apply(tx *bolt.Tx) (*Result, error)
+}
+
+// Command is one metadata change: its envelope (ID, Proposed) and its
+// payload, whose type names the op.
 type Command struct {
-	Op Op
 	// ID and Proposed travel in the envelope (format 2), not the payload:
 	// the id makes the command exactly-once, the proposer's clock lets the
 	// FSM forget outcomes long after any retry could come.
 	ID       CommandID
 	Proposed int64
-
-	Init            *Cluster
-	RegisterNode    *Node
-	CreateTenant    *CreateTenant
-	CreateAccessKey *AccessKey
-	DeleteAccessKey *DeleteAccessKey
-	CreateBucket    *Bucket
-	DeleteBucket    *DeleteBucket
-	PutObject       *PutObject
-	DeleteObject    *DeleteObject
-	CreateUpload    *Upload
-	PutPart         *PutPart
-	CompleteUpload  *CompleteUpload
-	AbortUpload     *AbortUpload
-	PutBucketCORS   *PutBucketCORS
-	SetObjectMeta   *SetObjectMeta
-	DeleteObjects   *DeleteObjects
-	DeleteTenant    *DeleteTenant
-	PurgeBucket     *PurgeBucket
-	RotateTenantKey *RotateTenantKey
-	RewrapKeys      *RewrapKeys
-	RetireTenantKey *RetireTenantKey
-	SetMasterKey    *SetMasterKey
-	RewrapMaster    *RewrapMaster
-	ShardsRestored  *ShardsRestored
+	Payload  Payload
 }
+
+// NewCommand makes a command of a payload; the proposer gives it its id
+// and clock.
+func NewCommand(p Payload) *Command { return &Command{Payload: p} }
+
+// Op is the command's op, 0 if its payload is not a registered kind.
+func (c *Command) Op() Op {
+	op, _ := opOf(c.Payload)
+	return op
+}
+
+// kind is one registered kind of command.
+type kind struct {
+	typ reflect.Type // the payload's type (a struct; the payload is a pointer to it)
+	new func() Payload
+}
+
+// kinds is the registry of commands: the op of each payload type, and
+// what the FSM decodes each op into. Adding a command is an Op above, its
+// payload type with an apply method, and one line here.
+var kinds = map[Op]kind{
+	OpInit:            kindOf[Init](),
+	OpRegisterNode:    kindOf[RegisterNode](),
+	OpCreateTenant:    kindOf[CreateTenant](),
+	OpCreateAccessKey: kindOf[CreateAccessKey](),
+	OpDeleteAccessKey: kindOf[DeleteAccessKey](),
+	OpCreateBucket:    kindOf[CreateBucket](),
+	OpDeleteBucket:    kindOf[DeleteBucket](),
+	OpPutObject:       kindOf[PutObject](),
+	OpDeleteObject:    kindOf[DeleteObject](),
+	OpCreateUpload:    kindOf[CreateUpload](),
+	OpPutPart:         kindOf[PutPart](),
+	OpCompleteUpload:  kindOf[CompleteUpload](),
+	OpAbortUpload:     kindOf[AbortUpload](),
+	OpNoop:            kindOf[Noop](),
+	OpPutBucketCORS:   kindOf[PutBucketCORS](),
+	OpSetObjectMeta:   kindOf[SetObjectMeta](),
+	OpDeleteObjects:   kindOf[DeleteObjects](),
+	OpDeleteTenant:    kindOf[DeleteTenant](),
+	OpPurgeBucket:     kindOf[PurgeBucket](),
+	OpRotateTenantKey: kindOf[RotateTenantKey](),
+	OpRewrapKeys:      kindOf[RewrapKeys](),
+	OpRetireTenantKey: kindOf[RetireTenantKey](),
+	OpSetMasterKey:    kindOf[SetMasterKey](),
+	OpRewrapMaster:    kindOf[RewrapMaster](),
+	OpShardsRestored:  kindOf[ShardsRestored](),
+}
+
+func kindOf[T any, P interface {
+	*T
+	Payload
+}]() kind {
+	return kind{typ: reflect.TypeFor[T](), new: func() Payload { return P(new(T)) }}
+}
+
+// opsByType inverts kinds.
+var opsByType = func() map[reflect.Type]Op {
+	m := make(map[reflect.Type]Op, len(kinds))
+	for op, k := range kinds {
+		if _, dup := m[k.typ]; dup {
+			panic(fmt.Sprintf("meta: payload type %v registered twice", k.typ))
+		}
+		m[k.typ] = op
+	}
+	return m
+}()
+
+// opOf returns the op of a payload, and false for a payload that is nil or
+// of no registered kind.
+func opOf(p Payload) (Op, bool) {
+	v := reflect.ValueOf(p)
+	if !v.IsValid() || v.Kind() != reflect.Pointer || v.IsNil() {
+		return 0, false
+	}
+	op, ok := opsByType[v.Type().Elem()]
+	return op, ok
+}
+
+// The payloads of the commands that carry a record as it is stored: the
+// same fields, and the same encoding.
+type (
+	// Init writes the cluster record, once, at bootstrap.
+	Init Cluster
+	// RegisterNode adds or updates a member and recomputes the layout.
+	RegisterNode Node
+	// CreateAccessKey gives a tenant another access key.
+	CreateAccessKey AccessKey
+	// CreateBucket creates a bucket for a tenant.
+	CreateBucket Bucket
+	// CreateUpload starts a multipart upload.
+	CreateUpload Upload
+)
+
+// Noop changes nothing; it moves the log on (a shred's snapshot needs an
+// entry after the last one).
+type Noop struct{}
 
 // ShardsRestored records that the shards of a stream that were not durable
 // when it was committed (Part.Lost) have been rebuilt on their drives: the
@@ -314,67 +406,19 @@ func unmarshal(b []byte, v any) error { return decMode.Unmarshal(b, v) }
 
 // Encode serializes a command for the Raft log.
 func (c *Command) Encode() ([]byte, error) {
-	var payload any
-	switch c.Op {
-	case OpInit:
-		payload = c.Init
-	case OpRegisterNode:
-		payload = c.RegisterNode
-	case OpCreateTenant:
-		payload = c.CreateTenant
-	case OpCreateAccessKey:
-		payload = c.CreateAccessKey
-	case OpDeleteAccessKey:
-		payload = c.DeleteAccessKey
-	case OpCreateBucket:
-		payload = c.CreateBucket
-	case OpDeleteBucket:
-		payload = c.DeleteBucket
-	case OpPutObject:
-		payload = c.PutObject
-	case OpDeleteObject:
-		payload = c.DeleteObject
-	case OpCreateUpload:
-		payload = c.CreateUpload
-	case OpPutPart:
-		payload = c.PutPart
-	case OpCompleteUpload:
-		payload = c.CompleteUpload
-	case OpAbortUpload:
-		payload = c.AbortUpload
-	case OpNoop:
-		payload = struct{}{}
-	case OpPutBucketCORS:
-		payload = c.PutBucketCORS
-	case OpSetObjectMeta:
-		payload = c.SetObjectMeta
-	case OpDeleteObjects:
-		payload = c.DeleteObjects
-	case OpDeleteTenant:
-		payload = c.DeleteTenant
-	case OpPurgeBucket:
-		payload = c.PurgeBucket
-	case OpRotateTenantKey:
-		payload = c.RotateTenantKey
-	case OpRewrapKeys:
-		payload = c.RewrapKeys
-	case OpRetireTenantKey:
-		payload = c.RetireTenantKey
-	case OpSetMasterKey:
-		payload = c.SetMasterKey
-	case OpRewrapMaster:
-		payload = c.RewrapMaster
-	case OpShardsRestored:
-		payload = c.ShardsRestored
-	default:
-		return nil, fmt.Errorf("meta: unknown op %d", c.Op)
+	op, ok := opOf(c.Payload)
+	if !ok {
+		if v := reflect.ValueOf(c.Payload); !v.IsValid() || v.Kind() == reflect.Pointer && v.IsNil() {
+			return nil, errors.New("meta: command without a payload")
+		}
+		return nil, fmt.Errorf("meta: %T is not a registered command", c.Payload)
 	}
-	b, err := marshal(payload)
+	b, err := marshal(c.Payload)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]byte, 0, envelopeV2+len(b))
-	out = append(out, CommandVersion, byte(c.Op))
+	out = append(out, CommandVersion, byte(op))
 	out = append(out, c.ID[:]...)
 	out = binary.BigEndian.AppendUint64(out, uint64(c.Proposed))
 	return append(out, b...), nil
@@ -391,7 +435,8 @@ func DecodeCommand(b []byte) (*Command, error) {
 	if len(b) < 2 {
 		return nil, fmt.Errorf("meta: command of %d bytes", len(b))
 	}
-	c := &Command{Op: Op(b[1])}
+	c := &Command{}
+	op := Op(b[1])
 	payload := b[2:]
 	switch b[0] {
 	case 1:
@@ -405,87 +450,13 @@ func DecodeCommand(b []byte) (*Command, error) {
 	default:
 		return nil, fmt.Errorf("meta: command format %d not supported by this binary (it reads formats 1 and %d)", b[0], CommandVersion)
 	}
-	var dst any
-	switch c.Op {
-	case OpInit:
-		c.Init = new(Cluster)
-		dst = c.Init
-	case OpRegisterNode:
-		c.RegisterNode = new(Node)
-		dst = c.RegisterNode
-	case OpCreateTenant:
-		c.CreateTenant = new(CreateTenant)
-		dst = c.CreateTenant
-	case OpCreateAccessKey:
-		c.CreateAccessKey = new(AccessKey)
-		dst = c.CreateAccessKey
-	case OpDeleteAccessKey:
-		c.DeleteAccessKey = new(DeleteAccessKey)
-		dst = c.DeleteAccessKey
-	case OpCreateBucket:
-		c.CreateBucket = new(Bucket)
-		dst = c.CreateBucket
-	case OpDeleteBucket:
-		c.DeleteBucket = new(DeleteBucket)
-		dst = c.DeleteBucket
-	case OpPutObject:
-		c.PutObject = new(PutObject)
-		dst = c.PutObject
-	case OpDeleteObject:
-		c.DeleteObject = new(DeleteObject)
-		dst = c.DeleteObject
-	case OpCreateUpload:
-		c.CreateUpload = new(Upload)
-		dst = c.CreateUpload
-	case OpPutPart:
-		c.PutPart = new(PutPart)
-		dst = c.PutPart
-	case OpCompleteUpload:
-		c.CompleteUpload = new(CompleteUpload)
-		dst = c.CompleteUpload
-	case OpAbortUpload:
-		c.AbortUpload = new(AbortUpload)
-		dst = c.AbortUpload
-	case OpNoop:
-		return c, nil
-	case OpPutBucketCORS:
-		c.PutBucketCORS = new(PutBucketCORS)
-		dst = c.PutBucketCORS
-	case OpSetObjectMeta:
-		c.SetObjectMeta = new(SetObjectMeta)
-		dst = c.SetObjectMeta
-	case OpDeleteObjects:
-		c.DeleteObjects = new(DeleteObjects)
-		dst = c.DeleteObjects
-	case OpDeleteTenant:
-		c.DeleteTenant = new(DeleteTenant)
-		dst = c.DeleteTenant
-	case OpPurgeBucket:
-		c.PurgeBucket = new(PurgeBucket)
-		dst = c.PurgeBucket
-	case OpRotateTenantKey:
-		c.RotateTenantKey = new(RotateTenantKey)
-		dst = c.RotateTenantKey
-	case OpRewrapKeys:
-		c.RewrapKeys = new(RewrapKeys)
-		dst = c.RewrapKeys
-	case OpRetireTenantKey:
-		c.RetireTenantKey = new(RetireTenantKey)
-		dst = c.RetireTenantKey
-	case OpSetMasterKey:
-		c.SetMasterKey = new(SetMasterKey)
-		dst = c.SetMasterKey
-	case OpRewrapMaster:
-		c.RewrapMaster = new(RewrapMaster)
-		dst = c.RewrapMaster
-	case OpShardsRestored:
-		c.ShardsRestored = new(ShardsRestored)
-		dst = c.ShardsRestored
-	default:
-		return nil, fmt.Errorf("meta: unknown op %d", c.Op)
+	k, ok := kinds[op]
+	if !ok {
+		return nil, fmt.Errorf("meta: unknown op %d", op)
 	}
-	if err := unmarshal(payload, dst); err != nil {
-		return nil, fmt.Errorf("meta: decode op %d: %w", c.Op, err)
+	c.Payload = k.new()
+	if err := unmarshal(payload, c.Payload); err != nil {
+		return nil, fmt.Errorf("meta: decode op %d: %w", op, err)
 	}
 	return c, nil
 }

@@ -28,7 +28,7 @@ func TestPartOfFollowsTheStream(t *testing.T) {
 		idx++
 		r := f.Apply(&raft.Log{Index: idx, Type: raft.LogCommand, Data: data}).(*Result)
 		if r.Err != nil {
-			t.Fatalf("op %d: %v", c.Op, r.Err)
+			t.Fatalf("op %d: %v", c.Op(), r.Err)
 		}
 		return r
 	}
@@ -47,22 +47,22 @@ func TestPartOfFollowsTheStream(t *testing.T) {
 	}
 	id := func(b byte) []byte { return bytes.Repeat([]byte{b}, 16) }
 
-	do(&Command{Op: OpCreateTenant, CreateTenant: &CreateTenant{Tenant: Tenant{ID: "t1"}}})
-	do(&Command{Op: OpCreateBucket, CreateBucket: &Bucket{Name: "b1", Tenant: "t1"}})
-	do(&Command{Op: OpPutObject, PutObject: &PutObject{Bucket: "b1", Key: "k", Tenant: "t1",
-		Object: Object{Parts: []Part{{Number: 1, DataID: id(1), Size: 10}}}}})
+	do(NewCommand(&CreateTenant{Tenant: Tenant{ID: "t1"}}))
+	do(NewCommand(&CreateBucket{Name: "b1", Tenant: "t1"}))
+	do(NewCommand(&PutObject{Bucket: "b1", Key: "k", Tenant: "t1",
+		Object: Object{Parts: []Part{{Number: 1, DataID: id(1), Size: 10}}}}))
 	if p := partOf(id(1)); p == nil || p.Size != 10 {
 		t.Fatalf("object part: %+v", p)
 	}
 
-	do(&Command{Op: OpCreateUpload, CreateUpload: &Upload{ID: "u1", Tenant: "t1", Bucket: "b1", Key: "m"}})
-	do(&Command{Op: OpPutPart, PutPart: &PutPart{UploadID: "u1", Tenant: "t1", Part: Part{Number: 3, DataID: id(2), Size: 30}}})
-	do(&Command{Op: OpPutPart, PutPart: &PutPart{UploadID: "u1", Tenant: "t1", Part: Part{Number: 4, DataID: id(3), Size: 40}}})
+	do(NewCommand(&CreateUpload{ID: "u1", Tenant: "t1", Bucket: "b1", Key: "m"}))
+	do(NewCommand(&PutPart{UploadID: "u1", Tenant: "t1", Part: Part{Number: 3, DataID: id(2), Size: 30}}))
+	do(NewCommand(&PutPart{UploadID: "u1", Tenant: "t1", Part: Part{Number: 4, DataID: id(3), Size: 40}}))
 	if p := partOf(id(2)); p == nil || p.Size != 30 {
 		t.Fatalf("upload part: %+v", p)
 	}
-	do(&Command{Op: OpCompleteUpload, CompleteUpload: &CompleteUpload{UploadID: "u1", Tenant: "t1",
-		Object: Object{Parts: []Part{{Number: 3, DataID: id(2), Size: 30}}}}})
+	do(NewCommand(&CompleteUpload{UploadID: "u1", Tenant: "t1",
+		Object: Object{Parts: []Part{{Number: 3, DataID: id(2), Size: 30}}}}))
 	if p := partOf(id(2)); p == nil || p.Size != 30 {
 		t.Fatalf("completed part: %+v", p)
 	}
@@ -71,8 +71,8 @@ func TestPartOfFollowsTheStream(t *testing.T) {
 	}
 
 	// Overwriting k makes its old stream garbage.
-	do(&Command{Op: OpPutObject, PutObject: &PutObject{Bucket: "b1", Key: "k", Tenant: "t1",
-		Object: Object{Parts: []Part{{Number: 1, DataID: id(4), Size: 11}}}}})
+	do(NewCommand(&PutObject{Bucket: "b1", Key: "k", Tenant: "t1",
+		Object: Object{Parts: []Part{{Number: 1, DataID: id(4), Size: 11}}}}))
 	if p := partOf(id(1)); p != nil {
 		t.Fatalf("replaced stream: %+v", p)
 	}

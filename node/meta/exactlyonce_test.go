@@ -87,14 +87,14 @@ func putVersion(version string, dataID byte, ifNoneMatch bool) *PutObject {
 // other commands changed the key in between.
 func TestRepeatedCommandIsAppliedOnce(t *testing.T) {
 	h := newFSMHarness(t)
-	h.apply(withID(&Command{Op: OpCreateTenant, CreateTenant: &CreateTenant{Tenant: Tenant{ID: "t1"}}}, 1))
-	h.apply(withID(&Command{Op: OpCreateBucket, CreateBucket: &Bucket{Name: "b1", Tenant: "t1"}}, 2))
+	h.apply(withID(NewCommand(&CreateTenant{Tenant: Tenant{ID: "t1"}}), 1))
+	h.apply(withID(NewCommand(&CreateBucket{Name: "b1", Tenant: "t1"}), 2))
 
-	older := withID(&Command{Op: OpPutObject, PutObject: putVersion("older", 0xA, false)}, 3)
+	older := withID(NewCommand(putVersion("older", 0xA, false)), 3)
 	if r := h.apply(older); r.Err != nil || r.Duplicate {
 		t.Fatalf("first put: %+v", r)
 	}
-	if r := h.apply(withID(&Command{Op: OpPutObject, PutObject: putVersion("newer", 0xB, false)}, 4)); r.Err != nil || len(r.Garbage) != 1 {
+	if r := h.apply(withID(NewCommand(putVersion("newer", 0xB, false)), 4)); r.Err != nil || len(r.Garbage) != 1 {
 		t.Fatalf("overwrite: %+v", r)
 	}
 	r := h.apply(older) // the same bytes again
@@ -114,22 +114,22 @@ func TestRepeatedCommandIsAppliedOnce(t *testing.T) {
 
 	// A conditional create: its repeat is not refused by its own first
 	// application, while another create is.
-	create := withID(&Command{Op: OpPutObject, PutObject: &PutObject{Bucket: "b1", Key: "neu", Tenant: "t1", IfNoneMatch: true,
-		Object: Object{VersionID: "c1", Parts: []Part{{DataID: bytes.Repeat([]byte{0xC}, 16)}}}}}, 5)
+	create := withID(NewCommand(&PutObject{Bucket: "b1", Key: "neu", Tenant: "t1", IfNoneMatch: true,
+		Object: Object{VersionID: "c1", Parts: []Part{{DataID: bytes.Repeat([]byte{0xC}, 16)}}}}), 5)
 	if r := h.apply(create); r.Err != nil {
 		t.Fatal(r.Err)
 	}
 	if r := h.apply(create); r.Err != nil || !r.Duplicate {
 		t.Fatalf("repeated conditional create: %+v", r)
 	}
-	other := withID(&Command{Op: OpPutObject, PutObject: &PutObject{Bucket: "b1", Key: "neu", Tenant: "t1", IfNoneMatch: true,
-		Object: Object{VersionID: "c2"}}}, 6)
+	other := withID(NewCommand(&PutObject{Bucket: "b1", Key: "neu", Tenant: "t1", IfNoneMatch: true,
+		Object: Object{VersionID: "c2"}}), 6)
 	if r := h.apply(other); !errs.IsKind(r.Err, errs.KindPrecondition) {
 		t.Fatalf("a second create: %+v", r)
 	}
 	// A refusal is remembered too: the repeat of a refused command is
 	// refused the same way, though the key is gone by now.
-	h.apply(withID(&Command{Op: OpDeleteObject, DeleteObject: &DeleteObject{Bucket: "b1", Key: "neu", Tenant: "t1"}}, 7))
+	h.apply(withID(NewCommand(&DeleteObject{Bucket: "b1", Key: "neu", Tenant: "t1"}), 7))
 	if r := h.apply(other); !errs.IsKind(r.Err, errs.KindPrecondition) || !r.Duplicate {
 		t.Fatalf("repeat of a refused create: %+v", r)
 	}
@@ -179,17 +179,17 @@ func TestCommandFormat1StillApplies(t *testing.T) {
 // internal error (the same on every node, and to a repeat).
 func TestHalfAppliedCommandRollsBack(t *testing.T) {
 	h := newFSMHarness(t)
-	h.apply(withID(&Command{Op: OpCreateTenant, CreateTenant: &CreateTenant{Tenant: Tenant{ID: "t1"}}}, 1))
-	h.apply(withID(&Command{Op: OpCreateBucket, CreateBucket: &Bucket{Name: "b1", Tenant: "t1"}}, 2))
+	h.apply(withID(NewCommand(&CreateTenant{Tenant: Tenant{ID: "t1"}}), 1))
+	h.apply(withID(NewCommand(&CreateBucket{Name: "b1", Tenant: "t1"}), 2))
 	// An access key record that does not decode: deleting the tenant
 	// removes its record first, then fails reading the access keys.
 	h.f.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bAccessKeys).Put([]byte("kaputt"), []byte{0xff, 0x00}) })
 
-	del := withID(&Command{Op: OpDeleteTenant, DeleteTenant: &DeleteTenant{ID: "t1"}}, 3)
+	del := withID(NewCommand(&DeleteTenant{ID: "t1"}), 3)
 	res := h.batch(
-		withID(&Command{Op: OpCreateTenant, CreateTenant: &CreateTenant{Tenant: Tenant{ID: "t2"}}}, 4),
+		withID(NewCommand(&CreateTenant{Tenant: Tenant{ID: "t2"}}), 4),
 		del,
-		withID(&Command{Op: OpCreateBucket, CreateBucket: &Bucket{Name: "b3", Tenant: "t1"}}, 5),
+		withID(NewCommand(&CreateBucket{Name: "b3", Tenant: "t1"}), 5),
 	)
 	if res[0].Err != nil || res[2].Err != nil || !errs.IsKind(res[1].Err, errs.KindInternal) {
 		t.Fatalf("batch results: %v / %v / %v", res[0].Err, res[1].Err, res[2].Err)
@@ -226,7 +226,7 @@ func TestOutcomesAreForgotten(t *testing.T) {
 	h := newFSMHarness(t)
 	t0 := time.Now().UnixNano()
 	for i := range 100 {
-		c := &Command{Op: OpNoop}
+		c := NewCommand(&Noop{})
 		c.ID[0], c.ID[1] = byte(i), 1
 		c.Proposed = t0 + int64(i)*int64(time.Minute)
 		h.apply(c)
@@ -261,7 +261,7 @@ func TestReadIndexAfterBarrier(t *testing.T) {
 		t.Fatal(err)
 	}
 	nodes := []*testNode{n}
-	apply(t, nodes, withID(&Command{Op: OpCreateTenant, CreateTenant: &CreateTenant{Tenant: Tenant{ID: "t1"}}}, 1))
+	apply(t, nodes, withID(NewCommand(&CreateTenant{Tenant: Tenant{ID: "t1"}}), 1))
 	cmdIndex := n.s.FSM.Applied()
 	if err := n.s.Raft.Barrier(5 * time.Second).Error(); err != nil {
 		t.Fatal(err)

@@ -282,10 +282,10 @@ func (f *FSM) applyOnce(logs []*raft.Log, failed map[int]error) ([]any, uint64, 
 				return &commandError{i: i, err: err}
 			}
 			out[i] = res
-			if cmd.Op == OpRotateTenantKey || cmd.Op == OpSetMasterKey {
+			if _, ok := cmd.Payload.(keyRotation); ok {
 				sig.rotated = true
 			}
-			if res.Err == nil && !res.Duplicate && storesLostShards(cmd) {
+			if res.Err == nil && !res.Duplicate && storesLostShards(cmd.Payload) {
 				sig.degraded = true
 			}
 		}

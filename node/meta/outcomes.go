@@ -67,7 +67,7 @@ func applyOnceByID(tx *bolt.Tx, index uint64, c *Command, failed error) (*Result
 	}
 	var res *Result
 	if failed != nil {
-		res = &Result{Err: &errs.Error{Op: fmt.Sprintf("apply op %d", c.Op), Kind: errs.KindInternal, Msg: "the metadata command failed: " + failed.Error()}}
+		res = &Result{Err: &errs.Error{Op: fmt.Sprintf("apply op %d", c.Op()), Kind: errs.KindInternal, Msg: "the metadata command failed: " + failed.Error()}}
 	} else {
 		var err error
 		if res, err = applyCommand(tx, c); err != nil {
@@ -141,24 +141,6 @@ func forgetOutcomes(tx *bolt.Tx, lastIndex uint64) error {
 		}
 	}
 	return nil
-}
-
-// storesLostShards reports whether a command stores a stream some of whose
-// shards were lost while it was written.
-func storesLostShards(c *Command) bool {
-	var parts []Part
-	switch c.Op {
-	case OpPutObject:
-		parts = c.PutObject.Object.Parts
-	case OpPutPart:
-		parts = []Part{c.PutPart.Part}
-	}
-	for _, p := range parts {
-		if len(p.Lost) > 0 {
-			return true
-		}
-	}
-	return false
 }
 
 // Outcome returns the outcome of the command with this id if the FSM has

@@ -32,13 +32,13 @@ func TestKeyRotationCommands(t *testing.T) {
 	do := func(c *Command) {
 		t.Helper()
 		if r := apply(c); r.Err != nil {
-			t.Fatalf("op %d: %v", c.Op, r.Err)
+			t.Fatalf("op %d: %v", c.Op(), r.Err)
 		}
 	}
 	refused := func(c *Command, k errs.Kind) {
 		t.Helper()
 		if r := apply(c); r.Err == nil || r.Err.Kind != k {
-			t.Fatalf("op %d: %v, want %v", c.Op, r.Err, k)
+			t.Fatalf("op %d: %v, want %v", c.Op(), r.Err, k)
 		}
 	}
 	object := func(key string) *Object {
@@ -51,19 +51,19 @@ func TestKeyRotationCommands(t *testing.T) {
 		return o
 	}
 	put := func(key, version string, kv uint32) *Command {
-		return &Command{Op: OpPutObject, PutObject: &PutObject{Bucket: "b", Key: key, Tenant: "t",
-			Object: Object{VersionID: version, KeyVersion: kv, WrappedKey: []byte("w-" + version)}}}
+		return NewCommand(&PutObject{Bucket: "b", Key: key, Tenant: "t",
+			Object: Object{VersionID: version, KeyVersion: kv, WrappedKey: []byte("w-" + version)}})
 	}
 
-	do(&Command{Op: OpCreateTenant, CreateTenant: &CreateTenant{Tenant: Tenant{ID: "t", KeyVersion: 1, Keys: []TenantKey{{Version: 1, Wrapped: []byte("k1")}}}}})
-	do(&Command{Op: OpCreateBucket, CreateBucket: &Bucket{Name: "b", Tenant: "t"}})
+	do(NewCommand(&CreateTenant{Tenant: Tenant{ID: "t", KeyVersion: 1, Keys: []TenantKey{{Version: 1, Wrapped: []byte("k1")}}}}))
+	do(NewCommand(&CreateBucket{Name: "b", Tenant: "t"}))
 	do(put("x", "v1", 1))
 	do(put("y", "v2", 1))
-	rotate := &Command{Op: OpRotateTenantKey, RotateTenantKey: &RotateTenantKey{Tenant: "t", Key: TenantKey{Version: 2, Wrapped: []byte("k2")}}}
+	rotate := NewCommand(&RotateTenantKey{Tenant: "t", Key: TenantKey{Version: 2, Wrapped: []byte("k2")}})
 	do(rotate)
 	refused(rotate, errs.KindConflict) // a second rotation to the same version lost the race
 	refused(put("z", "v3", 1), errs.KindStaleKey)
-	refused(&Command{Op: OpCreateUpload, CreateUpload: &Upload{ID: "u", Tenant: "t", Bucket: "b", Key: "z", KeyVersion: 1}}, errs.KindStaleKey)
+	refused(NewCommand(&CreateUpload{ID: "u", Tenant: "t", Bucket: "b", Key: "z", KeyVersion: 1}), errs.KindStaleKey)
 	do(put("z", "v3", 2))
 
 	var stale []Rewrap
@@ -81,7 +81,7 @@ func TestKeyRotationCommands(t *testing.T) {
 		{Bucket: "b", Key: "x", VersionID: "v1", From: 1, To: 2, Wrapped: []byte("x-under-2")},
 		{Bucket: "b", Key: "y", VersionID: "v2", From: 1, To: 2, Wrapped: []byte("y-under-2")},
 	}
-	do(&Command{Op: OpRewrapKeys, RewrapKeys: &RewrapKeys{Tenant: "t", Items: items}})
+	do(NewCommand(&RewrapKeys{Tenant: "t", Items: items}))
 	if o := object("x"); o.KeyVersion != 2 || string(o.WrappedKey) != "x-under-2" {
 		t.Fatalf("x: %+v", o)
 	}
@@ -89,11 +89,11 @@ func TestKeyRotationCommands(t *testing.T) {
 		t.Fatalf("y: the stale rewrap replaced the new version's key: %+v", o)
 	}
 
-	refused(&Command{Op: OpRetireTenantKey, RetireTenantKey: &RetireTenantKey{Tenant: "t", Version: 2}}, errs.KindConflict)
+	refused(NewCommand(&RetireTenantKey{Tenant: "t", Version: 2}), errs.KindConflict)
 	if f.ShredPending() {
 		t.Fatal("shred pending before any retirement")
 	}
-	do(&Command{Op: OpRetireTenantKey, RetireTenantKey: &RetireTenantKey{Tenant: "t", Version: 1}})
+	do(NewCommand(&RetireTenantKey{Tenant: "t", Version: 1}))
 	var ten *Tenant
 	f.View(func(r *Reader) error {
 		ten, _, _ = r.Tenant("t")

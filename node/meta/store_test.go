@@ -164,14 +164,14 @@ func TestRaftClusterAgreesAndSurvives(t *testing.T) {
 		}
 	}
 	now := time.Now().UnixNano()
-	apply(t, nodes, &Command{Op: OpInit, Init: &Cluster{ID: "c1", Created: now}})
+	apply(t, nodes, NewCommand(&Init{ID: "c1", Created: now}))
 	for i, n := range nodes {
-		apply(t, nodes, &Command{Op: OpRegisterNode, RegisterNode: &Node{ID: n.id, Site: fmt.Sprintf("site-%d", i), RaftAddr: n.addr,
-			Drives: []Drive{{ID: n.id + "/0", Index: 0}, {ID: n.id + "/1", Index: 1}}}})
+		apply(t, nodes, NewCommand(&RegisterNode{ID: n.id, Site: fmt.Sprintf("site-%d", i), RaftAddr: n.addr,
+			Drives: []Drive{{ID: n.id + "/0", Index: 0}, {ID: n.id + "/1", Index: 1}}}))
 	}
-	apply(t, nodes, &Command{Op: OpCreateTenant, CreateTenant: &CreateTenant{Tenant: Tenant{ID: "t1", Created: now}}})
-	apply(t, nodes, &Command{Op: OpCreateTenant, CreateTenant: &CreateTenant{Tenant: Tenant{ID: "t2", Created: now}}})
-	if r := apply(t, nodes, &Command{Op: OpCreateBucket, CreateBucket: &Bucket{Name: "b1", Tenant: "t1", Created: now}}); r.Err != nil {
+	apply(t, nodes, NewCommand(&CreateTenant{Tenant: Tenant{ID: "t1", Created: now}}))
+	apply(t, nodes, NewCommand(&CreateTenant{Tenant: Tenant{ID: "t2", Created: now}}))
+	if r := apply(t, nodes, NewCommand(&CreateBucket{Name: "b1", Tenant: "t1", Created: now})); r.Err != nil {
 		t.Fatal(r.Err)
 	}
 	// Business outcomes come back as values.
@@ -179,18 +179,18 @@ func TestRaftClusterAgreesAndSurvives(t *testing.T) {
 		cmd  *Command
 		kind errs.Kind
 	}{
-		{&Command{Op: OpCreateBucket, CreateBucket: &Bucket{Name: "b1", Tenant: "t1"}}, errs.KindBucketOwnedByYou},
-		{&Command{Op: OpCreateBucket, CreateBucket: &Bucket{Name: "b1", Tenant: "t2"}}, errs.KindBucketExists},
-		{&Command{Op: OpPutObject, PutObject: &PutObject{Bucket: "b1", Key: "k", Tenant: "t2"}}, errs.KindAccessDenied},
-		{&Command{Op: OpPutObject, PutObject: &PutObject{Bucket: "nope", Key: "k", Tenant: "t1"}}, errs.KindNoSuchBucket},
+		{NewCommand(&CreateBucket{Name: "b1", Tenant: "t1"}), errs.KindBucketOwnedByYou},
+		{NewCommand(&CreateBucket{Name: "b1", Tenant: "t2"}), errs.KindBucketExists},
+		{NewCommand(&PutObject{Bucket: "b1", Key: "k", Tenant: "t2"}), errs.KindAccessDenied},
+		{NewCommand(&PutObject{Bucket: "nope", Key: "k", Tenant: "t1"}), errs.KindNoSuchBucket},
 	} {
 		if r := apply(t, nodes, c.cmd); r.Err == nil || r.Err.Kind != c.kind {
-			t.Fatalf("op %d: %v, want %v", c.cmd.Op, r.Err, c.kind)
+			t.Fatalf("op %d: %v, want %v", c.cmd.Op(), r.Err, c.kind)
 		}
 	}
 	put := func(key, etag string) *Result {
-		return apply(t, nodes, &Command{Op: OpPutObject, PutObject: &PutObject{Bucket: "b1", Key: key, Tenant: "t1",
-			Object: Object{VersionID: "v-" + etag, ETag: etag, Size: 1, Parts: []Part{{DataID: []byte(etag)}}}}})
+		return apply(t, nodes, NewCommand(&PutObject{Bucket: "b1", Key: key, Tenant: "t1",
+			Object: Object{VersionID: "v-" + etag, ETag: etag, Size: 1, Parts: []Part{{DataID: []byte(etag)}}}}))
 	}
 	for i := range 50 {
 		put(fmt.Sprintf("dir%d/file%03d", i%3, i), fmt.Sprint(i))
@@ -276,7 +276,7 @@ func TestRaftClusterAgreesAndSurvives(t *testing.T) {
 			rest = append(rest, n)
 		}
 	}
-	put2 := apply(t, rest, &Command{Op: OpPutObject, PutObject: &PutObject{Bucket: "b1", Key: "while-down", Tenant: "t1", Object: Object{ETag: "x"}}})
+	put2 := apply(t, rest, NewCommand(&PutObject{Bucket: "b1", Key: "while-down", Tenant: "t1", Object: Object{ETag: "x"}}))
 	if put2.Err != nil {
 		t.Fatal(put2.Err)
 	}
