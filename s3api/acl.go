@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // Access control lists, as far as kcs has them: every bucket and object is
@@ -56,10 +56,10 @@ func (s *Server) getBucketACL(w http.ResponseWriter, r *http.Request, rq *reques
 }
 
 func (s *Server) getObjectACL(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := node.ValidObjectKey(rq.key); err != nil {
+	if err := objapi.ValidObjectKey(rq.key); err != nil {
 		return err
 	}
-	obj, err := s.layer.GetObject(r.Context(), rq.caller, rq.bucket, rq.key, node.GetOptions{})
+	obj, err := s.layer.GetObject(r.Context(), rq.caller, rq.bucket, rq.key, objapi.GetOptions{})
 	if err != nil {
 		return err
 	}
@@ -76,10 +76,10 @@ func (s *Server) putACL(w http.ResponseWriter, r *http.Request, rq *request) err
 		}
 	} else {
 		exists = func() (string, error) {
-			if err := node.ValidObjectKey(rq.key); err != nil {
+			if err := objapi.ValidObjectKey(rq.key); err != nil {
 				return "", err
 			}
-			obj, err := s.layer.GetObject(r.Context(), rq.caller, rq.bucket, rq.key, node.GetOptions{})
+			obj, err := s.layer.GetObject(r.Context(), rq.caller, rq.bucket, rq.key, objapi.GetOptions{})
 			if err != nil {
 				return "", err
 			}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 	"github.com/kommunal-cloud/kcs/s3api/sigv2"
 	"github.com/kommunal-cloud/kcs/s3api/sigv4"
 )
@@ -16,7 +16,7 @@ import (
 // context (a verifier calls the lookup once per request with that context)
 // saves a second lookup per request, and keeps the one shared sigv4
 // Verifier, whose key cache must not be copied.
-type credSlot struct{ cred node.Credential }
+type credSlot struct{ cred objapi.Credential }
 
 type credSlotKey struct{}
 
@@ -25,7 +25,7 @@ type credSlotKey struct{}
 func secretLookup(creds Credentials) sigv4.SecretLookup {
 	return func(ctx context.Context, accessKey string) (string, error) {
 		c, err := creds.LookupAccessKey(ctx, accessKey)
-		if node.IsKind(err, node.KindNoSuchAccessKey) {
+		if objapi.IsKind(err, objapi.KindNoSuchAccessKey) {
 			return "", fmt.Errorf("%w: %w", sigv4.ErrUnknownAccessKey, err)
 		}
 		if err != nil {
@@ -120,13 +120,13 @@ func (s *Server) authenticatePost(ctx context.Context, rq *request, verify func(
 	return nil
 }
 
-func callerOf(slot *credSlot, accessKey string) (node.Caller, error) {
+func callerOf(slot *credSlot, accessKey string) (objapi.Caller, error) {
 	if slot.cred.Tenant == "" {
 		// A key that belongs to no tenant cannot own anything; refusing it
 		// here keeps an empty tenant from ever reaching the object layer.
-		return node.Caller{}, &s3Error{Code: "AccessDenied", Err: fmt.Errorf("access key %q resolved to no tenant", accessKey)}
+		return objapi.Caller{}, &s3Error{Code: "AccessDenied", Err: fmt.Errorf("access key %q resolved to no tenant", accessKey)}
 	}
-	return node.Caller{Tenant: slot.cred.Tenant, AccessKey: accessKey}, nil
+	return objapi.Caller{Tenant: slot.cred.Tenant, AccessKey: accessKey}, nil
 }
 
 // checkExpectedOwner honours x-amz-expected-bucket-owner: a client that

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // maxCreateBucketBody bounds CreateBucket's configuration document, which
@@ -44,7 +44,7 @@ func (s *Server) listBuckets(w http.ResponseWriter, r *http.Request, rq *request
 	if err != nil {
 		return err
 	}
-	slices.SortFunc(buckets, func(a, b node.BucketInfo) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(buckets, func(a, b objapi.BucketInfo) int { return cmp.Compare(a.Name, b.Name) })
 	res := listAllMyBucketsResult{
 		Owner:   owner{ID: rq.caller.Tenant, DisplayName: rq.caller.Tenant},
 		Buckets: []bucketItem{},
@@ -66,7 +66,7 @@ func (s *Server) listBuckets(w http.ResponseWriter, r *http.Request, rq *request
 // createBucket creates a bucket (CreateBucket). The optional body names a
 // LocationConstraint, which must be this server's region.
 func (s *Server) createBucket(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := node.ValidBucketName(rq.bucket); err != nil {
+	if err := objapi.ValidBucketName(rq.bucket); err != nil {
 		return err
 	}
 	if err := checkWriteHeaders(r.Header); err != nil {

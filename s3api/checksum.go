@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 	"github.com/kommunal-cloud/kcs/s3api/sigv4"
 )
 
@@ -24,7 +24,7 @@ const (
 // "x-amz-checksum-crc32".
 func checksumHeader(alg string) string { return "x-amz-checksum-" + strings.ToLower(alg) }
 
-func setChecksumHeaders(h http.Header, cs []node.Checksum) {
+func setChecksumHeaders(h http.Header, cs []objapi.Checksum) {
 	for _, c := range cs {
 		if c.Algorithm != "" && c.Value != "" {
 			h.Set(checksumHeader(c.Algorithm), c.Value)
@@ -92,8 +92,8 @@ func checksumMode(alg, typ string) (string, error) {
 // checksums describe an object rather than the body
 // (CompleteMultipartUpload). A COMPOSITE value ends in "-N", the number
 // of parts.
-func objectChecksums(h http.Header) ([]node.Checksum, error) {
-	var out []node.Checksum
+func objectChecksums(h http.Header) ([]objapi.Checksum, error) {
+	var out []objapi.Checksum
 	for name, vs := range h {
 		if !isChecksumValueHeader(name) {
 			continue
@@ -110,25 +110,25 @@ func objectChecksums(h http.Header) ([]node.Checksum, error) {
 // parseChecksumValue checks one checksum a client states: a known
 // algorithm and the canonical base64 of its digest, followed by "-N"
 // (1 ≤ N ≤ 10000) if composite is allowed.
-func parseChecksumValue(alg, value string, composite bool) (node.Checksum, error) {
+func parseChecksumValue(alg, value string, composite bool) (objapi.Checksum, error) {
 	name, err := parseChecksumAlgorithm(alg)
 	if err != nil {
-		return node.Checksum{}, errorf("InvalidRequest", "The checksum algorithm "+alg+" is not supported.")
+		return objapi.Checksum{}, errorf("InvalidRequest", "The checksum algorithm "+alg+" is not supported.")
 	}
 	digest := value
 	if composite {
 		if d, n, ok := strings.Cut(value, "-"); ok {
 			parts, err := strconv.Atoi(n)
 			if err != nil || parts < 1 || parts > maxParts || n != strconv.Itoa(parts) {
-				return node.Checksum{}, errorf("InvalidRequest", "Value for "+checksumHeader(name)+" header is invalid.")
+				return objapi.Checksum{}, errorf("InvalidRequest", "Value for "+checksumHeader(name)+" header is invalid.")
 			}
 			digest = d
 		}
 	}
 	if _, err := sigv4.DecodeChecksum(name, digest); err != nil {
-		return node.Checksum{}, errorf("InvalidRequest", "Value for "+checksumHeader(name)+" header is invalid.")
+		return objapi.Checksum{}, errorf("InvalidRequest", "Value for "+checksumHeader(name)+" header is invalid.")
 	}
-	return node.Checksum{Algorithm: name, Value: value}, nil
+	return objapi.Checksum{Algorithm: name, Value: value}, nil
 }
 
 // xmlChecksum is one checksum element of an S3 document: the element is
@@ -140,7 +140,7 @@ type xmlChecksum struct {
 }
 
 // xmlChecksums turns checksums into their elements.
-func xmlChecksums(cs []node.Checksum) []xmlChecksum {
+func xmlChecksums(cs []objapi.Checksum) []xmlChecksum {
 	var out []xmlChecksum
 	for _, c := range cs {
 		if c.Algorithm != "" && c.Value != "" {
@@ -153,8 +153,8 @@ func xmlChecksums(cs []node.Checksum) []xmlChecksum {
 // checksumsFromXML reads the checksum elements among elems (others are
 // ignored, as S3 ignores elements it does not know), for the parts of a
 // CompleteMultipartUpload.
-func checksumsFromXML(elems []xmlChecksum) ([]node.Checksum, error) {
-	var out []node.Checksum
+func checksumsFromXML(elems []xmlChecksum) ([]objapi.Checksum, error) {
+	var out []objapi.Checksum
 	for _, e := range elems {
 		alg, ok := strings.CutPrefix(e.XMLName.Local, "Checksum")
 		if !ok || alg == "" || alg == "Type" || alg == "Algorithm" {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // Server-side copies: CopyObject (PUT with x-amz-copy-source) and
@@ -34,8 +34,8 @@ type copyPartResult struct {
 
 // copySource reads x-amz-copy-source and the source's conditions
 // (x-amz-copy-source-if-*), which the object layer evaluates.
-func copySource(h http.Header) (node.CopySource, error) {
-	var src node.CopySource
+func copySource(h http.Header) (objapi.CopySource, error) {
+	var src objapi.CopySource
 	var err error
 	if src.Bucket, src.Key, err = parseCopySource(h.Get("X-Amz-Copy-Source")); err != nil {
 		return src, err
@@ -83,7 +83,7 @@ func parseCopySource(v string) (bucket, key string, err error) {
 	if !ok || bucket == "" || key == "" {
 		return "", "", bad
 	}
-	if err := node.ValidObjectKey(key); err != nil {
+	if err := objapi.ValidObjectKey(key); err != nil {
 		return "", "", err
 	}
 	return bucket, key, nil
@@ -94,7 +94,7 @@ func parseCopySource(v string) (bucket, key string, err error) {
 // and user metadata; REPLACE takes the request's. x-amz-tagging-directive
 // does the same for tags.
 func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := node.ValidObjectKey(rq.key); err != nil {
+	if err := objapi.ValidObjectKey(rq.key); err != nil {
 		return err
 	}
 	src, err := copySource(r.Header)
@@ -104,7 +104,7 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, rq *request)
 	if err := checkWriteHeaders(r.Header); err != nil {
 		return err
 	}
-	var opts node.CopyOptions
+	var opts objapi.CopyOptions
 	if opts.ReplaceMetadata, err = directive(r.Header, "X-Amz-Metadata-Directive", "metadata"); err != nil {
 		return err
 	}
@@ -153,7 +153,7 @@ func directive(h http.Header, name, what string) (replace bool, err error) {
 // uploadPartCopy makes a part from an existing object or a range of it
 // (UploadPartCopy).
 func (s *Server) uploadPartCopy(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := node.ValidObjectKey(rq.key); err != nil {
+	if err := objapi.ValidObjectKey(rq.key); err != nil {
 		return err
 	}
 	part, err := parsePartNumber(rq.query.Get("partNumber"))
@@ -173,7 +173,7 @@ func (s *Server) uploadPartCopy(w http.ResponseWriter, r *http.Request, rq *requ
 		}
 	}
 	info, err := s.layer.UploadPartCopy(r.Context(), rq.caller, src, rq.bucket, rq.key, rq.query.Get("uploadId"), part)
-	if node.IsKind(err, node.KindInvalidRange) {
+	if objapi.IsKind(err, objapi.KindInvalidRange) {
 		return s.badCopyRange(r, rq, src, err)
 	}
 	if err != nil {
@@ -189,7 +189,7 @@ func (s *Server) uploadPartCopy(w http.ResponseWriter, r *http.Request, rq *requ
 
 // parseCopyRange parses x-amz-copy-source-range, which unlike Range takes
 // only "bytes=first-last".
-func parseCopyRange(v string) (*node.RangeSpec, error) {
+func parseCopyRange(v string) (*objapi.RangeSpec, error) {
 	bad := errorf("InvalidArgument", "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
 	set, ok := strings.CutPrefix(strings.TrimSpace(v), "bytes=")
 	if !ok {
@@ -201,16 +201,16 @@ func parseCopyRange(v string) (*node.RangeSpec, error) {
 	if !ok || !okF || !okL || l < f {
 		return nil, bad
 	}
-	return &node.RangeSpec{First: f, Last: l}, nil
+	return &objapi.RangeSpec{First: f, Last: l}, nil
 }
 
 // badCopyRange answers a copy range beyond the source as S3 does: 400
 // InvalidArgument naming the source's size (not 416: the range is a
 // parameter of the copy, not of a response). The object layer's error
 // does not carry the size, so the source is looked up.
-func (s *Server) badCopyRange(r *http.Request, rq *request, src node.CopySource, cause error) error {
+func (s *Server) badCopyRange(r *http.Request, rq *request, src objapi.CopySource, cause error) error {
 	msg := "Range specified is not valid for source object"
-	if obj, err := s.layer.GetObject(r.Context(), rq.caller, src.Bucket, src.Key, node.GetOptions{}); err == nil {
+	if obj, err := s.layer.GetObject(r.Context(), rq.caller, src.Bucket, src.Key, objapi.GetOptions{}); err == nil {
 		msg = fmt.Sprintf("Range specified is not valid for source object of size: %d", obj.Info.Size)
 	}
 	return &s3Error{Code: "InvalidArgument", Msg: msg, Err: cause}

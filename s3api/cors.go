@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // Cross-origin resource sharing: the bucket's rules (?cors:
@@ -52,14 +52,14 @@ type corsResult struct {
 }
 
 // parseCORS validates a configuration as S3 does and converts it.
-func parseCORS(doc corsConfiguration) ([]node.CORSRule, error) {
+func parseCORS(doc corsConfiguration) ([]objapi.CORSRule, error) {
 	if len(doc.Rules) == 0 {
 		return nil, errorf("MalformedXML", "")
 	}
 	if len(doc.Rules) > maxCORSRules {
 		return nil, errorf("InvalidRequest", fmt.Sprintf("The number of CORS rules should not exceed allowed limit of %d rules.", maxCORSRules))
 	}
-	rules := make([]node.CORSRule, 0, len(doc.Rules))
+	rules := make([]objapi.CORSRule, 0, len(doc.Rules))
 	for _, r := range doc.Rules {
 		if len(r.AllowedOrigins) == 0 || len(r.AllowedMethods) == 0 {
 			return nil, errorf("MalformedXML", "")
@@ -67,7 +67,7 @@ func parseCORS(doc corsConfiguration) ([]node.CORSRule, error) {
 		if len(r.ID) > 255 {
 			return nil, errorf("InvalidRequest", "ID length should not exceed allowed limit of 255")
 		}
-		out := node.CORSRule{ID: r.ID}
+		out := objapi.CORSRule{ID: r.ID}
 		for _, m := range r.AllowedMethods {
 			m = strings.TrimSpace(m)
 			if !slices.Contains(corsMethods, m) {
@@ -185,7 +185,7 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request, rq *request) 
 			}
 		}
 	}
-	var rules []node.CORSRule
+	var rules []objapi.CORSRule
 	if rq.bucket != "" {
 		var err error
 		if rules, err = s.layer.BucketCORS(r.Context(), rq.bucket); err != nil {
@@ -242,7 +242,7 @@ func (s *Server) setCORSHeaders(ctx context.Context, h http.Header, bucket, orig
 // setAllowOrigin answers the origin as S3 does: "*" for a rule that allows
 // every origin (and then no credentials, which browsers refuse with "*"),
 // else the origin itself with credentials allowed.
-func setAllowOrigin(h http.Header, rule node.CORSRule, origin string) {
+func setAllowOrigin(h http.Header, rule objapi.CORSRule, origin string) {
 	if slices.Contains(rule.AllowedOrigins, "*") {
 		h.Set("Access-Control-Allow-Origin", "*")
 		return
@@ -254,7 +254,7 @@ func setAllowOrigin(h http.Header, rule node.CORSRule, origin string) {
 // matchCORS finds the first rule that allows origin (case-sensitively,
 // with its one wildcard), method and every one of headers (lower case;
 // matched case-insensitively, with wildcards).
-func matchCORS(rules []node.CORSRule, origin, method string, headers []string) (node.CORSRule, bool) {
+func matchCORS(rules []objapi.CORSRule, origin, method string, headers []string) (objapi.CORSRule, bool) {
 	for _, r := range rules {
 		if !slices.Contains(r.AllowedMethods, method) {
 			continue
@@ -273,7 +273,7 @@ func matchCORS(rules []node.CORSRule, origin, method string, headers []string) (
 			return r, true
 		}
 	}
-	return node.CORSRule{}, false
+	return objapi.CORSRule{}, false
 }
 
 // wildcardMatch matches s against a pattern with at most one '*', which

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // corsForbidden is S3's message for a CORS request no rule allows.
@@ -282,7 +282,7 @@ type countingCORS struct {
 	calls *atomic.Int32
 }
 
-func (c *countingCORS) BucketCORS(ctx context.Context, bucket string) ([]node.CORSRule, error) {
+func (c *countingCORS) BucketCORS(ctx context.Context, bucket string) ([]objapi.CORSRule, error) {
 	c.calls.Add(1)
 	return c.memLayer.BucketCORS(ctx, bucket)
 }

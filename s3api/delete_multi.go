@@ -5,7 +5,7 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // DeleteObjects (POST /bucket?delete): up to 1000 keys in one request, as
@@ -86,7 +86,7 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, rq *reque
 			keys = append(keys, *o.Key)
 		}
 	}
-	var results []node.DeleteResult
+	var results []objapi.DeleteResult
 	if len(keys) > 0 {
 		if results, err = s.layer.DeleteObjects(r.Context(), rq.caller, rq.bucket, keys); err != nil {
 			return err
@@ -107,7 +107,7 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, rq *reque
 			// The object layer broke its contract; the client must not
 			// believe the key is gone.
 			fail(o, errors.New("the object layer reported nothing for this key"))
-		case err != nil && !node.IsKind(err, node.KindNoSuchKey):
+		case err != nil && !objapi.IsKind(err, objapi.KindNoSuchKey):
 			fail(o, err)
 		case !doc.Quiet:
 			res.Deleted = append(res.Deleted, deletedItem{Key: *o.Key, VersionID: deref(o.VersionID)})
@@ -120,7 +120,7 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, rq *reque
 // the object layer is asked: an invalid key, another version than the
 // only one, or a condition.
 func itemError(o deleteObject) error {
-	if err := node.ValidObjectKey(*o.Key); err != nil {
+	if err := objapi.ValidObjectKey(*o.Key); err != nil {
 		return err
 	}
 	if o.VersionID != nil && *o.VersionID != "null" {

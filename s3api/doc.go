@@ -1,8 +1,9 @@
 // Package s3api turns S3 HTTP requests into calls on the object layer and
 // the object layer's answers and errors into S3 responses. It never touches
-// a disk or a key: it declares the small interfaces it needs from node
-// (ObjectLayer, Credentials) and maps every error to an S3 code in one
-// place (errors.go).
+// a disk or a key, and does not import package node: it speaks to the
+// object layer in node/objapi's vocabulary (ObjectLayer is objapi.Layer;
+// Credentials its own small interface), and maps every error to an S3 code
+// in one place (errors.go).
 //
 // A request flows through Server.ServeHTTP: it gets a request id, the
 // router (router.go) resolves the bucket and key (path style, or
@@ -12,7 +13,7 @@
 // request and hands back the verified body (sigv2 does, with the same
 // result, for the Signature Version 2 that s3cmd and boto3's presigned
 // URLs still send; auth.go), the operation's handler translates headers to
-// node options and calls the object layer, and the answer or the error is
+// objapi options and calls the object layer, and the answer or the error is
 // written as S3 writes it. Every request ends in one structured log line.
 // Object bodies stream in both directions; only small XML documents are
 // held in memory, with a size limit.

@@ -6,14 +6,14 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 	"github.com/kommunal-cloud/kcs/s3api/sigv2"
 	"github.com/kommunal-cloud/kcs/s3api/sigv4"
 )
 
 // This file is the one place where errors become S3 error codes and HTTP
 // statuses (STYLE 15). Three sources feed it: the object layer's
-// node.Kind, the sentinel errors of the authentication packages (sigv4 and
+// objapi.Kind, the sentinel errors of the authentication packages (sigv4 and
 // sigv2), and the errors s3api raises itself while parsing a request
 // (*s3Error). Codes, statuses and default messages follow the S3 API
 // reference's "Error responses" list.
@@ -81,57 +81,57 @@ var codes = map[string]s3Code{
 
 // kindCodes maps the object layer's kinds. A kind missing here is a bug
 // in this table and answers InternalError; TestKindsAreMapped checks that
-// every kind node defines is listed.
-var kindCodes = map[node.Kind]string{
-	node.KindInternal:         "InternalError",
-	node.KindNoSuchBucket:     "NoSuchBucket",
-	node.KindNoSuchKey:        "NoSuchKey",
-	node.KindNoSuchUpload:     "NoSuchUpload",
-	node.KindBucketExists:     "BucketAlreadyExists",
-	node.KindBucketOwnedByYou: "BucketAlreadyOwnedByYou",
-	node.KindBucketNotEmpty:   "BucketNotEmpty",
-	node.KindAccessDenied:     "AccessDenied",
-	node.KindInvalidBucket:    "InvalidBucketName",
-	node.KindKeyTooLong:       "KeyTooLongError",
-	node.KindInvalidRange:     "InvalidRange",
-	node.KindEntityTooSmall:   "EntityTooSmall",
-	node.KindEntityTooLarge:   "EntityTooLarge",
-	node.KindInvalidPart:      "InvalidPart",
-	node.KindInvalidPartOrder: "InvalidPartOrder",
-	node.KindBadDigest:        "BadDigest",
-	node.KindInvalidArgument:  "InvalidArgument",
-	node.KindUnavailable:      "ServiceUnavailable",
+// every kind objapi defines is listed.
+var kindCodes = map[objapi.Kind]string{
+	objapi.KindInternal:         "InternalError",
+	objapi.KindNoSuchBucket:     "NoSuchBucket",
+	objapi.KindNoSuchKey:        "NoSuchKey",
+	objapi.KindNoSuchUpload:     "NoSuchUpload",
+	objapi.KindBucketExists:     "BucketAlreadyExists",
+	objapi.KindBucketOwnedByYou: "BucketAlreadyOwnedByYou",
+	objapi.KindBucketNotEmpty:   "BucketNotEmpty",
+	objapi.KindAccessDenied:     "AccessDenied",
+	objapi.KindInvalidBucket:    "InvalidBucketName",
+	objapi.KindKeyTooLong:       "KeyTooLongError",
+	objapi.KindInvalidRange:     "InvalidRange",
+	objapi.KindEntityTooSmall:   "EntityTooSmall",
+	objapi.KindEntityTooLarge:   "EntityTooLarge",
+	objapi.KindInvalidPart:      "InvalidPart",
+	objapi.KindInvalidPartOrder: "InvalidPartOrder",
+	objapi.KindBadDigest:        "BadDigest",
+	objapi.KindInvalidArgument:  "InvalidArgument",
+	objapi.KindUnavailable:      "ServiceUnavailable",
 	// Corrupt data is our fault and its details are for operators only.
-	node.KindCorrupt:        "InternalError",
-	node.KindIncompleteBody: "IncompleteBody",
+	objapi.KindCorrupt:        "InternalError",
+	objapi.KindIncompleteBody: "IncompleteBody",
 	// S3 has no code for a key that is not UTF-8; InvalidArgument with
-	// node's message says what is wrong.
-	node.KindInvalidKey: "InvalidArgument",
+	// the object layer's message says what is wrong.
+	objapi.KindInvalidKey: "InvalidArgument",
 	// A credential whose tenant is gone must not work.
-	node.KindNoSuchTenant:    "AccessDenied",
-	node.KindTenantExists:    "InternalError", // admin only; never expected here
-	node.KindNoSuchAccessKey: "InvalidAccessKeyId",
-	node.KindMalformedXML:    "MalformedXML",
-	node.KindNotImplemented:  "NotImplemented",
-	node.KindPrecondition:    "PreconditionFailed",
-	node.KindNotModified:     "NotModified",
-	node.KindTooManyParts:    "InvalidArgument",
-	node.KindInvalidUploadID: "NoSuchUpload",
-	node.KindConflict:        "OperationAborted",
-	node.KindNoSuchCORS:      "NoSuchCORSConfiguration",
-	node.KindInvalidTag:      "InvalidTag",
-	node.KindInvalidRequest:  "InvalidRequest",
+	objapi.KindNoSuchTenant:    "AccessDenied",
+	objapi.KindTenantExists:    "InternalError", // admin only; never expected here
+	objapi.KindNoSuchAccessKey: "InvalidAccessKeyId",
+	objapi.KindMalformedXML:    "MalformedXML",
+	objapi.KindNotImplemented:  "NotImplemented",
+	objapi.KindPrecondition:    "PreconditionFailed",
+	objapi.KindNotModified:     "NotModified",
+	objapi.KindTooManyParts:    "InvalidArgument",
+	objapi.KindInvalidUploadID: "NoSuchUpload",
+	objapi.KindConflict:        "OperationAborted",
+	objapi.KindNoSuchCORS:      "NoSuchCORSConfiguration",
+	objapi.KindInvalidTag:      "InvalidTag",
+	objapi.KindInvalidRequest:  "InvalidRequest",
 	// The node rewraps and retries itself; should a rotation race it
 	// every time, the client retries a 503.
-	node.KindStaleKey: "ServiceUnavailable",
+	objapi.KindStaleKey: "ServiceUnavailable",
 }
 
-// clientKinds are the kinds whose node.Error.Msg is shown to the client.
+// clientKinds are the kinds whose objapi.Error.Msg is shown to the client.
 // For server-side kinds the default message is shown and the details go to
 // the log only.
-func clientKind(k node.Kind) bool {
+func clientKind(k objapi.Kind) bool {
 	switch k {
-	case node.KindInternal, node.KindUnavailable, node.KindCorrupt, node.KindTenantExists, node.KindStaleKey:
+	case objapi.KindInternal, objapi.KindUnavailable, objapi.KindCorrupt, objapi.KindTenantExists, objapi.KindStaleKey:
 		return false
 	}
 	return true
@@ -209,7 +209,7 @@ type apiError struct {
 
 // toAPIError maps err to the S3 error the client gets. Internal details
 // never reach the message: only an s3Error's Msg, a client kind's
-// node.Error Msg and the table's defaults do.
+// objapi.Error Msg and the table's defaults do.
 func toAPIError(err error) apiError {
 	var se *s3Error
 	if errors.As(err, &se) {
@@ -236,7 +236,7 @@ func toAPIError(err error) apiError {
 			return e
 		}
 	}
-	var ne *node.Error
+	var ne *objapi.Error
 	if errors.As(err, &ne) {
 		code, ok := kindCodes[ne.Kind]
 		if !ok {

@@ -15,19 +15,19 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 	"github.com/kommunal-cloud/kcs/s3api/sigv2"
 	"github.com/kommunal-cloud/kcs/s3api/sigv4"
 )
 
-// TestKindsAreMapped fails when node gains a kind errors.go does not map.
+// TestKindsAreMapped fails when objapi gains a kind errors.go does not map.
 func TestKindsAreMapped(t *testing.T) {
-	for k := node.Kind(0); k < 1000; k++ {
+	for k := objapi.Kind(0); k < 1000; k++ {
 		if k.String() == fmt.Sprintf("kind %d", uint16(k)) {
 			continue // not a defined kind
 		}
 		if _, ok := kindCodes[k]; !ok {
-			t.Errorf("node.Kind %d (%s) has no S3 code in kindCodes", k, k)
+			t.Errorf("objapi.Kind %d (%s) has no S3 code in kindCodes", k, k)
 		}
 	}
 }
@@ -116,14 +116,14 @@ func TestToAPIError(t *testing.T) {
 		status int
 		msg    string // "" for the table's default
 	}{
-		{"node kind", &node.Error{Op: "GetObject", Kind: node.KindNoSuchKey}, "NoSuchKey", 404, ""},
-		{"node message shown", node.Errorf("CreateBucket", node.KindInvalidBucket, "too short"), "InvalidBucketName", 400, "too short"},
-		{"server message hidden", &node.Error{Kind: node.KindUnavailable, Msg: "site Greiz down"}, "ServiceUnavailable", 503, ""},
-		{"wrapped node error", fmt.Errorf("wrapped: %w", &node.Error{Kind: node.KindBucketNotEmpty}), "BucketNotEmpty", 409, ""},
+		{"node kind", &objapi.Error{Op: "GetObject", Kind: objapi.KindNoSuchKey}, "NoSuchKey", 404, ""},
+		{"node message shown", objapi.Errorf("CreateBucket", objapi.KindInvalidBucket, "too short"), "InvalidBucketName", 400, "too short"},
+		{"server message hidden", &objapi.Error{Kind: objapi.KindUnavailable, Msg: "site Greiz down"}, "ServiceUnavailable", 503, ""},
+		{"wrapped node error", fmt.Errorf("wrapped: %w", &objapi.Error{Kind: objapi.KindBucketNotEmpty}), "BucketNotEmpty", 409, ""},
 		{"sigv4 sentinel", fmt.Errorf("%w: detail", sigv4.ErrSignatureMismatch), "SignatureDoesNotMatch", 403, ""},
-		{"sigv4 under a node error", &node.Error{Kind: node.KindInternal, Err: fmt.Errorf("read: %w", sigv4.ErrBadDigest)}, "BadDigest", 400, ""},
+		{"sigv4 under a node error", &objapi.Error{Kind: objapi.KindInternal, Err: fmt.Errorf("read: %w", sigv4.ErrBadDigest)}, "BadDigest", 400, ""},
 		{"presign expired", sigv4.ErrPresignExpired, "AccessDenied", 403, "Request has expired"},
-		{"unknown key via lookup", fmt.Errorf("%w: %w", sigv4.ErrUnknownAccessKey, node.Errorf("x", node.KindNoSuchAccessKey, "k")), "InvalidAccessKeyId", 403, ""},
+		{"unknown key via lookup", fmt.Errorf("%w: %w", sigv4.ErrUnknownAccessKey, objapi.Errorf("x", objapi.KindNoSuchAccessKey, "k")), "InvalidAccessKeyId", 403, ""},
 		{"sigv2 mismatch", &sigv2.MismatchError{AccessKey: "k", StringToSign: "GET\n\n\n1\n/b"}, "SignatureDoesNotMatch", 403, ""},
 		{"sigv2 header", fmt.Errorf("%w: AWS x", sigv2.ErrMalformedHeader), "InvalidArgument", 400, "AWS authorization header is invalid.  Expected AwsAccessKeyId:signature"},
 		{"sigv2 query", sigv2.ErrQueryIncomplete, "AccessDenied", 403, "Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters"},

@@ -26,7 +26,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
 
-	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // testRegion is the region of test servers unless a test picks another.
@@ -70,7 +70,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	h := &harness{t: t, layer: newMemLayer(time.Now), logs: &logSink{}, region: o.region}
 	creds := memCreds{}
 	for _, k := range []testKey{keyA, keyA2, keyB} {
-		creds[k.id] = node.Credential{AccessKey: k.id, Secret: k.secret, Tenant: k.tenant}
+		creds[k.id] = objapi.Credential{AccessKey: k.id, Secret: k.secret, Tenant: k.tenant}
 	}
 	var layer ObjectLayer = h.layer
 	if o.wrap != nil {

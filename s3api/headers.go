@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kommunal-cloud/kcs/node"
 	"github.com/kommunal-cloud/kcs/node/objapi"
 	"github.com/kommunal-cloud/kcs/s3api/sigv4"
 )
@@ -86,7 +85,7 @@ func xmlTime(t time.Time) string { return t.UTC().Format(xmlTimeFormat) }
 // setObjectHeaders writes the headers that describe an object on GET and
 // HEAD. Content-Length and Content-Range depend on what is sent and are
 // set by the caller.
-func setObjectHeaders(h http.Header, info node.ObjectInfo) {
+func setObjectHeaders(h http.Header, info objapi.ObjectInfo) {
 	h.Set("ETag", quoteETag(info.ETag))
 	h.Set("Last-Modified", info.Modified.UTC().Format(http.TimeFormat))
 	ct := info.ContentType
@@ -121,8 +120,8 @@ func setObjectHeaders(h http.Header, info node.ObjectInfo) {
 // objectHeaders collects the standard headers an object keeps (PutObject,
 // CreateMultipartUpload, CopyObject with REPLACE, POST forms). aws-chunked
 // describes the transfer, not the object, and is not kept.
-func objectHeaders(h http.Header) node.Headers {
-	return node.Headers{
+func objectHeaders(h http.Header) objapi.Headers {
+	return objapi.Headers{
 		CacheControl:       strings.Join(h.Values("Cache-Control"), ", "),
 		ContentDisposition: h.Get("Content-Disposition"),
 		ContentEncoding:    sigv4.StripAWSChunked(strings.Join(h.Values("Content-Encoding"), ",")),
@@ -156,7 +155,7 @@ func applyResponseOverrides(h http.Header, q url.Values) {
 // unsatisfiable is set for "bytes=-0", which asks for nothing.
 // Numbers beyond int64 saturate, so a huge first byte is unsatisfiable and
 // a huge last byte means "to the end", as HTTP requires.
-func parseRange(v string) (spec *node.RangeSpec, unsatisfiable bool) {
+func parseRange(v string) (spec *objapi.RangeSpec, unsatisfiable bool) {
 	unit, set, ok := strings.Cut(strings.TrimSpace(v), "=")
 	if !ok || !strings.EqualFold(strings.TrimSpace(unit), "bytes") || strings.Contains(set, ",") {
 		return nil, false
@@ -174,20 +173,20 @@ func parseRange(v string) (spec *node.RangeSpec, unsatisfiable bool) {
 		case n == 0:
 			return nil, true
 		}
-		return &node.RangeSpec{Suffix: n}, false
+		return &objapi.RangeSpec{Suffix: n}, false
 	}
 	f, ok := parseDigits(first)
 	if !ok {
 		return nil, false
 	}
 	if last == "" {
-		return &node.RangeSpec{First: f, Last: -1}, false
+		return &objapi.RangeSpec{First: f, Last: -1}, false
 	}
 	l, ok := parseDigits(last)
 	if !ok || l < f {
 		return nil, false
 	}
-	return &node.RangeSpec{First: f, Last: l}, false
+	return &objapi.RangeSpec{First: f, Last: l}, false
 }
 
 // parseDigits parses a non-empty run of ASCII digits, saturating at
@@ -217,7 +216,7 @@ func parseDigits(s string) (int64, bool) {
 // If-Match, else If-Unmodified-Since (412); then If-None-Match, else
 // If-Modified-Since (304). Dates the client sends that do not parse are
 // ignored, as HTTP says.
-func checkPreconditions(h http.Header, info node.ObjectInfo) error {
+func checkPreconditions(h http.Header, info objapi.ObjectInfo) error {
 	// HTTP dates have whole seconds; the stored time may not.
 	mod := info.Modified.Truncate(time.Second)
 	if v := h.Get("If-Match"); v != "" {

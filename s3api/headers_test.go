@@ -13,25 +13,25 @@ import (
 	"testing/iotest"
 	"time"
 
-	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 func TestParseRange(t *testing.T) {
 	for _, tc := range []struct {
 		in    string
-		want  *node.RangeSpec
+		want  *objapi.RangeSpec
 		unsat bool
 	}{
 		{"", nil, false},
-		{"bytes=0-0", &node.RangeSpec{First: 0, Last: 0}, false},
-		{"bytes=10-20", &node.RangeSpec{First: 10, Last: 20}, false},
-		{"bytes=10-", &node.RangeSpec{First: 10, Last: -1}, false},
-		{"bytes=-7", &node.RangeSpec{Suffix: 7}, false},
-		{"Bytes = 1 - 2", &node.RangeSpec{First: 1, Last: 2}, false},
+		{"bytes=0-0", &objapi.RangeSpec{First: 0, Last: 0}, false},
+		{"bytes=10-20", &objapi.RangeSpec{First: 10, Last: 20}, false},
+		{"bytes=10-", &objapi.RangeSpec{First: 10, Last: -1}, false},
+		{"bytes=-7", &objapi.RangeSpec{Suffix: 7}, false},
+		{"Bytes = 1 - 2", &objapi.RangeSpec{First: 1, Last: 2}, false},
 		{"bytes=-0", nil, true},
-		{"bytes=99999999999999999999-", &node.RangeSpec{First: math.MaxInt64, Last: -1}, false},
-		{"bytes=0-99999999999999999999", &node.RangeSpec{First: 0, Last: math.MaxInt64}, false},
-		{"bytes=-99999999999999999999", &node.RangeSpec{Suffix: math.MaxInt64}, false},
+		{"bytes=99999999999999999999-", &objapi.RangeSpec{First: math.MaxInt64, Last: -1}, false},
+		{"bytes=0-99999999999999999999", &objapi.RangeSpec{First: 0, Last: math.MaxInt64}, false},
+		{"bytes=-99999999999999999999", &objapi.RangeSpec{Suffix: math.MaxInt64}, false},
 		{"bytes=20-10", nil, false},
 		{"bytes=0-1,2-3", nil, false},
 		{"bytes=0-1, 2-3", nil, false},
@@ -82,7 +82,7 @@ func TestUserMeta(t *testing.T) {
 
 func TestCheckPreconditions(t *testing.T) {
 	mod := time.Date(2024, 5, 1, 12, 0, 0, 500e6, time.UTC)
-	info := node.ObjectInfo{ETag: "abc", Modified: mod}
+	info := objapi.ObjectInfo{ETag: "abc", Modified: mod}
 	date := func(t time.Time) string { return t.UTC().Format(http.TimeFormat) }
 	for _, tc := range []struct {
 		name   string

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // maxListKeys is S3's default and cap for max-keys.
@@ -23,7 +23,7 @@ type listParams struct {
 
 func parseListParams(q url.Values) (listParams, error) {
 	p := listParams{prefix: q.Get("prefix"), delimiter: q.Get("delimiter"), maxKeys: maxListKeys}
-	if len(p.prefix) > node.MaxKeyLen || len(p.delimiter) > node.MaxKeyLen {
+	if len(p.prefix) > objapi.MaxKeyLen || len(p.delimiter) > objapi.MaxKeyLen {
 		return p, errorf("KeyTooLongError", "The prefix or delimiter is longer than the longest key.")
 	}
 	if v := q.Get("max-keys"); v != "" {
@@ -45,12 +45,12 @@ func parseListParams(q url.Values) (listParams, error) {
 
 // list runs one listing page. max-keys=0 asks for nothing; S3 answers an
 // empty page, but only for a bucket the caller may list.
-func (s *Server) list(r *http.Request, rq *request, p listParams, after string) (node.ListResult, error) {
+func (s *Server) list(r *http.Request, rq *request, p listParams, after string) (objapi.ListResult, error) {
 	if p.maxKeys == 0 {
 		_, err := s.layer.HeadBucket(r.Context(), rq.caller, rq.bucket)
-		return node.ListResult{}, err
+		return objapi.ListResult{}, err
 	}
-	return s.layer.ListObjects(r.Context(), rq.caller, rq.bucket, node.ListOptions{
+	return s.layer.ListObjects(r.Context(), rq.caller, rq.bucket, objapi.ListOptions{
 		Prefix:    p.prefix,
 		Delimiter: p.delimiter,
 		After:     after,
@@ -113,7 +113,7 @@ func (s *Server) listObjectsV1(w http.ResponseWriter, r *http.Request, rq *reque
 }
 
 // result builds the parts of a listing document both versions share.
-func (p listParams) result(bucket string, res node.ListResult, withOwner bool) *listBucketResult {
+func (p listParams) result(bucket string, res objapi.ListResult, withOwner bool) *listBucketResult {
 	out := &listBucketResult{
 		Name:           bucket,
 		Prefix:         p.encode(p.prefix),

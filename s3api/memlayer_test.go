@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kommunal-cloud/kcs/node"
 	"github.com/kommunal-cloud/kcs/node/objapi"
 	"github.com/kommunal-cloud/kcs/s3api/sigv4"
 )
@@ -53,21 +52,21 @@ func (m *memLayer) inject(f func(m *memLayer)) {
 }
 
 type memBucket struct {
-	info    node.BucketInfo
+	info    objapi.BucketInfo
 	objects map[string]*memObject
-	cors    []node.CORSRule
+	cors    []objapi.CORSRule
 }
 
 type memObject struct {
-	info  node.ObjectInfo
+	info  objapi.ObjectInfo
 	data  []byte
 	parts []int64 // part sizes, for objects uploaded in parts
-	tags  []node.Tag
+	tags  []objapi.Tag
 }
 
 type memUpload struct {
 	bucket, key, tenant, id string
-	opts                    node.PutOptions
+	opts                    objapi.PutOptions
 	checksumType            string // in effect: opts' or the algorithm's default
 	initiated               time.Time
 	seq                     int64
@@ -75,7 +74,7 @@ type memUpload struct {
 }
 
 type memPart struct {
-	info node.PartInfo
+	info objapi.PartInfo
 	md5  []byte
 	data []byte
 }
@@ -98,24 +97,24 @@ func (m *memLayer) enter(op string) error {
 }
 
 // bucketFor finds a bucket the caller owns. Call with m.mu held.
-func (m *memLayer) bucketFor(op string, c node.Caller, bucket string) (*memBucket, error) {
+func (m *memLayer) bucketFor(op string, c objapi.Caller, bucket string) (*memBucket, error) {
 	b, ok := m.buckets[bucket]
 	if !ok {
-		return nil, &node.Error{Op: op, Kind: node.KindNoSuchBucket, Bucket: bucket}
+		return nil, &objapi.Error{Op: op, Kind: objapi.KindNoSuchBucket, Bucket: bucket}
 	}
 	if b.info.Tenant != c.Tenant {
-		return nil, &node.Error{Op: op, Kind: node.KindAccessDenied, Bucket: bucket}
+		return nil, &objapi.Error{Op: op, Kind: objapi.KindAccessDenied, Bucket: bucket}
 	}
 	return b, nil
 }
 
-func (m *memLayer) ListBuckets(ctx context.Context, c node.Caller) ([]node.BucketInfo, error) {
+func (m *memLayer) ListBuckets(ctx context.Context, c objapi.Caller) ([]objapi.BucketInfo, error) {
 	if err := m.enter("ListBuckets"); err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []node.BucketInfo
+	var out []objapi.BucketInfo
 	for _, b := range m.buckets {
 		if b.info.Tenant == c.Tenant {
 			out = append(out, b.info)
@@ -124,42 +123,42 @@ func (m *memLayer) ListBuckets(ctx context.Context, c node.Caller) ([]node.Bucke
 	return out, nil
 }
 
-func (m *memLayer) CreateBucket(ctx context.Context, c node.Caller, bucket string) error {
+func (m *memLayer) CreateBucket(ctx context.Context, c objapi.Caller, bucket string) error {
 	if err := m.enter("CreateBucket"); err != nil {
 		return err
 	}
-	if err := node.ValidBucketName(bucket); err != nil {
+	if err := objapi.ValidBucketName(bucket); err != nil {
 		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if b, ok := m.buckets[bucket]; ok {
 		if b.info.Tenant == c.Tenant {
-			return &node.Error{Op: "CreateBucket", Kind: node.KindBucketOwnedByYou, Bucket: bucket}
+			return &objapi.Error{Op: "CreateBucket", Kind: objapi.KindBucketOwnedByYou, Bucket: bucket}
 		}
-		return &node.Error{Op: "CreateBucket", Kind: node.KindBucketExists, Bucket: bucket}
+		return &objapi.Error{Op: "CreateBucket", Kind: objapi.KindBucketExists, Bucket: bucket}
 	}
 	m.buckets[bucket] = &memBucket{
-		info:    node.BucketInfo{Name: bucket, Created: m.now(), Tenant: c.Tenant},
+		info:    objapi.BucketInfo{Name: bucket, Created: m.now(), Tenant: c.Tenant},
 		objects: map[string]*memObject{},
 	}
 	return nil
 }
 
-func (m *memLayer) HeadBucket(ctx context.Context, c node.Caller, bucket string) (node.BucketInfo, error) {
+func (m *memLayer) HeadBucket(ctx context.Context, c objapi.Caller, bucket string) (objapi.BucketInfo, error) {
 	if err := m.enter("HeadBucket"); err != nil {
-		return node.BucketInfo{}, err
+		return objapi.BucketInfo{}, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b, err := m.bucketFor("HeadBucket", c, bucket)
 	if err != nil {
-		return node.BucketInfo{}, err
+		return objapi.BucketInfo{}, err
 	}
 	return b.info, nil
 }
 
-func (m *memLayer) DeleteBucket(ctx context.Context, c node.Caller, bucket string) error {
+func (m *memLayer) DeleteBucket(ctx context.Context, c objapi.Caller, bucket string) error {
 	if err := m.enter("DeleteBucket"); err != nil {
 		return err
 	}
@@ -174,7 +173,7 @@ func (m *memLayer) DeleteBucket(ctx context.Context, c node.Caller, bucket strin
 		busy = busy || u.bucket == bucket
 	}
 	if busy {
-		return &node.Error{Op: "DeleteBucket", Kind: node.KindBucketNotEmpty, Bucket: bucket}
+		return &objapi.Error{Op: "DeleteBucket", Kind: objapi.KindBucketNotEmpty, Bucket: bucket}
 	}
 	delete(m.buckets, bucket)
 	return nil
@@ -188,19 +187,19 @@ func readBody(op string, body io.Reader, size int64, contentMD5 []byte) (data, s
 	if _, err := io.Copy(io.MultiWriter(&buf, h), body); err != nil {
 		// The real layer wraps read errors this way too: s3api must still
 		// find the body's own failure underneath.
-		return nil, nil, &node.Error{Op: op, Kind: node.KindInternal, Err: err}
+		return nil, nil, &objapi.Error{Op: op, Kind: objapi.KindInternal, Err: err}
 	}
 	if size >= 0 && int64(buf.Len()) != size {
-		return nil, nil, &node.Error{Op: op, Kind: node.KindIncompleteBody, Msg: fmt.Sprintf("got %d of %d bytes", buf.Len(), size)}
+		return nil, nil, &objapi.Error{Op: op, Kind: objapi.KindIncompleteBody, Msg: fmt.Sprintf("got %d of %d bytes", buf.Len(), size)}
 	}
 	sum = h.Sum(nil)
 	if contentMD5 != nil && !bytes.Equal(contentMD5, sum) {
-		return nil, nil, &node.Error{Op: op, Kind: node.KindBadDigest}
+		return nil, nil, &objapi.Error{Op: op, Kind: objapi.KindBadDigest}
 	}
 	return buf.Bytes(), sum, nil
 }
 
-func checksumsOf(f func() []node.Checksum) []node.Checksum {
+func checksumsOf(f func() []objapi.Checksum) []objapi.Checksum {
 	if f == nil {
 		return nil
 	}
@@ -212,37 +211,37 @@ func checksumsOf(f func() []node.Checksum) []node.Checksum {
 func commitCheck(op string, b *memBucket, key string, ifNoneMatch bool, ifMatch string) error {
 	cur, exists := b.objects[key]
 	if ifNoneMatch && exists {
-		return &node.Error{Op: op, Kind: node.KindPrecondition, Bucket: b.info.Name, Key: key}
+		return &objapi.Error{Op: op, Kind: objapi.KindPrecondition, Bucket: b.info.Name, Key: key}
 	}
 	if ifMatch != "" {
 		if !exists {
-			return &node.Error{Op: op, Kind: node.KindNoSuchKey, Bucket: b.info.Name, Key: key}
+			return &objapi.Error{Op: op, Kind: objapi.KindNoSuchKey, Bucket: b.info.Name, Key: key}
 		}
 		if cur.info.ETag != ifMatch {
-			return &node.Error{Op: op, Kind: node.KindPrecondition, Bucket: b.info.Name, Key: key}
+			return &objapi.Error{Op: op, Kind: objapi.KindPrecondition, Bucket: b.info.Name, Key: key}
 		}
 	}
 	return nil
 }
 
-func (m *memLayer) PutObject(ctx context.Context, c node.Caller, bucket, key string, body io.Reader, opts node.PutOptions) (node.ObjectInfo, error) {
+func (m *memLayer) PutObject(ctx context.Context, c objapi.Caller, bucket, key string, body io.Reader, opts objapi.PutOptions) (objapi.ObjectInfo, error) {
 	if err := m.enter("PutObject"); err != nil {
-		return node.ObjectInfo{}, err
+		return objapi.ObjectInfo{}, err
 	}
-	if err := node.ValidObjectKey(key); err != nil {
-		return node.ObjectInfo{}, err
+	if err := objapi.ValidObjectKey(key); err != nil {
+		return objapi.ObjectInfo{}, err
 	}
 	m.mu.Lock()
 	_, err := m.bucketFor("PutObject", c, bucket)
 	m.mu.Unlock()
 	if err != nil {
-		return node.ObjectInfo{}, err
+		return objapi.ObjectInfo{}, err
 	}
 	data, sum, err := readBody("PutObject", body, opts.Size, opts.ContentMD5)
 	if err != nil {
-		return node.ObjectInfo{}, err
+		return objapi.ObjectInfo{}, err
 	}
-	info := node.ObjectInfo{
+	info := objapi.ObjectInfo{
 		Bucket: bucket, Key: key, VersionID: "null", Size: int64(len(data)),
 		ETag: hex.EncodeToString(sum), Modified: m.now(), ContentType: opts.ContentType, Headers: opts.Headers,
 		UserMeta: opts.UserMeta, Checksums: checksumsOf(opts.Checksums), Owner: c.Tenant, StorageClass: "STANDARD",
@@ -255,16 +254,16 @@ func (m *memLayer) PutObject(ctx context.Context, c node.Caller, bucket, key str
 	defer m.mu.Unlock()
 	b, err := m.bucketFor("PutObject", c, bucket)
 	if err != nil {
-		return node.ObjectInfo{}, err
+		return objapi.ObjectInfo{}, err
 	}
 	if err := commitCheck("PutObject", b, key, opts.IfNoneMatch, opts.IfMatch); err != nil {
-		return node.ObjectInfo{}, err
+		return objapi.ObjectInfo{}, err
 	}
 	b.objects[key] = &memObject{info: info, data: data, tags: slices.Clone(opts.Tags)}
 	return info, nil
 }
 
-func (m *memLayer) GetObject(ctx context.Context, c node.Caller, bucket, key string, opts node.GetOptions) (*node.Object, error) {
+func (m *memLayer) GetObject(ctx context.Context, c objapi.Caller, bucket, key string, opts objapi.GetOptions) (*objapi.Object, error) {
 	if err := m.enter("GetObject"); err != nil {
 		return nil, err
 	}
@@ -276,12 +275,12 @@ func (m *memLayer) GetObject(ctx context.Context, c node.Caller, bucket, key str
 	}
 	o, ok := b.objects[key]
 	if !ok {
-		return nil, &node.Error{Op: "GetObject", Kind: node.KindNoSuchKey, Bucket: bucket, Key: key}
+		return nil, &objapi.Error{Op: "GetObject", Kind: objapi.KindNoSuchKey, Bucket: bucket, Key: key}
 	}
 	size := int64(len(o.data))
 	off, n, partial := int64(0), size, false
-	bad := func() (*node.Object, error) {
-		return nil, &node.Error{Op: "GetObject", Kind: node.KindInvalidRange, Bucket: bucket, Key: key}
+	bad := func() (*objapi.Object, error) {
+		return nil, &objapi.Error{Op: "GetObject", Kind: objapi.KindInvalidRange, Bucket: bucket, Key: key}
 	}
 	switch {
 	case opts.PartNumber > 0:
@@ -314,7 +313,7 @@ func (m *memLayer) GetObject(ctx context.Context, c node.Caller, bucket, key str
 			if _, err := w.Write(data[:len(data)/2]); err != nil {
 				return err
 			}
-			return &node.Error{Op: "GetObject", Kind: node.KindCorrupt, Err: fmt.Errorf("injected failure")}
+			return &objapi.Error{Op: "GetObject", Kind: objapi.KindCorrupt, Err: fmt.Errorf("injected failure")}
 		}
 		// Write in small pieces, as a stream would, and honour ctx.
 		for len(data) > 0 {
@@ -332,11 +331,11 @@ func (m *memLayer) GetObject(ctx context.Context, c node.Caller, bucket, key str
 	info := o.info
 	info.PartsCount = len(o.parts)
 	info.TagCount = len(o.tags)
-	return node.NewObject(info, off, n, partial, send), nil
+	return objapi.NewObject(info, off, n, partial, send), nil
 }
 
 // resolveRange turns a range into offset and length within size.
-func resolveRange(r *node.RangeSpec, size int64) (off, n int64, ok bool) {
+func resolveRange(r *objapi.RangeSpec, size int64) (off, n int64, ok bool) {
 	if r.Suffix > 0 {
 		if size == 0 {
 			return 0, 0, false
@@ -354,7 +353,7 @@ func resolveRange(r *node.RangeSpec, size int64) (off, n int64, ok bool) {
 	return r.First, last - r.First + 1, true
 }
 
-func (m *memLayer) DeleteObject(ctx context.Context, c node.Caller, bucket, key string, opts node.DeleteOptions) error {
+func (m *memLayer) DeleteObject(ctx context.Context, c objapi.Caller, bucket, key string, opts objapi.DeleteOptions) error {
 	if err := m.enter("DeleteObject"); err != nil {
 		return err
 	}
@@ -366,21 +365,21 @@ func (m *memLayer) DeleteObject(ctx context.Context, c node.Caller, bucket, key 
 	}
 	o, ok := b.objects[key]
 	if !ok {
-		return &node.Error{Op: "DeleteObject", Kind: node.KindNoSuchKey, Bucket: bucket, Key: key}
+		return &objapi.Error{Op: "DeleteObject", Kind: objapi.KindNoSuchKey, Bucket: bucket, Key: key}
 	}
 	if opts.IfMatch != "" && o.info.ETag != opts.IfMatch {
-		return &node.Error{Op: "DeleteObject", Kind: node.KindPrecondition, Bucket: bucket, Key: key}
+		return &objapi.Error{Op: "DeleteObject", Kind: objapi.KindPrecondition, Bucket: bucket, Key: key}
 	}
 	delete(b.objects, key)
 	return nil
 }
 
-func (m *memLayer) DeleteObjects(ctx context.Context, c node.Caller, bucket string, keys []string) ([]node.DeleteResult, error) {
+func (m *memLayer) DeleteObjects(ctx context.Context, c objapi.Caller, bucket string, keys []string) ([]objapi.DeleteResult, error) {
 	if err := m.enter("DeleteObjects"); err != nil {
 		return nil, err
 	}
 	if len(keys) == 0 || len(keys) > 1000 {
-		return nil, node.Errorf("DeleteObjects", node.KindMalformedXML, "%d keys", len(keys))
+		return nil, objapi.Errorf("DeleteObjects", objapi.KindMalformedXML, "%d keys", len(keys))
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -388,11 +387,11 @@ func (m *memLayer) DeleteObjects(ctx context.Context, c node.Caller, bucket stri
 	if err != nil {
 		return nil, err
 	}
-	out := make([]node.DeleteResult, 0, len(keys))
+	out := make([]objapi.DeleteResult, 0, len(keys))
 	// Reverse order: s3api must not rely on the results' order.
 	for _, k := range slices.Backward(keys) {
 		delete(b.objects, k)
-		out = append(out, node.DeleteResult{Key: k})
+		out = append(out, objapi.DeleteResult{Key: k})
 	}
 	return out, nil
 }
@@ -401,18 +400,18 @@ func (m *memLayer) DeleteObjects(ctx context.Context, c node.Caller, bucket stri
 // listed strictly after opts.After; when After is a common prefix of the
 // previous page (it ends with the delimiter), every key under it was
 // already rolled up into that prefix and is skipped.
-func (m *memLayer) ListObjects(ctx context.Context, c node.Caller, bucket string, opts node.ListOptions) (node.ListResult, error) {
+func (m *memLayer) ListObjects(ctx context.Context, c objapi.Caller, bucket string, opts objapi.ListOptions) (objapi.ListResult, error) {
 	if err := m.enter("ListObjects"); err != nil {
-		return node.ListResult{}, err
+		return objapi.ListResult{}, err
 	}
 	if opts.MaxKeys < 1 || opts.MaxKeys > 1000 {
-		return node.ListResult{}, node.Errorf("ListObjects", node.KindInvalidArgument, "max keys %d", opts.MaxKeys)
+		return objapi.ListResult{}, objapi.Errorf("ListObjects", objapi.KindInvalidArgument, "max keys %d", opts.MaxKeys)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b, err := m.bucketFor("ListObjects", c, bucket)
 	if err != nil {
-		return node.ListResult{}, err
+		return objapi.ListResult{}, err
 	}
 	keys := make([]string, 0, len(b.objects))
 	for k := range b.objects {
@@ -423,7 +422,7 @@ func (m *memLayer) ListObjects(ctx context.Context, c node.Caller, bucket string
 	if d := opts.Delimiter; d != "" && strings.HasSuffix(opts.After, d) && strings.HasPrefix(opts.After, opts.Prefix) {
 		skipUnder = opts.After
 	}
-	var res node.ListResult
+	var res objapi.ListResult
 	count := 0
 	for _, k := range keys {
 		if !strings.HasPrefix(k, opts.Prefix) || k <= opts.After || skipUnder != "" && strings.HasPrefix(k, skipUnder) {
@@ -462,9 +461,9 @@ func (m *memLayer) ListObjects(ctx context.Context, c node.Caller, bucket string
 // checkCopyConditions evaluates a copy source's conditions as S3 does:
 // an If-Match that holds overrides If-Unmodified-Since, an If-None-Match
 // that fails overrides If-Modified-Since, and a failure is 412.
-func checkCopyConditions(op string, src node.CopySource, info node.ObjectInfo) error {
+func checkCopyConditions(op string, src objapi.CopySource, info objapi.ObjectInfo) error {
 	mod := info.Modified.Truncate(time.Second)
-	fail := &node.Error{Op: op, Kind: node.KindPrecondition, Bucket: src.Bucket, Key: src.Key}
+	fail := &objapi.Error{Op: op, Kind: objapi.KindPrecondition, Bucket: src.Bucket, Key: src.Key}
 	if src.IfMatch != "" {
 		if !objapi.ETagMatches(src.IfMatch, info.ETag) {
 			return fail
@@ -484,14 +483,14 @@ func checkCopyConditions(op string, src node.CopySource, info node.ObjectInfo) e
 
 // copySourceObject finds a copy's source and checks its conditions. Call
 // with m.mu held.
-func (m *memLayer) copySourceObject(op string, c node.Caller, src node.CopySource) (*memObject, error) {
+func (m *memLayer) copySourceObject(op string, c objapi.Caller, src objapi.CopySource) (*memObject, error) {
 	sb, err := m.bucketFor(op, c, src.Bucket)
 	if err != nil {
 		return nil, err
 	}
 	so, ok := sb.objects[src.Key]
 	if !ok {
-		return nil, &node.Error{Op: op, Kind: node.KindNoSuchKey, Bucket: src.Bucket, Key: src.Key}
+		return nil, &objapi.Error{Op: op, Kind: objapi.KindNoSuchKey, Bucket: src.Bucket, Key: src.Key}
 	}
 	if err := checkCopyConditions(op, src, so.info); err != nil {
 		return nil, err
@@ -500,42 +499,42 @@ func (m *memLayer) copySourceObject(op string, c node.Caller, src node.CopySourc
 }
 
 // checksumOver computes a full-object checksum of data.
-func checksumOver(alg string, data []byte) node.Checksum {
+func checksumOver(alg string, data []byte) objapi.Checksum {
 	h, err := sigv4.NewChecksum(alg)
 	if err != nil {
 		panic(err)
 	}
 	h.Write(data)
-	return node.Checksum{Algorithm: alg, Value: sigv4.EncodeChecksum(h.Sum(nil))}
+	return objapi.Checksum{Algorithm: alg, Value: sigv4.EncodeChecksum(h.Sum(nil))}
 }
 
-func (m *memLayer) CopyObject(ctx context.Context, c node.Caller, src node.CopySource, bucket, key string, opts node.CopyOptions) (node.ObjectInfo, error) {
+func (m *memLayer) CopyObject(ctx context.Context, c objapi.Caller, src objapi.CopySource, bucket, key string, opts objapi.CopyOptions) (objapi.ObjectInfo, error) {
 	const op = "CopyObject"
 	if err := m.enter(op); err != nil {
-		return node.ObjectInfo{}, err
+		return objapi.ObjectInfo{}, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	so, err := m.copySourceObject(op, c, src)
 	if err != nil {
-		return node.ObjectInfo{}, err
+		return objapi.ObjectInfo{}, err
 	}
 	if so.info.Size > 5<<30 {
-		return node.ObjectInfo{}, node.Errorf(op, node.KindInvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
+		return objapi.ObjectInfo{}, objapi.Errorf(op, objapi.KindInvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
 	}
 	db, err := m.bucketFor(op, c, bucket)
 	if err != nil {
-		return node.ObjectInfo{}, err
+		return objapi.ObjectInfo{}, err
 	}
 	if src.Bucket == bucket && src.Key == key && !opts.ReplaceMetadata && !opts.ReplaceTags && opts.Put.ChecksumAlgorithm == "" {
-		return node.ObjectInfo{}, node.Errorf(op, node.KindInvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+		return objapi.ObjectInfo{}, objapi.Errorf(op, objapi.KindInvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
 	if err := commitCheck(op, db, key, opts.Put.IfNoneMatch, opts.Put.IfMatch); err != nil {
-		return node.ObjectInfo{}, err
+		return objapi.ObjectInfo{}, err
 	}
 	data := slices.Clone(so.data)
 	sum := md5.Sum(data)
-	info := node.ObjectInfo{
+	info := objapi.ObjectInfo{
 		Bucket: bucket, Key: key, VersionID: "null", Size: int64(len(data)), ETag: hex.EncodeToString(sum[:]),
 		Modified: m.now(), ContentType: so.info.ContentType, Headers: so.info.Headers, UserMeta: so.info.UserMeta,
 		Owner: c.Tenant, StorageClass: "STANDARD",
@@ -549,7 +548,7 @@ func (m *memLayer) CopyObject(ctx context.Context, c node.Caller, src node.CopyS
 	}
 	switch {
 	case opts.Put.ChecksumAlgorithm != "":
-		info.Checksums = []node.Checksum{checksumOver(opts.Put.ChecksumAlgorithm, data)}
+		info.Checksums = []objapi.Checksum{checksumOver(opts.Put.ChecksumAlgorithm, data)}
 	case so.info.ChecksumType == "FULL_OBJECT":
 		// A COMPOSITE checksum describes the source's parts, which the copy
 		// does not have; a full-object one still holds.
@@ -563,57 +562,57 @@ func (m *memLayer) CopyObject(ctx context.Context, c node.Caller, src node.CopyS
 	return info, nil
 }
 
-func (m *memLayer) UploadPartCopy(ctx context.Context, c node.Caller, src node.CopySource, bucket, key, uploadID string, part int) (node.PartInfo, error) {
+func (m *memLayer) UploadPartCopy(ctx context.Context, c objapi.Caller, src objapi.CopySource, bucket, key, uploadID string, part int) (objapi.PartInfo, error) {
 	const op = "UploadPartCopy"
 	if err := m.enter(op); err != nil {
-		return node.PartInfo{}, err
+		return objapi.PartInfo{}, err
 	}
 	if part < 1 || part > 10000 {
-		return node.PartInfo{}, node.Errorf(op, node.KindInvalidArgument, "part number %d", part)
+		return objapi.PartInfo{}, objapi.Errorf(op, objapi.KindInvalidArgument, "part number %d", part)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	u, err := m.upload(op, c, bucket, key, uploadID)
 	if err != nil {
-		return node.PartInfo{}, err
+		return objapi.PartInfo{}, err
 	}
 	so, err := m.copySourceObject(op, c, src)
 	if err != nil {
-		return node.PartInfo{}, err
+		return objapi.PartInfo{}, err
 	}
 	data := so.data
 	if r := src.Range; r != nil {
 		size := int64(len(data))
 		if r.First >= size || r.Last >= size {
-			return node.PartInfo{}, &node.Error{Op: op, Kind: node.KindInvalidRange, Bucket: src.Bucket, Key: src.Key}
+			return objapi.PartInfo{}, &objapi.Error{Op: op, Kind: objapi.KindInvalidRange, Bucket: src.Bucket, Key: src.Key}
 		}
 		data = data[r.First : r.Last+1]
 	}
 	if len(data) > 5<<30 {
-		return node.PartInfo{}, node.Errorf(op, node.KindInvalidRequest, "a part takes at most 5 GiB")
+		return objapi.PartInfo{}, objapi.Errorf(op, objapi.KindInvalidRequest, "a part takes at most 5 GiB")
 	}
 	data = slices.Clone(data)
 	sum := md5.Sum(data)
-	info := node.PartInfo{Number: part, ETag: hex.EncodeToString(sum[:]), Size: int64(len(data)), Modified: m.now()}
+	info := objapi.PartInfo{Number: part, ETag: hex.EncodeToString(sum[:]), Size: int64(len(data)), Modified: m.now()}
 	if alg := u.opts.ChecksumAlgorithm; alg != "" {
-		info.Checksums = []node.Checksum{checksumOver(alg, data)}
+		info.Checksums = []objapi.Checksum{checksumOver(alg, data)}
 	}
 	u.parts[part] = &memPart{info: info, md5: sum[:], data: data}
 	return info, nil
 }
 
-func (m *memLayer) CreateMultipartUpload(ctx context.Context, c node.Caller, bucket, key string, opts node.PutOptions) (string, error) {
+func (m *memLayer) CreateMultipartUpload(ctx context.Context, c objapi.Caller, bucket, key string, opts objapi.PutOptions) (string, error) {
 	const op = "CreateMultipartUpload"
 	if err := m.enter(op); err != nil {
 		return "", err
 	}
-	if err := node.ValidObjectKey(key); err != nil {
+	if err := objapi.ValidObjectKey(key); err != nil {
 		return "", err
 	}
 	typ := opts.ChecksumType
 	switch {
 	case opts.ChecksumAlgorithm == "" && typ != "":
-		return "", node.Errorf(op, node.KindInvalidRequest, "a checksum type needs an algorithm")
+		return "", objapi.Errorf(op, objapi.KindInvalidRequest, "a checksum type needs an algorithm")
 	case opts.ChecksumAlgorithm == "":
 	case typ == "" && opts.ChecksumAlgorithm == "CRC64NVME":
 		typ = "FULL_OBJECT"
@@ -621,7 +620,7 @@ func (m *memLayer) CreateMultipartUpload(ctx context.Context, c node.Caller, buc
 		typ = "COMPOSITE"
 	case typ == "FULL_OBJECT" && !strings.HasPrefix(opts.ChecksumAlgorithm, "CRC"),
 		typ == "COMPOSITE" && opts.ChecksumAlgorithm == "CRC64NVME":
-		return "", node.Errorf(op, node.KindInvalidRequest, "%s with %s", typ, opts.ChecksumAlgorithm)
+		return "", objapi.Errorf(op, objapi.KindInvalidRequest, "%s with %s", typ, opts.ChecksumAlgorithm)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -639,51 +638,51 @@ func (m *memLayer) CreateMultipartUpload(ctx context.Context, c node.Caller, buc
 
 // upload finds an upload of this caller, bucket and key. Call with m.mu
 // held.
-func (m *memLayer) upload(op string, c node.Caller, bucket, key, id string) (*memUpload, error) {
+func (m *memLayer) upload(op string, c objapi.Caller, bucket, key, id string) (*memUpload, error) {
 	if _, err := m.bucketFor(op, c, bucket); err != nil {
 		return nil, err
 	}
 	u, ok := m.uploads[id]
 	if !ok || u.bucket != bucket || u.key != key || u.tenant != c.Tenant {
-		return nil, &node.Error{Op: op, Kind: node.KindNoSuchUpload, Bucket: bucket, Key: key}
+		return nil, &objapi.Error{Op: op, Kind: objapi.KindNoSuchUpload, Bucket: bucket, Key: key}
 	}
 	return u, nil
 }
 
-func (m *memLayer) UploadPart(ctx context.Context, c node.Caller, bucket, key, uploadID string, part int, body io.Reader, opts node.PartOptions) (node.PartInfo, error) {
+func (m *memLayer) UploadPart(ctx context.Context, c objapi.Caller, bucket, key, uploadID string, part int, body io.Reader, opts objapi.PartOptions) (objapi.PartInfo, error) {
 	if err := m.enter("UploadPart"); err != nil {
-		return node.PartInfo{}, err
+		return objapi.PartInfo{}, err
 	}
 	if part < 1 || part > 10000 {
-		return node.PartInfo{}, node.Errorf("UploadPart", node.KindInvalidArgument, "part number %d", part)
+		return objapi.PartInfo{}, objapi.Errorf("UploadPart", objapi.KindInvalidArgument, "part number %d", part)
 	}
 	m.mu.Lock()
 	_, err := m.upload("UploadPart", c, bucket, key, uploadID)
 	m.mu.Unlock()
 	if err != nil {
-		return node.PartInfo{}, err
+		return objapi.PartInfo{}, err
 	}
 	data, sum, err := readBody("UploadPart", body, opts.Size, opts.ContentMD5)
 	if err != nil {
-		return node.PartInfo{}, err
+		return objapi.PartInfo{}, err
 	}
-	info := node.PartInfo{Number: part, ETag: hex.EncodeToString(sum), Size: int64(len(data)), Modified: m.now(), Checksums: checksumsOf(opts.Checksums)}
+	info := objapi.PartInfo{Number: part, ETag: hex.EncodeToString(sum), Size: int64(len(data)), Modified: m.now(), Checksums: checksumsOf(opts.Checksums)}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	u, err := m.upload("UploadPart", c, bucket, key, uploadID)
 	if err != nil {
-		return node.PartInfo{}, err
+		return objapi.PartInfo{}, err
 	}
 	if alg := u.opts.ChecksumAlgorithm; alg != "" && findChecksum(info.Checksums, alg) == "" {
 		// The upload's checksum is built from its parts': each must
 		// bring one.
-		return node.PartInfo{}, node.Errorf("UploadPart", node.KindInvalidRequest, "Checksum Type mismatch occurred, expected checksum Type: %s", strings.ToLower(alg))
+		return objapi.PartInfo{}, objapi.Errorf("UploadPart", objapi.KindInvalidRequest, "Checksum Type mismatch occurred, expected checksum Type: %s", strings.ToLower(alg))
 	}
 	u.parts[part] = &memPart{info: info, md5: sum, data: data}
 	return info, nil
 }
 
-func findChecksum(cs []node.Checksum, alg string) string {
+func findChecksum(cs []objapi.Checksum, alg string) string {
 	for _, c := range cs {
 		if c.Algorithm == alg {
 			return c.Value
@@ -692,27 +691,27 @@ func findChecksum(cs []node.Checksum, alg string) string {
 	return ""
 }
 
-func (m *memLayer) CompleteMultipartUpload(ctx context.Context, c node.Caller, bucket, key, uploadID string, parts []node.CompletePart, opts node.CompleteOptions) (node.ObjectInfo, error) {
+func (m *memLayer) CompleteMultipartUpload(ctx context.Context, c objapi.Caller, bucket, key, uploadID string, parts []objapi.CompletePart, opts objapi.CompleteOptions) (objapi.ObjectInfo, error) {
 	if err := m.enter("CompleteMultipartUpload"); err != nil {
-		return node.ObjectInfo{}, err
+		return objapi.ObjectInfo{}, err
 	}
 	const op = "CompleteMultipartUpload"
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	u, err := m.upload(op, c, bucket, key, uploadID)
 	if err != nil {
-		return node.ObjectInfo{}, err
+		return objapi.ObjectInfo{}, err
 	}
 	if len(parts) == 0 {
-		return node.ObjectInfo{}, node.Errorf(op, node.KindMalformedXML, "no parts")
+		return objapi.ObjectInfo{}, objapi.Errorf(op, objapi.KindMalformedXML, "no parts")
 	}
 	for i := 1; i < len(parts); i++ {
 		if parts[i].Number <= parts[i-1].Number {
-			return node.ObjectInfo{}, &node.Error{Op: op, Kind: node.KindInvalidPartOrder, Bucket: bucket, Key: key}
+			return objapi.ObjectInfo{}, &objapi.Error{Op: op, Kind: objapi.KindInvalidPartOrder, Bucket: bucket, Key: key}
 		}
 	}
 	if opts.ChecksumType != "" && opts.ChecksumType != u.checksumType {
-		return node.ObjectInfo{}, node.Errorf(op, node.KindInvalidRequest, "The upload was created using the %s checksum mode. The complete request must use the same checksum mode.", cmp.Or(u.checksumType, "null"))
+		return objapi.ObjectInfo{}, objapi.Errorf(op, objapi.KindInvalidRequest, "The upload was created using the %s checksum mode. The complete request must use the same checksum mode.", cmp.Or(u.checksumType, "null"))
 	}
 	alg := u.opts.ChecksumAlgorithm
 	h := md5.New()
@@ -725,20 +724,20 @@ func (m *memLayer) CompleteMultipartUpload(ctx context.Context, c node.Caller, b
 	for i, cp := range parts {
 		p, ok := u.parts[cp.Number]
 		if !ok || p.info.ETag != cp.ETag {
-			return node.ObjectInfo{}, &node.Error{Op: op, Kind: node.KindInvalidPart, Bucket: bucket, Key: key, Msg: fmt.Sprintf("part %d", cp.Number)}
+			return objapi.ObjectInfo{}, &objapi.Error{Op: op, Kind: objapi.KindInvalidPart, Bucket: bucket, Key: key, Msg: fmt.Sprintf("part %d", cp.Number)}
 		}
 		for _, want := range cp.Checksums {
 			if findChecksum(p.info.Checksums, want.Algorithm) != want.Value {
-				return node.ObjectInfo{}, &node.Error{Op: op, Kind: node.KindInvalidPart, Bucket: bucket, Key: key, Msg: fmt.Sprintf("part %d: its %s differs", cp.Number, want.Algorithm)}
+				return objapi.ObjectInfo{}, &objapi.Error{Op: op, Kind: objapi.KindInvalidPart, Bucket: bucket, Key: key, Msg: fmt.Sprintf("part %d: its %s differs", cp.Number, want.Algorithm)}
 			}
 		}
 		if i < len(parts)-1 && p.info.Size < minPartSize {
-			return node.ObjectInfo{}, &node.Error{Op: op, Kind: node.KindEntityTooSmall, Bucket: bucket, Key: key}
+			return objapi.ObjectInfo{}, &objapi.Error{Op: op, Kind: objapi.KindEntityTooSmall, Bucket: bucket, Key: key}
 		}
 		if composite != nil {
 			d, err := sigv4.DecodeChecksum(alg, findChecksum(p.info.Checksums, alg))
 			if err != nil {
-				return node.ObjectInfo{}, &node.Error{Op: op, Kind: node.KindInternal, Err: err}
+				return objapi.ObjectInfo{}, &objapi.Error{Op: op, Kind: objapi.KindInternal, Err: err}
 			}
 			composite.Write(d)
 		}
@@ -746,23 +745,23 @@ func (m *memLayer) CompleteMultipartUpload(ctx context.Context, c node.Caller, b
 		data = append(data, p.data...)
 		sizes = append(sizes, p.info.Size)
 	}
-	var sums []node.Checksum
+	var sums []objapi.Checksum
 	switch {
 	case composite != nil:
-		sums = []node.Checksum{{Algorithm: alg, Value: fmt.Sprintf("%s-%d", sigv4.EncodeChecksum(composite.Sum(nil)), len(parts))}}
+		sums = []objapi.Checksum{{Algorithm: alg, Value: fmt.Sprintf("%s-%d", sigv4.EncodeChecksum(composite.Sum(nil)), len(parts))}}
 	case alg != "":
-		sums = []node.Checksum{checksumOver(alg, data)}
+		sums = []objapi.Checksum{checksumOver(alg, data)}
 	}
 	for _, want := range opts.Checksums {
 		if findChecksum(sums, want.Algorithm) != want.Value {
-			return node.ObjectInfo{}, &node.Error{Op: op, Kind: node.KindBadDigest, Bucket: bucket, Key: key, Msg: "the " + want.Algorithm + " you specified did not match the calculated checksum"}
+			return objapi.ObjectInfo{}, &objapi.Error{Op: op, Kind: objapi.KindBadDigest, Bucket: bucket, Key: key, Msg: "the " + want.Algorithm + " you specified did not match the calculated checksum"}
 		}
 	}
 	b := m.buckets[bucket]
 	if err := commitCheck(op, b, key, opts.IfNoneMatch, opts.IfMatch); err != nil {
-		return node.ObjectInfo{}, err
+		return objapi.ObjectInfo{}, err
 	}
-	info := node.ObjectInfo{
+	info := objapi.ObjectInfo{
 		Bucket: bucket, Key: key, VersionID: "null", Size: int64(len(data)),
 		ETag:     fmt.Sprintf("%s-%d", hex.EncodeToString(h.Sum(nil)), len(parts)),
 		Modified: m.now(), ContentType: u.opts.ContentType, UserMeta: u.opts.UserMeta, Headers: u.opts.Headers,
@@ -776,7 +775,7 @@ func (m *memLayer) CompleteMultipartUpload(ctx context.Context, c node.Caller, b
 	return info, nil
 }
 
-func (m *memLayer) AbortMultipartUpload(ctx context.Context, c node.Caller, bucket, key, uploadID string) error {
+func (m *memLayer) AbortMultipartUpload(ctx context.Context, c objapi.Caller, bucket, key, uploadID string) error {
 	if err := m.enter("AbortMultipartUpload"); err != nil {
 		return err
 	}
@@ -789,26 +788,26 @@ func (m *memLayer) AbortMultipartUpload(ctx context.Context, c node.Caller, buck
 	return nil
 }
 
-func (u *memUpload) info() node.UploadInfo {
-	return node.UploadInfo{Bucket: u.bucket, Key: u.key, UploadID: u.id, Initiated: u.initiated, Owner: u.tenant,
+func (u *memUpload) info() objapi.UploadInfo {
+	return objapi.UploadInfo{Bucket: u.bucket, Key: u.key, UploadID: u.id, Initiated: u.initiated, Owner: u.tenant,
 		StorageClass: "STANDARD", ChecksumAlgorithm: u.opts.ChecksumAlgorithm, ChecksumType: u.checksumType}
 }
 
-func (m *memLayer) ListParts(ctx context.Context, c node.Caller, bucket, key, uploadID string, opts node.ListPartsOptions) (node.ListPartsResult, error) {
+func (m *memLayer) ListParts(ctx context.Context, c objapi.Caller, bucket, key, uploadID string, opts objapi.ListPartsOptions) (objapi.ListPartsResult, error) {
 	if err := m.enter("ListParts"); err != nil {
-		return node.ListPartsResult{}, err
+		return objapi.ListPartsResult{}, err
 	}
 	if opts.MaxParts < 1 || opts.MaxParts > 1000 || opts.Marker < 0 {
-		return node.ListPartsResult{}, node.Errorf("ListParts", node.KindInvalidArgument, "max parts %d, marker %d", opts.MaxParts, opts.Marker)
+		return objapi.ListPartsResult{}, objapi.Errorf("ListParts", objapi.KindInvalidArgument, "max parts %d, marker %d", opts.MaxParts, opts.Marker)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	u, err := m.upload("ListParts", c, bucket, key, uploadID)
 	if err != nil {
-		return node.ListPartsResult{}, err
+		return objapi.ListPartsResult{}, err
 	}
 	nums := slices.Sorted(maps.Keys(u.parts))
-	res := node.ListPartsResult{Upload: u.info()}
+	res := objapi.ListPartsResult{Upload: u.info()}
 	for _, n := range nums {
 		if n <= opts.Marker {
 			continue
@@ -823,17 +822,17 @@ func (m *memLayer) ListParts(ctx context.Context, c node.Caller, bucket, key, up
 	return res, nil
 }
 
-func (m *memLayer) ListMultipartUploads(ctx context.Context, c node.Caller, bucket string, opts node.ListUploadsOptions) (node.ListUploadsResult, error) {
+func (m *memLayer) ListMultipartUploads(ctx context.Context, c objapi.Caller, bucket string, opts objapi.ListUploadsOptions) (objapi.ListUploadsResult, error) {
 	if err := m.enter("ListMultipartUploads"); err != nil {
-		return node.ListUploadsResult{}, err
+		return objapi.ListUploadsResult{}, err
 	}
 	if opts.MaxUploads < 1 || opts.MaxUploads > 1000 {
-		return node.ListUploadsResult{}, node.Errorf("ListMultipartUploads", node.KindInvalidArgument, "max uploads %d", opts.MaxUploads)
+		return objapi.ListUploadsResult{}, objapi.Errorf("ListMultipartUploads", objapi.KindInvalidArgument, "max uploads %d", opts.MaxUploads)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, err := m.bucketFor("ListMultipartUploads", c, bucket); err != nil {
-		return node.ListUploadsResult{}, err
+		return objapi.ListUploadsResult{}, err
 	}
 	var all []*memUpload
 	for _, u := range m.uploads {
@@ -857,7 +856,7 @@ func (m *memLayer) ListMultipartUploads(ctx context.Context, c node.Caller, buck
 	if d := opts.Delimiter; d != "" && strings.HasSuffix(opts.KeyMarker, d) && strings.HasPrefix(opts.KeyMarker, opts.Prefix) {
 		skipUnder = opts.KeyMarker
 	}
-	var res node.ListUploadsResult
+	var res objapi.ListUploadsResult
 	count := 0
 	for _, u := range all[start:] {
 		if skipUnder != "" && strings.HasPrefix(u.key, skipUnder) {
@@ -891,19 +890,19 @@ func (m *memLayer) ListMultipartUploads(ctx context.Context, c node.Caller, buck
 }
 
 // object finds an object of the caller's. Call with m.mu held.
-func (m *memLayer) object(op string, c node.Caller, bucket, key string) (*memObject, error) {
+func (m *memLayer) object(op string, c objapi.Caller, bucket, key string) (*memObject, error) {
 	b, err := m.bucketFor(op, c, bucket)
 	if err != nil {
 		return nil, err
 	}
 	o, ok := b.objects[key]
 	if !ok {
-		return nil, &node.Error{Op: op, Kind: node.KindNoSuchKey, Bucket: bucket, Key: key}
+		return nil, &objapi.Error{Op: op, Kind: objapi.KindNoSuchKey, Bucket: bucket, Key: key}
 	}
 	return o, nil
 }
 
-func (m *memLayer) GetObjectTagging(ctx context.Context, c node.Caller, bucket, key string) ([]node.Tag, error) {
+func (m *memLayer) GetObjectTagging(ctx context.Context, c objapi.Caller, bucket, key string) ([]objapi.Tag, error) {
 	if err := m.enter("GetObjectTagging"); err != nil {
 		return nil, err
 	}
@@ -916,12 +915,12 @@ func (m *memLayer) GetObjectTagging(ctx context.Context, c node.Caller, bucket, 
 	return slices.Clone(o.tags), nil
 }
 
-func (m *memLayer) PutObjectTagging(ctx context.Context, c node.Caller, bucket, key string, tags []node.Tag) error {
+func (m *memLayer) PutObjectTagging(ctx context.Context, c objapi.Caller, bucket, key string, tags []objapi.Tag) error {
 	if err := m.enter("PutObjectTagging"); err != nil {
 		return err
 	}
 	if len(tags) > 10 {
-		return node.Errorf("PutObjectTagging", node.KindInvalidTag, "too many tags")
+		return objapi.Errorf("PutObjectTagging", objapi.KindInvalidTag, "too many tags")
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -934,7 +933,7 @@ func (m *memLayer) PutObjectTagging(ctx context.Context, c node.Caller, bucket, 
 	return nil
 }
 
-func (m *memLayer) DeleteObjectTagging(ctx context.Context, c node.Caller, bucket, key string) error {
+func (m *memLayer) DeleteObjectTagging(ctx context.Context, c objapi.Caller, bucket, key string) error {
 	if err := m.enter("DeleteObjectTagging"); err != nil {
 		return err
 	}
@@ -948,7 +947,7 @@ func (m *memLayer) DeleteObjectTagging(ctx context.Context, c node.Caller, bucke
 	return nil
 }
 
-func (m *memLayer) PutBucketCors(ctx context.Context, c node.Caller, bucket string, rules []node.CORSRule) error {
+func (m *memLayer) PutBucketCors(ctx context.Context, c objapi.Caller, bucket string, rules []objapi.CORSRule) error {
 	if err := m.enter("PutBucketCors"); err != nil {
 		return err
 	}
@@ -962,7 +961,7 @@ func (m *memLayer) PutBucketCors(ctx context.Context, c node.Caller, bucket stri
 	return nil
 }
 
-func (m *memLayer) GetBucketCors(ctx context.Context, c node.Caller, bucket string) ([]node.CORSRule, error) {
+func (m *memLayer) GetBucketCors(ctx context.Context, c objapi.Caller, bucket string) ([]objapi.CORSRule, error) {
 	if err := m.enter("GetBucketCors"); err != nil {
 		return nil, err
 	}
@@ -973,12 +972,12 @@ func (m *memLayer) GetBucketCors(ctx context.Context, c node.Caller, bucket stri
 		return nil, err
 	}
 	if b.cors == nil {
-		return nil, &node.Error{Op: "GetBucketCors", Kind: node.KindNoSuchCORS, Bucket: bucket}
+		return nil, &objapi.Error{Op: "GetBucketCors", Kind: objapi.KindNoSuchCORS, Bucket: bucket}
 	}
 	return slices.Clone(b.cors), nil
 }
 
-func (m *memLayer) DeleteBucketCors(ctx context.Context, c node.Caller, bucket string) error {
+func (m *memLayer) DeleteBucketCors(ctx context.Context, c objapi.Caller, bucket string) error {
 	if err := m.enter("DeleteBucketCors"); err != nil {
 		return err
 	}
@@ -994,7 +993,7 @@ func (m *memLayer) DeleteBucketCors(ctx context.Context, c node.Caller, bucket s
 
 // BucketCORS answers without a caller, and with nil rather than an error
 // for a missing bucket: a preflight must not tell the two apart.
-func (m *memLayer) BucketCORS(ctx context.Context, bucket string) ([]node.CORSRule, error) {
+func (m *memLayer) BucketCORS(ctx context.Context, bucket string) ([]objapi.CORSRule, error) {
 	if err := m.enter("BucketCORS"); err != nil {
 		return nil, err
 	}
@@ -1008,12 +1007,12 @@ func (m *memLayer) BucketCORS(ctx context.Context, bucket string) ([]node.CORSRu
 }
 
 // memCreds is an in-memory Credentials.
-type memCreds map[string]node.Credential
+type memCreds map[string]objapi.Credential
 
-func (m memCreds) LookupAccessKey(ctx context.Context, accessKey string) (node.Credential, error) {
+func (m memCreds) LookupAccessKey(ctx context.Context, accessKey string) (objapi.Credential, error) {
 	c, ok := m[accessKey]
 	if !ok {
-		return node.Credential{}, node.Errorf("LookupAccessKey", node.KindNoSuchAccessKey, "%q", accessKey)
+		return objapi.Credential{}, objapi.Errorf("LookupAccessKey", objapi.KindNoSuchAccessKey, "%q", accessKey)
 	}
 	return c, nil
 }

@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/kommunal-cloud/kcs/node"
 	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
@@ -21,7 +20,7 @@ const (
 // (CreateMultipartUpload). Content-Type, headers, user metadata, tags and
 // the checksum mode are given here, not with the parts.
 func (s *Server) createMultipartUpload(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := node.ValidObjectKey(rq.key); err != nil {
+	if err := objapi.ValidObjectKey(rq.key); err != nil {
 		return err
 	}
 	if err := checkWriteHeaders(r.Header); err != nil {
@@ -67,7 +66,7 @@ func (s *Server) createMultipartUpload(w http.ResponseWriter, r *http.Request, r
 // uploadPart stores one part (UploadPart); like PutObject, the body
 // streams through.
 func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := node.ValidObjectKey(rq.key); err != nil {
+	if err := objapi.ValidObjectKey(rq.key); err != nil {
 		return err
 	}
 	q := rq.query
@@ -83,7 +82,7 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, rq *request)
 	if err != nil {
 		return err
 	}
-	opts := node.PartOptions{Size: body.declared, Checksums: rq.auth.Checksums, ContentMD5: md5}
+	opts := objapi.PartOptions{Size: body.declared, Checksums: rq.auth.Checksums, ContentMD5: md5}
 	info, err := s.layer.UploadPart(r.Context(), rq.caller, rq.bucket, rq.key, q.Get("uploadId"), part, body, opts)
 	if err := body.finish(err); err != nil {
 		return err
@@ -101,10 +100,10 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, rq *request)
 // the object layer's to check (InvalidPartOrder, InvalidPart,
 // EntityTooSmall, BadDigest), and so are the conditions.
 func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := node.ValidObjectKey(rq.key); err != nil {
+	if err := objapi.ValidObjectKey(rq.key); err != nil {
 		return err
 	}
-	var opts node.CompleteOptions
+	var opts objapi.CompleteOptions
 	var err error
 	if opts.IfNoneMatch, opts.IfMatch, err = writeConditions(r.Header); err != nil {
 		return err
@@ -135,7 +134,7 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 	if len(doc.Parts) > maxParts {
 		return errorf("InvalidArgument", "An upload has at most 10000 parts.")
 	}
-	parts := make([]node.CompletePart, len(doc.Parts))
+	parts := make([]objapi.CompletePart, len(doc.Parts))
 	for i, p := range doc.Parts {
 		n, err := parsePartNumber(strings.TrimSpace(p.PartNumber))
 		if err != nil {
@@ -145,7 +144,7 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 		if err != nil {
 			return err
 		}
-		parts[i] = node.CompletePart{Number: n, ETag: objapi.UnquoteETag(p.ETag), Checksums: cs}
+		parts[i] = objapi.CompletePart{Number: n, ETag: objapi.UnquoteETag(p.ETag), Checksums: cs}
 	}
 	info, err := s.layer.CompleteMultipartUpload(r.Context(), rq.caller, rq.bucket, rq.key, rq.query.Get("uploadId"), parts, opts)
 	if err != nil {
@@ -168,7 +167,7 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 // abortMultipartUpload discards an upload and its parts
 // (AbortMultipartUpload).
 func (s *Server) abortMultipartUpload(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := node.ValidObjectKey(rq.key); err != nil {
+	if err := objapi.ValidObjectKey(rq.key); err != nil {
 		return err
 	}
 	if err := s.layer.AbortMultipartUpload(r.Context(), rq.caller, rq.bucket, rq.key, rq.query.Get("uploadId")); err != nil {

@@ -6,7 +6,7 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // Listings of multipart uploads: an upload's parts (ListParts) and a
@@ -86,7 +86,7 @@ func parseListLimit(q url.Values, name string) (int, error) {
 
 // listParts answers one page of an upload's parts (ListParts).
 func (s *Server) listParts(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := node.ValidObjectKey(rq.key); err != nil {
+	if err := objapi.ValidObjectKey(rq.key); err != nil {
 		return err
 	}
 	q := rq.query
@@ -103,7 +103,7 @@ func (s *Server) listParts(w http.ResponseWriter, r *http.Request, rq *request) 
 	// max-parts=0 still checks that the upload exists: ask for one part
 	// and show none.
 	res, err := s.layer.ListParts(r.Context(), rq.caller, rq.bucket, rq.key, q.Get("uploadId"),
-		node.ListPartsOptions{Marker: marker, MaxParts: max(maxParts, 1)})
+		objapi.ListPartsOptions{Marker: marker, MaxParts: max(maxParts, 1)})
 	if err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func (s *Server) listMultipartUploads(w http.ResponseWriter, r *http.Request, rq
 		}
 		return writeXML(w, http.StatusOK, &out)
 	}
-	res, err := s.layer.ListMultipartUploads(r.Context(), rq.caller, rq.bucket, node.ListUploadsOptions{
+	res, err := s.layer.ListMultipartUploads(r.Context(), rq.caller, rq.bucket, objapi.ListUploadsOptions{
 		Prefix:         p.prefix,
 		Delimiter:      p.delimiter,
 		KeyMarker:      keyMarker,

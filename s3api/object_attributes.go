@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 type getObjectAttributesResponse struct {
@@ -36,7 +36,7 @@ type attributesObjectParts struct {
 // storage class and size, without its data. The per-part listing
 // (ObjectParts.Parts) is not given: only the count.
 func (s *Server) getObjectAttributes(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := node.ValidObjectKey(rq.key); err != nil {
+	if err := objapi.ValidObjectKey(rq.key); err != nil {
 		return err
 	}
 	want := map[string]bool{}
@@ -57,7 +57,7 @@ func (s *Server) getObjectAttributes(w http.ResponseWriter, r *http.Request, rq 
 			return errorf("InvalidArgument", "Invalid attribute name specified: "+a)
 		}
 	}
-	obj, err := s.layer.GetObject(r.Context(), rq.caller, rq.bucket, rq.key, node.GetOptions{})
+	obj, err := s.layer.GetObject(r.Context(), rq.caller, rq.bucket, rq.key, objapi.GetOptions{})
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package s3api
 import (
 	"net/http"
 
-	"github.com/kommunal-cloud/kcs/node"
 	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
@@ -12,10 +11,10 @@ import (
 // With If-Match the client asks to delete one particular version, and a
 // missing key is an answer it needs (404).
 func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := node.ValidObjectKey(rq.key); err != nil {
+	if err := objapi.ValidObjectKey(rq.key); err != nil {
 		return err
 	}
-	var opts node.DeleteOptions
+	var opts objapi.DeleteOptions
 	for _, name := range []string{"X-Amz-If-Match-Last-Modified-Time", "X-Amz-If-Match-Size"} {
 		if r.Header.Get(name) != "" {
 			// Conditions S3 offers for directory buckets only; ignoring
@@ -30,7 +29,7 @@ func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, rq *reques
 		opts.IfMatch = objapi.UnquoteETag(vs[0])
 	}
 	err := s.layer.DeleteObject(r.Context(), rq.caller, rq.bucket, rq.key, opts)
-	if err != nil && (opts.IfMatch != "" || !node.IsKind(err, node.KindNoSuchKey)) {
+	if err != nil && (opts.IfMatch != "" || !objapi.IsKind(err, objapi.KindNoSuchKey)) {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

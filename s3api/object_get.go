@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // getObject streams an object, a range of it or one of its parts
@@ -24,11 +24,11 @@ func (s *Server) headObject(w http.ResponseWriter, r *http.Request, rq *request)
 }
 
 func (s *Server) sendObject(w http.ResponseWriter, r *http.Request, rq *request, head bool) error {
-	if err := node.ValidObjectKey(rq.key); err != nil {
+	if err := objapi.ValidObjectKey(rq.key); err != nil {
 		return err
 	}
 	q := rq.query
-	var opts node.GetOptions
+	var opts objapi.GetOptions
 	if q.Has("partNumber") {
 		n, err := parsePartNumber(q.Get("partNumber"))
 		if err != nil {
@@ -47,7 +47,7 @@ func (s *Server) sendObject(w http.ResponseWriter, r *http.Request, rq *request,
 	opts.Range = spec
 
 	obj, err := s.layer.GetObject(r.Context(), rq.caller, rq.bucket, rq.key, opts)
-	if node.IsKind(err, node.KindInvalidRange) {
+	if objapi.IsKind(err, objapi.KindInvalidRange) {
 		return s.notSatisfiable(w, r, rq, err)
 	}
 	if err != nil {
@@ -87,7 +87,7 @@ func (s *Server) sendObject(w http.ResponseWriter, r *http.Request, rq *request,
 // first verified byte arrives, so that an object that cannot be read at
 // all (not enough shards, failed authentication) still gets a proper S3
 // error instead of a 200 with a cut-off body.
-func sendBody(ctx context.Context, w http.ResponseWriter, status int, obj *node.Object) error {
+func sendBody(ctx context.Context, w http.ResponseWriter, status int, obj *objapi.Object) error {
 	dw := &deferredWriter{w: w, status: status}
 	if err := obj.Send(ctx, dw); err != nil {
 		return err
@@ -129,7 +129,7 @@ func (d *deferredWriter) Write(p []byte) (int, error) {
 // the range. cause is nil for a range that can never be satisfied
 // ("bytes=-0").
 func (s *Server) notSatisfiable(w http.ResponseWriter, r *http.Request, rq *request, cause error) error {
-	obj, err := s.layer.GetObject(r.Context(), rq.caller, rq.bucket, rq.key, node.GetOptions{})
+	obj, err := s.layer.GetObject(r.Context(), rq.caller, rq.bucket, rq.key, objapi.GetOptions{})
 	if err != nil {
 		if cause != nil {
 			return cause

@@ -3,13 +3,13 @@ package s3api
 import (
 	"net/http"
 
-	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // putObject stores the request body as an object (PutObject). The body
 // streams through to the object layer; nothing here holds it.
 func (s *Server) putObject(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := node.ValidObjectKey(rq.key); err != nil {
+	if err := objapi.ValidObjectKey(rq.key); err != nil {
 		return err
 	}
 	if err := checkWriteHeaders(r.Header); err != nil {
@@ -41,7 +41,7 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, rq *request) 
 
 // writePutResult answers a successful write of an object with its ETag
 // and checksums.
-func writePutResult(w http.ResponseWriter, info node.ObjectInfo) {
+func writePutResult(w http.ResponseWriter, info objapi.ObjectInfo) {
 	h := w.Header()
 	h.Set("ETag", quoteETag(info.ETag))
 	h.Set("X-Amz-Server-Side-Encryption", sseAlgorithm)
@@ -55,18 +55,18 @@ func writePutResult(w http.ResponseWriter, info node.ObjectInfo) {
 // putOptions collects what PutObject, CreateMultipartUpload and a
 // CopyObject that replaces metadata store with the object: its
 // Content-Type, standard headers, user metadata and tags.
-func putOptions(h http.Header) (node.PutOptions, error) {
+func putOptions(h http.Header) (objapi.PutOptions, error) {
 	meta, err := userMeta(h)
 	if err != nil {
-		return node.PutOptions{}, err
+		return objapi.PutOptions{}, err
 	}
 	tags, err := taggingHeader(h)
 	if err != nil {
-		return node.PutOptions{}, err
+		return objapi.PutOptions{}, err
 	}
 	ct := h.Get("Content-Type")
 	if ct == "" {
 		ct = defaultContentType
 	}
-	return node.PutOptions{ContentType: ct, Headers: objectHeaders(h), UserMeta: meta, Tags: tags, Size: -1}, nil
+	return objapi.PutOptions{ContentType: ct, Headers: objectHeaders(h), UserMeta: meta, Tags: tags, Size: -1}, nil
 }

@@ -14,7 +14,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 	"github.com/kommunal-cloud/kcs/s3api/sigv2"
 	"github.com/kommunal-cloud/kcs/s3api/sigv4"
 )
@@ -92,7 +92,7 @@ func (s *Server) postObject(w http.ResponseWriter, r *http.Request, rq *request)
 	// The key may name the file the citizen picked; the policy's
 	// conditions apply to the key that results.
 	key := strings.ReplaceAll(form.fields["key"], "${filename}", file.FileName())
-	if err := node.ValidObjectKey(key); err != nil {
+	if err := objapi.ValidObjectKey(key); err != nil {
 		return err
 	}
 	rq.key = key
@@ -249,7 +249,7 @@ var postHeaders = map[string]string{
 // postPutOptions turns the form's fields into what PutObject stores, with
 // the checks a PUT's headers get (checkWriteHeaders, metadata size), and
 // returns the checksums the file must have.
-func postPutOptions(form *postForm) (node.PutOptions, []postSum, error) {
+func postPutOptions(form *postForm) (objapi.PutOptions, []postSum, error) {
 	h := http.Header{}
 	for name, v := range form.fields {
 		switch {
@@ -264,25 +264,25 @@ func postPutOptions(form *postForm) (node.PutOptions, []postSum, error) {
 		}
 	}
 	if err := checkWriteHeaders(h); err != nil {
-		return node.PutOptions{}, nil, err
+		return objapi.PutOptions{}, nil, err
 	}
 	opts, err := putOptions(h)
 	if err != nil {
-		return node.PutOptions{}, nil, err
+		return objapi.PutOptions{}, nil, err
 	}
 	if v, ok := form.get("tagging"); ok {
 		// In a form, tags are a Tagging document, not a query string.
 		var doc tagging
 		if err := xml.Unmarshal([]byte(v), &doc); err != nil {
-			return node.PutOptions{}, nil, &s3Error{Code: "MalformedXML", Err: err}
+			return objapi.PutOptions{}, nil, &s3Error{Code: "MalformedXML", Err: err}
 		}
 		if opts.Tags, err = parseTagging(doc); err != nil {
-			return node.PutOptions{}, nil, err
+			return objapi.PutOptions{}, nil, err
 		}
 	}
 	if v, ok := form.get("content-md5"); ok {
 		if opts.ContentMD5, err = contentMD5(http.Header{"Content-Md5": {v}}); err != nil {
-			return node.PutOptions{}, nil, err
+			return objapi.PutOptions{}, nil, err
 		}
 	}
 	sums, err := postChecksums(form)
@@ -291,7 +291,7 @@ func postPutOptions(form *postForm) (node.PutOptions, []postSum, error) {
 
 // postSum is a checksum the form states for its file.
 type postSum struct {
-	c    node.Checksum
+	c    objapi.Checksum
 	want []byte
 	h    hash.Hash
 }
@@ -381,11 +381,11 @@ func (f *postFile) Read(p []byte) (int, error) {
 
 // checksums is PutOptions.Checksums: the form's checksums, once the file
 // matched them.
-func (f *postFile) checksums() []node.Checksum {
+func (f *postFile) checksums() []objapi.Checksum {
 	if !f.verified {
 		return nil
 	}
-	out := make([]node.Checksum, len(f.sums))
+	out := make([]objapi.Checksum, len(f.sums))
 	for i, s := range f.sums {
 		out[i] = s.c
 	}
@@ -396,7 +396,7 @@ func (f *postFile) checksums() []node.Checksum {
 // success_action_redirect (303 to that URL with bucket, key and etag
 // added), else success_action_status 200, 201 (with a PostResponse
 // document) or 204, the default.
-func (s *Server) postAnswer(w http.ResponseWriter, r *http.Request, rq *request, form *postForm, key string, info node.ObjectInfo) error {
+func (s *Server) postAnswer(w http.ResponseWriter, r *http.Request, rq *request, form *postForm, key string, info objapi.ObjectInfo) error {
 	etag := quoteETag(info.ETag)
 	loc := s.objectURL(r, rq.bucket, key)
 	h := w.Header()

@@ -21,7 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // These tests send requests the SDKs will not send: malformed, hostile or
@@ -347,20 +347,20 @@ func TestPanicIsInternalError(t *testing.T) {
 
 func TestLayerErrors(t *testing.T) {
 	for _, tc := range []struct {
-		kind   node.Kind
+		kind   objapi.Kind
 		status int
 		code   string
 	}{
-		{node.KindUnavailable, 503, "ServiceUnavailable"},
-		{node.KindCorrupt, 500, "InternalError"},
-		{node.KindInternal, 500, "InternalError"},
-		{node.KindConflict, 409, "OperationAborted"},
+		{objapi.KindUnavailable, 503, "ServiceUnavailable"},
+		{objapi.KindCorrupt, 500, "InternalError"},
+		{objapi.KindInternal, 500, "InternalError"},
+		{objapi.KindConflict, 409, "OperationAborted"},
 	} {
 		t.Run(tc.code, func(t *testing.T) {
 			h := newHarness(t, harnessOpts{})
 			h.mustCreateBucket(keyA, "akten")
 			h.layer.inject(func(m *memLayer) {
-				m.failWith = &node.Error{Op: "X", Kind: tc.kind, Msg: "disk sdb3 on node th-erf-7 failed", Err: errors.New("secret detail")}
+				m.failWith = &objapi.Error{Op: "X", Kind: tc.kind, Msg: "disk sdb3 on node th-erf-7 failed", Err: errors.New("secret detail")}
 			})
 			resp := h.do(rawReq{method: "GET", path: "/akten/k"})
 			h.wantError(resp, tc.status, tc.code)
@@ -505,12 +505,12 @@ type blockingLayer struct {
 	entered chan struct{}
 }
 
-func (b *blockingLayer) GetObject(ctx context.Context, c node.Caller, bucket, key string, opts node.GetOptions) (*node.Object, error) {
+func (b *blockingLayer) GetObject(ctx context.Context, c objapi.Caller, bucket, key string, opts objapi.GetOptions) (*objapi.Object, error) {
 	o, err := b.memLayer.GetObject(ctx, c, bucket, key, opts)
 	if err != nil {
 		return nil, err
 	}
-	return node.NewObject(o.Info, o.Offset, o.Length, o.Partial, func(ctx context.Context, w io.Writer) error {
+	return objapi.NewObject(o.Info, o.Offset, o.Length, o.Partial, func(ctx context.Context, w io.Writer) error {
 		close(b.entered)
 		<-ctx.Done()
 		return ctx.Err()

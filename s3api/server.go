@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	mathrand "math/rand/v2"
@@ -15,118 +14,25 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 	"github.com/kommunal-cloud/kcs/s3api/sigv2"
 	"github.com/kommunal-cloud/kcs/s3api/sigv4"
 )
 
-// ObjectLayer is what s3api needs of the object layer. Every method but
-// BucketCORS takes the authenticated caller; the object layer, not s3api,
-// decides what the caller may touch (AccessDenied for another tenant's
-// bucket, BucketAlreadyExists when another tenant owns the name). Errors
-// are *node.Error values; their Kind picks the S3 code (errors.go). All
-// methods are called concurrently.
-//
-// PutObject and UploadPart must read body until it returns io.EOF before
-// they commit anything: the last read is where s3api and sigv4 verify the
-// signature, the declared length and the client's checksums, and a body
-// that fails returns an error instead of io.EOF. An error from body must
-// abort the write and be returned (wrapped is fine).
-type ObjectLayer interface {
-	ListBuckets(ctx context.Context, c node.Caller) ([]node.BucketInfo, error)
-	CreateBucket(ctx context.Context, c node.Caller, bucket string) error
-	HeadBucket(ctx context.Context, c node.Caller, bucket string) (node.BucketInfo, error)
-	DeleteBucket(ctx context.Context, c node.Caller, bucket string) error
-
-	// PutObject stores an object. opts.IfNoneMatch and opts.IfMatch are
-	// decided in the commit, so that of racing conditional writers exactly
-	// one wins (KindPrecondition for the others; KindNoSuchKey for IfMatch
-	// on a missing key). opts.Tags and opts.Headers are kept with the
-	// object and come back in ObjectInfo (TagCount, Headers).
-	PutObject(ctx context.Context, c node.Caller, bucket, key string, body io.Reader, opts node.PutOptions) (node.ObjectInfo, error)
-	// GetObject resolves the object, range and part; the returned *node.Object's Send streams the bytes.
-	// HEAD uses it too and does not call Send. Info carries what GET and
-	// HEAD answer with: Headers, TagCount, Checksums and their
-	// ChecksumType (FULL_OBJECT or COMPOSITE).
-	GetObject(ctx context.Context, c node.Caller, bucket, key string, opts node.GetOptions) (*node.Object, error)
-	// DeleteObject removes a key: KindNoSuchKey if there is none (s3api
-	// answers 204 anyway unless opts.IfMatch was given), KindPrecondition
-	// if opts.IfMatch does not name the current ETag.
-	DeleteObject(ctx context.Context, c node.Caller, bucket, key string, opts node.DeleteOptions) error
-	// DeleteObjects deletes up to 1000 distinct keys. A key that does not
-	// exist counts as deleted (nil Err). Errors of the whole request (no
-	// such bucket, access denied) are the error; a failure of one key is
-	// its DeleteResult.Err. There is one result per key, in any order.
-	DeleteObjects(ctx context.Context, c node.Caller, bucket string, keys []string) ([]node.DeleteResult, error)
-	ListObjects(ctx context.Context, c node.Caller, bucket string, opts node.ListOptions) (node.ListResult, error)
-
-	// CopyObject copies src to bucket/key, both the caller's. The source's
-	// conditions (src.IfMatch …) are evaluated as S3 does (an If-Match that
-	// holds wins over If-Unmodified-Since, an If-None-Match that fails
-	// loses even when If-Modified-Since holds) and any that fails is
-	// KindPrecondition, never KindNotModified. opts.Put's IfNoneMatch and
-	// IfMatch guard the destination like PutObject's. Without
-	// ReplaceMetadata the source's content type, headers and user metadata
-	// are kept; without ReplaceTags its tags. Copying an object onto
-	// itself without changing anything (no REPLACE, no new checksum
-	// algorithm) is KindInvalidRequest; a source over 5 GiB too.
-	CopyObject(ctx context.Context, c node.Caller, src node.CopySource, bucket, key string, opts node.CopyOptions) (node.ObjectInfo, error)
-	// UploadPartCopy makes part `part` of an upload from src, or from the
-	// bytes src.Range names (First and Last both set, inclusive). A range
-	// beyond the source is KindInvalidRange; conditions as CopyObject's.
-	UploadPartCopy(ctx context.Context, c node.Caller, src node.CopySource, bucket, key, uploadID string, part int) (node.PartInfo, error)
-
-	// CreateMultipartUpload starts an upload. opts.ChecksumAlgorithm and
-	// ChecksumType (empty: the algorithm's default, FULL_OBJECT for
-	// CRC64NVME and COMPOSITE for the others) fix how parts and the object
-	// are checksummed; s3api has checked that they go together.
-	CreateMultipartUpload(ctx context.Context, c node.Caller, bucket, key string, opts node.PutOptions) (uploadID string, err error)
-	// UploadPart stores a part. In an upload with a ChecksumAlgorithm the
-	// part must bring that checksum (KindInvalidRequest otherwise); the
-	// part's verified checksums come back in PartInfo.
-	UploadPart(ctx context.Context, c node.Caller, bucket, key, uploadID string, part int, body io.Reader, opts node.PartOptions) (node.PartInfo, error)
-	// CompleteMultipartUpload joins the parts. Part checksums the client
-	// lists must equal the stored ones (KindInvalidPart), whole-object
-	// checksums the combined value (KindBadDigest), opts.ChecksumType the
-	// upload's (KindInvalidRequest). The object's Checksums are returned
-	// as stored: COMPOSITE values end in "-N".
-	CompleteMultipartUpload(ctx context.Context, c node.Caller, bucket, key, uploadID string, parts []node.CompletePart, opts node.CompleteOptions) (node.ObjectInfo, error)
-	AbortMultipartUpload(ctx context.Context, c node.Caller, bucket, key, uploadID string) error
-	// ListParts lists parts numbered after opts.Marker in ascending order,
-	// at most opts.MaxParts (1…1000). NextMarker is the number of the last
-	// part listed; Truncated says whether parts follow it.
-	ListParts(ctx context.Context, c node.Caller, bucket, key, uploadID string, opts node.ListPartsOptions) (node.ListPartsResult, error)
-	// ListMultipartUploads lists uploads in progress by key, then by
-	// initiation. With KeyMarker alone it lists keys after it; with
-	// UploadIDMarker too, the uploads of KeyMarker after that one and
-	// then later keys. A delimiter rolls keys up into Prefixes, as
-	// ListObjects does. NextKeyMarker and NextUploadIDMarker name the last
-	// upload (or prefix, with an empty upload id) of the page.
-	ListMultipartUploads(ctx context.Context, c node.Caller, bucket string, opts node.ListUploadsOptions) (node.ListUploadsResult, error)
-
-	// Object tagging: KindNoSuchKey without an object. s3api validates the
-	// tags (S3's limits) before PutObjectTagging.
-	GetObjectTagging(ctx context.Context, c node.Caller, bucket, key string) ([]node.Tag, error)
-	PutObjectTagging(ctx context.Context, c node.Caller, bucket, key string, tags []node.Tag) error
-	DeleteObjectTagging(ctx context.Context, c node.Caller, bucket, key string) error
-
-	// Bucket CORS: GetBucketCors answers KindNoSuchCORS without a
-	// configuration. s3api validates the rules before PutBucketCors.
-	PutBucketCors(ctx context.Context, c node.Caller, bucket string, rules []node.CORSRule) error
-	GetBucketCors(ctx context.Context, c node.Caller, bucket string) ([]node.CORSRule, error)
-	DeleteBucketCors(ctx context.Context, c node.Caller, bucket string) error
-	// BucketCORS returns a bucket's rules for requests that carry no
-	// signature (a browser's preflight) or before one is checked: no
-	// caller, no ownership check; nil without a bucket or configuration.
-	// It is called for every request with an Origin header, so it should
-	// be cheap (a local read).
-	BucketCORS(ctx context.Context, bucket string) ([]node.CORSRule, error)
-}
+// ObjectLayer is what s3api needs of the object layer: every S3 operation
+// on buckets and objects, in objapi's five roles (objapi.Buckets, Objects,
+// Uploads, Tagging, CORS), whose comments are the contract. The object
+// layer, not s3api, decides what the caller may touch; errors are
+// *objapi.Error values whose Kind picks the S3 code (errors.go).
+// *node.Node implements it; objapi/objtest checks an implementation
+// against the contract.
+type ObjectLayer = objapi.Layer
 
 // Credentials resolves access keys for SigV4.
 type Credentials interface {
-	// LookupAccessKey returns the key's secret and tenant, or an error of kind node.KindNoSuchAccessKey.
-	LookupAccessKey(ctx context.Context, accessKey string) (node.Credential, error)
+	// LookupAccessKey returns the key's secret and tenant, or an error of
+	// kind objapi.KindNoSuchAccessKey.
+	LookupAccessKey(ctx context.Context, accessKey string) (objapi.Credential, error)
 }
 
 // Config configures a Server.
@@ -227,7 +133,7 @@ type request struct {
 	bucket  string
 	key     string
 	query   url.Values // parsed once by the router
-	caller  node.Caller
+	caller  objapi.Caller
 	auth    *sigv4.Result
 	body    *bodyReader // set by handlers that stream a body: bytes in, for the log
 	errCode string      // the S3 code answered, for the log

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // Object tags: the x-amz-tagging header of writes, the ?tagging
@@ -54,7 +54,7 @@ type resultTag struct {
 // taggingHeader parses x-amz-tagging: tags as URL query parameters
 // ("a=1&b=2"), in order. A parameter without "=" is a tag with an empty
 // value, as S3 takes it.
-func taggingHeader(h http.Header) ([]node.Tag, error) {
+func taggingHeader(h http.Header) ([]objapi.Tag, error) {
 	vs, ok := h["X-Amz-Tagging"]
 	if !ok {
 		return nil, nil
@@ -63,7 +63,7 @@ func taggingHeader(h http.Header) ([]node.Tag, error) {
 	if len(vs) != 1 {
 		return nil, bad
 	}
-	var tags []node.Tag
+	var tags []objapi.Tag
 	for piece := range strings.SplitSeq(vs[0], "&") {
 		if piece == "" {
 			continue
@@ -74,7 +74,7 @@ func taggingHeader(h http.Header) ([]node.Tag, error) {
 		if err1 != nil || err2 != nil {
 			return nil, bad
 		}
-		tags = append(tags, node.Tag{Key: key, Value: value})
+		tags = append(tags, objapi.Tag{Key: key, Value: value})
 	}
 	if err := validateTags(tags); err != nil {
 		return nil, err
@@ -84,16 +84,16 @@ func taggingHeader(h http.Header) ([]node.Tag, error) {
 
 // parseTagging reads a Tagging document. Every Tag needs a Key and a
 // Value (which may be empty).
-func parseTagging(doc tagging) ([]node.Tag, error) {
+func parseTagging(doc tagging) ([]objapi.Tag, error) {
 	if doc.TagSet == nil {
 		return nil, errorf("MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema: Tagging needs a TagSet.")
 	}
-	tags := make([]node.Tag, 0, len(doc.TagSet.Tags))
+	tags := make([]objapi.Tag, 0, len(doc.TagSet.Tags))
 	for _, t := range doc.TagSet.Tags {
 		if t.Key == nil || t.Value == nil {
 			return nil, errorf("MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema: every Tag needs a Key and a Value.")
 		}
-		tags = append(tags, node.Tag{Key: *t.Key, Value: *t.Value})
+		tags = append(tags, objapi.Tag{Key: *t.Key, Value: *t.Value})
 	}
 	if err := validateTags(tags); err != nil {
 		return nil, err
@@ -102,7 +102,7 @@ func parseTagging(doc tagging) ([]node.Tag, error) {
 }
 
 // validateTags applies S3's limits on object tags.
-func validateTags(tags []node.Tag) error {
+func validateTags(tags []objapi.Tag) error {
 	if len(tags) > maxTags {
 		return errorf("InvalidTag", fmt.Sprintf("Object tags cannot be greater than %d", maxTags))
 	}
@@ -129,7 +129,7 @@ func validateTags(tags []node.Tag) error {
 
 // getObjectTagging answers an object's tags (GetObjectTagging).
 func (s *Server) getObjectTagging(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := node.ValidObjectKey(rq.key); err != nil {
+	if err := objapi.ValidObjectKey(rq.key); err != nil {
 		return err
 	}
 	tags, err := s.layer.GetObjectTagging(r.Context(), rq.caller, rq.bucket, rq.key)
@@ -145,7 +145,7 @@ func (s *Server) getObjectTagging(w http.ResponseWriter, r *http.Request, rq *re
 
 // putObjectTagging replaces an object's tags (PutObjectTagging).
 func (s *Server) putObjectTagging(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := node.ValidObjectKey(rq.key); err != nil {
+	if err := objapi.ValidObjectKey(rq.key); err != nil {
 		return err
 	}
 	var doc tagging
@@ -169,7 +169,7 @@ func (s *Server) putObjectTagging(w http.ResponseWriter, r *http.Request, rq *re
 
 // deleteObjectTagging removes an object's tags (DeleteObjectTagging).
 func (s *Server) deleteObjectTagging(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := node.ValidObjectKey(rq.key); err != nil {
+	if err := objapi.ValidObjectKey(rq.key); err != nil {
 		return err
 	}
 	if err := s.layer.DeleteObjectTagging(r.Context(), rq.caller, rq.bucket, rq.key); err != nil {
