@@ -1,0 +1,201 @@
+package meta
+
+import (
+	"bytes"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/kommunal-cloud/kcs/node/errs"
+)
+
+// The commands of buckets: creation, deletion, CORS, and the purge of a
+// deleted tenant's buckets.
+
+// CreateBucket creates a bucket for a tenant.
+type CreateBucket Bucket
+
+func (c *CreateBucket) apply(tx *bolt.Tx) (*Result, error) {
+	b := (*Bucket)(c)
+	if tx.Bucket(bTenants).Get([]byte(b.Tenant)) == nil {
+		return fail(errs.KindNoSuchTenant, "tenant %q does not exist", b.Tenant)
+	}
+	var old Bucket
+	ok, err := get(tx.Bucket(bBuckets), []byte(b.Name), &old)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		if old.Tenant == b.Tenant {
+			return fail(errs.KindBucketOwnedByYou, "")
+		}
+		return fail(errs.KindBucketExists, "")
+	}
+	if err := put(tx.Bucket(bBuckets), []byte(b.Name), b); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Bucket(bObjects).CreateBucketIfNotExists([]byte(b.Name)); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Bucket(bBucketUploads).CreateBucketIfNotExists([]byte(b.Name)); err != nil {
+		return nil, err
+	}
+	return &Result{}, nil
+}
+
+// ownBucket checks that bucket exists and belongs to tenant.
+func ownBucket(tx *bolt.Tx, bucket, tenant string) (*Result, error) {
+	var b Bucket
+	ok, err := get(tx.Bucket(bBuckets), []byte(bucket), &b)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return fail(errs.KindNoSuchBucket, "")
+	}
+	if b.Purging {
+		// Its tenant was deleted; a tenant made anew under the same id
+		// does not inherit it.
+		return fail(errs.KindAccessDenied, "")
+	}
+	if b.Tenant != tenant {
+		return fail(errs.KindAccessDenied, "")
+	}
+	return nil, nil
+}
+
+// bucketsOf returns the buckets whose records name tenant, in name order.
+func bucketsOf(tx *bolt.Tx, tenant string) ([]Bucket, error) {
+	return records(tx.Bucket(bBuckets), func(b *Bucket) bool { return b.Tenant == tenant })
+}
+
+// DeleteBucket removes an empty bucket.
+type DeleteBucket struct {
+	Name   string `cbor:"1,keyasint"`
+	Tenant string `cbor:"2,keyasint"`
+}
+
+func (d *DeleteBucket) apply(tx *bolt.Tx) (*Result, error) {
+	if r, err := ownBucket(tx, d.Name, d.Tenant); r != nil || err != nil {
+		return r, err
+	}
+	name := []byte(d.Name)
+	if ob := tx.Bucket(bObjects).Bucket(name); ob != nil {
+		if k, _ := ob.Cursor().First(); k != nil {
+			return fail(errs.KindBucketNotEmpty, "")
+		}
+	}
+	if ub := tx.Bucket(bBucketUploads).Bucket(name); ub != nil {
+		if k, _ := ub.Cursor().First(); k != nil {
+			return fail(errs.KindBucketNotEmpty, "multipart uploads in progress")
+		}
+	}
+	for _, parent := range [][]byte{bObjects, bBucketUploads} {
+		if tx.Bucket(parent).Bucket(name) != nil {
+			if err := tx.Bucket(parent).DeleteBucket(name); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return &Result{}, tx.Bucket(bBuckets).Delete(name)
+}
+
+// PutBucketCORS sets (or, with no rules, removes) a bucket's CORS rules.
+type PutBucketCORS struct {
+	Bucket string     `cbor:"1,keyasint"`
+	Tenant string     `cbor:"2,keyasint"`
+	Rules  []CORSRule `cbor:"3,keyasint"`
+}
+
+func (p *PutBucketCORS) apply(tx *bolt.Tx) (*Result, error) {
+	if r, err := ownBucket(tx, p.Bucket, p.Tenant); r != nil || err != nil {
+		return r, err
+	}
+	var b Bucket
+	if _, err := get(tx.Bucket(bBuckets), []byte(p.Bucket), &b); err != nil {
+		return nil, err
+	}
+	b.CORS = p.Rules
+	return &Result{}, put(tx.Bucket(bBuckets), []byte(p.Bucket), &b)
+}
+
+// PurgeBucket removes up to Max objects and uploads of a bucket marked for
+// purging (its tenant was deleted), and the bucket itself once it is empty.
+type PurgeBucket struct {
+	Bucket string `cbor:"1,keyasint"`
+	Max    int    `cbor:"2,keyasint"`
+}
+
+// apply deletes up to p.Max objects and uploads of a purging
+// bucket, returning their streams as garbage, and the bucket once empty.
+func (p *PurgeBucket) apply(tx *bolt.Tx) (*Result, error) {
+	var b Bucket
+	ok, err := get(tx.Bucket(bBuckets), []byte(p.Bucket), &b)
+	if err != nil {
+		return nil, err
+	}
+	if !ok || !b.Purging {
+		return fail(errs.KindNoSuchBucket, "bucket %q is not being purged", p.Bucket)
+	}
+	name := []byte(p.Bucket)
+	res := &Result{}
+	left := max(p.Max, 1)
+	if ob := tx.Bucket(bObjects).Bucket(name); ob != nil {
+		var keys [][]byte
+		c := ob.Cursor()
+		for k, v := c.First(); k != nil && len(keys) < left; k, v = c.Next() {
+			var o Object
+			if err := unmarshal(v, &o); err != nil {
+				return nil, err
+			}
+			res.Garbage = append(res.Garbage, o.Parts...)
+			keys = append(keys, bytes.Clone(k))
+		}
+		for _, k := range keys {
+			if err := ob.Delete(k); err != nil {
+				return nil, err
+			}
+		}
+		left -= len(keys)
+	}
+	if ub := tx.Bucket(bBucketUploads).Bucket(name); ub != nil && left > 0 {
+		var ids []string
+		c := ub.Cursor()
+		for k, _ := c.First(); k != nil && len(ids) < left; k, _ = c.Next() {
+			if i := bytes.LastIndexByte(k, 0); i >= 0 {
+				ids = append(ids, string(k[i+1:]))
+			}
+		}
+		for _, id := range ids {
+			var u Upload
+			ok, err := get(tx.Bucket(bUploads), []byte(id), &u)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				continue
+			}
+			parts, err := uploadParts(tx, id)
+			if err != nil {
+				return nil, err
+			}
+			for _, part := range parts {
+				res.Garbage = append(res.Garbage, part)
+			}
+			if err := dropUpload(tx, &u); err != nil {
+				return nil, err
+			}
+		}
+		left -= len(ids)
+	}
+	if left <= 0 {
+		return res, nil // perhaps more: the next command goes on
+	}
+	for _, parent := range [][]byte{bObjects, bBucketUploads} {
+		if tx.Bucket(parent).Bucket(name) != nil {
+			if err := tx.Bucket(parent).DeleteBucket(name); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return res, tx.Bucket(bBuckets).Delete(name)
+}

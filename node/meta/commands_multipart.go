@@ -1,0 +1,203 @@
+package meta
+
+import (
+	"bytes"
+	"encoding/binary"
+	"sort"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/kommunal-cloud/kcs/node/errs"
+)
+
+// The commands of multipart uploads.
+
+// CreateUpload starts a multipart upload.
+type CreateUpload Upload
+
+func (c *CreateUpload) apply(tx *bolt.Tx) (*Result, error) {
+	u := (*Upload)(c)
+	if r, err := ownBucket(tx, u.Bucket, u.Tenant); r != nil || err != nil {
+		return r, err
+	}
+	if r, err := currentKey(tx, u.Tenant, u.KeyVersion); r != nil || err != nil {
+		return r, err
+	}
+	if tx.Bucket(bUploads).Get([]byte(u.ID)) != nil {
+		return fail(errs.KindConflict, "upload id %q exists", u.ID)
+	}
+	if err := put(tx.Bucket(bUploads), []byte(u.ID), u); err != nil {
+		return nil, err
+	}
+	return &Result{}, tx.Bucket(bBucketUploads).Bucket([]byte(u.Bucket)).Put(uploadIndexKey(u.Key, u.ID), nil)
+}
+
+func uploadIndexKey(key, uploadID string) []byte {
+	return append(append([]byte(key), 0), uploadID...)
+}
+
+func partKey(uploadID string, n int) []byte {
+	return binary.BigEndian.AppendUint32(append([]byte(uploadID), 0), uint32(n))
+}
+
+func ownUpload(tx *bolt.Tx, id, tenant string) (*Upload, *Result, error) {
+	var u Upload
+	ok, err := get(tx.Bucket(bUploads), []byte(id), &u)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !ok || u.Tenant != tenant {
+		r, _ := fail(errs.KindNoSuchUpload, "")
+		return nil, r, nil
+	}
+	return &u, nil, nil
+}
+
+// PutPart records an uploaded part, replacing an earlier upload of it.
+type PutPart struct {
+	UploadID string `cbor:"1,keyasint"`
+	Tenant   string `cbor:"2,keyasint"`
+	Part     Part   `cbor:"3,keyasint"`
+}
+
+func (p *PutPart) apply(tx *bolt.Tx) (*Result, error) {
+	if _, r, err := ownUpload(tx, p.UploadID, p.Tenant); r != nil || err != nil {
+		return r, err
+	}
+	pb := tx.Bucket(bParts)
+	k := partKey(p.UploadID, p.Part.Number)
+	var old Part
+	exists, err := get(pb, k, &old)
+	if err != nil {
+		return nil, err
+	}
+	if err := put(pb, k, &p.Part); err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	if exists && !bytes.Equal(old.DataID, p.Part.DataID) {
+		res.Garbage = []Part{old}
+	}
+	return res, nil
+}
+
+func (p *PutPart) streamHome(*bolt.Tx) (*DataRef, error) { return &DataRef{Upload: p.UploadID}, nil }
+
+func (p *PutPart) storedStreams() ([]Part, bool) { return []Part{p.Part}, true }
+
+// uploadParts returns an upload's stored parts by number.
+func uploadParts(tx *bolt.Tx, id string) (map[int]Part, error) {
+	parts := map[int]Part{}
+	prefix := append([]byte(id), 0)
+	c := tx.Bucket(bParts).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var p Part
+		if err := unmarshal(v, &p); err != nil {
+			return nil, err
+		}
+		parts[p.Number] = p
+	}
+	return parts, nil
+}
+
+func dropUpload(tx *bolt.Tx, u *Upload) error {
+	prefix := append([]byte(u.ID), 0)
+	pb := tx.Bucket(bParts)
+	var keys [][]byte
+	c := pb.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	for _, k := range keys {
+		if err := pb.Delete(k); err != nil {
+			return err
+		}
+	}
+	if ub := tx.Bucket(bBucketUploads).Bucket([]byte(u.Bucket)); ub != nil {
+		if err := ub.Delete(uploadIndexKey(u.Key, u.ID)); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bUploads).Delete([]byte(u.ID))
+}
+
+// CompleteUpload turns an upload into the object's current version. The
+// proposer lists the parts it chose in Object.Parts; the FSM checks that
+// each is still the stored one (a part uploaded again meanwhile fails the
+// commit) and returns the upload's other parts as garbage.
+type CompleteUpload struct {
+	UploadID    string `cbor:"1,keyasint"`
+	Tenant      string `cbor:"2,keyasint"`
+	Object      Object `cbor:"3,keyasint"`
+	IfNoneMatch bool   `cbor:"4,keyasint"`
+	IfMatch     string `cbor:"5,keyasint"`
+}
+
+func (c *CompleteUpload) apply(tx *bolt.Tx) (*Result, error) {
+	u, r, err := ownUpload(tx, c.UploadID, c.Tenant)
+	if r != nil || err != nil {
+		return r, err
+	}
+	stored, err := uploadParts(tx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	used := map[int]bool{}
+	for _, p := range c.Object.Parts {
+		s, ok := stored[p.Number]
+		if !ok || !bytes.Equal(s.DataID, p.DataID) {
+			return fail(errs.KindInvalidPart, "part %d changed or is gone", p.Number)
+		}
+		used[p.Number] = true
+	}
+	var unused []Part
+	nums := make([]int, 0, len(stored))
+	for n := range stored {
+		nums = append(nums, n)
+	}
+	sort.Ints(nums)
+	for _, n := range nums {
+		if !used[n] {
+			unused = append(unused, stored[n])
+		}
+	}
+	res, err := putObject(tx, u.Bucket, u.Key, u.Tenant, &c.Object, c.IfNoneMatch, c.IfMatch, unused)
+	if err != nil || res.Err != nil {
+		return res, err
+	}
+	return res, dropUpload(tx, u)
+}
+
+func (c *CompleteUpload) streamHome(tx *bolt.Tx) (*DataRef, error) {
+	var u Upload
+	ok, err := get(tx.Bucket(bUploads), []byte(c.UploadID), &u)
+	if err != nil || !ok {
+		return nil, err // a missing upload fails in apply
+	}
+	return &DataRef{Bucket: u.Bucket, Key: u.Key}, nil
+}
+
+func (c *CompleteUpload) storedStreams() ([]Part, bool) { return c.Object.Parts, false }
+
+// AbortUpload drops an upload and returns its parts as garbage.
+type AbortUpload struct {
+	UploadID string `cbor:"1,keyasint"`
+	Tenant   string `cbor:"2,keyasint"`
+}
+
+func (a *AbortUpload) apply(tx *bolt.Tx) (*Result, error) {
+	u, r, err := ownUpload(tx, a.UploadID, a.Tenant)
+	if r != nil || err != nil {
+		return r, err
+	}
+	stored, err := uploadParts(tx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	for _, p := range stored {
+		res.Garbage = append(res.Garbage, p)
+	}
+	sort.Slice(res.Garbage, func(i, j int) bool { return res.Garbage[i].Number < res.Garbage[j].Number })
+	return res, dropUpload(tx, u)
+}

@@ -1,0 +1,118 @@
+package meta
+
+import (
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/kommunal-cloud/kcs/node/errs"
+)
+
+// The commands of tenants and their access keys.
+
+// CreateTenant creates a tenant with its first access key.
+type CreateTenant struct {
+	Tenant   Tenant     `cbor:"1,keyasint"`
+	FirstKey *AccessKey `cbor:"2,keyasint"`
+}
+
+func (c *CreateTenant) apply(tx *bolt.Tx) (*Result, error) {
+	tb := tx.Bucket(bTenants)
+	if tb.Get([]byte(c.Tenant.ID)) != nil {
+		return fail(errs.KindTenantExists, "tenant %q exists", c.Tenant.ID)
+	}
+	bs, err := bucketsOf(tx, c.Tenant.ID)
+	if err != nil {
+		return nil, err
+	}
+	if len(bs) > 0 {
+		return fail(errs.KindConflict, "tenant %q was deleted and its %d buckets are still being purged; try again later", c.Tenant.ID, len(bs))
+	}
+	if c.FirstKey != nil && tx.Bucket(bAccessKeys).Get([]byte(c.FirstKey.ID)) != nil {
+		return fail(errs.KindConflict, "access key %q exists", c.FirstKey.ID)
+	}
+	if err := put(tb, []byte(c.Tenant.ID), &c.Tenant); err != nil {
+		return nil, err
+	}
+	if c.FirstKey != nil {
+		if err := put(tx.Bucket(bAccessKeys), []byte(c.FirstKey.ID), c.FirstKey); err != nil {
+			return nil, err
+		}
+	}
+	return &Result{}, nil
+}
+
+// DeleteTenant removes a tenant's record with every version of its key and
+// its access keys, and marks its buckets for purging. Every node shreds
+// its copies of the key once it applies the command.
+type DeleteTenant struct {
+	ID string `cbor:"1,keyasint"`
+}
+
+// apply drops the tenant's keys and access keys at once, in
+// this one commit, and leaves its buckets to the purge: a tenant with
+// millions of objects cannot be deleted in one transaction, but once its
+// key is gone its data is unreadable already.
+func (d *DeleteTenant) apply(tx *bolt.Tx) (*Result, error) {
+	tb := tx.Bucket(bTenants)
+	if tb.Get([]byte(d.ID)) == nil {
+		return fail(errs.KindNoSuchTenant, "tenant %q does not exist", d.ID)
+	}
+	if err := tb.Delete([]byte(d.ID)); err != nil {
+		return nil, err
+	}
+	keys, err := accessKeysOf(tx, d.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		if err := tx.Bucket(bAccessKeys).Delete([]byte(k.ID)); err != nil {
+			return nil, err
+		}
+	}
+	bs, err := bucketsOf(tx, d.ID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range bs {
+		bs[i].Purging = true
+		if err := put(tx.Bucket(bBuckets), []byte(bs[i].Name), &bs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return &Result{}, markShred(tx)
+}
+
+// CreateAccessKey gives a tenant another access key.
+type CreateAccessKey AccessKey
+
+func (c *CreateAccessKey) apply(tx *bolt.Tx) (*Result, error) {
+	k := (*AccessKey)(c)
+	if tx.Bucket(bTenants).Get([]byte(k.Tenant)) == nil {
+		return fail(errs.KindNoSuchTenant, "tenant %q does not exist", k.Tenant)
+	}
+	if tx.Bucket(bAccessKeys).Get([]byte(k.ID)) != nil {
+		return fail(errs.KindConflict, "access key %q exists", k.ID)
+	}
+	return &Result{}, put(tx.Bucket(bAccessKeys), []byte(k.ID), k)
+}
+
+// DeleteAccessKey removes one of a tenant's access keys.
+type DeleteAccessKey struct {
+	ID     string `cbor:"1,keyasint"`
+	Tenant string `cbor:"2,keyasint"`
+}
+
+func (d *DeleteAccessKey) apply(tx *bolt.Tx) (*Result, error) {
+	var k AccessKey
+	if ok, err := get(tx.Bucket(bAccessKeys), []byte(d.ID), &k); err != nil || !ok || k.Tenant != d.Tenant {
+		if err != nil {
+			return nil, err
+		}
+		return fail(errs.KindNoSuchAccessKey, "tenant %q has no access key %q", d.Tenant, d.ID)
+	}
+	return &Result{}, tx.Bucket(bAccessKeys).Delete([]byte(d.ID))
+}
+
+// accessKeysOf returns the access keys of tenant.
+func accessKeysOf(tx *bolt.Tx, tenant string) ([]AccessKey, error) {
+	return records(tx.Bucket(bAccessKeys), func(k *AccessKey) bool { return k.Tenant == tenant })
+}
