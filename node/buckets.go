@@ -44,7 +44,7 @@ func (n *Node) CreateBucket(ctx context.Context, c Caller, bucket string) error 
 	if err := ValidBucketName(bucket); err != nil {
 		return err
 	}
-	res, err := n.propose(ctx, meta.NewCommand(&meta.CreateBucket{Name: bucket, Tenant: c.Tenant, Created: time.Now().UnixNano()}))
+	res, err := n.propose(ctx, meta.NewCommand(&meta.CreateBucket{Name: bucket, Tenant: c.Tenant, Created: n.now().UnixNano()}))
 	_, err = result("CreateBucket", bucket, "", res, err)
 	return err
 }

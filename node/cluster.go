@@ -34,7 +34,7 @@ const clusterTimeout = 15 * time.Second
 
 func (n *Node) self() meta.Node {
 	rec := meta.Node{ID: n.cfg.ID, Site: n.cfg.Site, RaftAddr: n.cfg.RaftAddr, RPCAddr: n.cfg.RPCAddr,
-		S3Addrs: n.cfg.S3Addrs, Joined: time.Now().UnixNano(), MasterKeys: n.keys.IDs()}
+		S3Addrs: n.cfg.S3Addrs, Joined: n.now().UnixNano(), MasterKeys: n.keys.IDs()}
 	for i := range n.cfg.Drives {
 		id := n.cfg.ID + "/" + strconv.Itoa(i)
 		rec.Drives = append(rec.Drives, meta.Drive{ID: id, Index: i, Path: n.drives[id].Path})
@@ -107,7 +107,7 @@ func (n *Node) initCluster(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		res, err := n.propose(ctx, meta.NewCommand(&meta.Init{ID: id, Created: time.Now().UnixNano(), KeyCheck: wrapped, MasterKey: mk.ID()}))
+		res, err := n.propose(ctx, meta.NewCommand(&meta.Init{ID: id, Created: n.now().UnixNano(), KeyCheck: wrapped, MasterKey: mk.ID()}))
 		if err != nil {
 			return err
 		}
@@ -153,7 +153,7 @@ func (n *Node) joinVia(ctx context.Context, addr string) error {
 
 func (n *Node) reregister() {
 	for attempt := 0; ; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
+		ctx, cancel := context.WithTimeout(n.ctx, clusterTimeout)
 		err := n.register(ctx, n.self())
 		cancel()
 		if err == nil {
@@ -378,7 +378,7 @@ func (n *Node) propose(ctx context.Context, c *meta.Command) (*meta.Result, erro
 // outcomeOf asks the metadata, linearizably, whether the command with id
 // was applied, and how it ended.
 func (n *Node) outcomeOf(id meta.CommandID) (*meta.Result, bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(n.ctx, 2*time.Second)
 	defer cancel()
 	if n.linearize(ctx) != nil {
 		return nil, false

@@ -176,19 +176,6 @@ func (l *liveness) pingAll(ctx context.Context) {
 	wg.Wait()
 }
 
-func (l *liveness) run(stop <-chan struct{}) {
-	t := time.NewTicker(pingEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			l.pingAll(l.n.ctx)
-		}
-	}
-}
-
 // collector deletes the shards of streams nothing references any more —
 // replaced and deleted versions, replaced and unused parts — after a grace
 // period that lets reads already in flight finish. Before deleting, it
@@ -244,41 +231,34 @@ func (c *collector) requeue(items []gcItem) {
 	c.mu.Unlock()
 }
 
-func (c *collector) run(stop <-chan struct{}) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			due := c.takeDue(time.Now())
-			if len(due) == 0 {
-				continue
-			}
-			ctx, cancel := context.WithTimeout(c.n.ctx, clusterTimeout)
-			err := c.n.linearize(ctx)
-			cancel()
-			if err != nil {
-				c.requeue(due) // no current view of the metadata: later
-				continue
-			}
-			for _, it := range due {
-				var referenced bool
-				c.n.store.FSM.View(func(r *meta.Reader) error {
-					referenced = r.Referenced(it.part.DataID)
-					return nil
-				})
-				if referenced {
-					c.n.log.Warn("garbage stream is referenced again; its shards are kept", "data_id", fmt.Sprintf("%x", it.part.DataID), "part", it.part.Number)
-					continue
-				}
-				ctx, cancel := context.WithTimeout(c.n.ctx, 30*time.Second)
-				c.n.deleteShards(ctx, it.part)
-				cancel()
-				c.n.counters.garbageStreams.Add(1)
-			}
+// collectDue deletes the streams whose grace period is over (the node
+// runs it every second).
+func (c *collector) collectDue(ctx context.Context) {
+	due := c.takeDue(time.Now())
+	if len(due) == 0 {
+		return
+	}
+	lctx, cancel := context.WithTimeout(ctx, clusterTimeout)
+	err := c.n.linearize(lctx)
+	cancel()
+	if err != nil {
+		c.requeue(due) // no current view of the metadata: later
+		return
+	}
+	for _, it := range due {
+		var referenced bool
+		c.n.store.FSM.View(func(r *meta.Reader) error {
+			referenced = r.Referenced(it.part.DataID)
+			return nil
+		})
+		if referenced {
+			c.n.log.Warn("garbage stream is referenced again; its shards are kept", "data_id", fmt.Sprintf("%x", it.part.DataID), "part", it.part.Number)
+			continue
 		}
+		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		c.n.deleteShards(dctx, it.part)
+		cancel()
+		c.n.counters.garbageStreams.Add(1)
 	}
 }
 

@@ -88,7 +88,7 @@ func (n *Node) rewrapMaster(stop <-chan struct{}) error {
 			return errors.New("node stopping")
 		default:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
+		ctx, cancel := context.WithTimeout(n.ctx, clusterTimeout)
 		defer cancel()
 		res, err := n.propose(ctx, meta.NewCommand(cmd))
 		if _, err := result("RewrapMaster", "", "", res, err); err != nil {

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"sync/atomic"
 	"syscall"
@@ -18,8 +19,9 @@ import (
 // (Raft itself steps a leader down whose log append fails). It recovers by
 // itself once space returns.
 type metaGuard struct {
-	n       *Node
-	problem atomic.Pointer[string] // why the metadata cannot be written; nil when it can
+	n            *Node
+	problem      atomic.Pointer[string] // why the metadata cannot be written; nil when it can
+	lastTransfer time.Time              // of leadership, by check only
 }
 
 // metaCheckEvery is how often the metadata drive is measured: a full
@@ -28,8 +30,8 @@ const metaCheckEvery = 250 * time.Millisecond
 
 func newMetaGuard(n *Node) *metaGuard { return &metaGuard{n: n} }
 
-// check measures the drive and the FSM and returns the problem, or "".
-func (g *metaGuard) check() string {
+// measure looks at the drive and the FSM and returns the problem, or "".
+func (g *metaGuard) measure() string {
 	if err := g.n.store.FSM.Stalled(); err != nil {
 		return fmt.Sprintf("the metadata database cannot be written: %v", err)
 	}
@@ -43,36 +45,28 @@ func (g *metaGuard) check() string {
 	return ""
 }
 
-func (g *metaGuard) run(stop <-chan struct{}) {
-	t := time.NewTicker(metaCheckEvery)
-	defer t.Stop()
-	var lastTransfer time.Time
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
-		problem := g.check()
-		old := g.problem.Load()
-		switch {
-		case problem != "" && old == nil:
-			g.n.log.Error("metadata drive full or not writable: answering 503 until it recovers", "reason", problem)
-		case problem == "" && old != nil:
-			g.n.log.Info("metadata drive writable again: serving", "was", *old)
-		}
-		if problem == "" {
-			g.problem.Store(nil)
-			continue
-		}
-		g.problem.Store(&problem)
-		if g.n.store.IsLeader() && time.Since(lastTransfer) > 5*time.Second {
-			lastTransfer = time.Now()
-			if err := g.n.store.Raft.LeadershipTransfer().Error(); err != nil {
-				g.n.log.Warn("handing over Raft leadership failed", "err", err)
-			} else {
-				g.n.log.Warn("handed over Raft leadership: this node cannot write its metadata")
-			}
+// check measures, records the problem, and hands leadership over while
+// there is one (the node runs it every metaCheckEvery).
+func (g *metaGuard) check(context.Context) {
+	problem := g.measure()
+	old := g.problem.Load()
+	switch {
+	case problem != "" && old == nil:
+		g.n.log.Error("metadata drive full or not writable: answering 503 until it recovers", "reason", problem)
+	case problem == "" && old != nil:
+		g.n.log.Info("metadata drive writable again: serving", "was", *old)
+	}
+	if problem == "" {
+		g.problem.Store(nil)
+		return
+	}
+	g.problem.Store(&problem)
+	if g.n.store.IsLeader() && time.Since(g.lastTransfer) > 5*time.Second {
+		g.lastTransfer = time.Now()
+		if err := g.n.store.Raft.LeadershipTransfer().Error(); err != nil {
+			g.n.log.Warn("handing over Raft leadership failed", "err", err)
+		} else {
+			g.n.log.Warn("handed over Raft leadership: this node cannot write its metadata")
 		}
 	}
 }

@@ -50,7 +50,7 @@ func (n *Node) CreateMultipartUpload(ctx context.Context, c Caller, bucket, key 
 			return "", err
 		}
 	}
-	now := time.Now()
+	now := n.now()
 	id := newUploadID(now)
 	dk, err := crypt.GenerateDataKey()
 	if err != nil {
@@ -257,7 +257,7 @@ func (n *Node) CompleteMultipartUpload(ctx context.Context, c Caller, bucket, ke
 	}
 	obj := meta.Object{
 		VersionID: version, Size: size, ETag: fmt.Sprintf("%x-%d", sums.Sum(nil), len(parts)),
-		Modified: time.Now().UnixNano(), SealedMeta: sealed, WrappedKey: wrapped, KeyVersion: tk.Version(),
+		Modified: n.now().UnixNano(), SealedMeta: sealed, WrappedKey: wrapped, KeyVersion: tk.Version(),
 		Parts: chosen, Multipart: true,
 	}
 	if u.ChecksumAlgorithm != "" {

@@ -20,6 +20,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/kommunal-cloud/kcs/erasure"
 	"github.com/kommunal-cloud/kcs/node/crypt"
 	"github.com/kommunal-cloud/kcs/node/meta"
@@ -92,6 +94,12 @@ type Config struct {
 	// itself not ready, and gives up Raft leadership, until space returns.
 	// 0 means 256 MiB.
 	MetaReserve uint64
+	// Clock is the node's notion of time for everything measured in hours
+	// and days: record timestamps, upload expiry, scrub and orphan-scan
+	// schedules. Tests set a fake one and advance it instead of sleeping.
+	// nil means the real clock. (Heartbeats, probes and deadlines of a few
+	// seconds always run on real time.)
+	Clock clockwork.Clock
 	// RestoreEvery is how often the leader retries rebuilding shards that
 	// writes lost (when a drive was full or a node down at the first try).
 	// 0 means 30 seconds.
@@ -129,10 +137,12 @@ type Node struct {
 	authReads *readBatcher
 	repairs   *repairer
 	scrubNow  chan struct{}
-	purgeNow  chan struct{}
-	rewrapNow chan struct{}
-	counters  counters
-	started   time.Time
+	// shredRequested asks for a shred (at start, when one is pending).
+	shredRequested chan struct{}
+	purgeNow       chan struct{}
+	rewrapNow      chan struct{}
+	counters       counters
+	started        time.Time
 	// forwardHook, set by tests, runs on the leader after a forwarded
 	// command was applied; true breaks the connection before the answer.
 	forwardHook atomic.Pointer[func(cmd *meta.Command) bool]
@@ -197,6 +207,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.RestoreEvery == 0 {
 		cfg.RestoreEvery = 30 * time.Second
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clockwork.NewRealClock()
+	}
 	keys, err := crypt.NewKeyring(append([]*crypt.MasterKey{cfg.MasterKey}, cfg.OldMasterKeys...)...)
 	if err != nil {
 		return nil, err
@@ -252,6 +265,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.authReads = &readBatcher{n: n}
 	n.repairs = newRepairer(n)
 	n.scrubNow = make(chan struct{}, 1)
+	n.shredRequested = make(chan struct{}, 1)
 	n.purgeNow = make(chan struct{}, 1)
 	n.rewrapNow = make(chan struct{}, 1)
 
@@ -259,18 +273,23 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
-	n.wg.Add(11)
-	go func() { defer n.wg.Done(); n.meta.run(n.stop) }()
-	go func() { defer n.wg.Done(); n.runRestores(n.stop) }()
-	go func() { defer n.wg.Done(); n.runOrphanScans(n.stop) }()
-	go func() { defer n.wg.Done(); n.runShredder(n.stop) }()
-	go func() { defer n.wg.Done(); n.runPurges(n.stop) }()
-	go func() { defer n.wg.Done(); n.runRewraps(n.stop) }()
-	go func() { defer n.wg.Done(); n.runScrubs(n.stop) }()
-	go func() { defer n.wg.Done(); n.repairs.run(n.stop) }()
-	go func() { defer n.wg.Done(); n.live.run(n.stop) }()
-	go func() { defer n.wg.Done(); n.gc.run(n.stop) }()
-	go func() { defer n.wg.Done(); n.runUploadExpiry(n.stop) }()
+	// Background work, all of it ended by Close through n.ctx.
+	real := clockwork.NewRealClock()
+	n.every(real, pingEvery, nil, nil, n.live.pingAll)
+	n.every(real, metaCheckEvery, nil, nil, n.meta.check)
+	n.every(real, time.Second, nil, nil, n.gc.collectDue)
+	n.every(real, time.Hour, n.repairs.wake, nil, n.repairs.work)
+	n.every(real, time.Hour, n.store.FSM.ShredRequests(), n.shredRequested, n.shredNow)
+	n.onLeader(n.cfg.RestoreEvery, n.store.FSM.Degraded(), nil, n.restoreLost)
+	n.onLeader(30*time.Second, n.purgeNow, nil, n.purgeAll)
+	n.onLeader(30*time.Second, n.rewrapNow, n.store.FSM.Rotations(), n.rewrapAll)
+	n.every(n.cfg.Clock, n.cfg.OrphanScanEvery, nil, nil, n.scanOrphansLogged)
+	n.every(n.cfg.Clock, uploadExpiryEvery(n.cfg.UploadExpiry), nil, nil, n.expireUploads)
+	n.background(n.runScrubs)
+	if n.store.FSM.ShredPending() {
+		// A deletion was applied but not shredded here (a crash between).
+		poke(n.shredRequested)
+	}
 	n.log.Info("node ready", "site", cfg.Site, "raft", cfg.RaftAddr, "rpc", cfg.RPCAddr, "drives", len(n.drives), "master_keys", n.keys.IDs())
 	return n, nil
 }
@@ -339,22 +358,45 @@ func nodeOfDrive(drive string) string {
 	return drive
 }
 
-// onLeader runs fn every interval and whenever wake1 or wake2 signals (a
-// nil channel never does), while this node leads, until stop: the shape of
-// the leader's background work (purges, rewraps).
-func (n *Node) onLeader(stop <-chan struct{}, every time.Duration, wake1, wake2 <-chan struct{}, fn func()) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		case <-wake1:
-		case <-wake2:
-		}
-		if n.store.IsLeader() {
-			fn()
-		}
-	}
+// background runs fn in a goroutine that Close waits for; fn must return
+// once ctx (the node's root context) is done.
+func (n *Node) background(fn func(ctx context.Context)) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		fn(n.ctx)
+	}()
 }
+
+// every is the shape of the node's periodic work: fn runs every interval
+// on clock, and at once whenever wake1 or wake2 signals (a nil channel
+// never does), until the node closes. Runs never overlap.
+func (n *Node) every(clock clockwork.Clock, interval time.Duration, wake1, wake2 <-chan struct{}, fn func(ctx context.Context)) {
+	t := clock.NewTicker(interval) // before Start returns: a test's clock sees it
+	n.background(func(ctx context.Context) {
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.Chan():
+			case <-wake1:
+			case <-wake2:
+			}
+			fn(ctx)
+		}
+	})
+}
+
+// onLeader is every for the leader's work (purges, rewraps, rebuilds):
+// fn runs only while this node leads.
+func (n *Node) onLeader(interval time.Duration, wake1, wake2 <-chan struct{}, fn func(ctx context.Context)) {
+	n.every(clockwork.NewRealClock(), interval, wake1, wake2, func(ctx context.Context) {
+		if n.store.IsLeader() {
+			fn(ctx)
+		}
+	})
+}
+
+// now is the node's clock's time (see Config.Clock).
+func (n *Node) now() time.Time { return n.cfg.Clock.Now() }

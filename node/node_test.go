@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/kommunal-cloud/kcs/node"
 	"github.com/kommunal-cloud/kcs/node/checksum"
 	"github.com/kommunal-cloud/kcs/node/crypt"
@@ -494,9 +496,11 @@ func expectedMultipartChecksum(alg, typ string, parts [][]byte) string {
 }
 
 // Unfinished uploads are aborted after the configured age and their parts
-// collected.
+// collected. The age is measured on the node's clock, which the test
+// advances: a week passes in no time.
 func TestUploadExpiry(t *testing.T) {
-	c := startNodes(t, 1, func(cfg *node.Config) { cfg.UploadExpiry = time.Second })
+	clock := clockwork.NewFakeClock()
+	c := startNodes(t, 1, func(cfg *node.Config) { cfg.UploadExpiry = 7 * 24 * time.Hour; cfg.Clock = clock })
 	ctx := context.Background()
 	n := c.nodes[0]
 	info, _ := n.CreateTenant(ctx, "gemeinde-e", "", "")
@@ -511,6 +515,13 @@ func TestUploadExpiry(t *testing.T) {
 	if _, err := n.UploadPart(ctx, caller, "bbb", "halb", id, 1, bytes.NewReader(random(1000)), node.PartOptions{Size: -1}); err != nil {
 		t.Fatal(err)
 	}
+	// Six days on, the upload is still there; eight days on, it is gone.
+	clock.Advance(6 * 24 * time.Hour)
+	time.Sleep(300 * time.Millisecond) // let an expiry pass run, if it wrongly would
+	if _, err := n.ListParts(ctx, caller, "bbb", "halb", id, node.ListPartsOptions{}); err != nil {
+		t.Fatalf("upload expired after six days of seven: %v", err)
+	}
+	clock.Advance(2 * 24 * time.Hour)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		_, err := n.ListParts(ctx, caller, "bbb", "halb", id, node.ListPartsOptions{})
@@ -520,7 +531,7 @@ func TestUploadExpiry(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("upload not expired: %v", err)
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 	// The bucket can go now: no upload holds it.
 	if err := n.DeleteBucket(ctx, caller, "bbb"); err != nil {
@@ -1204,5 +1215,33 @@ func TestRotateMasterKey(t *testing.T) {
 	}
 	if _, err := restart(2, oldKey); err == nil || !strings.Contains(err.Error(), "master key") {
 		t.Fatalf("a node given only the old key started: %v", err)
+	}
+}
+
+// Scrub passes follow the node's clock: none before ScrubEvery has passed
+// since the last, one once it has.
+func TestScrubScheduleFollowsTheClock(t *testing.T) {
+	clock := clockwork.NewFakeClock()
+	c := startNodes(t, 1, func(cfg *node.Config) { cfg.ScrubEvery = 7 * 24 * time.Hour; cfg.Clock = clock })
+	n := c.nodes[0]
+	// The scrub waits on the clock, next to the orphan scan's and the
+	// upload expiry's tickers.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := clock.BlockUntilContext(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(6 * 24 * time.Hour)
+	time.Sleep(300 * time.Millisecond)
+	if p := n.Metrics().ScrubPasses; p != 0 {
+		t.Fatalf("%d scrub passes after six days of seven", p)
+	}
+	clock.Advance(2 * 24 * time.Hour)
+	deadline := time.Now().Add(20 * time.Second)
+	for n.Metrics().ScrubPasses != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("no scrub pass a week on")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -22,7 +22,7 @@ func (n *Node) scanOrphans(ctx context.Context) (int, error) {
 	if err := n.linearize(ctx); err != nil {
 		return 0, err
 	}
-	cutoff := time.Now().Add(-n.cfg.OrphanGrace)
+	cutoff := n.now().Add(-n.cfg.OrphanGrace)
 	removed := 0
 	for _, d := range n.drives {
 		err := d.Walk(func(name shardstore.Name, modified time.Time) error {
@@ -55,26 +55,12 @@ func (n *Node) scanOrphans(ctx context.Context) (int, error) {
 	return removed, nil
 }
 
-func (n *Node) runOrphanScans(stop <-chan struct{}) {
-	t := time.NewTicker(n.cfg.OrphanScanEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.OrphanScanEvery)
-			go func() {
-				select {
-				case <-stop:
-				case <-ctx.Done():
-				}
-				cancel()
-			}()
-			if _, err := n.scanOrphans(ctx); err != nil {
-				n.log.Warn("orphan scan", "err", err)
-			}
-			cancel()
-		}
+// scanOrphansLogged runs one scan and logs a failure (the node runs it
+// every OrphanScanEvery on its clock).
+func (n *Node) scanOrphansLogged(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.OrphanScanEvery)
+	defer cancel()
+	if _, err := n.scanOrphans(ctx); err != nil && ctx.Err() == nil {
+		n.log.Warn("orphan scan", "err", err)
 	}
 }

@@ -63,30 +63,20 @@ func (r *repairer) next() (repairJob, bool) {
 	return repairJob{}, false
 }
 
-func (r *repairer) run(stop <-chan struct{}) {
-	for {
-		select {
-		case <-stop:
+// work runs the queued jobs one after the other, until the queue is empty
+// or the node closes (the node runs it whenever a job is queued).
+func (r *repairer) work(ctx context.Context) {
+	for ctx.Err() == nil {
+		job, ok := r.next()
+		if !ok {
 			return
-		case <-r.wake:
 		}
-		for {
-			job, ok := r.next()
-			if !ok {
-				break
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-			err := r.n.repairPart(ctx, &job.part, job.shards)
-			cancel()
-			if err != nil {
-				r.n.counters.repairFailures.Add(1)
-				r.n.log.Warn("shard repair failed", "data_id", fmt.Sprintf("%x", job.part.DataID), "part", job.part.Number, "err", err)
-			}
-			select {
-			case <-stop:
-				return
-			default:
-			}
+		jctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+		err := r.n.repairPart(jctx, &job.part, job.shards)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			r.n.counters.repairFailures.Add(1)
+			r.n.log.Warn("shard repair failed", "data_id", fmt.Sprintf("%x", job.part.DataID), "part", job.part.Number, "err", err)
 		}
 	}
 }

@@ -22,13 +22,9 @@ import (
 // restoreBatch is how many degraded streams one look at the index takes.
 const restoreBatch = 64
 
-func (n *Node) runRestores(stop <-chan struct{}) {
-	n.onLeader(stop, n.cfg.RestoreEvery, n.store.FSM.Degraded(), nil, func() { n.restoreLost(stop) })
-}
-
 // restoreLost rebuilds the lost shards of every degraded stream whose
 // drives can take them now.
-func (n *Node) restoreLost(stop <-chan struct{}) {
+func (n *Node) restoreLost(ctx context.Context) {
 	var after []byte
 	for {
 		var batch []meta.DegradedStream
@@ -41,12 +37,10 @@ func (n *Node) restoreLost(stop <-chan struct{}) {
 			return
 		}
 		for _, d := range batch {
-			select {
-			case <-stop:
+			if ctx.Err() != nil {
 				return
-			default:
 			}
-			if err := n.restoreStream(d); err != nil {
+			if err := n.restoreStream(ctx, d); err != nil {
 				n.log.Warn("rebuilding lost shards failed; tried again later", "data_id", fmt.Sprintf("%x", d.DataID), "shards", d.Lost, "err", err)
 			}
 		}
@@ -57,7 +51,7 @@ func (n *Node) restoreLost(stop <-chan struct{}) {
 	}
 }
 
-func (n *Node) restoreStream(d meta.DegradedStream) error {
+func (n *Node) restoreStream(ctx context.Context, d meta.DegradedStream) error {
 	var part *meta.Part
 	var ok bool
 	if err := n.store.FSM.View(func(r *meta.Reader) error {
@@ -84,7 +78,7 @@ func (n *Node) restoreStream(d meta.DegradedStream) error {
 		}
 		want[s] = true
 	}
-	ctx, cancel := context.WithTimeout(n.ctx, 30*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
 	if len(want) > 0 {
 		if err := n.repairPart(ctx, part, want); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"time"
 
 	"github.com/kommunal-cloud/kcs/node/crypt"
 	"github.com/kommunal-cloud/kcs/node/errs"
@@ -78,28 +77,27 @@ func poke(c chan struct{}) {
 	}
 }
 
-// runRewraps has the leader rewrap the data keys of rotated tenants and
+// rewrapAll has the leader rewrap the data keys of rotated tenants and
 // the keys an old master key wraps.
-func (n *Node) runRewraps(stop <-chan struct{}) {
-	n.onLeader(stop, 30*time.Second, n.rewrapNow, n.store.FSM.Rotations(), func() {
-		if err := n.rewrapMaster(stop); err != nil {
-			n.log.Warn("rewrapping under the new master key interrupted", "err", err)
-		}
-		var tenants []meta.Tenant
-		n.store.FSM.View(func(r *meta.Reader) error {
-			var err error
-			tenants, err = r.Tenants()
-			return err
-		})
-		for _, t := range tenants {
-			if len(t.Keys) < 2 {
-				continue
-			}
-			if err := n.rewrapTenant(stop, t.ID); err != nil {
-				n.log.Warn("rewrapping a tenant's data keys interrupted", "tenant", t.ID, "err", err)
-			}
-		}
+func (n *Node) rewrapAll(ctx context.Context) {
+	stop := ctx.Done()
+	if err := n.rewrapMaster(stop); err != nil {
+		n.log.Warn("rewrapping under the new master key interrupted", "err", err)
+	}
+	var tenants []meta.Tenant
+	n.store.FSM.View(func(r *meta.Reader) error {
+		var err error
+		tenants, err = r.Tenants()
+		return err
 	})
+	for _, t := range tenants {
+		if len(t.Keys) < 2 {
+			continue
+		}
+		if err := n.rewrapTenant(stop, t.ID); err != nil {
+			n.log.Warn("rewrapping a tenant's data keys interrupted", "tenant", t.ID, "err", err)
+		}
+	}
 }
 
 // rewrapTenant rewraps every data key of a tenant that an old key version
@@ -171,7 +169,7 @@ func (n *Node) rewrapTenant(stop <-chan struct{}, tenant string) error {
 		if k.Version == current {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
+		ctx, cancel := context.WithTimeout(n.ctx, clusterTimeout)
 		res, err := n.propose(ctx, meta.NewCommand(&meta.RetireTenantKey{Tenant: tenant, Version: k.Version}))
 		cancel()
 		if _, err := result("RetireTenantKey", "", "", res, err); err != nil {
@@ -219,7 +217,7 @@ func (n *Node) rewrap(stop <-chan struct{}, tenant string, current uint32, items
 	}); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
+	ctx, cancel := context.WithTimeout(n.ctx, clusterTimeout)
 	defer cancel()
 	res, err := n.propose(ctx, meta.NewCommand(&meta.RewrapKeys{Tenant: tenant, Items: items}))
 	_, err = result("RewrapKeys", "", "", res, err)

@@ -203,14 +203,9 @@ func (n *Node) stillReferenced(p *meta.Part) bool {
 	return cur != nil && bytes.Equal(cur.DataID, p.DataID)
 }
 
-// runScrubs runs a pass every ScrubEvery, resuming one a restart cut short.
-func (n *Node) runScrubs(stop <-chan struct{}) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		<-stop
-		cancel()
-	}()
+// runScrubs runs a pass every ScrubEvery on the node's clock, resuming one
+// a restart cut short, until ctx ends.
+func (n *Node) runScrubs(ctx context.Context) {
 	s := n.loadScrubState()
 	if !s.Finished.IsZero() {
 		n.counters.scrubLastPass.Store(s.Finished.Unix())
@@ -218,19 +213,19 @@ func (n *Node) runScrubs(stop <-chan struct{}) {
 	if s.Finished.IsZero() {
 		// A new node: nothing to check yet; the first pass comes a
 		// period from now.
-		s.Finished = time.Now()
+		s.Finished = n.now()
 		n.saveScrubState(s)
 	}
 	for {
 		var due <-chan time.Time // never, with the periodic scrub off
 		switch {
 		case s.Cursor != nil:
-			due = time.After(time.Minute) // resume soon, once the node has settled
+			due = n.cfg.Clock.After(time.Minute) // resume soon, once the node has settled
 		case n.cfg.ScrubEvery > 0:
-			due = time.After(time.Until(s.Finished.Add(n.cfg.ScrubEvery)))
+			due = n.cfg.Clock.After(s.Finished.Add(n.cfg.ScrubEvery).Sub(n.now()))
 		}
 		select {
-		case <-stop:
+		case <-ctx.Done():
 			return
 		case <-due:
 		case <-n.scrubNow:
@@ -253,7 +248,7 @@ func (n *Node) runScrubs(stop <-chan struct{}) {
 			}
 			continue
 		}
-		s = scrubState{Finished: time.Now()}
+		s = scrubState{Finished: n.now()}
 		n.saveScrubState(s)
 		n.counters.scrubPasses.Add(1)
 		n.counters.scrubLastPass.Store(s.Finished.Unix())

@@ -73,7 +73,7 @@ func (n *Node) inlineStream(plain []byte, dk *crypt.DataKey, streamAD []byte, pa
 	dataID := newDataID()
 	return &stream{
 		part: meta.Part{Number: partNumber, Size: int64(len(plain)), DataID: dataID[:], Cipher: h[:],
-			Modified: time.Now().UnixNano(), Inline: ct.Bytes()},
+			Modified: n.now().UnixNano(), Inline: ct.Bytes()},
 		md5: md5.Sum(plain),
 	}, nil
 }
@@ -181,7 +181,7 @@ func (n *Node) writeStream(ctx context.Context, body io.Reader, dk *crypt.DataKe
 	part := meta.Part{
 		Number: partNumber, Size: res.PlainSize, DataID: dataID[:], SetID: set.ID,
 		K: set.K, M: set.M, BlockSize: params.BlockSize, Format: erasure.FormatV1,
-		Cipher: res.Header[:], Modified: time.Now().UnixNano(), Drives: set.Drives,
+		Cipher: res.Header[:], Modified: n.now().UnixNano(), Drives: set.Drives,
 	}
 	if q := writeQuorum(set.K, set.M); durable < q {
 		n.deleteShardsSoon(part)
@@ -214,7 +214,7 @@ func abortAll(ws []shardWriter) {
 // deleteShardsSoon removes the shards of a stream that was never committed.
 func (n *Node) deleteShardsSoon(p meta.Part) {
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
 		defer cancel()
 		n.deleteShards(ctx, p)
 	}()

@@ -49,23 +49,17 @@ type TenantDeletion struct {
 	Buckets int    `json:"buckets_to_purge"` // removed in the background
 }
 
-// runShredder shreds whenever a tenant deletion is applied here, and at
-// start when one was applied but not yet shredded (a crash in between).
-func (n *Node) runShredder(stop <-chan struct{}) {
-	if n.store.FSM.ShredPending() {
-		n.shred(stop)
+// shredNow shreds if a tenant deletion or key retirement applied here
+// still waits for it (the node runs it when one is applied, at start when
+// one was applied but not yet shredded, and hourly).
+func (n *Node) shredNow(ctx context.Context) {
+	if !n.store.FSM.ShredPending() {
+		return
 	}
-	for {
-		select {
-		case <-stop:
-			return
-		case <-n.store.FSM.ShredRequests():
-			n.shred(stop)
-			// A deletion was applied: if this node leads, its purge
-			// starts now rather than at the next tick.
-			poke(n.purgeNow)
-		}
-	}
+	n.shred(ctx.Done())
+	// A deletion was applied: if this node leads, its purge starts now
+	// rather than at the next tick.
+	poke(n.purgeNow)
 }
 
 func (n *Node) shred(stop <-chan struct{}) {
@@ -80,7 +74,7 @@ func (n *Node) shred(stop <-chan struct{}) {
 		}
 		if errors.Is(err, raft.ErrNothingNewToSnapshot) {
 			// Commit an entry so that a snapshot can be taken.
-			ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
+			ctx, cancel := context.WithTimeout(n.ctx, clusterTimeout)
 			n.propose(ctx, meta.NewCommand(&meta.Noop{}))
 			cancel()
 		} else {
@@ -97,21 +91,19 @@ func (n *Node) shred(stop <-chan struct{}) {
 // purgeBatch is how many objects one purge command removes.
 const purgeBatch = 1000
 
-// runPurges has the leader purge the buckets of deleted tenants.
-func (n *Node) runPurges(stop <-chan struct{}) {
-	n.onLeader(stop, 30*time.Second, n.purgeNow, nil, func() {
-		var buckets []string
-		n.store.FSM.View(func(r *meta.Reader) error {
-			var err error
-			buckets, err = r.PurgingBuckets()
-			return err
-		})
-		for _, b := range buckets {
-			if err := n.purgeBucket(stop, b); err != nil {
-				n.log.Warn("bucket purge interrupted", "bucket", b, "err", err)
-			}
-		}
+// purgeAll has the leader purge the buckets of deleted tenants.
+func (n *Node) purgeAll(ctx context.Context) {
+	var buckets []string
+	n.store.FSM.View(func(r *meta.Reader) error {
+		var err error
+		buckets, err = r.PurgingBuckets()
+		return err
 	})
+	for _, b := range buckets {
+		if err := n.purgeBucket(ctx.Done(), b); err != nil {
+			n.log.Warn("bucket purge interrupted", "bucket", b, "err", err)
+		}
+	}
 }
 
 // purgeBucket removes a purging bucket batch by batch.
@@ -122,7 +114,7 @@ func (n *Node) purgeBucket(stop <-chan struct{}, bucket string) error {
 			return errors.New("node stopping")
 		default:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
+		ctx, cancel := context.WithTimeout(n.ctx, clusterTimeout)
 		res, err := n.propose(ctx, meta.NewCommand(&meta.PurgeBucket{Bucket: bucket, Max: purgeBatch}))
 		cancel()
 		if err != nil {

@@ -72,7 +72,7 @@ func (n *Node) newAccessKey(tenant, id, secret string) (*meta.AccessKey, string,
 	if err != nil {
 		return nil, "", err
 	}
-	return &meta.AccessKey{ID: id, Tenant: tenant, WrappedSecret: wrapped, Created: time.Now().UnixNano()}, secret, nil
+	return &meta.AccessKey{ID: id, Tenant: tenant, WrappedSecret: wrapped, Created: n.now().UnixNano()}, secret, nil
 }
 
 // CreateTenant creates a municipality's tenant with its own key and first
@@ -222,7 +222,7 @@ func (n *Node) newTenantKey(tenant string, version uint32) (meta.TenantKey, erro
 	if err != nil {
 		return meta.TenantKey{}, err
 	}
-	return meta.TenantKey{Version: version, Wrapped: wrapped, Created: time.Now().UnixNano()}, nil
+	return meta.TenantKey{Version: version, Wrapped: wrapped, Created: n.now().UnixNano()}, nil
 }
 
 // tenantKey returns a tenant's key of the given version, unwrapped once

@@ -111,14 +111,17 @@ func (n *Node) ListMultipartUploads(ctx context.Context, c Caller, bucket string
 // expireUploads is the kcs policy for uploads left unfinished (S3 leaves
 // that to lifecycle rules): on the leader, uploads older than the
 // configured age are aborted and their parts' shards collected.
-func (n *Node) expireUploads(ctx context.Context, age time.Duration) {
+func (n *Node) expireUploads(ctx context.Context) {
 	if !n.store.IsLeader() {
 		return
 	}
+	age := n.cfg.UploadExpiry
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
 	var old []meta.Upload
 	n.store.FSM.View(func(r *meta.Reader) error {
 		var err error
-		old, err = r.UploadsOlderThan(time.Now().Add(-age).UnixNano(), 100)
+		old, err = r.UploadsOlderThan(n.now().Add(-age).UnixNano(), 100)
 		return err
 	})
 	for _, u := range old {
@@ -133,20 +136,11 @@ func (n *Node) expireUploads(ctx context.Context, age time.Duration) {
 	}
 }
 
-func (n *Node) runUploadExpiry(stop <-chan struct{}) {
-	every := min(n.cfg.UploadExpiry/4, 10*time.Minute)
-	t := time.NewTicker(max(every, time.Second))
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			n.expireUploads(ctx, n.cfg.UploadExpiry)
-			cancel()
-		}
-	}
+// uploadExpiryEvery is how often the leader looks for expired uploads: a
+// quarter of the expiry age, at most every 10 minutes, at least every
+// second.
+func uploadExpiryEvery(age time.Duration) time.Duration {
+	return max(min(age/4, 10*time.Minute), time.Second)
 }
 
 // DeleteObjects deletes keys of a bucket in one metadata commit. Keys that
