@@ -57,6 +57,20 @@ func get(b *bolt.Bucket, k []byte, v any) (bool, error) {
 	return true, nil
 }
 
+// recordsByKey decodes every record of bucket b, by key.
+func recordsByKey[T any](b *bolt.Bucket) (map[string]*T, error) {
+	out := map[string]*T{}
+	err := b.ForEach(func(k, v []byte) error {
+		rec := new(T)
+		if err := unmarshal(v, rec); err != nil {
+			return fmt.Errorf("meta: record %q: %w", k, err)
+		}
+		out[string(k)] = rec
+		return nil
+	})
+	return out, err
+}
+
 // records decodes the records of bucket b that keep accepts (all with a
 // nil keep), in key order.
 func records[T any](b *bolt.Bucket, keep func(*T) bool) ([]T, error) {

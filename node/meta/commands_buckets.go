@@ -2,6 +2,8 @@ package meta
 
 import (
 	"bytes"
+	"maps"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -139,8 +141,11 @@ func (p *PurgeBucket) apply(tx *bolt.Tx) (*Result, error) {
 	name := []byte(p.Bucket)
 	res := &Result{}
 	left := max(p.Max, 1)
-	if ob := tx.Bucket(bObjects).Bucket(name); ob != nil {
-		var keys [][]byte
+	// What this batch removes is read first, objects then uploads; the
+	// writes begin once all of it decoded.
+	ob := tx.Bucket(bObjects).Bucket(name)
+	var keys [][]byte
+	if ob != nil {
 		c := ob.Cursor()
 		for k, v := c.First(); k != nil && len(keys) < left; k, v = c.Next() {
 			var o Object
@@ -150,13 +155,9 @@ func (p *PurgeBucket) apply(tx *bolt.Tx) (*Result, error) {
 			res.Garbage = append(res.Garbage, o.Parts...)
 			keys = append(keys, bytes.Clone(k))
 		}
-		for _, k := range keys {
-			if err := ob.Delete(k); err != nil {
-				return nil, err
-			}
-		}
 		left -= len(keys)
 	}
+	var uploads []Upload
 	if ub := tx.Bucket(bBucketUploads).Bucket(name); ub != nil && left > 0 {
 		var ids []string
 		c := ub.Cursor()
@@ -178,14 +179,22 @@ func (p *PurgeBucket) apply(tx *bolt.Tx) (*Result, error) {
 			if err != nil {
 				return nil, err
 			}
-			for _, part := range parts {
-				res.Garbage = append(res.Garbage, part)
+			for _, n := range slices.Sorted(maps.Keys(parts)) {
+				res.Garbage = append(res.Garbage, parts[n])
 			}
-			if err := dropUpload(tx, &u); err != nil {
-				return nil, err
-			}
+			uploads = append(uploads, u)
 		}
 		left -= len(ids)
+	}
+	for _, k := range keys {
+		if err := ob.Delete(k); err != nil {
+			return nil, err
+		}
+	}
+	for i := range uploads {
+		if err := dropUpload(tx, &uploads[i]); err != nil {
+			return nil, err
+		}
 	}
 	if left <= 0 {
 		return res, nil // perhaps more: the next command goes on

@@ -3,6 +3,7 @@ package meta
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
@@ -37,37 +38,48 @@ func (c *Init) apply(tx *bolt.Tx) (*Result, error) {
 type RegisterNode Node
 
 func (n *RegisterNode) apply(tx *bolt.Tx) (*Result, error) {
-	if err := put(tx.Bucket(bNodes), []byte(n.ID), (*Node)(n)); err != nil {
+	rec := (*Node)(n)
+	// The members as they will be, in id (key) order: the layout is
+	// planned from them before anything is written.
+	members, err := records(tx.Bucket(bNodes), func(m *Node) bool { return m.ID != rec.ID })
+	if err != nil {
 		return nil, err
 	}
-	return &Result{}, recomputeLayout(tx)
+	i, _ := slices.BinarySearchFunc(members, rec.ID, func(m Node, id string) int { return strings.Compare(m.ID, id) })
+	members = slices.Insert(members, i, *rec)
+	plan, err := planLayout(tx, members)
+	if err != nil {
+		return nil, err
+	}
+	if err := put(tx.Bucket(bNodes), []byte(rec.ID), rec); err != nil {
+		return nil, err
+	}
+	return &Result{}, plan.write(tx)
 }
 
-// recomputeLayout plans the sets for the current members and starts a new
-// topology epoch. Sets that already exist with the same geometry and drives
-// keep their ids, so objects that name them are unaffected.
-func recomputeLayout(tx *bolt.Tx) error {
+// layoutPlan is a new topology epoch: its layout and the sets it adds.
+type layoutPlan struct {
+	layout  *Layout // nil: no drives yet, no layout
+	newSets []Set
+	next    uint32 // the next set id after newSets
+}
+
+// planLayout plans the sets for members and a new topology epoch. Sets
+// that already exist with the same geometry and drives keep their ids, so
+// objects that name them are unaffected.
+func planLayout(tx *bolt.Tx, members []Node) (*layoutPlan, error) {
 	var drives []placement.Drive
-	err := tx.Bucket(bNodes).ForEach(func(_, v []byte) error {
-		var n Node
-		if err := unmarshal(v, &n); err != nil {
-			return err
-		}
+	for _, n := range members {
 		for _, d := range n.Drives {
 			drives = append(drives, placement.Drive{ID: d.ID, Node: n.ID, Site: n.Site})
 		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	fams, err := placement.Plan(drives)
 	if err != nil {
-		return nil // no drives yet: no layout
+		return &layoutPlan{}, nil // no drives yet: no layout
 	}
-	sets := tx.Bucket(bSets)
 	known := map[string]uint32{}
-	err = sets.ForEach(func(k, v []byte) error {
+	err = tx.Bucket(bSets).ForEach(func(k, v []byte) error {
 		var s Set
 		if err := unmarshal(v, &s); err != nil {
 			return err
@@ -76,39 +88,50 @@ func recomputeLayout(tx *bolt.Tx) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sys := tx.Bucket(bSys)
-	next := uint32(1)
+	p := &layoutPlan{next: 1}
 	if v := sys.Get(kNextSet); v != nil {
-		next = binary.BigEndian.Uint32(v)
+		p.next = binary.BigEndian.Uint32(v)
 	}
 	var old Layout
 	if _, err := get(sys, kLayout, &old); err != nil {
-		return err
+		return nil, err
 	}
-	lay := Layout{Epoch: old.Epoch + 1}
+	p.layout = &Layout{Epoch: old.Epoch + 1}
 	for _, f := range fams {
 		fam := Family{Sites: f.Sites, K: f.K, M: f.M}
 		for _, s := range f.Sets {
 			key := setKey(s.K, s.M, s.Drives)
 			id, ok := known[key]
 			if !ok {
-				id = next
-				next++
+				id = p.next
+				p.next++
 				known[key] = id
-				if err := put(sets, u32(id), &Set{ID: id, K: s.K, M: s.M, Drives: s.Drives}); err != nil {
-					return err
-				}
+				p.newSets = append(p.newSets, Set{ID: id, K: s.K, M: s.M, Drives: s.Drives})
 			}
 			fam.Sets = append(fam.Sets, id)
 		}
-		lay.Families = append(lay.Families, fam)
+		p.layout.Families = append(p.layout.Families, fam)
 	}
-	if err := sys.Put(kNextSet, u32(next)); err != nil {
+	return p, nil
+}
+
+func (p *layoutPlan) write(tx *bolt.Tx) error {
+	if p.layout == nil {
+		return nil
+	}
+	for i := range p.newSets {
+		if err := put(tx.Bucket(bSets), u32(p.newSets[i].ID), &p.newSets[i]); err != nil {
+			return err
+		}
+	}
+	sys := tx.Bucket(bSys)
+	if err := sys.Put(kNextSet, u32(p.next)); err != nil {
 		return err
 	}
-	return put(sys, kLayout, &lay)
+	return put(sys, kLayout, p.layout)
 }
 
 func setKey(k, m int, drives []string) string {

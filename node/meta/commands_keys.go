@@ -3,6 +3,7 @@ package meta
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -102,21 +103,32 @@ func (c *RewrapKeys) apply(tx *bolt.Tx) (*Result, error) {
 	if !ok {
 		return fail(errs.KindNoSuchTenant, "tenant %q does not exist", c.Tenant)
 	}
+	// Every record is read, and rewrapped in memory, before the first
+	// write; an item sees what the items before it changed.
+	type objectKey struct{ bucket, key string }
+	uploads, objects := map[string]*Upload{}, map[objectKey]*Object{}
+	var changedUploads []string
+	var changedObjects []objectKey
 	for _, it := range c.Items {
 		if it.To != t.KeyVersion {
 			continue // rotated again meanwhile: the next pass takes it
 		}
 		if it.Upload != "" {
-			var u Upload
-			ok, err := get(tx.Bucket(bUploads), []byte(it.Upload), &u)
-			if err != nil {
-				return nil, err
-			}
-			if ok && u.Tenant == c.Tenant && u.KeyVersion == it.From {
-				u.WrappedKey, u.KeyVersion = it.Wrapped, it.To
-				if err := put(tx.Bucket(bUploads), []byte(u.ID), &u); err != nil {
+			u, seen := uploads[it.Upload]
+			if !seen {
+				var rec Upload
+				ok, err := get(tx.Bucket(bUploads), []byte(it.Upload), &rec)
+				if err != nil {
 					return nil, err
 				}
+				if ok {
+					u = &rec
+				}
+				uploads[it.Upload] = u
+			}
+			if u != nil && u.Tenant == c.Tenant && u.KeyVersion == it.From {
+				u.WrappedKey, u.KeyVersion = it.Wrapped, it.To
+				changedUploads = append(changedUploads, it.Upload)
 			}
 			continue
 		}
@@ -126,17 +138,33 @@ func (c *RewrapKeys) apply(tx *bolt.Tx) (*Result, error) {
 			}
 			continue // bucket gone
 		}
-		ob := tx.Bucket(bObjects).Bucket([]byte(it.Bucket))
-		var o Object
-		ok, err := get(ob, []byte(it.Key), &o)
-		if err != nil {
-			return nil, err
-		}
-		if ok && o.VersionID == it.VersionID && o.KeyVersion == it.From {
-			o.WrappedKey, o.KeyVersion = it.Wrapped, it.To
-			if err := put(ob, []byte(it.Key), &o); err != nil {
+		ok := objectKey{it.Bucket, it.Key}
+		o, seen := objects[ok]
+		if !seen {
+			var rec Object
+			found, err := get(tx.Bucket(bObjects).Bucket([]byte(it.Bucket)), []byte(it.Key), &rec)
+			if err != nil {
 				return nil, err
 			}
+			if found {
+				o = &rec
+			}
+			objects[ok] = o
+		}
+		if o != nil && o.VersionID == it.VersionID && o.KeyVersion == it.From {
+			o.WrappedKey, o.KeyVersion = it.Wrapped, it.To
+			changedObjects = append(changedObjects, ok)
+		}
+	}
+	for _, id := range changedUploads {
+		u := uploads[id]
+		if err := put(tx.Bucket(bUploads), []byte(u.ID), u); err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range changedObjects {
+		if err := put(tx.Bucket(bObjects).Bucket([]byte(k.bucket)), []byte(k.key), objects[k]); err != nil {
+			return nil, err
 		}
 	}
 	return &Result{}, nil
@@ -253,14 +281,21 @@ func (c *RewrapMaster) apply(tx *bolt.Tx) (*Result, error) {
 	if cl.MasterKey != c.MasterKey {
 		return &Result{}, nil // rotated again meanwhile; the next pass redoes it
 	}
-	tb := tx.Bucket(bTenants)
+	// Every tenant and access key is read (what is left under old keys
+	// counts them all) and rewrapped in memory before the first write.
+	tb, ab := tx.Bucket(bTenants), tx.Bucket(bAccessKeys)
+	tenants, err := recordsByKey[Tenant](tb)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := recordsByKey[AccessKey](ab)
+	if err != nil {
+		return nil, err
+	}
+	var changedTenants, changedKeys []string
 	for _, it := range c.TenantKeys {
-		var t Tenant
-		ok, err := get(tb, []byte(it.Tenant), &t)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
+		t := tenants[it.Tenant]
+		if t == nil {
 			continue
 		}
 		for i := range t.Keys {
@@ -268,33 +303,32 @@ func (c *RewrapMaster) apply(tx *bolt.Tx) (*Result, error) {
 				t.Keys[i].Wrapped = it.Wrapped
 			}
 		}
-		if err := put(tb, []byte(it.Tenant), &t); err != nil {
-			return nil, err
-		}
+		changedTenants = append(changedTenants, it.Tenant)
 	}
-	ab := tx.Bucket(bAccessKeys)
 	for _, it := range c.AccessKeys {
-		var k AccessKey
-		ok, err := get(ab, []byte(it.ID), &k)
-		if err != nil {
-			return nil, err
-		}
-		if ok && bytes.Equal(k.WrappedSecret, it.Old) {
+		if k := keys[it.ID]; k != nil && bytes.Equal(k.WrappedSecret, it.Old) {
 			k.WrappedSecret = it.Wrapped
-			if err := put(ab, []byte(it.ID), &k); err != nil {
-				return nil, err
-			}
+			changedKeys = append(changedKeys, it.ID)
 		}
 	}
 	if c.KeyCheck != nil {
 		cl.KeyCheck = c.KeyCheck
-		if err := put(tx.Bucket(bSys), kCluster, &cl); err != nil {
+	}
+	pending := notWrappedBy(cl.MasterKey, &cl, slices.Collect(maps.Values(tenants)), slices.Collect(maps.Values(keys)))
+	for _, id := range changedTenants {
+		if err := put(tb, []byte(id), tenants[id]); err != nil {
 			return nil, err
 		}
 	}
-	pending, err := masterPending(tx, cl.MasterKey)
-	if err != nil {
-		return nil, err
+	for _, id := range changedKeys {
+		if err := put(ab, []byte(id), keys[id]); err != nil {
+			return nil, err
+		}
+	}
+	if c.KeyCheck != nil {
+		if err := put(tx.Bucket(bSys), kCluster, &cl); err != nil {
+			return nil, err
+		}
 	}
 	if pending == 0 {
 		// The last batch: the old master key's wrappings are gone from
@@ -310,20 +344,43 @@ func masterPending(tx *bolt.Tx, id string) (int, error) {
 	if _, err := get(tx.Bucket(bSys), kCluster, &cl); err != nil {
 		return 0, err
 	}
+	tenants, err := records[Tenant](tx.Bucket(bTenants), nil)
+	if err != nil {
+		return 0, err
+	}
+	keys, err := records[AccessKey](tx.Bucket(bAccessKeys), nil)
+	if err != nil {
+		return 0, err
+	}
+	return notWrappedBy(id, &cl, pointers(tenants), pointers(keys)), nil
+}
+
+// notWrappedBy counts the key check, tenant key versions and access key
+// secrets that the master key id does not wrap.
+func notWrappedBy(id string, cl *Cluster, tenants []*Tenant, keys []*AccessKey) int {
 	n := 0
 	if !crypt.WrappedBy(cl.KeyCheck, id) {
 		n++
 	}
-	if _, err := records(tx.Bucket(bTenants), func(t *Tenant) bool {
+	for _, t := range tenants {
 		for _, k := range t.Keys {
 			if !crypt.WrappedBy(k.Wrapped, id) {
 				n++
 			}
 		}
-		return false
-	}); err != nil {
-		return 0, err
 	}
-	keys, err := records(tx.Bucket(bAccessKeys), func(k *AccessKey) bool { return !crypt.WrappedBy(k.WrappedSecret, id) })
-	return n + len(keys), err
+	for _, k := range keys {
+		if !crypt.WrappedBy(k.WrappedSecret, id) {
+			n++
+		}
+	}
+	return n
+}
+
+func pointers[T any](s []T) []*T {
+	out := make([]*T, len(s))
+	for i := range s {
+		out[i] = &s[i]
+	}
+	return out
 }

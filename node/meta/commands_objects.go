@@ -131,10 +131,13 @@ func (d *DeleteObjects) apply(tx *bolt.Tx) (*Result, error) {
 	}
 	ob := tx.Bucket(bObjects).Bucket([]byte(d.Bucket))
 	res := &Result{}
+	var gone []string // every record is read before the first delete
+	seen := map[string]bool{}
 	for _, k := range d.Keys {
-		if k == "" {
+		if k == "" || seen[k] {
 			continue
 		}
+		seen[k] = true
 		var old Object
 		ok, err := get(ob, []byte(k), &old)
 		if err != nil {
@@ -143,10 +146,13 @@ func (d *DeleteObjects) apply(tx *bolt.Tx) (*Result, error) {
 		if !ok {
 			continue
 		}
+		gone = append(gone, k)
+		res.Garbage = append(res.Garbage, old.Parts...)
+	}
+	for _, k := range gone {
 		if err := ob.Delete([]byte(k)); err != nil {
 			return nil, err
 		}
-		res.Garbage = append(res.Garbage, old.Parts...)
 	}
 	return res, nil
 }

@@ -56,21 +56,22 @@ func (d *DeleteTenant) apply(tx *bolt.Tx) (*Result, error) {
 	if tb.Get([]byte(d.ID)) == nil {
 		return fail(errs.KindNoSuchTenant, "tenant %q does not exist", d.ID)
 	}
-	if err := tb.Delete([]byte(d.ID)); err != nil {
-		return nil, err
-	}
 	keys, err := accessKeysOf(tx, d.ID)
 	if err != nil {
+		return nil, err
+	}
+	bs, err := bucketsOf(tx, d.ID)
+	if err != nil {
+		return nil, err
+	}
+	// Everything is read: the writes begin.
+	if err := tb.Delete([]byte(d.ID)); err != nil {
 		return nil, err
 	}
 	for _, k := range keys {
 		if err := tx.Bucket(bAccessKeys).Delete([]byte(k.ID)); err != nil {
 			return nil, err
 		}
-	}
-	bs, err := bucketsOf(tx, d.ID)
-	if err != nil {
-		return nil, err
 	}
 	for i := range bs {
 		bs[i].Purging = true

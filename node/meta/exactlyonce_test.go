@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/kommunal-cloud/kcs/node/errs"
 	"github.com/kommunal-cloud/kcs/node/transport"
@@ -181,34 +180,34 @@ func TestHalfAppliedCommandRollsBack(t *testing.T) {
 	h := newFSMHarness(t)
 	h.apply(withID(NewCommand(&CreateTenant{Tenant: Tenant{ID: "t1"}}), 1))
 	h.apply(withID(NewCommand(&CreateBucket{Name: "b1", Tenant: "t1"}), 2))
-	// An access key record that does not decode: deleting the tenant
-	// removes its record first, then fails reading the access keys.
-	h.f.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bAccessKeys).Put([]byte("kaputt"), []byte{0xff, 0x00}) })
+	// Where the objects of a bucket b9 would go, a value instead of a
+	// nested bucket: creating b9 writes its record, then fails.
+	breakBucketSlot(t, h.f, "b9")
 
-	del := withID(NewCommand(&DeleteTenant{ID: "t1"}), 3)
+	create := withID(NewCommand(&CreateBucket{Name: "b9", Tenant: "t1"}), 3)
 	res := h.batch(
 		withID(NewCommand(&CreateTenant{Tenant: Tenant{ID: "t2"}}), 4),
-		del,
-		withID(NewCommand(&CreateBucket{Name: "b3", Tenant: "t1"}), 5),
+		create,
+		// Had b9's record stayed, this would find it.
+		withID(NewCommand(&PutBucketCORS{Bucket: "b9", Tenant: "t1", Rules: []CORSRule{{AllowedOrigins: []string{"*"}}}}), 5),
+		withID(NewCommand(&CreateBucket{Name: "b3", Tenant: "t1"}), 6),
 	)
-	if res[0].Err != nil || res[2].Err != nil || !errs.IsKind(res[1].Err, errs.KindInternal) {
-		t.Fatalf("batch results: %v / %v / %v", res[0].Err, res[1].Err, res[2].Err)
+	if res[0].Err != nil || !errs.IsKind(res[1].Err, errs.KindInternal) || !errs.IsKind(res[2].Err, errs.KindNoSuchBucket) || res[3].Err != nil {
+		t.Fatalf("batch results: %v / %v / %v / %v", res[0].Err, res[1].Err, res[2].Err, res[3].Err)
 	}
 	h.f.View(func(r *Reader) error {
-		for _, id := range []string{"t1", "t2"} {
-			if _, ok, _ := r.Tenant(id); !ok {
-				t.Errorf("tenant %s missing: the failed command was half applied or the batch lost", id)
-			}
+		if _, ok, _ := r.Bucket("b9"); ok {
+			t.Error("the failed command's first write stayed")
 		}
-		if b, ok, _ := r.Bucket("b3"); !ok || b.Purging {
-			t.Errorf("the batch's last command: %+v %v", b, ok)
+		if _, ok, _ := r.Tenant("t2"); !ok {
+			t.Error("the batch's first command was lost")
+		}
+		if _, ok, _ := r.Bucket("b3"); !ok {
+			t.Error("the batch's last command was lost")
 		}
 		return nil
 	})
-	if h.f.ShredPending() {
-		t.Fatal("the failed deletion left its shred mark")
-	}
-	if r := h.apply(del); !errs.IsKind(r.Err, errs.KindInternal) || !r.Duplicate {
+	if r := h.apply(create); !errs.IsKind(r.Err, errs.KindInternal) || !r.Duplicate {
 		t.Fatalf("repeat of the failed command: %+v", r)
 	}
 	if got := h.f.Applied(); got != h.idx {
