@@ -34,7 +34,8 @@ const clusterTimeout = 15 * time.Second
 
 func (n *Node) self() meta.Node {
 	rec := meta.Node{ID: n.cfg.ID, Site: n.cfg.Site, RaftAddr: n.cfg.RaftAddr, RPCAddr: n.cfg.RPCAddr,
-		S3Addrs: n.cfg.S3Addrs, Joined: n.now().UnixNano(), MasterKeys: n.keys.IDs()}
+		S3Addrs: n.cfg.S3Addrs, Joined: n.now().UnixNano(), MasterKeys: n.keys.IDs(),
+		CommandLevel: meta.CommandLevel(), Version: meta.BinaryVersion}
 	for i := range n.cfg.Drives {
 		id := n.cfg.ID + "/" + strconv.Itoa(i)
 		rec.Drives = append(rec.Drives, meta.Drive{ID: id, Index: i, Path: n.drives[id].Path})
@@ -52,6 +53,9 @@ func (n *Node) enterCluster(ctx context.Context) error {
 	switch {
 	case hasState:
 		n.log.Info("restarting with existing cluster state")
+		if err := n.announceMovedAddrs(ctx); err != nil {
+			return err
+		}
 	case n.cfg.Bootstrap:
 		if err := n.store.Bootstrap(); err != nil {
 			return fmt.Errorf("node: bootstrap: %w", err)
@@ -151,6 +155,55 @@ func (n *Node) joinVia(ctx context.Context, addr string) error {
 	}
 }
 
+// announceMovedAddrs tells the cluster this node's new addresses when it
+// restarted on others than its record holds (a new IP, or port 0 in
+// tests). Until the leader has them it cannot reach this node, so this
+// node would never learn of a leader: the record goes through any member
+// it can reach, which forwards it to the leader.
+func (n *Node) announceMovedAddrs(ctx context.Context) error {
+	var old *meta.Node
+	var members []meta.Node
+	n.store.FSM.View(func(r *meta.Reader) error {
+		old, _, _ = r.Node(n.cfg.ID)
+		members, _ = r.Nodes()
+		return nil
+	})
+	if old == nil || old.ID == "" || (old.RaftAddr == n.cfg.RaftAddr && old.RPCAddr == n.cfg.RPCAddr) {
+		return nil
+	}
+	n.log.Warn("this node's addresses changed; telling the cluster", "raft_was", old.RaftAddr, "raft", n.cfg.RaftAddr, "rpc_was", old.RPCAddr, "rpc", n.cfg.RPCAddr)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if n.store.IsLeader() {
+			// Elected meanwhile (its log is as long as anyone's): the
+			// others follow it, but forward to the old address.
+			cctx, cancel := context.WithTimeout(ctx, clusterTimeout)
+			err := n.register(cctx, n.self())
+			cancel()
+			if err == nil {
+				return nil
+			}
+		}
+		var errs []error
+		for _, m := range members {
+			if m.ID == n.cfg.ID {
+				continue
+			}
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := n.rpc.Join(cctx, m.RPCAddr, n.self())
+			cancel()
+			if err == nil {
+				return nil
+			}
+			errs = append(errs, fmt.Errorf("via %s: %w", m.ID, err))
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("node: announcing the new addresses: %w", errors.Join(errs...))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
 func (n *Node) reregister() {
 	for attempt := 0; ; attempt++ {
 		ctx, cancel := context.WithTimeout(n.ctx, clusterTimeout)
@@ -180,7 +233,7 @@ func (n *Node) register(ctx context.Context, rec meta.Node) error {
 		return errs.Errorf("join", errs.KindConflict, "node %s is registered in site %s, not %s", rec.ID, old.Site, rec.Site)
 	}
 	if old == nil || old.RaftAddr != rec.RaftAddr || old.RPCAddr != rec.RPCAddr || len(old.Drives) != len(rec.Drives) || fmt.Sprint(old.S3Addrs) != fmt.Sprint(rec.S3Addrs) ||
-		fmt.Sprint(old.MasterKeys) != fmt.Sprint(rec.MasterKeys) {
+		fmt.Sprint(old.MasterKeys) != fmt.Sprint(rec.MasterKeys) || old.CommandLevel != rec.CommandLevel || old.Version != rec.Version {
 		if old != nil {
 			rec.Joined = old.Joined
 		}
@@ -347,6 +400,10 @@ func (n *Node) propose(ctx context.Context, c *meta.Command) (*meta.Result, erro
 	}
 	if c.Proposed == 0 {
 		c.Proposed = time.Now().UnixNano()
+	}
+	// A kind of command some member's binary does not know waits for its upgrade.
+	if err := n.store.FSM.View(func(r *meta.Reader) error { return meta.CheckProposable(r, c) }); err != nil {
+		return nil, err
 	}
 	data, err := c.Encode()
 	if err != nil {

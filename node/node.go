@@ -33,15 +33,20 @@ import (
 // Config is what a node needs to start. cmd/kcs fills it from flags,
 // environment and secret files.
 type Config struct {
-	ID        string
-	Site      string
-	Drives    []string // directories, one per drive
-	MetaDir   string   // Raft state and the metadata database
-	RaftAddr  string   // listen and advertise address for Raft
-	RPCAddr   string   // listen and advertise address for node-to-node RPC
-	S3Addrs   []string // the S3 endpoints this node serves, for status displays
-	Bootstrap bool     // start a new cluster with this node as its first member
-	Join      string   // RPC address of a member to join through
+	ID       string
+	Site     string
+	Drives   []string // directories, one per drive
+	MetaDir  string   // Raft state and the metadata database
+	RaftAddr string   // listen and advertise address for Raft; port 0: any free port
+	RPCAddr  string   // listen and advertise address for node-to-node RPC; port 0: any free port
+	// RaftListener and RPCListener, when set, are used instead of listening
+	// on RaftAddr and RPCAddr (tests pass listeners bound to port 0). The
+	// addresses advertised are the listeners' ports with RaftAddr's and
+	// RPCAddr's hosts.
+	RaftListener, RPCListener net.Listener
+	S3Addrs                   []string // the S3 endpoints this node serves, for status displays
+	Bootstrap                 bool     // start a new cluster with this node as its first member
+	Join                      string   // RPC address of a member to join through
 
 	MasterKey *crypt.MasterKey
 	// OldMasterKeys still unwrap what they wrapped: given during a master
@@ -233,23 +238,27 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.rpc = rpc.NewClient(sec.Dial)
 
-	raftLn, err := sec.Listen(cfg.RaftAddr)
+	raftLn, err := listen("raft", &n.cfg.RaftAddr, cfg.RaftListener)
 	if err != nil {
-		return nil, fmt.Errorf("node: raft listener: %w", err)
+		return nil, err
 	}
+	rpcLn, err := listen("rpc", &n.cfg.RPCAddr, cfg.RPCListener)
+	if err != nil {
+		raftLn.Close()
+		return nil, err
+	}
+	cfg = n.cfg
+	raftLn = sec.Wrap(raftLn)
 	n.store, err = meta.OpenStore(meta.StoreConfig{
 		ID: cfg.ID, Dir: cfg.MetaDir, Listener: raftLn, Dial: sec.Dial,
 		Advertise: cfg.RaftAddr, Logger: n.log, Fast: cfg.Fast,
 	})
 	if err != nil {
 		raftLn.Close()
+		rpcLn.Close()
 		return nil, err
 	}
-	n.rpcLn, err = sec.Listen(cfg.RPCAddr)
-	if err != nil {
-		n.store.Close()
-		return nil, fmt.Errorf("node: rpc listener: %w", err)
-	}
+	n.rpcLn = sec.Wrap(rpcLn)
 	n.rpcSrv = &http.Server{Handler: rpc.NewServer(n, n.log), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}
 	n.wg.Add(1)
 	go func() {
@@ -313,6 +322,29 @@ func (n *Node) Close() error {
 	n.rpc.Close()
 	return n.store.Close()
 }
+
+// listen returns ln, or a listener on *addr; *addr becomes the address to
+// advertise: its host with the port actually bound (port 0 means any).
+func listen(what string, addr *string, ln net.Listener) (net.Listener, error) {
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", *addr); err != nil {
+			return nil, fmt.Errorf("node: %s listener: %w", what, err)
+		}
+	}
+	host, _, err := net.SplitHostPort(*addr)
+	_, port, perr := net.SplitHostPort(ln.Addr().String())
+	if err != nil || perr != nil || host == "" {
+		*addr = ln.Addr().String()
+	} else {
+		*addr = net.JoinHostPort(host, port)
+	}
+	return ln, nil
+}
+
+// Addrs returns the Raft and RPC addresses this node advertises (the
+// ports it bound, where port 0 was asked for).
+func (n *Node) Addrs() (raft, rpc string) { return n.cfg.RaftAddr, n.cfg.RPCAddr }
 
 // ID is the node's id.
 func (n *Node) ID() string { return n.cfg.ID }

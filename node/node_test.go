@@ -25,7 +25,6 @@ import (
 	"github.com/kommunal-cloud/kcs/node/crypt"
 	"github.com/kommunal-cloud/kcs/node/errs"
 	"github.com/kommunal-cloud/kcs/node/shardstore"
-	"github.com/kommunal-cloud/kcs/node/testaddr"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -46,24 +45,28 @@ func startNodes(t *testing.T, sites int, adjust ...func(*node.Config)) *testClus
 			ID: fmt.Sprintf("n%d", i), Site: fmt.Sprintf("site-%d", i),
 			Drives:   []string{filepath.Join(dir, "d0"), filepath.Join(dir, "d1")},
 			MetaDir:  filepath.Join(dir, "meta"),
-			RaftAddr: testaddr.Loopback(t), RPCAddr: testaddr.Loopback(t),
+			RaftAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0", // any free port: restarts move
 			MasterKey: mk, ClusterSecret: []byte("in-process-cluster-secret"),
 			Logger: quiet, Fast: true, GCGrace: 100 * time.Millisecond, BlockSize: 4096,
 		}
-		if i == 0 {
-			cfg.Bootstrap = true
-		} else {
-			cfg.Join = c.cfgs[0].RPCAddr
-		}
+		cfg.Bootstrap = i == 0
 		for _, f := range adjust {
 			f(&cfg)
 		}
 		c.cfgs = append(c.cfgs, cfg)
 	}
+	// The first node bootstraps; the others join through the address it
+	// bound.
 	c.nodes = make([]*node.Node, sites)
-	var wg sync.WaitGroup
 	errs := make([]error, sites)
-	for i := range c.cfgs {
+	c.nodes[0], errs[0] = node.Start(context.Background(), c.cfgs[0])
+	if errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	_, join := c.nodes[0].Addrs()
+	var wg sync.WaitGroup
+	for i := 1; i < sites; i++ {
+		c.cfgs[i].Join = join
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
