@@ -262,7 +262,7 @@ func TestCORSActualRequests(t *testing.T) {
 	}
 	// The BucketCORS lookup happens only for requests with an Origin.
 	var calls atomic.Int32
-	counting := newHarness(t, harnessOpts{wrap: func(m *memLayer) ObjectLayer { return &countingCORS{memLayer: m, calls: &calls} }})
+	counting := newHarness(t, harnessOpts{wrap: func(l ObjectLayer) ObjectLayer { return &countingCORS{ObjectLayer: l, calls: &calls} }})
 	counting.mustCreateBucket(keyA, "portal")
 	counting.mustPut(keyA, "portal", "k", []byte("x"))
 	for range 3 {
@@ -278,11 +278,11 @@ func TestCORSActualRequests(t *testing.T) {
 }
 
 type countingCORS struct {
-	*memLayer
+	ObjectLayer
 	calls *atomic.Int32
 }
 
 func (c *countingCORS) BucketCORS(ctx context.Context, bucket string) ([]objapi.CORSRule, error) {
 	c.calls.Add(1)
-	return c.memLayer.BucketCORS(ctx, bucket)
+	return c.ObjectLayer.BucketCORS(ctx, bucket)
 }

@@ -27,6 +27,7 @@ import (
 	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/kommunal-cloud/kcs/node/objapi"
+	"github.com/kommunal-cloud/kcs/node/objapi/memlayer"
 )
 
 // testRegion is the region of test servers unless a test picks another.
@@ -46,7 +47,8 @@ var (
 // harness is a Server on the in-memory layer behind an httptest server.
 type harness struct {
 	t      *testing.T
-	layer  *memLayer
+	layer  *memlayer.Layer
+	faults *faultLayer // around layer
 	server *Server
 	srv    *httptest.Server
 	logs   *logSink
@@ -58,8 +60,9 @@ type harnessOpts struct {
 	region string
 	domain string           // Config.Domain: virtual-hosted style
 	now    func() time.Time // the server's clock
-	// wrap, if set, puts a layer around the in-memory one.
-	wrap func(*memLayer) ObjectLayer
+	// wrap, if set, puts a layer around the in-memory one (and its
+	// faults).
+	wrap func(ObjectLayer) ObjectLayer
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -67,14 +70,15 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if o.region == "" {
 		o.region = testRegion
 	}
-	h := &harness{t: t, layer: newMemLayer(time.Now), logs: &logSink{}, region: o.region}
+	h := &harness{t: t, layer: memlayer.New(time.Now), logs: &logSink{}, region: o.region}
 	creds := memCreds{}
 	for _, k := range []testKey{keyA, keyA2, keyB} {
 		creds[k.id] = objapi.Credential{AccessKey: k.id, Secret: k.secret, Tenant: k.tenant}
 	}
-	var layer ObjectLayer = h.layer
+	h.faults = &faultLayer{Layer: h.layer}
+	var layer ObjectLayer = h.faults
 	if o.wrap != nil {
-		layer = o.wrap(h.layer)
+		layer = o.wrap(layer)
 	}
 	h.server = New(Config{
 		Region: o.region,
@@ -94,6 +98,72 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		}
 	})
 	return h
+}
+
+// memCreds is an in-memory Credentials.
+type memCreds map[string]objapi.Credential
+
+func (m memCreds) LookupAccessKey(ctx context.Context, accessKey string) (objapi.Credential, error) {
+	c, ok := m[accessKey]
+	if !ok {
+		return objapi.Credential{}, objapi.Errorf("LookupAccessKey", objapi.KindNoSuchAccessKey, "%q", accessKey)
+	}
+	return c, nil
+}
+
+// faultLayer puts faults a test switches on and off, while the server
+// runs, around the in-memory layer.
+type faultLayer struct {
+	*memlayer.Layer
+
+	mu       sync.Mutex
+	panicOn  string // ListObjects or GetObject panics
+	failWith error  // GetObject fails with this error
+	sendFail bool   // GetObject's Send fails after writing half of the bytes
+}
+
+// inject changes the faults under the lock.
+func (f *faultLayer) inject(change func(f *faultLayer)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	change(f)
+}
+
+func (f *faultLayer) faults() (panicOn string, failWith error, sendFail bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.panicOn, f.failWith, f.sendFail
+}
+
+func (f *faultLayer) ListObjects(ctx context.Context, c objapi.Caller, bucket string, opts objapi.ListOptions) (objapi.ListResult, error) {
+	if p, _, _ := f.faults(); p == "ListObjects" {
+		panic("faultLayer: injected panic in ListObjects")
+	}
+	return f.Layer.ListObjects(ctx, c, bucket, opts)
+}
+
+func (f *faultLayer) GetObject(ctx context.Context, c objapi.Caller, bucket, key string, opts objapi.GetOptions) (*objapi.Object, error) {
+	p, failWith, sendFail := f.faults()
+	switch {
+	case p == "GetObject":
+		panic("faultLayer: injected panic in GetObject")
+	case failWith != nil:
+		return nil, failWith
+	}
+	o, err := f.Layer.GetObject(ctx, c, bucket, key, opts)
+	if err != nil || !sendFail {
+		return o, err
+	}
+	return objapi.NewObject(o.Info, o.Offset, o.Length, o.Partial, func(ctx context.Context, w io.Writer) error {
+		var buf bytes.Buffer
+		if err := o.Send(ctx, &buf); err != nil {
+			return err
+		}
+		if _, err := w.Write(buf.Bytes()[:buf.Len()/2]); err != nil {
+			return err
+		}
+		return &objapi.Error{Op: "GetObject", Kind: objapi.KindCorrupt, Err: errors.New("injected failure")}
+	}), nil
 }
 
 // logSink collects the server's log lines.

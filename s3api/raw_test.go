@@ -328,7 +328,7 @@ func (h *harness) logLine(t *testing.T, id string) map[string]any {
 func TestPanicIsInternalError(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	h.mustCreateBucket(keyA, "akten")
-	h.layer.inject(func(m *memLayer) { m.panicOn = "ListObjects" })
+	h.faults.inject(func(f *faultLayer) { f.panicOn = "ListObjects" })
 	resp := h.do(rawReq{method: "GET", path: "/akten", query: "list-type=2"})
 	h.wantError(resp, 500, "InternalError")
 	if bytes.Contains(resp.body, []byte("panic")) || bytes.Contains(resp.body, []byte(".go:")) {
@@ -339,7 +339,7 @@ func TestPanicIsInternalError(t *testing.T) {
 		t.Errorf("the panic and its stack are not logged")
 	}
 	// The server keeps serving.
-	h.layer.inject(func(m *memLayer) { m.panicOn = "" })
+	h.faults.inject(func(f *faultLayer) { f.panicOn = "" })
 	if resp := h.do(rawReq{method: "GET", path: "/akten", query: "list-type=2"}); resp.StatusCode != 200 {
 		t.Errorf("after a panic: %d", resp.StatusCode)
 	}
@@ -359,8 +359,8 @@ func TestLayerErrors(t *testing.T) {
 		t.Run(tc.code, func(t *testing.T) {
 			h := newHarness(t, harnessOpts{})
 			h.mustCreateBucket(keyA, "akten")
-			h.layer.inject(func(m *memLayer) {
-				m.failWith = &objapi.Error{Op: "X", Kind: tc.kind, Msg: "disk sdb3 on node th-erf-7 failed", Err: errors.New("secret detail")}
+			h.faults.inject(func(f *faultLayer) {
+				f.failWith = &objapi.Error{Op: "X", Kind: tc.kind, Msg: "disk sdb3 on node th-erf-7 failed", Err: errors.New("secret detail")}
 			})
 			resp := h.do(rawReq{method: "GET", path: "/akten/k"})
 			h.wantError(resp, tc.status, tc.code)
@@ -380,7 +380,7 @@ func TestSendFailure(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	h.mustCreateBucket(keyA, "akten")
 	h.mustPut(keyA, "akten", "k", testData(1<<20, 4))
-	h.layer.inject(func(m *memLayer) { m.sendFail = true })
+	h.faults.inject(func(f *faultLayer) { f.sendFail = true })
 	resp, err := h.srv.Client().Do(h.newRequest(rawReq{method: "GET", path: "/akten/k"}))
 	if err != nil {
 		t.Fatal(err)
@@ -475,7 +475,7 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 // not as a server fault.
 func TestClientGoneDuringGet(t *testing.T) {
 	entered := make(chan struct{})
-	h := newHarness(t, harnessOpts{wrap: func(m *memLayer) ObjectLayer { return &blockingLayer{memLayer: m, entered: entered} }})
+	h := newHarness(t, harnessOpts{wrap: func(l ObjectLayer) ObjectLayer { return &blockingLayer{ObjectLayer: l, entered: entered} }})
 	h.mustCreateBucket(keyA, "akten")
 	h.mustPut(keyA, "akten", "k", testData(10, 1))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -501,12 +501,12 @@ func TestClientGoneDuringGet(t *testing.T) {
 
 // blockingLayer's objects block in Send until the request is canceled.
 type blockingLayer struct {
-	*memLayer
+	ObjectLayer
 	entered chan struct{}
 }
 
 func (b *blockingLayer) GetObject(ctx context.Context, c objapi.Caller, bucket, key string, opts objapi.GetOptions) (*objapi.Object, error) {
-	o, err := b.memLayer.GetObject(ctx, c, bucket, key, opts)
+	o, err := b.ObjectLayer.GetObject(ctx, c, bucket, key, opts)
 	if err != nil {
 		return nil, err
 	}

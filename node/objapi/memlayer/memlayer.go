@@ -1,4 +1,8 @@
-package s3api
+// Package memlayer is an in-memory objapi.Layer: the test double s3api's
+// tests run against. It behaves as the real object layer (package node)
+// does toward its callers, but holds whole objects in memory, which only a
+// test double may do.
+package memlayer
 
 import (
 	"bytes"
@@ -16,12 +20,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kommunal-cloud/kcs/node/checksum"
 	"github.com/kommunal-cloud/kcs/node/objapi"
-	"github.com/kommunal-cloud/kcs/s3api/sigv4"
 )
 
-// memLayer is an in-memory ObjectLayer that behaves as the real object
-// layer must toward s3api (the contracts on ObjectLayer's methods):
+// Layer is an in-memory objapi.Layer that behaves as the real object
+// layer must toward s3api (the contracts on objapi.Layer's methods):
 // per-tenant ownership, S3 listing order and semantics, multipart rules,
 // ETags and checksums (COMPOSITE and FULL_OBJECT), range and part
 // resolution, conditional writes decided at the commit (under the lock,
@@ -29,26 +33,13 @@ import (
 // conditions, tags, CORS rules, and reading every body to io.EOF before
 // committing. It holds whole objects in memory, which only a test double
 // may do.
-type memLayer struct {
+type Layer struct {
 	now func() time.Time
 
 	mu      sync.Mutex
 	buckets map[string]*memBucket
 	uploads map[string]*memUpload
 	seq     int64 // orders uploads of one key by initiation
-
-	// Fault injection, set with inject.
-	panicOn  string // method name that panics
-	sendFail bool   // Send fails after writing half of the bytes
-	failWith error  // every method returns this error
-}
-
-// inject sets fault injection fields under the lock, so that a test can
-// change them while the server runs.
-func (m *memLayer) inject(f func(m *memLayer)) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	f(m)
 }
 
 type memBucket struct {
@@ -82,22 +73,13 @@ type memPart struct {
 // minPartSize is S3's minimum size of every part but the last.
 const minPartSize = 5 << 20
 
-func newMemLayer(now func() time.Time) *memLayer {
-	return &memLayer{now: now, buckets: map[string]*memBucket{}, uploads: map[string]*memUpload{}}
-}
-
-func (m *memLayer) enter(op string) error {
-	m.mu.Lock()
-	panicOn, err := m.panicOn, m.failWith
-	m.mu.Unlock()
-	if panicOn == op {
-		panic("memLayer: injected panic in " + op)
-	}
-	return err
+// New returns an empty Layer whose clock is now.
+func New(now func() time.Time) *Layer {
+	return &Layer{now: now, buckets: map[string]*memBucket{}, uploads: map[string]*memUpload{}}
 }
 
 // bucketFor finds a bucket the caller owns. Call with m.mu held.
-func (m *memLayer) bucketFor(op string, c objapi.Caller, bucket string) (*memBucket, error) {
+func (m *Layer) bucketFor(op string, c objapi.Caller, bucket string) (*memBucket, error) {
 	b, ok := m.buckets[bucket]
 	if !ok {
 		return nil, &objapi.Error{Op: op, Kind: objapi.KindNoSuchBucket, Bucket: bucket}
@@ -108,10 +90,7 @@ func (m *memLayer) bucketFor(op string, c objapi.Caller, bucket string) (*memBuc
 	return b, nil
 }
 
-func (m *memLayer) ListBuckets(ctx context.Context, c objapi.Caller) ([]objapi.BucketInfo, error) {
-	if err := m.enter("ListBuckets"); err != nil {
-		return nil, err
-	}
+func (m *Layer) ListBuckets(ctx context.Context, c objapi.Caller) ([]objapi.BucketInfo, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []objapi.BucketInfo
@@ -123,10 +102,7 @@ func (m *memLayer) ListBuckets(ctx context.Context, c objapi.Caller) ([]objapi.B
 	return out, nil
 }
 
-func (m *memLayer) CreateBucket(ctx context.Context, c objapi.Caller, bucket string) error {
-	if err := m.enter("CreateBucket"); err != nil {
-		return err
-	}
+func (m *Layer) CreateBucket(ctx context.Context, c objapi.Caller, bucket string) error {
 	if err := objapi.ValidBucketName(bucket); err != nil {
 		return err
 	}
@@ -145,10 +121,7 @@ func (m *memLayer) CreateBucket(ctx context.Context, c objapi.Caller, bucket str
 	return nil
 }
 
-func (m *memLayer) HeadBucket(ctx context.Context, c objapi.Caller, bucket string) (objapi.BucketInfo, error) {
-	if err := m.enter("HeadBucket"); err != nil {
-		return objapi.BucketInfo{}, err
-	}
+func (m *Layer) HeadBucket(ctx context.Context, c objapi.Caller, bucket string) (objapi.BucketInfo, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b, err := m.bucketFor("HeadBucket", c, bucket)
@@ -158,10 +131,7 @@ func (m *memLayer) HeadBucket(ctx context.Context, c objapi.Caller, bucket strin
 	return b.info, nil
 }
 
-func (m *memLayer) DeleteBucket(ctx context.Context, c objapi.Caller, bucket string) error {
-	if err := m.enter("DeleteBucket"); err != nil {
-		return err
-	}
+func (m *Layer) DeleteBucket(ctx context.Context, c objapi.Caller, bucket string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b, err := m.bucketFor("DeleteBucket", c, bucket)
@@ -224,10 +194,7 @@ func commitCheck(op string, b *memBucket, key string, ifNoneMatch bool, ifMatch 
 	return nil
 }
 
-func (m *memLayer) PutObject(ctx context.Context, c objapi.Caller, bucket, key string, body io.Reader, opts objapi.PutOptions) (objapi.ObjectInfo, error) {
-	if err := m.enter("PutObject"); err != nil {
-		return objapi.ObjectInfo{}, err
-	}
+func (m *Layer) PutObject(ctx context.Context, c objapi.Caller, bucket, key string, body io.Reader, opts objapi.PutOptions) (objapi.ObjectInfo, error) {
 	if err := objapi.ValidObjectKey(key); err != nil {
 		return objapi.ObjectInfo{}, err
 	}
@@ -263,10 +230,7 @@ func (m *memLayer) PutObject(ctx context.Context, c objapi.Caller, bucket, key s
 	return info, nil
 }
 
-func (m *memLayer) GetObject(ctx context.Context, c objapi.Caller, bucket, key string, opts objapi.GetOptions) (*objapi.Object, error) {
-	if err := m.enter("GetObject"); err != nil {
-		return nil, err
-	}
+func (m *Layer) GetObject(ctx context.Context, c objapi.Caller, bucket, key string, opts objapi.GetOptions) (*objapi.Object, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b, err := m.bucketFor("GetObject", c, bucket)
@@ -307,14 +271,7 @@ func (m *memLayer) GetObject(ctx context.Context, c objapi.Caller, bucket, key s
 		}
 	}
 	data := o.data[off : off+n]
-	fail := m.sendFail
 	send := func(ctx context.Context, w io.Writer) error {
-		if fail {
-			if _, err := w.Write(data[:len(data)/2]); err != nil {
-				return err
-			}
-			return &objapi.Error{Op: "GetObject", Kind: objapi.KindCorrupt, Err: fmt.Errorf("injected failure")}
-		}
 		// Write in small pieces, as a stream would, and honour ctx.
 		for len(data) > 0 {
 			if err := ctx.Err(); err != nil {
@@ -353,10 +310,7 @@ func resolveRange(r *objapi.RangeSpec, size int64) (off, n int64, ok bool) {
 	return r.First, last - r.First + 1, true
 }
 
-func (m *memLayer) DeleteObject(ctx context.Context, c objapi.Caller, bucket, key string, opts objapi.DeleteOptions) error {
-	if err := m.enter("DeleteObject"); err != nil {
-		return err
-	}
+func (m *Layer) DeleteObject(ctx context.Context, c objapi.Caller, bucket, key string, opts objapi.DeleteOptions) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b, err := m.bucketFor("DeleteObject", c, bucket)
@@ -374,10 +328,7 @@ func (m *memLayer) DeleteObject(ctx context.Context, c objapi.Caller, bucket, ke
 	return nil
 }
 
-func (m *memLayer) DeleteObjects(ctx context.Context, c objapi.Caller, bucket string, keys []string) ([]objapi.DeleteResult, error) {
-	if err := m.enter("DeleteObjects"); err != nil {
-		return nil, err
-	}
+func (m *Layer) DeleteObjects(ctx context.Context, c objapi.Caller, bucket string, keys []string) ([]objapi.DeleteResult, error) {
 	if len(keys) == 0 || len(keys) > 1000 {
 		return nil, objapi.Errorf("DeleteObjects", objapi.KindMalformedXML, "%d keys", len(keys))
 	}
@@ -400,10 +351,7 @@ func (m *memLayer) DeleteObjects(ctx context.Context, c objapi.Caller, bucket st
 // listed strictly after opts.After; when After is a common prefix of the
 // previous page (it ends with the delimiter), every key under it was
 // already rolled up into that prefix and is skipped.
-func (m *memLayer) ListObjects(ctx context.Context, c objapi.Caller, bucket string, opts objapi.ListOptions) (objapi.ListResult, error) {
-	if err := m.enter("ListObjects"); err != nil {
-		return objapi.ListResult{}, err
-	}
+func (m *Layer) ListObjects(ctx context.Context, c objapi.Caller, bucket string, opts objapi.ListOptions) (objapi.ListResult, error) {
 	if opts.MaxKeys < 1 || opts.MaxKeys > 1000 {
 		return objapi.ListResult{}, objapi.Errorf("ListObjects", objapi.KindInvalidArgument, "max keys %d", opts.MaxKeys)
 	}
@@ -483,7 +431,7 @@ func checkCopyConditions(op string, src objapi.CopySource, info objapi.ObjectInf
 
 // copySourceObject finds a copy's source and checks its conditions. Call
 // with m.mu held.
-func (m *memLayer) copySourceObject(op string, c objapi.Caller, src objapi.CopySource) (*memObject, error) {
+func (m *Layer) copySourceObject(op string, c objapi.Caller, src objapi.CopySource) (*memObject, error) {
 	sb, err := m.bucketFor(op, c, src.Bucket)
 	if err != nil {
 		return nil, err
@@ -500,19 +448,17 @@ func (m *memLayer) copySourceObject(op string, c objapi.Caller, src objapi.CopyS
 
 // checksumOver computes a full-object checksum of data.
 func checksumOver(alg string, data []byte) objapi.Checksum {
-	h, err := sigv4.NewChecksum(alg)
-	if err != nil {
-		panic(err)
+	a, ok := checksum.Lookup(alg)
+	if !ok {
+		panic("memlayer: unknown checksum algorithm " + alg)
 	}
+	h := a.New()
 	h.Write(data)
-	return objapi.Checksum{Algorithm: alg, Value: sigv4.EncodeChecksum(h.Sum(nil))}
+	return objapi.Checksum{Algorithm: a.Name, Value: checksum.Encode(h.Sum(nil))}
 }
 
-func (m *memLayer) CopyObject(ctx context.Context, c objapi.Caller, src objapi.CopySource, bucket, key string, opts objapi.CopyOptions) (objapi.ObjectInfo, error) {
+func (m *Layer) CopyObject(ctx context.Context, c objapi.Caller, src objapi.CopySource, bucket, key string, opts objapi.CopyOptions) (objapi.ObjectInfo, error) {
 	const op = "CopyObject"
-	if err := m.enter(op); err != nil {
-		return objapi.ObjectInfo{}, err
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	so, err := m.copySourceObject(op, c, src)
@@ -562,11 +508,8 @@ func (m *memLayer) CopyObject(ctx context.Context, c objapi.Caller, src objapi.C
 	return info, nil
 }
 
-func (m *memLayer) UploadPartCopy(ctx context.Context, c objapi.Caller, src objapi.CopySource, bucket, key, uploadID string, part int) (objapi.PartInfo, error) {
+func (m *Layer) UploadPartCopy(ctx context.Context, c objapi.Caller, src objapi.CopySource, bucket, key, uploadID string, part int) (objapi.PartInfo, error) {
 	const op = "UploadPartCopy"
-	if err := m.enter(op); err != nil {
-		return objapi.PartInfo{}, err
-	}
 	if part < 1 || part > 10000 {
 		return objapi.PartInfo{}, objapi.Errorf(op, objapi.KindInvalidArgument, "part number %d", part)
 	}
@@ -601,11 +544,8 @@ func (m *memLayer) UploadPartCopy(ctx context.Context, c objapi.Caller, src obja
 	return info, nil
 }
 
-func (m *memLayer) CreateMultipartUpload(ctx context.Context, c objapi.Caller, bucket, key string, opts objapi.PutOptions) (string, error) {
+func (m *Layer) CreateMultipartUpload(ctx context.Context, c objapi.Caller, bucket, key string, opts objapi.PutOptions) (string, error) {
 	const op = "CreateMultipartUpload"
-	if err := m.enter(op); err != nil {
-		return "", err
-	}
 	if err := objapi.ValidObjectKey(key); err != nil {
 		return "", err
 	}
@@ -638,7 +578,7 @@ func (m *memLayer) CreateMultipartUpload(ctx context.Context, c objapi.Caller, b
 
 // upload finds an upload of this caller, bucket and key. Call with m.mu
 // held.
-func (m *memLayer) upload(op string, c objapi.Caller, bucket, key, id string) (*memUpload, error) {
+func (m *Layer) upload(op string, c objapi.Caller, bucket, key, id string) (*memUpload, error) {
 	if _, err := m.bucketFor(op, c, bucket); err != nil {
 		return nil, err
 	}
@@ -649,10 +589,7 @@ func (m *memLayer) upload(op string, c objapi.Caller, bucket, key, id string) (*
 	return u, nil
 }
 
-func (m *memLayer) UploadPart(ctx context.Context, c objapi.Caller, bucket, key, uploadID string, part int, body io.Reader, opts objapi.PartOptions) (objapi.PartInfo, error) {
-	if err := m.enter("UploadPart"); err != nil {
-		return objapi.PartInfo{}, err
-	}
+func (m *Layer) UploadPart(ctx context.Context, c objapi.Caller, bucket, key, uploadID string, part int, body io.Reader, opts objapi.PartOptions) (objapi.PartInfo, error) {
 	if part < 1 || part > 10000 {
 		return objapi.PartInfo{}, objapi.Errorf("UploadPart", objapi.KindInvalidArgument, "part number %d", part)
 	}
@@ -691,10 +628,7 @@ func findChecksum(cs []objapi.Checksum, alg string) string {
 	return ""
 }
 
-func (m *memLayer) CompleteMultipartUpload(ctx context.Context, c objapi.Caller, bucket, key, uploadID string, parts []objapi.CompletePart, opts objapi.CompleteOptions) (objapi.ObjectInfo, error) {
-	if err := m.enter("CompleteMultipartUpload"); err != nil {
-		return objapi.ObjectInfo{}, err
-	}
+func (m *Layer) CompleteMultipartUpload(ctx context.Context, c objapi.Caller, bucket, key, uploadID string, parts []objapi.CompletePart, opts objapi.CompleteOptions) (objapi.ObjectInfo, error) {
 	const op = "CompleteMultipartUpload"
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -717,7 +651,8 @@ func (m *memLayer) CompleteMultipartUpload(ctx context.Context, c objapi.Caller,
 	h := md5.New()
 	var composite hash.Hash
 	if alg != "" && u.checksumType == "COMPOSITE" {
-		composite, _ = sigv4.NewChecksum(alg)
+		a, _ := checksum.Lookup(alg)
+		composite = a.New()
 	}
 	var data []byte
 	var sizes []int64
@@ -735,7 +670,8 @@ func (m *memLayer) CompleteMultipartUpload(ctx context.Context, c objapi.Caller,
 			return objapi.ObjectInfo{}, &objapi.Error{Op: op, Kind: objapi.KindEntityTooSmall, Bucket: bucket, Key: key}
 		}
 		if composite != nil {
-			d, err := sigv4.DecodeChecksum(alg, findChecksum(p.info.Checksums, alg))
+			a, _ := checksum.Lookup(alg)
+			d, err := a.Decode(findChecksum(p.info.Checksums, alg))
 			if err != nil {
 				return objapi.ObjectInfo{}, &objapi.Error{Op: op, Kind: objapi.KindInternal, Err: err}
 			}
@@ -748,7 +684,7 @@ func (m *memLayer) CompleteMultipartUpload(ctx context.Context, c objapi.Caller,
 	var sums []objapi.Checksum
 	switch {
 	case composite != nil:
-		sums = []objapi.Checksum{{Algorithm: alg, Value: fmt.Sprintf("%s-%d", sigv4.EncodeChecksum(composite.Sum(nil)), len(parts))}}
+		sums = []objapi.Checksum{{Algorithm: alg, Value: fmt.Sprintf("%s-%d", checksum.Encode(composite.Sum(nil)), len(parts))}}
 	case alg != "":
 		sums = []objapi.Checksum{checksumOver(alg, data)}
 	}
@@ -775,10 +711,7 @@ func (m *memLayer) CompleteMultipartUpload(ctx context.Context, c objapi.Caller,
 	return info, nil
 }
 
-func (m *memLayer) AbortMultipartUpload(ctx context.Context, c objapi.Caller, bucket, key, uploadID string) error {
-	if err := m.enter("AbortMultipartUpload"); err != nil {
-		return err
-	}
+func (m *Layer) AbortMultipartUpload(ctx context.Context, c objapi.Caller, bucket, key, uploadID string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, err := m.upload("AbortMultipartUpload", c, bucket, key, uploadID); err != nil {
@@ -793,10 +726,7 @@ func (u *memUpload) info() objapi.UploadInfo {
 		StorageClass: "STANDARD", ChecksumAlgorithm: u.opts.ChecksumAlgorithm, ChecksumType: u.checksumType}
 }
 
-func (m *memLayer) ListParts(ctx context.Context, c objapi.Caller, bucket, key, uploadID string, opts objapi.ListPartsOptions) (objapi.ListPartsResult, error) {
-	if err := m.enter("ListParts"); err != nil {
-		return objapi.ListPartsResult{}, err
-	}
+func (m *Layer) ListParts(ctx context.Context, c objapi.Caller, bucket, key, uploadID string, opts objapi.ListPartsOptions) (objapi.ListPartsResult, error) {
 	if opts.MaxParts < 1 || opts.MaxParts > 1000 || opts.Marker < 0 {
 		return objapi.ListPartsResult{}, objapi.Errorf("ListParts", objapi.KindInvalidArgument, "max parts %d, marker %d", opts.MaxParts, opts.Marker)
 	}
@@ -822,10 +752,7 @@ func (m *memLayer) ListParts(ctx context.Context, c objapi.Caller, bucket, key, 
 	return res, nil
 }
 
-func (m *memLayer) ListMultipartUploads(ctx context.Context, c objapi.Caller, bucket string, opts objapi.ListUploadsOptions) (objapi.ListUploadsResult, error) {
-	if err := m.enter("ListMultipartUploads"); err != nil {
-		return objapi.ListUploadsResult{}, err
-	}
+func (m *Layer) ListMultipartUploads(ctx context.Context, c objapi.Caller, bucket string, opts objapi.ListUploadsOptions) (objapi.ListUploadsResult, error) {
 	if opts.MaxUploads < 1 || opts.MaxUploads > 1000 {
 		return objapi.ListUploadsResult{}, objapi.Errorf("ListMultipartUploads", objapi.KindInvalidArgument, "max uploads %d", opts.MaxUploads)
 	}
@@ -890,7 +817,7 @@ func (m *memLayer) ListMultipartUploads(ctx context.Context, c objapi.Caller, bu
 }
 
 // object finds an object of the caller's. Call with m.mu held.
-func (m *memLayer) object(op string, c objapi.Caller, bucket, key string) (*memObject, error) {
+func (m *Layer) object(op string, c objapi.Caller, bucket, key string) (*memObject, error) {
 	b, err := m.bucketFor(op, c, bucket)
 	if err != nil {
 		return nil, err
@@ -902,10 +829,7 @@ func (m *memLayer) object(op string, c objapi.Caller, bucket, key string) (*memO
 	return o, nil
 }
 
-func (m *memLayer) GetObjectTagging(ctx context.Context, c objapi.Caller, bucket, key string) ([]objapi.Tag, error) {
-	if err := m.enter("GetObjectTagging"); err != nil {
-		return nil, err
-	}
+func (m *Layer) GetObjectTagging(ctx context.Context, c objapi.Caller, bucket, key string) ([]objapi.Tag, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	o, err := m.object("GetObjectTagging", c, bucket, key)
@@ -915,10 +839,7 @@ func (m *memLayer) GetObjectTagging(ctx context.Context, c objapi.Caller, bucket
 	return slices.Clone(o.tags), nil
 }
 
-func (m *memLayer) PutObjectTagging(ctx context.Context, c objapi.Caller, bucket, key string, tags []objapi.Tag) error {
-	if err := m.enter("PutObjectTagging"); err != nil {
-		return err
-	}
+func (m *Layer) PutObjectTagging(ctx context.Context, c objapi.Caller, bucket, key string, tags []objapi.Tag) error {
 	if len(tags) > 10 {
 		return objapi.Errorf("PutObjectTagging", objapi.KindInvalidTag, "too many tags")
 	}
@@ -933,10 +854,7 @@ func (m *memLayer) PutObjectTagging(ctx context.Context, c objapi.Caller, bucket
 	return nil
 }
 
-func (m *memLayer) DeleteObjectTagging(ctx context.Context, c objapi.Caller, bucket, key string) error {
-	if err := m.enter("DeleteObjectTagging"); err != nil {
-		return err
-	}
+func (m *Layer) DeleteObjectTagging(ctx context.Context, c objapi.Caller, bucket, key string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	o, err := m.object("DeleteObjectTagging", c, bucket, key)
@@ -947,10 +865,7 @@ func (m *memLayer) DeleteObjectTagging(ctx context.Context, c objapi.Caller, buc
 	return nil
 }
 
-func (m *memLayer) PutBucketCors(ctx context.Context, c objapi.Caller, bucket string, rules []objapi.CORSRule) error {
-	if err := m.enter("PutBucketCors"); err != nil {
-		return err
-	}
+func (m *Layer) PutBucketCors(ctx context.Context, c objapi.Caller, bucket string, rules []objapi.CORSRule) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b, err := m.bucketFor("PutBucketCors", c, bucket)
@@ -961,10 +876,7 @@ func (m *memLayer) PutBucketCors(ctx context.Context, c objapi.Caller, bucket st
 	return nil
 }
 
-func (m *memLayer) GetBucketCors(ctx context.Context, c objapi.Caller, bucket string) ([]objapi.CORSRule, error) {
-	if err := m.enter("GetBucketCors"); err != nil {
-		return nil, err
-	}
+func (m *Layer) GetBucketCors(ctx context.Context, c objapi.Caller, bucket string) ([]objapi.CORSRule, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b, err := m.bucketFor("GetBucketCors", c, bucket)
@@ -977,10 +889,7 @@ func (m *memLayer) GetBucketCors(ctx context.Context, c objapi.Caller, bucket st
 	return slices.Clone(b.cors), nil
 }
 
-func (m *memLayer) DeleteBucketCors(ctx context.Context, c objapi.Caller, bucket string) error {
-	if err := m.enter("DeleteBucketCors"); err != nil {
-		return err
-	}
+func (m *Layer) DeleteBucketCors(ctx context.Context, c objapi.Caller, bucket string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b, err := m.bucketFor("DeleteBucketCors", c, bucket)
@@ -993,10 +902,7 @@ func (m *memLayer) DeleteBucketCors(ctx context.Context, c objapi.Caller, bucket
 
 // BucketCORS answers without a caller, and with nil rather than an error
 // for a missing bucket: a preflight must not tell the two apart.
-func (m *memLayer) BucketCORS(ctx context.Context, bucket string) ([]objapi.CORSRule, error) {
-	if err := m.enter("BucketCORS"); err != nil {
-		return nil, err
-	}
+func (m *Layer) BucketCORS(ctx context.Context, bucket string) ([]objapi.CORSRule, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b, ok := m.buckets[bucket]
@@ -1006,18 +912,4 @@ func (m *memLayer) BucketCORS(ctx context.Context, bucket string) ([]objapi.CORS
 	return slices.Clone(b.cors), nil
 }
 
-// memCreds is an in-memory Credentials.
-type memCreds map[string]objapi.Credential
-
-func (m memCreds) LookupAccessKey(ctx context.Context, accessKey string) (objapi.Credential, error) {
-	c, ok := m[accessKey]
-	if !ok {
-		return objapi.Credential{}, objapi.Errorf("LookupAccessKey", objapi.KindNoSuchAccessKey, "%q", accessKey)
-	}
-	return c, nil
-}
-
-var (
-	_ ObjectLayer = (*memLayer)(nil)
-	_ Credentials = memCreds(nil)
-)
+var _ objapi.Layer = (*Layer)(nil)
