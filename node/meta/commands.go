@@ -12,13 +12,28 @@ import (
 	"github.com/kommunal-cloud/kcs/node/errs"
 )
 
-// CommandVersion is the format of Raft log entries written by this version.
-// Format 1 is one version byte, one op byte, then the op's CBOR payload.
+// Command formats: the first byte of every Raft log entry. The FSM keeps
+// decoding every format it ever wrote.
+//
+// Format 1 is the format byte, the op byte, then the op's CBOR payload.
 // Format 2 puts the command's id (16 bytes) and the proposer's clock
 // (unix nanoseconds, 8 bytes) between the op byte and the payload: the FSM
 // answers a command whose id it has applied before with the first
-// outcome. The FSM keeps decoding every version it ever wrote.
-const CommandVersion = 2
+// outcome. Commands of level 1 are written in format 2.
+// Format 3 puts the command level the entry needs (2 bytes) and the name
+// of the first release at that level (a length byte, then the name)
+// between the op byte and the id: commands of level 2 and above are
+// written in it, so that an older binary can name the release it needs
+// (see levels.go). Every later format begins the same way: format, op,
+// level, release name.
+const (
+	format1 = 1
+	format2 = 2
+	format3 = 3
+	// CommandVersion is the newest command format this binary reads and
+	// writes.
+	CommandVersion = format3
+)
 
 // CommandID names one proposal. The proposer draws it at random once and
 // keeps it across retries and forwards, so that a command that reaches
@@ -102,47 +117,50 @@ func (c *Command) Op() Op {
 
 // kind is one registered kind of command.
 type kind struct {
-	typ reflect.Type // the payload's type (a struct; the payload is a pointer to it)
-	new func() Payload
+	typ   reflect.Type // the payload's type (a struct; the payload is a pointer to it)
+	level Level        // the command level that introduced it
+	new   func() Payload
 }
 
-// kinds is the registry of commands: the op of each payload type, and
-// what the FSM decodes each op into. Adding a command is an Op above, its
-// payload type with an apply method (in the commands_*.go file of its
-// domain), and one line here.
+// kinds is the registry of commands: the op of each payload type, its
+// command level, and what the FSM decodes each op into. Adding a command
+// is an Op above, its payload type with an apply method (in the
+// commands_*.go file of its domain), and one line here with the level of
+// the release that adds it (see levels.go: a release that adds commands
+// raises CommandLevel).
 var kinds = map[Op]kind{
-	OpInit:            kindOf[Init](),
-	OpRegisterNode:    kindOf[RegisterNode](),
-	OpCreateTenant:    kindOf[CreateTenant](),
-	OpCreateAccessKey: kindOf[CreateAccessKey](),
-	OpDeleteAccessKey: kindOf[DeleteAccessKey](),
-	OpCreateBucket:    kindOf[CreateBucket](),
-	OpDeleteBucket:    kindOf[DeleteBucket](),
-	OpPutObject:       kindOf[PutObject](),
-	OpDeleteObject:    kindOf[DeleteObject](),
-	OpCreateUpload:    kindOf[CreateUpload](),
-	OpPutPart:         kindOf[PutPart](),
-	OpCompleteUpload:  kindOf[CompleteUpload](),
-	OpAbortUpload:     kindOf[AbortUpload](),
-	OpNoop:            kindOf[Noop](),
-	OpPutBucketCORS:   kindOf[PutBucketCORS](),
-	OpSetObjectMeta:   kindOf[SetObjectMeta](),
-	OpDeleteObjects:   kindOf[DeleteObjects](),
-	OpDeleteTenant:    kindOf[DeleteTenant](),
-	OpPurgeBucket:     kindOf[PurgeBucket](),
-	OpRotateTenantKey: kindOf[RotateTenantKey](),
-	OpRewrapKeys:      kindOf[RewrapKeys](),
-	OpRetireTenantKey: kindOf[RetireTenantKey](),
-	OpSetMasterKey:    kindOf[SetMasterKey](),
-	OpRewrapMaster:    kindOf[RewrapMaster](),
-	OpShardsRestored:  kindOf[ShardsRestored](),
+	OpInit:            kindOf[Init](1),
+	OpRegisterNode:    kindOf[RegisterNode](1),
+	OpCreateTenant:    kindOf[CreateTenant](1),
+	OpCreateAccessKey: kindOf[CreateAccessKey](1),
+	OpDeleteAccessKey: kindOf[DeleteAccessKey](1),
+	OpCreateBucket:    kindOf[CreateBucket](1),
+	OpDeleteBucket:    kindOf[DeleteBucket](1),
+	OpPutObject:       kindOf[PutObject](1),
+	OpDeleteObject:    kindOf[DeleteObject](1),
+	OpCreateUpload:    kindOf[CreateUpload](1),
+	OpPutPart:         kindOf[PutPart](1),
+	OpCompleteUpload:  kindOf[CompleteUpload](1),
+	OpAbortUpload:     kindOf[AbortUpload](1),
+	OpNoop:            kindOf[Noop](1),
+	OpPutBucketCORS:   kindOf[PutBucketCORS](1),
+	OpSetObjectMeta:   kindOf[SetObjectMeta](1),
+	OpDeleteObjects:   kindOf[DeleteObjects](1),
+	OpDeleteTenant:    kindOf[DeleteTenant](1),
+	OpPurgeBucket:     kindOf[PurgeBucket](1),
+	OpRotateTenantKey: kindOf[RotateTenantKey](1),
+	OpRewrapKeys:      kindOf[RewrapKeys](1),
+	OpRetireTenantKey: kindOf[RetireTenantKey](1),
+	OpSetMasterKey:    kindOf[SetMasterKey](1),
+	OpRewrapMaster:    kindOf[RewrapMaster](1),
+	OpShardsRestored:  kindOf[ShardsRestored](1),
 }
 
 func kindOf[T any, P interface {
 	*T
 	Payload
-}]() kind {
-	return kind{typ: reflect.TypeFor[T](), new: func() Payload { return P(new(T)) }}
+}](level Level) kind {
+	return kind{typ: reflect.TypeFor[T](), level: level, new: func() Payload { return P(new(T)) }}
 }
 
 // opsByType inverts kinds.
@@ -203,7 +221,7 @@ func unmarshal(b []byte, v any) error { return decMode.Unmarshal(b, v) }
 
 // Encode serializes a command for the Raft log.
 func (c *Command) Encode() ([]byte, error) {
-	op, ok := opOf(c.Payload)
+	_, ok := opOf(c.Payload)
 	if !ok {
 		if v := reflect.ValueOf(c.Payload); !v.IsValid() || v.Kind() == reflect.Pointer && v.IsNil() {
 			return nil, errors.New("meta: command without a payload")
@@ -214,45 +232,74 @@ func (c *Command) Encode() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, envelopeV2+len(b))
-	out = append(out, CommandVersion, byte(op))
-	out = append(out, c.ID[:]...)
-	out = binary.BigEndian.AppendUint64(out, uint64(c.Proposed))
-	return append(out, b...), nil
+	level := c.Level()
+	if level <= 1 {
+		return c.encode(format2, 0, "", b), nil
+	}
+	return c.encode(format3, level, levelReleases[level], b), nil
 }
 
-// envelopeV2 is the length of a format 2 command's envelope: version, op,
+func (c *Command) encode(format byte, level Level, release string, payload []byte) []byte {
+	op, _ := opOf(c.Payload)
+	release = release[:min(len(release), 255)]
+	out := make([]byte, 0, envelopeV2+3+len(release)+len(payload))
+	out = append(out, format, byte(op))
+	if format >= format3 {
+		out = binary.BigEndian.AppendUint16(out, uint16(level))
+		out = append(out, byte(len(release)))
+		out = append(out, release...)
+	}
+	out = append(out, c.ID[:]...)
+	out = binary.BigEndian.AppendUint64(out, uint64(c.Proposed))
+	return append(out, payload...)
+}
+
+// envelopeV2 is the length of a format 2 command's envelope: format, op,
 // id, proposer's clock.
 const envelopeV2 = 2 + 16 + 8
 
-// DecodeCommand parses a Raft log entry. An entry that does not decode is
-// corruption of the log (or a binary too old for it): the FSM stops loudly
-// rather than apply something else.
+// DecodeCommand parses a Raft log entry. An entry written by a newer
+// binary, for a command level or an op this one does not know, fails with
+// a *TooNewError naming what it needs; any other entry that does not
+// decode is corruption of the log. The FSM applies neither.
 func DecodeCommand(b []byte) (*Command, error) {
 	if len(b) < 2 {
 		return nil, fmt.Errorf("meta: command of %d bytes", len(b))
 	}
 	c := &Command{}
-	op := Op(b[1])
-	payload := b[2:]
-	switch b[0] {
-	case 1:
-	case 2:
-		if len(b) < envelopeV2 {
+	format, op := b[0], Op(b[1])
+	rest := b[2:]
+	var level Level // 0: the entry does not say
+	var release string
+	if format >= format3 {
+		// Every format from 3 on begins with the level and the release.
+		if len(rest) < 3 || len(rest) < 3+int(rest[2]) {
 			return nil, fmt.Errorf("meta: command of %d bytes", len(b))
 		}
-		copy(c.ID[:], b[2:18])
-		c.Proposed = int64(binary.BigEndian.Uint64(b[18:26]))
-		payload = b[envelopeV2:]
+		level = Level(binary.BigEndian.Uint16(rest))
+		release = string(rest[3 : 3+int(rest[2])])
+		rest = rest[3+int(rest[2]):]
+	}
+	switch format {
+	case format1:
+	case format2, format3:
+		if len(rest) < 16+8 {
+			return nil, fmt.Errorf("meta: command of %d bytes", len(b))
+		}
+		copy(c.ID[:], rest[:16])
+		c.Proposed = int64(binary.BigEndian.Uint64(rest[16:24]))
+		rest = rest[24:]
+	case 0:
+		return nil, errors.New("meta: command of format 0")
 	default:
-		return nil, fmt.Errorf("meta: command format %d not supported by this binary (it reads formats 1 and %d)", b[0], CommandVersion)
+		return nil, &TooNewError{Format: format, Op: op, Level: level, Release: release}
 	}
 	k, ok := kinds[op]
-	if !ok {
-		return nil, fmt.Errorf("meta: unknown op %d", op)
+	if level > commandLevel || !ok {
+		return nil, &TooNewError{Format: format, Op: op, Level: level, Release: release}
 	}
 	c.Payload = k.new()
-	if err := unmarshal(payload, c.Payload); err != nil {
+	if err := unmarshal(rest, c.Payload); err != nil {
 		return nil, fmt.Errorf("meta: decode op %d: %w", op, err)
 	}
 	return c, nil

@@ -40,7 +40,7 @@ func TestCommandRegistry(t *testing.T) {
 			t.Errorf("a command with payload %#v has op %d", c.Payload, c.Op())
 		}
 	}
-	if _, err := DecodeCommand([]byte{CommandVersion, 0xEE}); err == nil {
+	if _, err := DecodeCommand(entry(format2, 0xEE, 0, "", []byte{0xa0})); err == nil {
 		t.Error("an unknown op decodes")
 	}
 }

@@ -208,6 +208,15 @@ type commandError struct {
 
 func (e *commandError) Error() string { return fmt.Sprintf("command %d of the batch: %v", e.i, e.err) }
 
+// tooNewEntry is a log entry this binary cannot apply (TooNewError).
+type tooNewEntry struct {
+	index uint64
+	err   *TooNewError
+}
+
+func (e *tooNewEntry) Error() string { return fmt.Sprintf("log entry %d: %v", e.index, e.err) }
+func (e *tooNewEntry) Unwrap() error { return e.err }
+
 // ApplyBatch implements raft.BatchingFSM. The batch is one bbolt
 // transaction. A command that fails part-way (see applyCommand) rolls the
 // transaction back, and the batch is applied again with that command
@@ -215,6 +224,16 @@ func (e *commandError) Error() string { return fmt.Sprintf("command %d of the ba
 // every node decides alike. A transaction that cannot be committed (disk
 // full, I/O error) is retried until it can be: the apply loop halts,
 // nothing is skipped, and Stalled reports why meanwhile.
+//
+// An entry written by a newer binary, of a command level this one does
+// not know (TooNewError), halts the apply loop the same way, with nothing
+// of its batch applied, until the node is restarted with a binary that
+// knows it: Stalled names the release needed, the node answers 503 and
+// hands leadership on, and the rest of the cluster goes on without it. A
+// panic would do as well for safety, but a node that crash-loops on every
+// restart reports nothing; a halted one reports why in its status, its
+// metrics and its log. (An entry that does not decode at all is
+// corruption and still panics.)
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	failed := map[int]error{}
 	for attempt := 0; ; attempt++ {
@@ -232,7 +251,13 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			failed[ce.i] = ce.err
 		default:
 			f.setStalled(err)
-			if attempt == 0 || attempt%30 == 0 {
+			var tooNew *TooNewError
+			switch {
+			case attempt%30 != 0:
+			case errors.As(err, &tooNew):
+				f.log.Error("this node's kcs binary is too old for the metadata log; applying halts until the node runs one that knows the entry (it answers 503 meanwhile)",
+					"err", err)
+			default:
 				f.log.Error("metadata database cannot be written; applying halts until it can (this node answers 503 meanwhile)",
 					"entries_up_to", logs[len(logs)-1].Index, "err", err)
 			}
@@ -271,10 +296,13 @@ func (f *FSM) applyOnce(logs []*raft.Log, failed map[int]error) ([]any, uint64, 
 				continue
 			}
 			cmd, err := DecodeCommand(l.Data)
+			if tooNew := (*TooNewError)(nil); errors.As(err, &tooNew) {
+				return &tooNewEntry{index: l.Index, err: tooNew} // halts (ApplyBatch)
+			}
 			if err != nil {
-				// A log entry that does not decode is corruption or a
-				// binary too old for the log. Applying anything else would
-				// fork this node's state from the others': stop.
+				// A log entry that does not decode is corruption. Applying
+				// anything else would fork this node's state from the
+				// others': stop.
 				panic(fmt.Sprintf("meta: log entry %d: %v", l.Index, err))
 			}
 			res, err := applyOnceByID(tx, l.Index, cmd, failed[i])

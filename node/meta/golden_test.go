@@ -76,6 +76,12 @@ func goldenNode() Node {
 		Joined: goldenTime, MasterKeys: []string{"mk-0123456789abcdef", "mk-fedcba9876543210"}}
 }
 
+func goldenNodeWithLevel() *Node {
+	n := goldenNode()
+	n.CommandLevel, n.Version = 1, "v1.0.0"
+	return &n
+}
+
 func goldenTenant() Tenant {
 	return Tenant{ID: "gemeinde-oberhof", Created: goldenTime, KeyVersion: 2,
 		Keys: []TenantKey{{Version: 1, Wrapped: goldenBytes(0x71, 84), Created: goldenTime - 1}, {Version: 2, Wrapped: goldenBytes(0x72, 84), Created: goldenTime}}}
@@ -145,6 +151,10 @@ func goldenCommands() []goldenCommand {
 			AccessKeys: []RewrappedSecret{{ID: ak.ID, Wrapped: goldenBytes(0x7A, 90), Old: goldenBytes(0x73, 90)}},
 			KeyCheck:   goldenBytes(0x7B, 80)})},
 		{"op25-shards-restored", NewCommand(&ShardsRestored{DataID: goldenBytes(0x11, 16), Shards: []int{1, 4}})},
+		{"op02-register-node-with-level", NewCommand((*RegisterNode)(goldenNodeWithLevel()))},
+		// A command of level 2 (this test binary's, levels_test.go): a
+		// format 3 entry, with its level and release.
+		{"op250-test-level-2", NewCommand(&testLevel2{Note: "level two"})},
 	}
 }
 
@@ -181,6 +191,7 @@ func goldenRecords() []goldenRecord {
 		{"cluster", &cl},
 		{"cluster-before-master-key-ids", &clOld},
 		{"node", &node},
+		{"node-with-level", goldenNodeWithLevel()},
 		{"set", &set},
 		{"layout", &lay},
 		{"tenant", &ten},
@@ -256,6 +267,14 @@ func checkGolden(t *testing.T, path string, want []byte) {
 	}
 }
 
+// payloadOffset is where the payload of an entry of format 2 or 3 begins.
+func payloadOffset(entry []byte) int {
+	if entry[0] >= format3 {
+		return envelopeV2 + 3 + int(entry[4])
+	}
+	return envelopeV2
+}
+
 func diagnose(t *testing.T, data []byte) string {
 	t.Helper()
 	d, err := cbor.Diagnose(data)
@@ -292,9 +311,13 @@ func TestGoldenCommands(t *testing.T) {
 				t.Fatal(err)
 			}
 			path := filepath.Join(dir, g.name+".hex")
+			envelope := fmt.Sprintf("op %d, command format %d, id %x, proposed %d", c.Op(), data[0], c.ID, c.Proposed)
+			if data[0] >= format3 {
+				envelope += fmt.Sprintf(", level %d, release %q", c.Level(), levelReleases[c.Level()])
+			}
 			checkGolden(t, path, goldenFile([]string{
-				fmt.Sprintf("op %d, command format %d, id %x, proposed %d", c.Op(), data[0], c.ID, c.Proposed),
-				"payload: " + diagnose(t, data[envelopeV2:]),
+				envelope,
+				"payload: " + diagnose(t, data[payloadOffset(data):]),
 			}, data))
 
 			old := readGolden(t, path)

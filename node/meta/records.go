@@ -37,6 +37,12 @@ type Node struct {
 	// its last start: a master key rotation needs every member to have
 	// the new one.
 	MasterKeys []string `cbor:"8,keyasint,omitempty"`
+	// CommandLevel is the highest command level the node's binary knows,
+	// and Version that binary's version, as of its last start: a command
+	// of a higher level is not proposed while the node is a member (see
+	// levels.go). Zero in records of binaries before levels (level 1).
+	CommandLevel Level  `cbor:"9,keyasint,omitempty"`
+	Version      string `cbor:"10,keyasint,omitempty"`
 }
 
 // Drive is one of a node's drives. Its ID is "<node>/<index>".
