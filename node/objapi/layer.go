@@ -79,10 +79,12 @@ type Objects interface {
 	// ListObjects lists keys in UTF-8 byte order, at most opts.MaxKeys
 	// (1…1000) keys and common prefixes together: keys that start with
 	// opts.Prefix and sort after opts.After, keys holding opts.Delimiter
-	// after the prefix rolled up into one common prefix each (and keys
-	// under an After that is such a prefix skipped). Objects carry Key,
-	// Size, ETag, Modified, Owner, StorageClass and Checksums. Next is the
-	// last key or prefix of the page; Truncated says whether more follow.
+	// after the prefix rolled up into one common prefix each, listed only
+	// if it too sorts after After (so a continuation after a prefix skips
+	// the keys under it, and so does an After within one). Objects carry Key,
+	// Size, ETag, Modified, Owner, StorageClass, Checksums and
+	// ChecksumType. Next is the last key or prefix of the page; Truncated
+	// says whether more follow.
 	ListObjects(ctx context.Context, c Caller, bucket string, opts ListOptions) (ListResult, error)
 	// CopyObject copies src to bucket/key, both the caller's. The source's
 	// conditions (src.IfMatch …) are evaluated as S3 does (an If-Match that

@@ -1,0 +1,114 @@
+package objtest
+
+import (
+	"bytes"
+	"slices"
+
+	"github.com/kommunal-cloud/kcs/node/objapi"
+)
+
+var bucketTests = []test{
+	{"CreateHeadList", func(t *T) {
+		b := t.bucket()
+		info, err := t.l.HeadBucket(t.ctx, t.me, b)
+		t.must(err, "HeadBucket")
+		if info.Name != b || info.Tenant != t.me.Tenant || info.Created.IsZero() {
+			t.Errorf("HeadBucket: %+v", info)
+		}
+		mine, err := t.l.ListBuckets(t.ctx, t.me)
+		t.must(err, "ListBuckets")
+		if !slices.ContainsFunc(mine, func(i objapi.BucketInfo) bool { return i.Name == b && i.Tenant == t.me.Tenant }) {
+			t.Errorf("ListBuckets lacks %s: %+v", b, mine)
+		}
+		theirs, err := t.l.ListBuckets(t.ctx, t.other)
+		t.must(err, "ListBuckets (other tenant)")
+		for _, i := range theirs {
+			if i.Tenant != t.other.Tenant || i.Name == b {
+				t.Errorf("the other tenant's ListBuckets shows %+v", i)
+			}
+		}
+	}},
+	{"CreateTwice", func(t *T) {
+		b := t.bucket()
+		t.wantKind(t.l.CreateBucket(t.ctx, t.me, b), objapi.KindBucketOwnedByYou, "CreateBucket again")
+		t.wantKind(t.l.CreateBucket(t.ctx, t.other, b), objapi.KindBucketExists, "CreateBucket by another tenant")
+	}},
+	{"InvalidNames", func(t *T) {
+		for _, name := range []string{"ab", "Akten", "akten_2024", "-akten", "akten.", "ak..ten", "192.168.0.1", "xn--akten"} {
+			t.wantKind(t.l.CreateBucket(t.ctx, t.me, name), objapi.KindInvalidBucket, "CreateBucket %q", name)
+		}
+	}},
+	{"Missing", func(t *T) {
+		const b = "objtest-never-created"
+		_, err := t.l.HeadBucket(t.ctx, t.me, b)
+		t.wantKind(err, objapi.KindNoSuchBucket, "HeadBucket")
+		t.wantKind(t.l.DeleteBucket(t.ctx, t.me, b), objapi.KindNoSuchBucket, "DeleteBucket")
+		_, err = t.l.ListObjects(t.ctx, t.me, b, objapi.ListOptions{MaxKeys: 10})
+		t.wantKind(err, objapi.KindNoSuchBucket, "ListObjects")
+		_, err = t.l.PutObject(t.ctx, t.me, b, "k", bytes.NewReader(nil), objapi.PutOptions{Size: 0})
+		t.wantKind(err, objapi.KindNoSuchBucket, "PutObject")
+		_, err = t.l.GetObject(t.ctx, t.me, b, "k", objapi.GetOptions{})
+		t.wantKind(err, objapi.KindNoSuchBucket, "GetObject")
+		_, err = t.l.CreateMultipartUpload(t.ctx, t.me, b, "k", objapi.PutOptions{})
+		t.wantKind(err, objapi.KindNoSuchBucket, "CreateMultipartUpload")
+		_, err = t.l.ListMultipartUploads(t.ctx, t.me, b, objapi.ListUploadsOptions{MaxUploads: 10})
+		t.wantKind(err, objapi.KindNoSuchBucket, "ListMultipartUploads")
+	}},
+	// Another tenant's bucket is AccessDenied for every operation.
+	{"OtherTenant", func(t *T) {
+		b := t.bucket()
+		t.put(b, "k", []byte("hallo"), objapi.PutOptions{})
+		o := t.other
+		_, err := t.l.HeadBucket(t.ctx, o, b)
+		t.wantKind(err, objapi.KindAccessDenied, "HeadBucket")
+		t.wantKind(t.l.DeleteBucket(t.ctx, o, b), objapi.KindAccessDenied, "DeleteBucket")
+		_, err = t.l.PutObject(t.ctx, o, b, "k2", bytes.NewReader(nil), objapi.PutOptions{Size: 0})
+		t.wantKind(err, objapi.KindAccessDenied, "PutObject")
+		_, err = t.l.GetObject(t.ctx, o, b, "k", objapi.GetOptions{})
+		t.wantKind(err, objapi.KindAccessDenied, "GetObject")
+		t.wantKind(t.l.DeleteObject(t.ctx, o, b, "k", objapi.DeleteOptions{}), objapi.KindAccessDenied, "DeleteObject")
+		_, err = t.l.DeleteObjects(t.ctx, o, b, []string{"k"})
+		t.wantKind(err, objapi.KindAccessDenied, "DeleteObjects")
+		_, err = t.l.ListObjects(t.ctx, o, b, objapi.ListOptions{MaxKeys: 10})
+		t.wantKind(err, objapi.KindAccessDenied, "ListObjects")
+		_, err = t.l.CopyObject(t.ctx, o, objapi.CopySource{Bucket: b, Key: "k"}, b, "k3", objapi.CopyOptions{})
+		t.wantKind(err, objapi.KindAccessDenied, "CopyObject")
+		_, err = t.l.CreateMultipartUpload(t.ctx, o, b, "k", objapi.PutOptions{})
+		t.wantKind(err, objapi.KindAccessDenied, "CreateMultipartUpload")
+		_, err = t.l.ListMultipartUploads(t.ctx, o, b, objapi.ListUploadsOptions{MaxUploads: 10})
+		t.wantKind(err, objapi.KindAccessDenied, "ListMultipartUploads")
+		_, err = t.l.GetObjectTagging(t.ctx, o, b, "k")
+		t.wantKind(err, objapi.KindAccessDenied, "GetObjectTagging")
+		t.wantKind(t.l.PutObjectTagging(t.ctx, o, b, "k", nil), objapi.KindAccessDenied, "PutObjectTagging")
+		t.wantKind(t.l.DeleteObjectTagging(t.ctx, o, b, "k"), objapi.KindAccessDenied, "DeleteObjectTagging")
+		t.wantKind(t.l.PutBucketCors(t.ctx, o, b, []objapi.CORSRule{{AllowedOrigins: []string{"*"}, AllowedMethods: []string{"GET"}}}),
+			objapi.KindAccessDenied, "PutBucketCors")
+		_, err = t.l.GetBucketCors(t.ctx, o, b)
+		t.wantKind(err, objapi.KindAccessDenied, "GetBucketCors")
+		t.wantKind(t.l.DeleteBucketCors(t.ctx, o, b), objapi.KindAccessDenied, "DeleteBucketCors")
+		// Nothing changed.
+		t.wantData(b, "k", []byte("hallo"))
+		if keys := t.keys(b); !slices.Equal(keys, []string{"k"}) {
+			t.Errorf("after the other tenant's attempts the bucket holds %q", keys)
+		}
+	}},
+	{"DeleteEmpty", func(t *T) {
+		b := t.bucket()
+		t.must(t.l.DeleteBucket(t.ctx, t.me, b), "DeleteBucket")
+		_, err := t.l.HeadBucket(t.ctx, t.me, b)
+		t.wantKind(err, objapi.KindNoSuchBucket, "HeadBucket after DeleteBucket")
+		// The name is free again, for anyone.
+		t.must(t.l.CreateBucket(t.ctx, t.other, b), "CreateBucket by another tenant after DeleteBucket")
+	}},
+	{"DeleteNotEmpty", func(t *T) {
+		b := t.bucket()
+		t.put(b, "k", []byte("x"), objapi.PutOptions{})
+		t.wantKind(t.l.DeleteBucket(t.ctx, t.me, b), objapi.KindBucketNotEmpty, "DeleteBucket with an object")
+		t.must(t.l.DeleteObject(t.ctx, t.me, b, "k", objapi.DeleteOptions{}), "DeleteObject")
+		id, err := t.l.CreateMultipartUpload(t.ctx, t.me, b, "u", objapi.PutOptions{})
+		t.must(err, "CreateMultipartUpload")
+		t.wantKind(t.l.DeleteBucket(t.ctx, t.me, b), objapi.KindBucketNotEmpty, "DeleteBucket with an upload in progress")
+		t.must(t.l.AbortMultipartUpload(t.ctx, t.me, b, "u", id), "AbortMultipartUpload")
+		t.must(t.l.DeleteBucket(t.ctx, t.me, b), "DeleteBucket once empty")
+	}},
+}
