@@ -1,7 +1,8 @@
 // Package memlayer is an in-memory objapi.Layer: the test double s3api's
 // tests run against. It behaves as the real object layer (package node)
-// does toward its callers, but holds whole objects in memory, which only a
-// test double may do.
+// does toward its callers — objapi/objtest checks both against the same
+// suite — but holds whole objects in memory, which only a test double may
+// do.
 package memlayer
 
 import (
@@ -19,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kommunal-cloud/kcs/node/checksum"
 	"github.com/kommunal-cloud/kcs/node/objapi"
@@ -39,7 +41,7 @@ type Layer struct {
 	mu      sync.Mutex
 	buckets map[string]*memBucket
 	uploads map[string]*memUpload
-	seq     int64 // orders uploads of one key by initiation
+	seq     int64 // upload ids begin with it: they sort by initiation
 }
 
 type memBucket struct {
@@ -60,7 +62,6 @@ type memUpload struct {
 	opts                    objapi.PutOptions
 	checksumType            string // in effect: opts' or the algorithm's default
 	initiated               time.Time
-	seq                     int64
 	parts                   map[int]*memPart
 }
 
@@ -70,8 +71,46 @@ type memPart struct {
 	data []byte
 }
 
-// minPartSize is S3's minimum size of every part but the last.
-const minPartSize = 5 << 20
+// S3's limits, as the real layer enforces them.
+const (
+	minPartSize = 5 << 20 // every part but the last
+	maxPutSize  = 5 << 30 // a single PUT, a part, and what CopyObject copies
+	maxParts    = 10000
+	maxUserMeta = 2 << 10 // x-amz-meta-* names and values together
+	maxTags     = 10
+)
+
+// checkUserMeta applies S3's limit on user metadata.
+func checkUserMeta(op string, m map[string]string) error {
+	n := 0
+	for k, v := range m {
+		n += len(k) + len(v)
+	}
+	if n > maxUserMeta {
+		return objapi.Errorf(op, objapi.KindInvalidArgument, "user metadata is %d bytes, the limit is %d", n, maxUserMeta)
+	}
+	return nil
+}
+
+// validTags applies S3's rules for tag sets.
+func validTags(op string, tags []objapi.Tag) error {
+	if len(tags) > maxTags {
+		return objapi.Errorf(op, objapi.KindInvalidTag, "object tags cannot be greater than %d", maxTags)
+	}
+	seen := map[string]bool{}
+	for _, t := range tags {
+		switch {
+		case t.Key == "" || utf8.RuneCountInString(t.Key) > 128 || !utf8.ValidString(t.Key):
+			return objapi.Errorf(op, objapi.KindInvalidTag, "the TagKey you have provided is invalid")
+		case utf8.RuneCountInString(t.Value) > 256 || !utf8.ValidString(t.Value):
+			return objapi.Errorf(op, objapi.KindInvalidTag, "the TagValue you have provided is invalid")
+		case seen[t.Key]:
+			return objapi.Errorf(op, objapi.KindInvalidTag, "cannot provide multiple tags with the same key")
+		}
+		seen[t.Key] = true
+	}
+	return nil
+}
 
 // New returns an empty Layer whose clock is now.
 func New(now func() time.Time) *Layer {
@@ -187,7 +226,7 @@ func commitCheck(op string, b *memBucket, key string, ifNoneMatch bool, ifMatch 
 		if !exists {
 			return &objapi.Error{Op: op, Kind: objapi.KindNoSuchKey, Bucket: b.info.Name, Key: key}
 		}
-		if cur.info.ETag != ifMatch {
+		if !objapi.ETagMatches(ifMatch, cur.info.ETag) {
 			return &objapi.Error{Op: op, Kind: objapi.KindPrecondition, Bucket: b.info.Name, Key: key}
 		}
 	}
@@ -196,6 +235,15 @@ func commitCheck(op string, b *memBucket, key string, ifNoneMatch bool, ifMatch 
 
 func (m *Layer) PutObject(ctx context.Context, c objapi.Caller, bucket, key string, body io.Reader, opts objapi.PutOptions) (objapi.ObjectInfo, error) {
 	if err := objapi.ValidObjectKey(key); err != nil {
+		return objapi.ObjectInfo{}, err
+	}
+	if opts.Size > maxPutSize {
+		return objapi.ObjectInfo{}, objapi.Errorf("PutObject", objapi.KindEntityTooLarge, "%d bytes; a single PUT takes at most 5 GiB", opts.Size)
+	}
+	if err := checkUserMeta("PutObject", opts.UserMeta); err != nil {
+		return objapi.ObjectInfo{}, err
+	}
+	if err := validTags("PutObject", opts.Tags); err != nil {
 		return objapi.ObjectInfo{}, err
 	}
 	m.mu.Lock()
@@ -270,9 +318,10 @@ func (m *Layer) GetObject(ctx context.Context, c objapi.Caller, bucket, key stri
 			return bad()
 		}
 	}
-	data := o.data[off : off+n]
+	all := o.data[off : off+n]
 	send := func(ctx context.Context, w io.Writer) error {
 		// Write in small pieces, as a stream would, and honour ctx.
+		data := all
 		for len(data) > 0 {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -300,17 +349,25 @@ func resolveRange(r *objapi.RangeSpec, size int64) (off, n int64, ok bool) {
 		n = min(r.Suffix, size)
 		return size - n, n, true
 	}
-	if r.First >= size {
+	if r.First < 0 || r.First >= size {
 		return 0, 0, false
 	}
 	last := r.Last
 	if last < 0 || last >= size {
 		last = size - 1
 	}
+	if last < r.First {
+		return 0, 0, false
+	}
 	return r.First, last - r.First + 1, true
 }
 
+// DeleteObject deletes a key; one that does not exist is deleted already,
+// unless the delete is conditional.
 func (m *Layer) DeleteObject(ctx context.Context, c objapi.Caller, bucket, key string, opts objapi.DeleteOptions) error {
+	if err := objapi.ValidObjectKey(key); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b, err := m.bucketFor("DeleteObject", c, bucket)
@@ -318,10 +375,13 @@ func (m *Layer) DeleteObject(ctx context.Context, c objapi.Caller, bucket, key s
 		return err
 	}
 	o, ok := b.objects[key]
-	if !ok {
+	switch {
+	case !ok && opts.IfMatch != "":
 		return &objapi.Error{Op: "DeleteObject", Kind: objapi.KindNoSuchKey, Bucket: bucket, Key: key}
+	case !ok:
+		return nil
 	}
-	if opts.IfMatch != "" && o.info.ETag != opts.IfMatch {
+	if opts.IfMatch != "" && !objapi.ETagMatches(opts.IfMatch, o.info.ETag) {
 		return &objapi.Error{Op: "DeleteObject", Kind: objapi.KindPrecondition, Bucket: bucket, Key: key}
 	}
 	delete(b.objects, key)
@@ -329,60 +389,60 @@ func (m *Layer) DeleteObject(ctx context.Context, c objapi.Caller, bucket, key s
 }
 
 func (m *Layer) DeleteObjects(ctx context.Context, c objapi.Caller, bucket string, keys []string) ([]objapi.DeleteResult, error) {
-	if len(keys) == 0 || len(keys) > 1000 {
-		return nil, objapi.Errorf("DeleteObjects", objapi.KindMalformedXML, "%d keys", len(keys))
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	b, err := m.bucketFor("DeleteObjects", c, bucket)
-	if err != nil {
-		return nil, err
-	}
+	// Invalid keys fail alone; as in the real layer, the bucket is looked
+	// up only for keys that could be deleted.
+	var b *memBucket
 	out := make([]objapi.DeleteResult, 0, len(keys))
 	// Reverse order: s3api must not rely on the results' order.
 	for _, k := range slices.Backward(keys) {
+		if err := objapi.ValidObjectKey(k); err != nil {
+			out = append(out, objapi.DeleteResult{Key: k, Err: err})
+			continue
+		}
+		if b == nil {
+			var err error
+			if b, err = m.bucketFor("DeleteObjects", c, bucket); err != nil {
+				return nil, err
+			}
+		}
 		delete(b.objects, k)
 		out = append(out, objapi.DeleteResult{Key: k})
 	}
 	return out, nil
 }
 
-// ListObjects lists in UTF-8 byte order (Go's string order). Keys are
-// listed strictly after opts.After; when After is a common prefix of the
-// previous page (it ends with the delimiter), every key under it was
-// already rolled up into that prefix and is skipped.
+// ListObjects lists in UTF-8 byte order (Go's string order) the keys
+// after opts.After, rolled up into common prefixes that are listed only
+// when they too sort after After: a continuation after a prefix skips the
+// keys under it, and so does an After within one, as the real layer does.
 func (m *Layer) ListObjects(ctx context.Context, c objapi.Caller, bucket string, opts objapi.ListOptions) (objapi.ListResult, error) {
-	if opts.MaxKeys < 1 || opts.MaxKeys > 1000 {
-		return objapi.ListResult{}, objapi.Errorf("ListObjects", objapi.KindInvalidArgument, "max keys %d", opts.MaxKeys)
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b, err := m.bucketFor("ListObjects", c, bucket)
-	if err != nil {
+	if err != nil || opts.MaxKeys <= 0 {
 		return objapi.ListResult{}, err
 	}
+	max := min(opts.MaxKeys, 1000)
 	keys := make([]string, 0, len(b.objects))
 	for k := range b.objects {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	skipUnder := ""
-	if d := opts.Delimiter; d != "" && strings.HasSuffix(opts.After, d) && strings.HasPrefix(opts.After, opts.Prefix) {
-		skipUnder = opts.After
-	}
 	var res objapi.ListResult
 	count := 0
 	for _, k := range keys {
-		if !strings.HasPrefix(k, opts.Prefix) || k <= opts.After || skipUnder != "" && strings.HasPrefix(k, skipUnder) {
+		if !strings.HasPrefix(k, opts.Prefix) || k <= opts.After {
 			continue
 		}
 		if opts.Delimiter != "" {
 			if i := strings.Index(k[len(opts.Prefix):], opts.Delimiter); i >= 0 {
 				p := k[:len(opts.Prefix)+i+len(opts.Delimiter)]
-				if len(res.Prefixes) > 0 && res.Prefixes[len(res.Prefixes)-1] == p {
+				if p <= opts.After || len(res.Prefixes) > 0 && res.Prefixes[len(res.Prefixes)-1] == p {
 					continue
 				}
-				if count == opts.MaxKeys {
+				if count == max {
 					res.Truncated = true
 					break
 				}
@@ -392,16 +452,16 @@ func (m *Layer) ListObjects(ctx context.Context, c objapi.Caller, bucket string,
 				continue
 			}
 		}
-		if count == opts.MaxKeys {
+		if count == max {
 			res.Truncated = true
 			break
 		}
-		res.Objects = append(res.Objects, b.objects[k].info)
+		o := b.objects[k].info
+		// What a listing tells of an object.
+		res.Objects = append(res.Objects, objapi.ObjectInfo{Bucket: bucket, Key: k, VersionID: o.VersionID, Size: o.Size, ETag: o.ETag,
+			Modified: o.Modified, Owner: o.Owner, StorageClass: o.StorageClass, Checksums: o.Checksums, ChecksumType: o.ChecksumType})
 		res.Next = k
 		count++
-	}
-	if !res.Truncated {
-		res.Next = ""
 	}
 	return res, nil
 }
@@ -459,21 +519,39 @@ func checksumOver(alg string, data []byte) objapi.Checksum {
 
 func (m *Layer) CopyObject(ctx context.Context, c objapi.Caller, src objapi.CopySource, bucket, key string, opts objapi.CopyOptions) (objapi.ObjectInfo, error) {
 	const op = "CopyObject"
+	if err := objapi.ValidObjectKey(key); err != nil {
+		return objapi.ObjectInfo{}, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	so, err := m.copySourceObject(op, c, src)
 	if err != nil {
 		return objapi.ObjectInfo{}, err
 	}
-	if so.info.Size > 5<<30 {
+	if src.Bucket == bucket && src.Key == key && !opts.ReplaceMetadata && !opts.ReplaceTags && opts.Put.ChecksumAlgorithm == "" {
+		return objapi.ObjectInfo{}, objapi.Errorf(op, objapi.KindInvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+	}
+	if so.info.Size > maxPutSize {
 		return objapi.ObjectInfo{}, objapi.Errorf(op, objapi.KindInvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
+	}
+	if opts.ReplaceMetadata {
+		if err := checkUserMeta(op, opts.Put.UserMeta); err != nil {
+			return objapi.ObjectInfo{}, err
+		}
+	}
+	if opts.ReplaceTags {
+		if err := validTags(op, opts.Put.Tags); err != nil {
+			return objapi.ObjectInfo{}, err
+		}
 	}
 	db, err := m.bucketFor(op, c, bucket)
 	if err != nil {
 		return objapi.ObjectInfo{}, err
 	}
-	if src.Bucket == bucket && src.Key == key && !opts.ReplaceMetadata && !opts.ReplaceTags && opts.Put.ChecksumAlgorithm == "" {
-		return objapi.ObjectInfo{}, objapi.Errorf(op, objapi.KindInvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+	if alg := opts.Put.ChecksumAlgorithm; alg != "" {
+		if _, ok := checksum.Lookup(alg); !ok {
+			return objapi.ObjectInfo{}, objapi.Errorf(op, objapi.KindInvalidArgument, "unsupported checksum algorithm %q", alg)
+		}
 	}
 	if err := commitCheck(op, db, key, opts.Put.IfNoneMatch, opts.Put.IfMatch); err != nil {
 		return objapi.ObjectInfo{}, err
@@ -510,7 +588,7 @@ func (m *Layer) CopyObject(ctx context.Context, c objapi.Caller, src objapi.Copy
 
 func (m *Layer) UploadPartCopy(ctx context.Context, c objapi.Caller, src objapi.CopySource, bucket, key, uploadID string, part int) (objapi.PartInfo, error) {
 	const op = "UploadPartCopy"
-	if part < 1 || part > 10000 {
+	if part < 1 || part > maxParts {
 		return objapi.PartInfo{}, objapi.Errorf(op, objapi.KindInvalidArgument, "part number %d", part)
 	}
 	m.mu.Lock()
@@ -525,14 +603,14 @@ func (m *Layer) UploadPartCopy(ctx context.Context, c objapi.Caller, src objapi.
 	}
 	data := so.data
 	if r := src.Range; r != nil {
-		size := int64(len(data))
-		if r.First >= size || r.Last >= size {
+		// Only bytes=first-last, within the source.
+		if r.Suffix > 0 || r.First < 0 || r.Last < 0 || r.First > r.Last || r.Last >= int64(len(data)) {
 			return objapi.PartInfo{}, &objapi.Error{Op: op, Kind: objapi.KindInvalidRange, Bucket: src.Bucket, Key: src.Key}
 		}
 		data = data[r.First : r.Last+1]
 	}
-	if len(data) > 5<<30 {
-		return objapi.PartInfo{}, objapi.Errorf(op, objapi.KindInvalidRequest, "a part takes at most 5 GiB")
+	if len(data) > maxPutSize {
+		return objapi.PartInfo{}, objapi.Errorf(op, objapi.KindEntityTooLarge, "a part takes at most 5 GiB")
 	}
 	data = slices.Clone(data)
 	sum := md5.Sum(data)
@@ -549,30 +627,42 @@ func (m *Layer) CreateMultipartUpload(ctx context.Context, c objapi.Caller, buck
 	if err := objapi.ValidObjectKey(key); err != nil {
 		return "", err
 	}
-	typ := opts.ChecksumType
-	switch {
-	case opts.ChecksumAlgorithm == "" && typ != "":
+	if err := checkUserMeta(op, opts.UserMeta); err != nil {
+		return "", err
+	}
+	if err := validTags(op, opts.Tags); err != nil {
+		return "", err
+	}
+	alg, typ := opts.ChecksumAlgorithm, opts.ChecksumType
+	if alg == "" && typ != "" {
 		return "", objapi.Errorf(op, objapi.KindInvalidRequest, "a checksum type needs an algorithm")
-	case opts.ChecksumAlgorithm == "":
-	case typ == "" && opts.ChecksumAlgorithm == "CRC64NVME":
-		typ = "FULL_OBJECT"
-	case typ == "":
-		typ = "COMPOSITE"
-	case typ == "FULL_OBJECT" && !strings.HasPrefix(opts.ChecksumAlgorithm, "CRC"),
-		typ == "COMPOSITE" && opts.ChecksumAlgorithm == "CRC64NVME":
-		return "", objapi.Errorf(op, objapi.KindInvalidRequest, "%s with %s", typ, opts.ChecksumAlgorithm)
+	}
+	if alg != "" {
+		a, ok := checksum.Lookup(alg)
+		if !ok {
+			return "", objapi.Errorf(op, objapi.KindInvalidArgument, "unsupported checksum algorithm %q", alg)
+		}
+		if typ == "" {
+			typ = a.Types()[0]
+		}
+		if !a.AllowsType(typ) {
+			return "", objapi.Errorf(op, objapi.KindInvalidRequest, "the %s checksum type is not supported for %s", typ, a.Name)
+		}
+		opts.ChecksumAlgorithm = a.Name
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, err := m.bucketFor(op, c, bucket); err != nil {
 		return "", err
 	}
-	var id [16]byte
-	_, _ = rand.Read(id[:])
-	uid := hex.EncodeToString(id[:])
+	// Ids sort by initiation, as the real layer's do: S3 lists a key's
+	// uploads by initiation and continues after an upload-id-marker.
 	m.seq++
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	uid := fmt.Sprintf("%016x%x", m.seq, rnd)
 	m.uploads[uid] = &memUpload{bucket: bucket, key: key, tenant: c.Tenant, id: uid, opts: opts, checksumType: typ,
-		initiated: m.now(), seq: m.seq, parts: map[int]*memPart{}}
+		initiated: m.now(), parts: map[int]*memPart{}}
 	return uid, nil
 }
 
@@ -590,8 +680,11 @@ func (m *Layer) upload(op string, c objapi.Caller, bucket, key, id string) (*mem
 }
 
 func (m *Layer) UploadPart(ctx context.Context, c objapi.Caller, bucket, key, uploadID string, part int, body io.Reader, opts objapi.PartOptions) (objapi.PartInfo, error) {
-	if part < 1 || part > 10000 {
+	if part < 1 || part > maxParts {
 		return objapi.PartInfo{}, objapi.Errorf("UploadPart", objapi.KindInvalidArgument, "part number %d", part)
+	}
+	if opts.Size > maxPutSize {
+		return objapi.PartInfo{}, objapi.Errorf("UploadPart", objapi.KindEntityTooLarge, "a part takes at most 5 GiB")
 	}
 	m.mu.Lock()
 	_, err := m.upload("UploadPart", c, bucket, key, uploadID)
@@ -630,19 +723,22 @@ func findChecksum(cs []objapi.Checksum, alg string) string {
 
 func (m *Layer) CompleteMultipartUpload(ctx context.Context, c objapi.Caller, bucket, key, uploadID string, parts []objapi.CompletePart, opts objapi.CompleteOptions) (objapi.ObjectInfo, error) {
 	const op = "CompleteMultipartUpload"
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	u, err := m.upload(op, c, bucket, key, uploadID)
-	if err != nil {
-		return objapi.ObjectInfo{}, err
-	}
 	if len(parts) == 0 {
 		return objapi.ObjectInfo{}, objapi.Errorf(op, objapi.KindMalformedXML, "no parts")
+	}
+	if len(parts) > maxParts {
+		return objapi.ObjectInfo{}, objapi.Errorf(op, objapi.KindTooManyParts, "at most 10000 parts")
 	}
 	for i := 1; i < len(parts); i++ {
 		if parts[i].Number <= parts[i-1].Number {
 			return objapi.ObjectInfo{}, &objapi.Error{Op: op, Kind: objapi.KindInvalidPartOrder, Bucket: bucket, Key: key}
 		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, err := m.upload(op, c, bucket, key, uploadID)
+	if err != nil {
+		return objapi.ObjectInfo{}, err
 	}
 	if opts.ChecksumType != "" && opts.ChecksumType != u.checksumType {
 		return objapi.ObjectInfo{}, objapi.Errorf(op, objapi.KindInvalidRequest, "The upload was created using the %s checksum mode. The complete request must use the same checksum mode.", cmp.Or(u.checksumType, "null"))
@@ -658,7 +754,7 @@ func (m *Layer) CompleteMultipartUpload(ctx context.Context, c objapi.Caller, bu
 	var sizes []int64
 	for i, cp := range parts {
 		p, ok := u.parts[cp.Number]
-		if !ok || p.info.ETag != cp.ETag {
+		if !ok || p.info.ETag != strings.Trim(cp.ETag, `"`) {
 			return objapi.ObjectInfo{}, &objapi.Error{Op: op, Kind: objapi.KindInvalidPart, Bucket: bucket, Key: key, Msg: fmt.Sprintf("part %d", cp.Number)}
 		}
 		for _, want := range cp.Checksums {
@@ -727,8 +823,9 @@ func (u *memUpload) info() objapi.UploadInfo {
 }
 
 func (m *Layer) ListParts(ctx context.Context, c objapi.Caller, bucket, key, uploadID string, opts objapi.ListPartsOptions) (objapi.ListPartsResult, error) {
-	if opts.MaxParts < 1 || opts.MaxParts > 1000 || opts.Marker < 0 {
-		return objapi.ListPartsResult{}, objapi.Errorf("ListParts", objapi.KindInvalidArgument, "max parts %d, marker %d", opts.MaxParts, opts.Marker)
+	max := opts.MaxParts
+	if max <= 0 || max > 1000 {
+		max = 1000
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -742,7 +839,7 @@ func (m *Layer) ListParts(ctx context.Context, c objapi.Caller, bucket, key, upl
 		if n <= opts.Marker {
 			continue
 		}
-		if len(res.Parts) == opts.MaxParts {
+		if len(res.Parts) == max {
 			res.Truncated = true
 			break
 		}
@@ -752,9 +849,14 @@ func (m *Layer) ListParts(ctx context.Context, c objapi.Caller, bucket, key, upl
 	return res, nil
 }
 
+// ListMultipartUploads lists uploads by key, then by id (initiation
+// order): after KeyMarker's uploads, or with UploadIDMarker after that one
+// of KeyMarker's. Common prefixes are listed when they sort after
+// KeyMarker, which a continuation after a prefix is.
 func (m *Layer) ListMultipartUploads(ctx context.Context, c objapi.Caller, bucket string, opts objapi.ListUploadsOptions) (objapi.ListUploadsResult, error) {
-	if opts.MaxUploads < 1 || opts.MaxUploads > 1000 {
-		return objapi.ListUploadsResult{}, objapi.Errorf("ListMultipartUploads", objapi.KindInvalidArgument, "max uploads %d", opts.MaxUploads)
+	max := opts.MaxUploads
+	if max <= 0 || max > 1000 {
+		max = 1000
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -763,39 +865,29 @@ func (m *Layer) ListMultipartUploads(ctx context.Context, c objapi.Caller, bucke
 	}
 	var all []*memUpload
 	for _, u := range m.uploads {
-		if u.bucket == bucket && strings.HasPrefix(u.key, opts.Prefix) {
-			all = append(all, u)
-		}
-	}
-	slices.SortFunc(all, func(a, b *memUpload) int { return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.seq, b.seq)) })
-	// Where the page starts: after the marker upload of the marker key,
-	// or after every upload of the marker key.
-	start := 0
-	for i, u := range all {
-		if u.key < opts.KeyMarker || u.key == opts.KeyMarker && opts.UploadIDMarker == "" {
-			start = i + 1
-		}
-		if u.key == opts.KeyMarker && u.id == opts.UploadIDMarker {
-			start = i + 1
-		}
-	}
-	skipUnder := ""
-	if d := opts.Delimiter; d != "" && strings.HasSuffix(opts.KeyMarker, d) && strings.HasPrefix(opts.KeyMarker, opts.Prefix) {
-		skipUnder = opts.KeyMarker
-	}
-	var res objapi.ListUploadsResult
-	count := 0
-	for _, u := range all[start:] {
-		if skipUnder != "" && strings.HasPrefix(u.key, skipUnder) {
+		if u.bucket != bucket || !strings.HasPrefix(u.key, opts.Prefix) {
 			continue
 		}
+		switch {
+		case opts.KeyMarker == "":
+		case u.key < opts.KeyMarker:
+			continue
+		case u.key == opts.KeyMarker && (opts.UploadIDMarker == "" || u.id <= opts.UploadIDMarker):
+			continue
+		}
+		all = append(all, u)
+	}
+	slices.SortFunc(all, func(a, b *memUpload) int { return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.id, b.id)) })
+	var res objapi.ListUploadsResult
+	count := 0
+	for _, u := range all {
 		if opts.Delimiter != "" {
 			if i := strings.Index(u.key[len(opts.Prefix):], opts.Delimiter); i >= 0 {
 				p := u.key[:len(opts.Prefix)+i+len(opts.Delimiter)]
-				if len(res.Prefixes) > 0 && res.Prefixes[len(res.Prefixes)-1] == p {
+				if p <= opts.KeyMarker || len(res.Prefixes) > 0 && res.Prefixes[len(res.Prefixes)-1] == p {
 					continue
 				}
-				if count == opts.MaxUploads {
+				if count == max {
 					res.Truncated = true
 					break
 				}
@@ -805,13 +897,16 @@ func (m *Layer) ListMultipartUploads(ctx context.Context, c objapi.Caller, bucke
 				continue
 			}
 		}
-		if count == opts.MaxUploads {
+		if count == max {
 			res.Truncated = true
 			break
 		}
 		res.Uploads = append(res.Uploads, u.info())
 		res.NextKeyMarker, res.NextUploadIDMarker = u.key, u.id
 		count++
+	}
+	if !res.Truncated {
+		res.NextKeyMarker, res.NextUploadIDMarker = "", ""
 	}
 	return res, nil
 }
@@ -840,8 +935,8 @@ func (m *Layer) GetObjectTagging(ctx context.Context, c objapi.Caller, bucket, k
 }
 
 func (m *Layer) PutObjectTagging(ctx context.Context, c objapi.Caller, bucket, key string, tags []objapi.Tag) error {
-	if len(tags) > 10 {
-		return objapi.Errorf("PutObjectTagging", objapi.KindInvalidTag, "too many tags")
+	if err := validTags("PutObjectTagging", tags); err != nil {
+		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -866,6 +961,9 @@ func (m *Layer) DeleteObjectTagging(ctx context.Context, c objapi.Caller, bucket
 }
 
 func (m *Layer) PutBucketCors(ctx context.Context, c objapi.Caller, bucket string, rules []objapi.CORSRule) error {
+	if len(rules) == 0 {
+		return objapi.Errorf("PutBucketCors", objapi.KindMalformedXML, "a CORS configuration needs at least one rule")
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b, err := m.bucketFor("PutBucketCors", c, bucket)
