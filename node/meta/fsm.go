@@ -231,8 +231,8 @@ func (e *tooNewEntry) Unwrap() error { return e.err }
 // knows it: Stalled names the release needed, the node answers 503 and
 // hands leadership on, and the rest of the cluster goes on without it. A
 // panic would do as well for safety, but a node that crash-loops on every
-// restart reports nothing; a halted one reports why in its status, its
-// metrics and its log. (An entry that does not decode at all is
+// restart reports nothing; a halted one says why in its status and its
+// log. (An entry that does not decode at all is
 // corruption and still panics.)
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	failed := map[int]error{}

@@ -5,10 +5,22 @@
 // membership, placement — is one command; the FSM is its only writer and
 // applies it deterministically on every node.
 //
+// A command (commands.go) is an envelope — its id, the proposer's clock —
+// and one payload, whose type names the op. Each payload type applies
+// itself, next to the other commands of its domain (commands_cluster.go,
+// commands_tenants.go, commands_keys.go, commands_buckets.go,
+// commands_objects.go, commands_multipart.go, commands_streams.go), reading
+// and checking what it depends on before its first write; one registry
+// maps each op to its payload type and command level. Adding a command is
+// a type, its apply method and one registry line. Command levels
+// (levels.go) keep rolling upgrades safe: a command is proposed only once
+// every member's binary knows it, and a binary that meets one it does not
+// know halts its FSM and names the release it needs.
+//
 // Records and commands are CBOR with integer keys: compact (tens of millions
 // of object records), deterministic, and open to new fields. Every command
-// starts with a format version byte; the database records its schema
-// version.
+// starts with a format byte; the database records its schema version.
+// testdata/golden pins the encoding of every kind of entry and record.
 package meta
 
 // Cluster is the cluster's identity, written once at bootstrap.
