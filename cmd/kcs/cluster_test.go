@@ -13,6 +13,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -23,11 +24,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/kommunal-cloud/kcs/node/admin"
-	"github.com/kommunal-cloud/kcs/node/testaddr"
 )
 
 // kcsBin is the binary built once for all end-to-end tests.
@@ -92,15 +93,32 @@ func newTestCA(t testing.TB, dir string) *testCA {
 
 // server is one `kcs server` process.
 type server struct {
-	id, site             string
-	dir                  string
-	s3, s3tls, raft, rpc string
-	metrics              string
-	drives               []string
-	cmd                  *exec.Cmd
-	logf                 *os.File
-	exited               chan struct{}
+	id, site string
+	dir      string
+	drives   []string
+	cmd      *exec.Cmd
+	logf     *os.File
+	exited   chan struct{}
+	// addrs are the addresses the server bound at its last start: it
+	// listens on port 0 everywhere and reports them in its addresses file,
+	// so tests never guess free ports. A restart binds new ones.
+	addrs atomic.Pointer[boundAddrs]
 }
+
+func (s *server) bound() boundAddrs {
+	if a := s.addrs.Load(); a != nil {
+		return *a
+	}
+	return boundAddrs{}
+}
+
+// The server's current addresses.
+func (s *server) s3() string      { return s.bound().S3 }
+func (s *server) s3tls() string   { return s.bound().S3TLS }
+func (s *server) rpc() string     { return s.bound().RPC }
+func (s *server) metrics() string { return s.bound().Metrics }
+
+func (s *server) addressesFile() string { return filepath.Join(s.dir, "addresses.json") }
 
 // cluster is a set of kcs server processes, one per site.
 type cluster struct {
@@ -159,8 +177,7 @@ func startClusterWith(t testing.TB, n int, opts clusterOptions) *cluster {
 	writeSecret(t, c.secretFile)
 	c.adminSecret = writeSecret(t, c.adminFile)
 	for i := range n {
-		s := &server{id: fmt.Sprintf("n%d", i+1), site: fmt.Sprintf("site-%c", 'a'+i), dir: filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
-			s3: testaddr.Loopback(t), s3tls: testaddr.Loopback(t), raft: testaddr.Loopback(t), rpc: testaddr.Loopback(t), metrics: testaddr.Loopback(t)}
+		s := &server{id: fmt.Sprintf("n%d", i+1), site: fmt.Sprintf("site-%c", 'a'+i), dir: filepath.Join(dir, fmt.Sprintf("n%d", i+1))}
 		s.drives = []string{filepath.Join(s.dir, "d1"), filepath.Join(s.dir, "d2")}
 		c.servers = append(c.servers, s)
 	}
@@ -170,14 +187,14 @@ func startClusterWith(t testing.TB, n int, opts clusterOptions) *cluster {
 		c.tmpfs = c.mountTmpfs(*opts.tmpfs)
 	}
 	t.Cleanup(c.stopAll)
-	for i, s := range c.servers {
-		join := ""
-		if i > 0 {
-			join = c.servers[0].rpc
-		}
-		c.start(s, i == 0, join)
+	// The first server bootstraps; the others join through the RPC port
+	// it bound.
+	c.start(c.servers[0], true, "")
+	c.waitReady(c.servers[0])
+	for _, s := range c.servers[1:] {
+		c.start(s, false, c.servers[0].rpc())
 	}
-	for _, s := range c.servers {
+	for _, s := range c.servers[1:] {
 		c.waitReady(s)
 	}
 	return c
@@ -187,10 +204,22 @@ func startClusterWith(t testing.TB, n int, opts clusterOptions) *cluster {
 // never flags.
 func (c *cluster) start(s *server, bootstrap bool, join string) {
 	c.t.Helper()
+	c.startAt(s, bootstrap, join, boundAddrs{})
+}
+
+// startAt is start on the given addresses; empty ones are port 0.
+func (c *cluster) startAt(s *server, bootstrap bool, join string, at boundAddrs) {
+	c.t.Helper()
+	or := func(a string) string {
+		if a == "" {
+			return "127.0.0.1:0"
+		}
+		return a
+	}
 	args := []string{"server", "--id", s.id, "--site", s.site, "--drives", strings.Join(s.drives, ","),
-		"--meta-dir", filepath.Join(s.dir, "meta"), "--s3-addr", s.s3, "--s3-tls-addr", s.s3tls,
-		"--tls-cert", c.ca.certFile, "--tls-key", c.ca.keyFile, "--raft-addr", s.raft, "--rpc-addr", s.rpc,
-		"--metrics-addr", s.metrics, "--fast-raft", "--log-level", "info"}
+		"--meta-dir", filepath.Join(s.dir, "meta"), "--s3-addr", or(at.S3), "--s3-tls-addr", or(at.S3TLS),
+		"--tls-cert", c.ca.certFile, "--tls-key", c.ca.keyFile, "--raft-addr", or(at.Raft), "--rpc-addr", or(at.RPC),
+		"--metrics-addr", or(at.Metrics), "--addresses-file", s.addressesFile(), "--fast-raft", "--log-level", "info"}
 	if bootstrap {
 		args = append(args, "--bootstrap")
 	}
@@ -202,6 +231,7 @@ func (c *cluster) start(s *server, bootstrap bool, join string) {
 	cmd.Env = append(os.Environ(), "KCS_MASTER_KEY_FILE="+c.masterFile, "KCS_CLUSTER_SECRET_FILE="+c.secretFile, "KCS_ADMIN_SECRET_FILE="+c.adminFile)
 	cmd.Env = append(cmd.Env, c.extraEnv...)
 	os.MkdirAll(s.dir, 0o700)
+	os.Remove(s.addressesFile()) // the last start's
 	logf, err := os.OpenFile(filepath.Join(s.dir, "server.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		c.t.Fatal(err)
@@ -212,6 +242,34 @@ func (c *cluster) start(s *server, bootstrap bool, join string) {
 	}
 	s.cmd, s.logf, s.exited = cmd, logf, make(chan struct{})
 	go func(ch chan struct{}) { cmd.Wait(); close(ch) }(s.exited)
+	// Learn the new addresses as soon as the server reports them, whether
+	// or not the test waits for it.
+	go func(exited chan struct{}) {
+		for {
+			if s.loadAddrs() {
+				return
+			}
+			select {
+			case <-exited:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}(s.exited)
+}
+
+// loadAddrs reads the server's addresses file, if it is there yet.
+func (s *server) loadAddrs() bool {
+	b, err := os.ReadFile(s.addressesFile())
+	if err != nil {
+		return false
+	}
+	var a boundAddrs
+	if json.Unmarshal(b, &a) != nil || a.S3 == "" {
+		return false
+	}
+	s.addrs.Store(&a)
+	return true
 }
 
 // mountTmpfs mounts a tmpfs on every server's drives and metadata
@@ -264,11 +322,14 @@ func (c *cluster) waitReady(s *server) {
 			c.t.Fatalf("%s exited during start:\n%s", s.id, c.logTail(s))
 		default:
 		}
-		resp, err := http.Get("http://" + s.s3 + "/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusForbidden {
-				return
+		// The server writes its addresses once it serves.
+		if s.loadAddrs() {
+			resp, err := http.Get("http://" + s.s3() + "/")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusForbidden {
+					return
+				}
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -327,13 +388,27 @@ func (c *cluster) stopAll() {
 }
 
 // restart starts a stopped server again with its state on disk.
+// restart starts a stopped server again with its state on disk, on new
+// ports: it tells the running others its new addresses.
 func (c *cluster) restart(s *server) {
 	c.t.Helper()
 	c.start(s, false, "")
 }
 
+// restartAll starts a wholly stopped cluster again. Nobody could tell the
+// others new addresses then, so each server gets the ones it had.
+func (c *cluster) restartAll() {
+	c.t.Helper()
+	for _, s := range c.servers {
+		c.startAt(s, false, "", s.bound())
+	}
+	for _, s := range c.servers {
+		c.waitReady(s)
+	}
+}
+
 func (c *cluster) admin(s *server) *admin.Client {
-	return &admin.Client{Endpoint: "http://" + s.s3, Secret: c.adminSecret}
+	return &admin.Client{Endpoint: "http://" + s.s3(), Secret: c.adminSecret}
 }
 
 // tenant creates a tenant and returns its access key and secret.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kommunal-cloud/kcs/node"
+	"github.com/kommunal-cloud/kcs/node/fsutil"
 )
 
 // The development cluster: three sites (named after the first three
@@ -107,20 +109,37 @@ kept in --dir/dev-master.key, marked as a development key: never do this in prod
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 
+			// --base-port 0: any free ports at the first start, remembered
+			// in the directory for the next (a restarted cluster needs its
+			// members where it left them).
+			ports, err := devPorts(dir, basePort)
+			if err != nil {
+				return err
+			}
+			fresh := basePort == 0 && ports[0].RPC == ""
+			addr := func(a string, port int) string {
+				if basePort == 0 {
+					if a == "" {
+						return "127.0.0.1:0"
+					}
+					return a
+				}
+				return "127.0.0.1:" + strconv.Itoa(port)
+			}
 			opts := make([]serveOptions, len(devSites))
 			for i, s := range devSites {
 				nodeDir := filepath.Join(dir, s.site, s.node)
 				o := serveOptions{
-					s3Addr:      "127.0.0.1:" + strconv.Itoa(basePort+i),
-					metricsAddr: "127.0.0.1:" + strconv.Itoa(basePort+300+i),
+					s3Addr:      addr(ports[i].S3, basePort+i),
+					metricsAddr: addr(ports[i].Metrics, basePort+300+i),
 					region:      "us-east-1",
 					adminSecret: stripComments(adminRaw),
 					node: node.Config{
 						ID: s.node, Site: s.site,
 						Drives:        []string{filepath.Join(nodeDir, "drive1"), filepath.Join(nodeDir, "drive2")},
 						MetaDir:       filepath.Join(nodeDir, "meta"),
-						RaftAddr:      "127.0.0.1:" + strconv.Itoa(basePort+200+i),
-						RPCAddr:       "127.0.0.1:" + strconv.Itoa(basePort+100+i),
+						RaftAddr:      addr(ports[i].Raft, basePort+200+i),
+						RPCAddr:       addr(ports[i].RPC, basePort+100+i),
 						MasterKey:     mk,
 						ClusterSecret: stripComments(secretRaw),
 						Logger:        log,
@@ -136,11 +155,23 @@ kept in --dir/dev-master.key, marked as a development key: never do this in prod
 				opts[i] = o
 			}
 			// Start all three at once: after a restart no node has a quorum
-			// alone.
+			// alone. A fresh cluster on free ports starts its first node
+			// first: the others join through the port it bound.
 			servings := make([]*serving, len(opts))
 			errs := make([]error, len(opts))
+			if fresh {
+				if servings[0], errs[0] = serve(ctx, opts[0]); errs[0] != nil {
+					return errs[0]
+				}
+				for i := 1; i < len(opts); i++ {
+					opts[i].node.Join = servings[0].addrs.RPC
+				}
+			}
 			var wg sync.WaitGroup
 			for i := range opts {
+				if servings[i] != nil {
+					continue
+				}
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
@@ -161,6 +192,16 @@ kept in --dir/dev-master.key, marked as a development key: never do this in prod
 			if err := errors.Join(errs...); err != nil {
 				stopAll()
 				return err
+			}
+			if basePort == 0 {
+				for i := range opts {
+					ports[i] = servings[i].addrs
+					opts[i].s3Addr, opts[i].metricsAddr = ports[i].S3, ports[i].Metrics
+				}
+				if err := saveDevPorts(dir, ports); err != nil {
+					stopAll()
+					return err
+				}
 			}
 			n := servings[0].node
 			if _, err := n.CreateTenant(ctx, devTenant, devAccessKey, devSecretKey); err != nil && !node.IsKind(err, node.KindTenantExists) {
@@ -189,9 +230,34 @@ kept in --dir/dev-master.key, marked as a development key: never do this in prod
 	}
 	f := cmd.Flags()
 	f.StringVar(&dir, "dir", "kcs-dev", "directory for the cluster's drives, metadata and dev secrets")
-	f.IntVar(&basePort, "base-port", 9000, "S3 ports are base, base+1, base+2; RPC base+100…; Raft base+200…")
+	f.IntVar(&basePort, "base-port", 9000, "S3 ports are base, base+1, base+2; RPC base+100…; Raft base+200…; metrics base+300… (0: free ports, kept in --dir/ports.json for the next start)")
 	f.StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
 	f.StringVar(&debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof) on this address")
 	annotateEnv(cmd)
 	return cmd
+}
+
+// devPorts returns the addresses a --base-port 0 cluster bound at its first
+// start (empty ones before it), from --dir/ports.json.
+func devPorts(dir string, basePort int) ([]boundAddrs, error) {
+	ports := make([]boundAddrs, len(devSites))
+	if basePort != 0 {
+		return ports, nil
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "ports.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return ports, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, &ports); err != nil || len(ports) != len(devSites) {
+		return nil, fmt.Errorf("%s/ports.json: %v", dir, err)
+	}
+	return ports, nil
+}
+
+func saveDevPorts(dir string, ports []boundAddrs) error {
+	b, _ := json.MarshalIndent(ports, "", "  ")
+	return fsutil.WriteFile(filepath.Join(dir, "ports.json"), append(b, '\n'), 0o644)
 }

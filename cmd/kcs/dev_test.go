@@ -17,12 +17,21 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/kommunal-cloud/kcs/node/testaddr"
 )
 
-// devBasePort finds a base port whose ports kcs dev uses are free.
-func devBasePort(t *testing.T) int {
-	return testaddr.Base(t, 1, 2, 100, 101, 102, 200, 201, 202, 300, 301, 302)
+// devEndpoints reads the S3 endpoints kcs dev printed.
+func devEndpoints(t *testing.T, out string) []string {
+	t.Helper()
+	var eps []string
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && f[0] == "S3" && f[1] == "endpoint" {
+			eps = append(eps, f[2])
+		}
+	}
+	if len(eps) != 3 {
+		t.Fatalf("kcs dev printed %d S3 endpoints:\n%s", len(eps), out)
+	}
+	return eps
 }
 
 // startDev runs `kcs dev` and waits for it to say it is up.
@@ -62,15 +71,16 @@ func TestDevCluster(t *testing.T) {
 		t.Skip("end-to-end")
 	}
 	dir := filepath.Join(t.TempDir(), "kcs-dev")
-	base := devBasePort(t)
-	cmd, out := startDev(t, dir, base)
-	for _, want := range []string{"http://127.0.0.1:" + strconv.Itoa(base), "kcs-dev", "kcs-dev-secret", "3 sites"} {
+	// Port 0: free ports, kept in the directory for the restart below.
+	cmd, out := startDev(t, dir, 0)
+	for _, want := range []string{"http://127.0.0.1:", "kcs-dev", "kcs-dev-secret", "3 sites"} {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("kcs dev output lacks %q:\n%s", want, out)
 		}
 	}
+	eps := devEndpoints(t, out.String())
 	ctx := context.Background()
-	cl := goClient("http://127.0.0.1:"+strconv.Itoa(base), devAccessKey, devSecretKey, http.DefaultClient)
+	cl := goClient(eps[0], devAccessKey, devSecretKey, http.DefaultClient)
 	if _, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("hello")}); err != nil {
 		t.Fatal(err)
 	}
@@ -85,12 +95,15 @@ func TestDevCluster(t *testing.T) {
 		t.Fatal("the dev master key is not marked as such")
 	}
 
-	cmd, out = startDev(t, dir, base)
+	cmd, out = startDev(t, dir, 0)
 	defer func() {
 		cmd.Process.Signal(syscall.SIGINT)
 		cmd.Wait()
 	}()
-	cl = goClient("http://127.0.0.1:"+strconv.Itoa(base+2), devAccessKey, devSecretKey, http.DefaultClient)
+	if again := devEndpoints(t, out.String()); again[2] != eps[2] {
+		t.Fatalf("the restarted dev cluster moved: %v, was %v", again, eps)
+	}
+	cl = goClient(eps[2], devAccessKey, devSecretKey, http.DefaultClient)
 	got, err := cl.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("hello"), Key: aws.String("world.txt")})
 	if err != nil {
 		t.Fatalf("after restart: %v\n%s", err, out)

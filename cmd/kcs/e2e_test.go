@@ -128,7 +128,7 @@ func TestE2EClients(t *testing.T) {
 	for _, s := range e2eSizes {
 		paths[s.name], files[s.name] = randomFile(t, dir, s.name, s.n)
 	}
-	https := func(s *server) string { return "https://" + s.s3tls }
+	https := func(s *server) string { return "https://" + s.s3tls() }
 	n1, n2, n3 := c.servers[0], c.servers[1], c.servers[2]
 
 	t.Run("aws-cli", func(t *testing.T) {
@@ -244,7 +244,7 @@ func TestE2EClients(t *testing.T) {
 	t.Run("minio-go", func(t *testing.T) {
 		ctx := context.Background()
 		mc := func(s *server) *minio.Client {
-			cl, err := minio.New(s.s3, &minio.Options{Creds: miniocreds.NewStaticV4(ak, sk, ""), Secure: false, Region: "us-east-1", BucketLookup: minio.BucketLookupPath})
+			cl, err := minio.New(s.s3(), &minio.Options{Creds: miniocreds.NewStaticV4(ak, sk, ""), Secure: false, Region: "us-east-1", BucketLookup: minio.BucketLookupPath})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -289,7 +289,7 @@ func TestE2ESiteLoss(t *testing.T) {
 	c := startCluster(t, 3)
 	ak, sk := c.tenant("gemeinde-siteloss")
 	ctx := context.Background()
-	client := func(s *server) *s3.Client { return goClient("http://"+s.s3, ak, sk, http.DefaultClient) }
+	client := func(s *server) *s3.Client { return goClient("http://"+s.s3(), ak, sk, http.DefaultClient) }
 	objects := map[string][]byte{}
 	put := func(s *server, key string, n int) {
 		t.Helper()
@@ -336,12 +336,7 @@ func TestE2ESiteLoss(t *testing.T) {
 
 	// Everything down, everything up again: all data is there, on every node.
 	c.stopAll()
-	for _, s := range c.servers {
-		c.restart(s)
-	}
-	for _, s := range c.servers {
-		c.waitReady(s)
-	}
+	c.restartAll()
 	for _, s := range c.servers {
 		check(s)
 	}
@@ -357,7 +352,7 @@ func TestE2ENoPlaintextOnDisk(t *testing.T) {
 	c := startCluster(t, 3)
 	ak, sk := c.tenant("gemeinde-geheim")
 	ctx := context.Background()
-	cl := goClient("http://"+c.servers[0].s3, ak, sk, http.DefaultClient)
+	cl := goClient("http://"+c.servers[0].s3(), ak, sk, http.DefaultClient)
 	const marker = "Hundesteuer-Bescheid-Erika-Mustermann-Flurstueck-4711"
 	const metaMarker = "Geburtsdatum-1964-08-12-Musterstrasse-7"
 	body := bytes.Repeat([]byte(marker+"\n"), 20000) // ~1 MiB, several stripes
@@ -415,8 +410,8 @@ func TestE2ETenantIsolation(t *testing.T) {
 	akA, skA := c.tenant("gemeinde-a")
 	akB, skB := c.tenant("gemeinde-b")
 	ctx := context.Background()
-	a := goClient("http://"+c.servers[0].s3, akA, skA, http.DefaultClient)
-	b := goClient("http://"+c.servers[1].s3, akB, skB, http.DefaultClient)
+	a := goClient("http://"+c.servers[0].s3(), akA, skA, http.DefaultClient)
+	b := goClient("http://"+c.servers[1].s3(), akB, skB, http.DefaultClient)
 	bucket, key := aws.String("gemeinde-a-akten"), aws.String("antrag.pdf")
 	if _, err := a.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: bucket}); err != nil {
 		t.Fatal(err)
@@ -465,17 +460,17 @@ func TestE2ETenantIsolation(t *testing.T) {
 			t.Error("B sees A's bucket in ListBuckets")
 		}
 	}
-	badSig := goClient("http://"+c.servers[2].s3, akA, skA+"x", http.DefaultClient)
+	badSig := goClient("http://"+c.servers[2].s3(), akA, skA+"x", http.DefaultClient)
 	if _, err := badSig.ListBuckets(ctx, &s3.ListBucketsInput{}); apiCode(err) != "SignatureDoesNotMatch" {
 		t.Errorf("bad signature: %v", err)
 	}
-	unknown := goClient("http://"+c.servers[2].s3, "KCSNOSUCHKEY00000000", skA, http.DefaultClient)
+	unknown := goClient("http://"+c.servers[2].s3(), "KCSNOSUCHKEY00000000", skA, http.DefaultClient)
 	if _, err := unknown.ListBuckets(ctx, &s3.ListBucketsInput{}); apiCode(err) != "InvalidAccessKeyId" {
 		t.Errorf("unknown access key: %v", err)
 	}
 	// The server keeps serving, and A still reads its object through any node.
 	for _, s := range c.servers {
-		out, err := goClient("http://"+s.s3, akA, skA, http.DefaultClient).GetObject(ctx, &s3.GetObjectInput{Bucket: bucket, Key: key})
+		out, err := goClient("http://"+s.s3(), akA, skA, http.DefaultClient).GetObject(ctx, &s3.GetObjectInput{Bucket: bucket, Key: key})
 		if err != nil {
 			t.Fatalf("A via %s: %v", s.id, err)
 		}
@@ -501,7 +496,7 @@ func TestE2EAdminCLI(t *testing.T) {
 	c := startCluster(t, 3)
 	run := func(args ...string) string {
 		t.Helper()
-		cmd := exec.Command(kcsBin, append([]string{"admin", "--endpoint", "https://" + c.servers[1].s3tls, "--ca-cert", c.ca.caFile}, args...)...)
+		cmd := exec.Command(kcsBin, append([]string{"admin", "--endpoint", "https://" + c.servers[1].s3tls(), "--ca-cert", c.ca.caFile}, args...)...)
 		cmd.Env = append(cleanEnv(), "KCS_ADMIN_SECRET_FILE="+c.adminFile)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -529,7 +524,7 @@ func TestE2EAdminCLI(t *testing.T) {
 		t.Fatalf("key list: %s", out)
 	}
 	ctx := context.Background()
-	cl := goClient("http://"+c.servers[2].s3, second.AccessKey, second.Secret, http.DefaultClient)
+	cl := goClient("http://"+c.servers[2].s3(), second.AccessKey, second.Secret, http.DefaultClient)
 	if _, err := cl.ListBuckets(ctx, &s3.ListBucketsInput{}); err != nil {
 		t.Fatalf("new key: %v", err)
 	}
@@ -571,7 +566,7 @@ func TestE2EAdminCLI(t *testing.T) {
 	}
 	// `node scrub` has the node at the endpoint check its shards now and
 	// rebuild one that went missing.
-	owner := goClient("http://"+c.servers[0].s3, created.AccessKey, created.Secret, http.DefaultClient)
+	owner := goClient("http://"+c.servers[0].s3(), created.AccessKey, created.Secret, http.DefaultClient)
 	if _, err := owner.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("akten")}); err != nil {
 		t.Fatal(err)
 	}
@@ -637,7 +632,7 @@ func TestE2EAdminCLI(t *testing.T) {
 	}
 
 	// Deleting a tenant needs its name twice; then its keys stop working.
-	refuse := exec.Command(kcsBin, "admin", "--endpoint", "http://"+c.servers[0].s3, "tenant", "delete", "stadt-suhl")
+	refuse := exec.Command(kcsBin, "admin", "--endpoint", "http://"+c.servers[0].s3(), "tenant", "delete", "stadt-suhl")
 	refuse.Env = append(cleanEnv(), "KCS_ADMIN_SECRET_FILE="+c.adminFile)
 	if out, err := refuse.CombinedOutput(); err == nil || !strings.Contains(string(out), "--confirm") {
 		t.Fatalf("tenant delete without --confirm: %v %s", err, out)
@@ -656,7 +651,7 @@ func TestE2EAdminCLI(t *testing.T) {
 	}
 
 	// A wrong admin secret is refused.
-	cmd := exec.Command(kcsBin, "admin", "--endpoint", "http://"+c.servers[0].s3, "tenant", "list")
+	cmd := exec.Command(kcsBin, "admin", "--endpoint", "http://"+c.servers[0].s3(), "tenant", "list")
 	cmd.Env = append(cleanEnv(), "KCS_ADMIN_SECRET=not-the-secret")
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "403") {
 		t.Fatalf("wrong admin secret: %v %s", err, out)
@@ -671,7 +666,7 @@ func TestE2EBench(t *testing.T) {
 	}
 	c := startCluster(t, 3)
 	ak, sk := c.tenant("gemeinde-bench")
-	cmd := exec.Command(kcsBin, "bench", "--endpoint", "https://"+c.servers[1].s3tls, "--ca-cert", c.ca.caFile,
+	cmd := exec.Command(kcsBin, "bench", "--endpoint", "https://"+c.servers[1].s3tls(), "--ca-cert", c.ca.caFile,
 		"--size", "64KiB", "--concurrency", "4", "--duration", "2s", "--objects", "50", "--cleanup", "--json")
 	cmd.Env = append(cleanEnv(), "AWS_ACCESS_KEY_ID="+ak, "AWS_SECRET_ACCESS_KEY="+sk)
 	out, err := cmd.Output()
@@ -705,7 +700,7 @@ func TestE2EBench(t *testing.T) {
 // ("code=200,op=PutObject") → value.
 func scrape(t *testing.T, s *server) map[string]map[string]float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + s.metrics + "/metrics")
+	resp, err := http.Get("http://" + s.metrics() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -740,7 +735,7 @@ func TestE2EMetrics(t *testing.T) {
 	c := startCluster(t, 3)
 	ak, sk := c.tenant("gemeinde-zahlen")
 	ctx := context.Background()
-	cl := goClient("http://"+c.servers[0].s3, ak, sk, http.DefaultClient)
+	cl := goClient("http://"+c.servers[0].s3(), ak, sk, http.DefaultClient)
 	if _, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("statistik")}); err != nil {
 		t.Fatal(err)
 	}
@@ -821,7 +816,7 @@ func TestE2EMasterKeyRotation(t *testing.T) {
 	rand.Read(body)
 	check := func(s *server) {
 		t.Helper()
-		cl := goClient("http://"+s.s3, ak, sk, http.DefaultClient)
+		cl := goClient("http://"+s.s3(), ak, sk, http.DefaultClient)
 		got, err := cl.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("akten"), Key: aws.String("a")})
 		if err != nil {
 			t.Fatalf("%s: %v", s.id, err)
@@ -831,7 +826,7 @@ func TestE2EMasterKeyRotation(t *testing.T) {
 			t.Fatalf("%s: the object differs", s.id)
 		}
 	}
-	cl := goClient("http://"+c.servers[0].s3, ak, sk, http.DefaultClient)
+	cl := goClient("http://"+c.servers[0].s3(), ak, sk, http.DefaultClient)
 	if _, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("akten")}); err != nil {
 		t.Fatal(err)
 	}
@@ -846,7 +841,7 @@ func TestE2EMasterKeyRotation(t *testing.T) {
 		}
 	}
 	admin := func(args ...string) (string, error) {
-		cmd := exec.Command(kcsBin, append([]string{"admin", "--endpoint", "http://" + c.servers[1].s3}, args...)...)
+		cmd := exec.Command(kcsBin, append([]string{"admin", "--endpoint", "http://" + c.servers[1].s3()}, args...)...)
 		cmd.Env = append(cleanEnv(), "KCS_ADMIN_SECRET_FILE="+c.adminFile)
 		out, err := cmd.CombinedOutput()
 		return string(out), err

@@ -81,7 +81,7 @@ func TestE2EFaultsUnderLoad(t *testing.T) {
 	ak, sk := c.tenant("gemeinde-soak")
 	ctx := context.Background()
 	client := func(s *server) *s3.Client {
-		return goClient("http://"+s.s3, ak, sk, &http.Client{Timeout: 60 * time.Second})
+		return goClient("http://"+s.s3(), ak, sk, &http.Client{Timeout: 60 * time.Second})
 	}
 	bucket := aws.String("dauerlauf")
 	if _, err := client(c.servers[0]).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: bucket}); err != nil {

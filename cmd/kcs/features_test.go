@@ -46,7 +46,7 @@ func TestE2EFeatures(t *testing.T) {
 	c := startCluster(t, 3)
 	ak, sk := c.tenant("gemeinde-features")
 	ctx := context.Background()
-	cl := func(s *server) *s3.Client { return goClient("http://"+s.s3, ak, sk, http.DefaultClient) }
+	cl := func(s *server) *s3.Client { return goClient("http://"+s.s3(), ak, sk, http.DefaultClient) }
 	n1, n2, n3 := c.servers[0], c.servers[1], c.servers[2]
 	bucket := aws.String("portal")
 	if _, err := cl(n1).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: bucket}); err != nil {
@@ -156,7 +156,7 @@ from botocore.config import Config
 c = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1", config=Config(s3={"addressing_style": "path"}, signature_version=sys.argv[6] or None))
 p = c.generate_presigned_post(Bucket=sys.argv[2], Key=sys.argv[3], Conditions=json.loads(sys.argv[4]), ExpiresIn=int(sys.argv[5]))
 print(json.dumps(p))`
-				cmd := exec.Command("python3", "-c", script, "http://"+n3.s3, *bucket, key, cond, fmt.Sprint(expires), sigVersion)
+				cmd := exec.Command("python3", "-c", script, "http://"+n3.s3(), *bucket, key, cond, fmt.Sprint(expires), sigVersion)
 				cmd.Env = append(cleanEnv(), "AWS_ACCESS_KEY_ID="+ak, "AWS_SECRET_ACCESS_KEY="+sk, "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
 				out, err := cmd.CombinedOutput()
 				if err != nil {
@@ -220,7 +220,7 @@ print(json.dumps(p))`
 			t.Fatal(err)
 		}
 		preflight := func(s *server, origin, method string) *http.Response {
-			req := mustReq(http.MethodOptions, "http://"+s.s3+"/portal/antraege/hund.txt")
+			req := mustReq(http.MethodOptions, "http://"+s.s3()+"/portal/antraege/hund.txt")
 			req.Header.Set("Origin", origin)
 			req.Header.Set("Access-Control-Request-Method", method)
 			req.Header.Set("Access-Control-Request-Headers", "content-type,x-amz-meta-az")
@@ -496,7 +496,7 @@ func independentChecksum(alg string, b []byte) string {
 // the given extra headers, as an SDK would.
 func signedPut(t *testing.T, s *server, ak, sk, path string, body []byte, headers map[string]string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPut, "http://"+s.s3+path, bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPut, "http://"+s.s3()+path, bytes.NewReader(body))
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}

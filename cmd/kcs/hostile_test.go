@@ -25,7 +25,7 @@ func TestE2EHostileInput(t *testing.T) {
 	ak, sk := c.tenant("gemeinde-hostile")
 	ctx := context.Background()
 	n1, n2 := c.servers[0], c.servers[1]
-	cl := goClient("http://"+n1.s3, ak, sk, http.DefaultClient)
+	cl := goClient("http://"+n1.s3(), ak, sk, http.DefaultClient)
 	bucket := aws.String("robust")
 	if _, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: bucket}); err != nil {
 		t.Fatal(err)
@@ -35,7 +35,7 @@ func TestE2EHostileInput(t *testing.T) {
 		if _, err := cl.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: aws.String(key), Body: strings.NewReader("inhalt " + key)}); err != nil {
 			t.Fatalf("put %q: %v", key, err)
 		}
-		if got := getBytes(t, goClient("http://"+n2.s3, ak, sk, http.DefaultClient), *bucket, key, ""); string(got) != "inhalt "+key {
+		if got := getBytes(t, goClient("http://"+n2.s3(), ak, sk, http.DefaultClient), *bucket, key, ""); string(got) != "inhalt "+key {
 			t.Fatalf("%q read back as %q", key, got)
 		}
 	}
@@ -44,7 +44,7 @@ func TestE2EHostileInput(t *testing.T) {
 	}
 
 	raw := func(method, path string, hdr map[string]string, body io.Reader) (int, string) {
-		req, _ := http.NewRequest(method, "http://"+n1.s3+path, body)
+		req, _ := http.NewRequest(method, "http://"+n1.s3()+path, body)
 		for k, v := range hdr {
 			req.Header.Set(k, v)
 		}
@@ -82,11 +82,11 @@ func TestE2EHostileInput(t *testing.T) {
 	}
 	// A body cut short: the server sees the connection end, refuses the
 	// upload, keeps nothing, and keeps serving.
-	conn, err := net.Dial("tcp", n1.s3)
+	conn, err := net.Dial("tcp", n1.s3())
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Fprintf(conn, "PUT /robust/truncated HTTP/1.1\r\nHost: %s\r\nContent-Length: 1000000\r\nX-Amz-Content-Sha256: UNSIGNED-PAYLOAD\r\n\r\n", n1.s3)
+	fmt.Fprintf(conn, "PUT /robust/truncated HTTP/1.1\r\nHost: %s\r\nContent-Length: 1000000\r\nX-Amz-Content-Sha256: UNSIGNED-PAYLOAD\r\n\r\n", n1.s3())
 	conn.Write(bytes.Repeat([]byte("x"), 1000))
 	conn.Close()
 	time.Sleep(200 * time.Millisecond)
@@ -95,7 +95,7 @@ func TestE2EHostileInput(t *testing.T) {
 	}
 	// Everything stored before is still there, through every node.
 	for _, s := range c.servers {
-		if got := getBytes(t, goClient("http://"+s.s3, ak, sk, http.DefaultClient), *bucket, "../../etc/passwd", ""); string(got) != "inhalt ../../etc/passwd" {
+		if got := getBytes(t, goClient("http://"+s.s3(), ak, sk, http.DefaultClient), *bucket, "../../etc/passwd", ""); string(got) != "inhalt ../../etc/passwd" {
 			t.Fatalf("after hostile input via %s: %q", s.id, got)
 		}
 	}
@@ -104,6 +104,6 @@ func TestE2EHostileInput(t *testing.T) {
 // signedRequest sends a SigV4-signed request with a body.
 func signedRequest(t *testing.T, s *server, ak, sk, method, path string, body []byte) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, "http://"+s.s3+path, bytes.NewReader(body))
+	req, _ := http.NewRequest(method, "http://"+s.s3()+path, bytes.NewReader(body))
 	return signAndDo(t, req, ak, sk, body)
 }

@@ -15,7 +15,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -32,7 +34,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/kommunal-cloud/kcs/node/testaddr"
 )
 
 // linOp is what a client does to one key, seen as a register.
@@ -578,9 +579,8 @@ func TestLinValues(t *testing.T) {
 // TestLinWriteOutcome checks the classification of write errors against a
 // fake S3 endpoint: only 4xx answers and refused connections are definite.
 func TestLinWriteOutcome(t *testing.T) {
-	addr := testaddr.Loopback(t)
 	// The key is the status to answer; "slow" answers after the client gave up.
-	srv := &http.Server{Addr: addr, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := 200
 		switch key := strings.TrimPrefix(r.URL.Path, "/b/"); key {
 		case "slow":
@@ -593,17 +593,9 @@ func TestLinWriteOutcome(t *testing.T) {
 		if st >= 400 {
 			fmt.Fprintf(w, "<Error><Code>C%d</Code><Message>m</Message></Error>", st)
 		}
-	})}
-	go srv.ListenAndServe()
-	t.Cleanup(func() { srv.Close() })
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if resp, err := http.Get("http://" + addr + "/b/ok"); err == nil {
-			resp.Body.Close()
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-	}
+	}))
+	t.Cleanup(srv.Close)
+	addr := srv.Listener.Addr().String()
 	cl := linClient("http://"+addr, "ak", "sk", 500*time.Millisecond)
 	put := func(cl *s3.Client, key string) error {
 		_, err := cl.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("b"), Key: aws.String(key), Body: bytes.NewReader([]byte("x"))})
@@ -615,7 +607,13 @@ func TestLinWriteOutcome(t *testing.T) {
 			t.Errorf("%s: %v (%s), want %v", key, got, code, want)
 		}
 	}
-	refused := linClient("http://"+testaddr.Loopback(t), "ak", "sk", 500*time.Millisecond)
+	// An address nobody listens on any more: the connection is refused.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	refused := linClient("http://"+ln.Addr().String(), "ak", "sk", 500*time.Millisecond)
 	if got, code := writeOutcome(put(refused, "k")); got != outFailed {
 		t.Errorf("refused connection: %v (%s), want %v", got, code, outFailed)
 	}

@@ -30,7 +30,7 @@ import (
 // failure shows.
 func oneShotClient(s *server, ak, sk string, timeout time.Duration) *s3.Client {
 	return s3.New(s3.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String("http://" + s.s3), UsePathStyle: true,
+		Region: "us-east-1", BaseEndpoint: aws.String("http://" + s.s3()), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider(ak, sk, ""),
 		HTTPClient:  &http.Client{Timeout: timeout}, Retryer: aws.NopRetryer{},
 	})
@@ -74,7 +74,7 @@ func TestE2ELeaderPause(t *testing.T) {
 	ak, sk := c.tenant("gemeinde-pause")
 	ctx := context.Background()
 	bucket := aws.String("akten")
-	if _, err := goClient("http://"+c.servers[0].s3, ak, sk, &http.Client{Timeout: time.Minute}).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: bucket}); err != nil {
+	if _, err := goClient("http://"+c.servers[0].s3(), ak, sk, &http.Client{Timeout: time.Minute}).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: bucket}); err != nil {
 		t.Fatal(err)
 	}
 	written := map[string][]byte{}
@@ -84,7 +84,7 @@ func TestE2ELeaderPause(t *testing.T) {
 			data[j] = byte(i + j)
 		}
 		key := fmt.Sprintf("vorher/%d", i)
-		if _, err := goClient("http://"+c.servers[i%3].s3, ak, sk, &http.Client{Timeout: time.Minute}).PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: aws.String(key), Body: bytes.NewReader(data)}); err != nil {
+		if _, err := goClient("http://"+c.servers[i%3].s3(), ak, sk, &http.Client{Timeout: time.Minute}).PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: aws.String(key), Body: bytes.NewReader(data)}); err != nil {
 			t.Fatal(err)
 		}
 		written[key] = data
@@ -184,7 +184,7 @@ func TestE2ELeaderPause(t *testing.T) {
 	// Everything acknowledged reads back through every node, the resumed
 	// one included (it catches up as a follower).
 	for _, s := range c.servers {
-		cl := goClient("http://"+s.s3, ak, sk, &http.Client{Timeout: 30 * time.Second})
+		cl := goClient("http://"+s.s3(), ak, sk, &http.Client{Timeout: 30 * time.Second})
 		for key, want := range written {
 			out, err := cl.GetObject(ctx, &s3.GetObjectInput{Bucket: bucket, Key: aws.String(key)})
 			if err != nil {
@@ -211,14 +211,14 @@ func TestE2ECancellingClient(t *testing.T) {
 	ak, sk := c.tenant("gemeinde-abbruch")
 	ctx := context.Background()
 	bucket := aws.String("akten")
-	if _, err := goClient("http://"+c.servers[0].s3, ak, sk, &http.Client{Timeout: time.Minute}).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: bucket}); err != nil {
+	if _, err := goClient("http://"+c.servers[0].s3(), ak, sk, &http.Client{Timeout: time.Minute}).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: bucket}); err != nil {
 		t.Fatal(err)
 	}
 	big := make([]byte, 16<<20)
 	for i := range big {
 		big[i] = byte(i * 7)
 	}
-	if _, err := goClient("http://"+c.servers[0].s3, ak, sk, &http.Client{Timeout: time.Minute}).PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: aws.String("gross.bin"), Body: bytes.NewReader(big)}); err != nil {
+	if _, err := goClient("http://"+c.servers[0].s3(), ak, sk, &http.Client{Timeout: time.Minute}).PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: aws.String("gross.bin"), Body: bytes.NewReader(big)}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/kommunal-cloud/kcs/node"
 	"github.com/kommunal-cloud/kcs/node/admin"
+	"github.com/kommunal-cloud/kcs/node/fsutil"
 	"github.com/kommunal-cloud/kcs/node/metrics"
 	"github.com/kommunal-cloud/kcs/s3api"
 )
@@ -48,6 +50,17 @@ type serving struct {
 	servers []*http.Server
 	log     *slog.Logger
 	done    chan error
+	addrs   boundAddrs
+}
+
+// boundAddrs are the addresses a serving node bound: what --addresses-file
+// records, so that whoever started it with port 0 learns the ports.
+type boundAddrs struct {
+	S3      string `json:"s3,omitempty"`
+	S3TLS   string `json:"s3_tls,omitempty"`
+	Raft    string `json:"raft"`
+	RPC     string `json:"rpc"`
+	Metrics string `json:"metrics,omitempty"`
 }
 
 // serve opens the S3 listeners (so a busy port fails before anything else
@@ -117,6 +130,17 @@ func serve(ctx context.Context, o serveOptions) (*serving, error) {
 		return nil, err
 	}
 	s := &serving{node: n, log: log, done: make(chan error, len(lns)+1)}
+	s.addrs.Raft, s.addrs.RPC = n.Addrs()
+	for _, l := range lns {
+		if l.tls {
+			s.addrs.S3TLS = l.ln.Addr().String()
+		} else {
+			s.addrs.S3 = l.ln.Addr().String()
+		}
+	}
+	if metricsLn != nil {
+		s.addrs.Metrics = metricsLn.Addr().String()
+	}
 	s3cfg := s3api.Config{Region: o.region, Domain: o.domain, Logger: log.With("component", "s3")}
 	if metricsLn != nil {
 		reg := metrics.New(n)
@@ -202,6 +226,7 @@ func newServerCmd() *cobra.Command {
 		debugAddr                         string
 		scrubMiB                          int64
 		driveReserve, metaReserve         string
+		addressesFile                     string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -281,6 +306,13 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 				return err
 			}
 			log.Info("kcs server up", "id", o.node.ID, "site", o.node.Site, "s3", strings.Join(s.node.Status(ctx).S3Addrs, " "))
+			if addressesFile != "" {
+				b, _ := json.Marshal(s.addrs)
+				if err := fsutil.WriteFile(addressesFile, append(b, '\n'), 0o644); err != nil {
+					s.stop()
+					return fmt.Errorf("--addresses-file: %w", err)
+				}
+			}
 			select {
 			case <-ctx.Done():
 				log.Info("shutting down")
@@ -317,6 +349,7 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 	f.Int64Var(&scrubMiB, "scrub-rate", 64, "MiB/s a scrub pass may read (0: no cap)")
 	f.StringVar(&driveReserve, "drive-reserve", "1GiB", "free space a data drive keeps: below it, the drive takes no new shards (new writes go to sets with room)")
 	f.StringVar(&metaReserve, "meta-reserve", "256MiB", "free space the metadata drive keeps: below it, the node answers 503 and hands over Raft leadership until space returns")
+	f.StringVar(&addressesFile, "addresses-file", "", "once serving, write the addresses bound (JSON: s3, s3_tls, raft, rpc, metrics) to this file; with port 0 in an address flag, how to learn the port")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics (/metrics, no authentication) on this address, e.g. 127.0.0.1:9100")
 	f.StringVar(&debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof) on this address; keep it on loopback")

@@ -54,7 +54,7 @@ func TestE2ETools(t *testing.T) {
 	c := startCluster(t, 3)
 	ak, sk := c.tenant("gemeinde-tools")
 	n1, n2, n3 := c.servers[0], c.servers[1], c.servers[2]
-	https := func(s *server) string { return "https://" + s.s3tls }
+	https := func(s *server) string { return "https://" + s.s3tls() }
 
 	t.Run("aws-cli-cp-200MiB-and-sync", func(t *testing.T) {
 		needTool(t, "aws")
@@ -119,7 +119,7 @@ func TestE2ETools(t *testing.T) {
 			t.Helper()
 			cmd := exec.Command("rclone", append([]string{"--config", "/dev/null", "--s3-upload-cutoff", "8M", "--s3-chunk-size", "5M", "--retries", "1"}, args...)...)
 			cmd.Env = append(cleanEnv(), "RCLONE_CONFIG_KCS_TYPE=s3", "RCLONE_CONFIG_KCS_PROVIDER=Other",
-				"RCLONE_CONFIG_KCS_ENDPOINT=http://"+n2.s3, "RCLONE_CONFIG_KCS_ACCESS_KEY_ID="+ak,
+				"RCLONE_CONFIG_KCS_ENDPOINT=http://"+n2.s3(), "RCLONE_CONFIG_KCS_ACCESS_KEY_ID="+ak,
 				"RCLONE_CONFIG_KCS_SECRET_ACCESS_KEY="+sk, "RCLONE_CONFIG_KCS_REGION=us-east-1", "RCLONE_CONFIG_KCS_FORCE_PATH_STYLE=true")
 			out, err := cmd.CombinedOutput()
 			if err != nil {
@@ -146,7 +146,7 @@ func TestE2ETools(t *testing.T) {
 		files := writeTree(t, src, 30)
 		_, big := randomFile(t, src, "datenbank.dump", 9*mib)
 		files["datenbank.dump"] = big
-		repo := "s3:http://" + n1.s3 + "/restic-backup"
+		repo := "s3:http://" + n1.s3() + "/restic-backup"
 		env := append(cleanEnv(), "AWS_ACCESS_KEY_ID="+ak, "AWS_SECRET_ACCESS_KEY="+sk, "AWS_DEFAULT_REGION=us-east-1",
 			"RESTIC_PASSWORD=kommunal", "RESTIC_CACHE_DIR="+filepath.Join(dir, "cache"))
 		restic := func(args ...string) string {
@@ -183,7 +183,7 @@ use_https = False
 bucket_location = us-east-1
 signature_v2 = %s
 multipart_chunk_size_mb = 5
-`, ak, sk, n3.s3, n3.s3, map[bool]string{false: "False", true: "True"}[v2])), 0o600)
+`, ak, sk, n3.s3(), n3.s3(), map[bool]string{false: "False", true: "True"}[v2])), 0o600)
 			s3c := func(args ...string) string {
 				t.Helper()
 				out, err := exec.Command("s3cmd", append([]string{"-c", cfg}, args...)...).CombinedOutput()
