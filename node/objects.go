@@ -422,7 +422,7 @@ func (n *Node) ListObjects(ctx context.Context, c Caller, bucket string, opts Li
 			out.Objects = append(out.Objects, ObjectInfo{
 				Bucket: bucket, Key: e.Key, VersionID: nullVersion, Size: e.Object.Size, ETag: e.Object.ETag,
 				Modified: time.Unix(0, e.Object.Modified).UTC(), Owner: c.Tenant, StorageClass: storageStd,
-				Checksums: fromChecksums(e.Object.Checksums),
+				Checksums: fromChecksums(e.Object.Checksums), ChecksumType: e.Object.ChecksumType,
 			})
 		}
 		out.Prefixes, out.Truncated, out.Next = prefixes, truncated, next

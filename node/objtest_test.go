@@ -27,13 +27,7 @@ func TestConformance(t *testing.T) {
 			}
 			callers = append(callers, objapi.Caller{Tenant: tenant, AccessKey: info.AccessKey})
 		}
-		return objtest.Env{Layer: &roundRobin{nodes: c.nodes}, Caller: callers[0], Other: callers[1],
-			Skip: map[string]string{
-				// S3's ListObjectsV2 names each object's ChecksumType, and
-				// s3api writes what the layer gives; ListObjects here leaves
-				// it out (objects.go), so real clients never see it.
-				"Listing/ChecksumType": "ListObjects leaves ObjectInfo.ChecksumType empty",
-			}}
+		return objtest.Env{Layer: &roundRobin{nodes: c.nodes}, Caller: callers[0], Other: callers[1]}
 	})
 }
 
