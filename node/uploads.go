@@ -170,6 +170,19 @@ func (n *Node) DeleteObjects(ctx context.Context, c Caller, bucket string, keys 
 			return out, nil
 		}
 		n.gc.add(res.Garbage)
+		return out, nil
+	}
+	// Nothing to commit, but the bucket must still be the caller's: no
+	// answer may tell another tenant what exists.
+	if err := n.linearize(ctx); err != nil {
+		return nil, err
+	}
+	err := n.store.FSM.View(func(r *meta.Reader) error {
+		_, err := bucketFor(r, "DeleteObjects", c, bucket)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
