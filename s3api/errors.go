@@ -321,6 +321,10 @@ var keepOnError = map[string]bool{
 	"Access-Control-Max-Age": true, "Vary": true,
 }
 
+// retryAfter is the Retry-After of a 503, in seconds: about an election
+// and a probe round, after which the cluster has routed around a node.
+const retryAfter = "2"
+
 // writeError answers with the S3 error for err. Headers a handler set
 // before failing (object headers, Content-Length) are dropped; a 304 keeps
 // ETag and Last-Modified as HTTP requires. HEAD and 304 answers have no
@@ -340,6 +344,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rq *request,
 	}
 	if e.Status == http.StatusMethodNotAllowed {
 		h.Set("Allow", allowedMethods(rq))
+	}
+	if e.Status == http.StatusServiceUnavailable {
+		// The data or the metadata cluster is out of reach for now (nodes
+		// down, an election, a full metadata drive): worth a retry soon.
+		h.Set("Retry-After", retryAfter)
 	}
 	if r.Method == http.MethodHead || e.Status == http.StatusNotModified {
 		w.WriteHeader(e.Status)

@@ -370,6 +370,20 @@ func TestLayerErrors(t *testing.T) {
 			if !strings.Contains(h.logs.String(), "secret detail") {
 				t.Errorf("internal details are not logged")
 			}
+			// A 503 says when to try again; a 500 is a fault, logged as an
+			// error, while a 503 (nodes out of reach) is a warning.
+			if got := resp.Header.Get("Retry-After"); (tc.status == 503) != (got != "") {
+				t.Errorf("Retry-After %q on a %d", got, tc.status)
+			}
+			level := `"level":"ERROR"`
+			if tc.status < 500 {
+				level = `"level":"INFO"`
+			} else if tc.status == 503 {
+				level = `"level":"WARN"`
+			}
+			if !strings.Contains(h.logs.String(), level) {
+				t.Errorf("a %d is not logged at %s:\n%s", tc.status, level, h.logs.String())
+			}
 		})
 	}
 }

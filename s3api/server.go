@@ -279,7 +279,11 @@ func (s *Server) logRequest(r *http.Request, rq *request, w *responseWriter, sta
 	}
 	if rq.err != nil {
 		attrs = append(attrs, slog.String("code", rq.errCode), slog.String("error", rq.err.Error()))
-		if status >= 500 && !rq.gone {
+		switch {
+		case rq.gone:
+		case status == http.StatusServiceUnavailable:
+			level = slog.LevelWarn // out of reach for now; the node says why in its own log
+		case status >= 500 && status != http.StatusNotImplemented:
 			level = slog.LevelError
 		}
 	}
