@@ -141,6 +141,9 @@ type cluster struct {
 // clusterOptions changes how startClusterWith sets up the servers.
 type clusterOptions struct {
 	extraArgs []string // appended to every server's flags
+	// perSite puts this many servers in each of the n sites (default 1):
+	// the first of each site becomes a Raft voter, the others non-voters.
+	perSite int
 	// tmpfs, if set, mounts a tmpfs of the given sizes (mount's size=
 	// syntax, e.g. "256m") on each server's drives and on its --meta-dir
 	// before the server first starts, so that a test can fill exactly one
@@ -176,8 +179,11 @@ func startClusterWith(t testing.TB, n int, opts clusterOptions) *cluster {
 	writeSecret(t, c.masterFile)
 	writeSecret(t, c.secretFile)
 	c.adminSecret = writeSecret(t, c.adminFile)
-	for i := range n {
-		s := &server{id: fmt.Sprintf("n%d", i+1), site: fmt.Sprintf("site-%c", 'a'+i), dir: filepath.Join(dir, fmt.Sprintf("n%d", i+1))}
+	// Servers are numbered site by site within a round: with two per site
+	// in three sites, n1–n3 are the sites' first (the voters), n4–n6 the
+	// seconds.
+	for i := range n * max(opts.perSite, 1) {
+		s := &server{id: fmt.Sprintf("n%d", i+1), site: fmt.Sprintf("site-%c", 'a'+i%n), dir: filepath.Join(dir, fmt.Sprintf("n%d", i+1))}
 		s.drives = []string{filepath.Join(s.dir, "d1"), filepath.Join(s.dir, "d2")}
 		c.servers = append(c.servers, s)
 	}
@@ -191,8 +197,13 @@ func startClusterWith(t testing.TB, n int, opts clusterOptions) *cluster {
 	// it bound.
 	c.start(c.servers[0], true, "")
 	c.waitReady(c.servers[0])
-	for _, s := range c.servers[1:] {
+	// One site's first after the other, so that each site's first member
+	// becomes its voter.
+	for i, s := range c.servers[1:] {
 		c.start(s, false, c.servers[0].rpc())
+		if i+2 <= n {
+			c.waitReady(s)
+		}
 	}
 	for _, s := range c.servers[1:] {
 		c.waitReady(s)
