@@ -54,7 +54,7 @@ func (n *Node) commit(ctx context.Context, op, bucket, key string, cmd *meta.Com
 		}
 		return nil, err
 	}
-	n.gc.add(res.Garbage)
+	n.gc.Add(res.Garbage)
 	return res, nil
 }
 

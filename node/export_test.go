@@ -75,4 +75,4 @@ func (n *Node) ShardFiles(drive int) int {
 }
 
 // SetDriveReserve changes this node's free-space reserve for data drives.
-func (n *Node) SetDriveReserve(b uint64) { n.live.reserve.Store(b) }
+func (n *Node) SetDriveReserve(b uint64) { n.live.SetReserve(b) }

@@ -20,7 +20,6 @@ type counters struct {
 	scrubLastPass  atomic.Int64 // unix seconds of the last whole pass's end
 	orphansRemoved atomic.Int64
 	uploadsExpired atomic.Int64
-	garbageStreams atomic.Int64
 }
 
 // Metrics is a snapshot of a node's state and counters for monitoring.
@@ -61,7 +60,7 @@ func (n *Node) Metrics() Metrics {
 		ScrubPasses:        c.scrubPasses.Load(),
 		OrphansRemoved:     c.orphansRemoved.Load(),
 		UploadsExpired:     c.uploadsExpired.Load(),
-		GarbageStreams:     c.garbageStreams.Load(),
+		GarbageStreams:     n.gc.Collected(),
 		MetadataWritable:   n.metaHealthy() == nil,
 	}
 	m.BelowFullProtection = n.belowFullProtection()

@@ -24,6 +24,8 @@ import (
 
 	"github.com/kommunal-cloud/kcs/erasure"
 	"github.com/kommunal-cloud/kcs/node/crypt"
+	"github.com/kommunal-cloud/kcs/node/gc"
+	"github.com/kommunal-cloud/kcs/node/liveness"
 	"github.com/kommunal-cloud/kcs/node/meta"
 	"github.com/kommunal-cloud/kcs/node/rpc"
 	"github.com/kommunal-cloud/kcs/node/shardstore"
@@ -135,9 +137,9 @@ type Node struct {
 	coders sync.Map // erasure.Params → *erasure.Coder
 	tkeys  sync.Map // tenant "\x00" version → cachedKey
 
-	live      *liveness
+	live      *liveness.Tracker
 	meta      *metaGuard
-	gc        *collector
+	gc        *gc.Collector
 	reads     *readBatcher
 	authReads *readBatcher
 	repairs   *repairer
@@ -267,9 +269,17 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			n.log.Error("rpc server stopped", "err", err)
 		}
 	}()
-	n.live = newLiveness(n)
+	n.live = liveness.New(n.ctx, liveness.Config{
+		Self: cfg.ID, Members: n.members, Status: n.rpc.Status, Local: n.driveStatus, Reserve: cfg.DriveReserve, Log: n.log,
+	})
 	n.meta = newMetaGuard(n)
-	n.gc = newCollector(n)
+	n.gc = gc.New(gc.Config{
+		Grace: cfg.GCGrace, Linearize: n.linearize, Delete: n.deleteShards, Log: n.log,
+		Referenced: func(dataID []byte) (ok bool) {
+			n.store.FSM.View(func(r *meta.Reader) error { ok = r.Referenced(dataID); return nil })
+			return ok
+		},
+	})
 	n.reads = &readBatcher{n: n}
 	n.authReads = &readBatcher{n: n}
 	n.repairs = newRepairer(n)
@@ -284,9 +294,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	// Background work, all of it ended by Close through n.ctx.
 	real := clockwork.NewRealClock()
-	n.every(real, pingEvery, nil, nil, n.live.pingAll)
+	n.every(real, liveness.Every, nil, nil, n.live.ProbeAll)
 	n.every(real, metaCheckEvery, nil, nil, n.meta.check)
-	n.every(real, time.Second, nil, nil, n.gc.collectDue)
+	n.every(real, time.Second, nil, nil, n.gc.CollectDue)
 	n.every(real, time.Hour, n.repairs.wake, nil, n.repairs.work)
 	n.every(real, time.Hour, n.store.FSM.ShredRequests(), n.shredRequested, n.shredNow)
 	n.onLeader(n.cfg.RestoreEvery, n.store.FSM.Degraded(), nil, n.restoreLost)
@@ -428,6 +438,16 @@ func (n *Node) onLeader(interval time.Duration, wake1, wake2 <-chan struct{}, fn
 			fn(ctx)
 		}
 	})
+}
+
+// members returns the cluster's members as this node's metadata has them.
+func (n *Node) members() []meta.Node {
+	var nodes []meta.Node
+	n.store.FSM.View(func(r *meta.Reader) error {
+		nodes, _ = r.Nodes()
+		return nil
+	})
+	return nodes
 }
 
 // now is the node's clock's time (see Config.Clock).

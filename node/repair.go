@@ -138,7 +138,7 @@ func (n *Node) queueRepairs(p *meta.Part, bad []erasure.ShardError) {
 		return
 	}
 	for _, b := range bad {
-		if errors.Is(b.Err, erasure.ErrShardUnreachable) || errs.IsKind(b.Err, errs.KindUnavailable) || !n.live.isUp(nodeOfDrive(p.Drives[b.Shard])) {
+		if errors.Is(b.Err, erasure.ErrShardUnreachable) || errs.IsKind(b.Err, errs.KindUnavailable) || !n.live.IsUp(nodeOfDrive(p.Drives[b.Shard])) {
 			continue
 		}
 		n.repairs.add(p, b.Shard)

@@ -70,10 +70,10 @@ func (n *Node) restoreStream(ctx context.Context, d meta.DegradedStream) error {
 			continue
 		}
 		drive := part.Drives[s]
-		if !n.live.isUp(nodeOfDrive(drive)) {
+		if !n.live.IsUp(nodeOfDrive(drive)) {
 			return fmt.Errorf("shard %d: node of drive %s is down", s, drive)
 		}
-		if !n.live.hasRoom(drive) {
+		if !n.live.HasRoom(drive) {
 			return fmt.Errorf("shard %d: drive %s is below its free-space reserve", s, drive)
 		}
 		want[s] = true

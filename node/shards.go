@@ -46,7 +46,7 @@ func (n *Node) chooseSet(r *meta.Reader, dataID [16]byte) (*meta.Set, error) {
 			}
 			healthy := true
 			for _, d := range set.Drives {
-				if !n.live.isUp(nodeOfDrive(d)) || !n.live.hasRoom(d) {
+				if !n.live.IsUp(nodeOfDrive(d)) || !n.live.HasRoom(d) {
 					healthy = false
 					break
 				}
@@ -229,7 +229,7 @@ func (n *Node) openShardWriter(ctx context.Context, drive string, name shardstor
 		}
 		return d.Create(name)
 	}
-	if !n.live.isUp(owner) {
+	if !n.live.IsUp(owner) {
 		return nil, fmt.Errorf("node %s is down", owner)
 	}
 	addr := n.nodeRPC(owner)
@@ -249,7 +249,7 @@ func (n *Node) noteFailure(ctx context.Context, drive string, err error) {
 		return
 	}
 	if owner := nodeOfDrive(drive); owner != n.cfg.ID && errs.IsKind(err, errs.KindUnavailable) {
-		n.live.suspect(owner)
+		n.live.Suspect(owner)
 	}
 }
 
@@ -308,14 +308,14 @@ func (n *Node) sources(p *meta.Part, sites map[string]string) ([]erasure.ShardSo
 	var local, site, rest, late []int
 	for i, drive := range p.Drives {
 		owner := nodeOfDrive(drive)
-		if !n.live.isUp(owner) {
+		if !n.live.IsUp(owner) {
 			continue
 		}
 		srcs[i] = &shardSource{n: n, drive: drive, name: shardstore.Name{DataID: id, Part: uint32(p.Number), Shard: uint8(i)}}
 		switch {
 		case owner == n.cfg.ID:
 			local = append(local, i)
-		case n.live.isSlow(owner):
+		case n.live.IsSlow(owner):
 			late = append(late, i)
 		case sites[owner] == n.cfg.Site:
 			site = append(site, i)
@@ -394,4 +394,48 @@ func readInline(w io.Writer, p *meta.Part, h crypt.Header, dk *crypt.DataKey, st
 // parts cannot be swapped.
 func partAD(number int) []byte {
 	return binary.BigEndian.AppendUint32([]byte("kcs-part"), uint32(number))
+}
+
+// deleteShards removes every shard of a stream, best effort.
+func (n *Node) deleteShards(ctx context.Context, p meta.Part) {
+	drives := p.Drives
+	var id [16]byte
+	copy(id[:], p.DataID)
+	var wg sync.WaitGroup
+	for i, drive := range drives {
+		name := shardstore.Name{DataID: id, Part: uint32(p.Number), Shard: uint8(i)}
+		owner := nodeOfDrive(drive)
+		if owner == n.cfg.ID {
+			if d, ok := n.drives[drive]; ok {
+				if err := d.Remove(name); err != nil {
+					n.log.Warn("delete shard", "shard", name.String(), "err", err)
+				}
+			}
+			continue
+		}
+		addr := n.nodeRPC(owner)
+		if addr == "" || !n.live.IsUp(owner) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := n.rpc.DeleteShard(ctx, addr, drive, name); err != nil {
+				n.log.Warn("delete remote shard", "shard", name.String(), "drive", drive, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// nodeRPC returns a member's RPC address.
+func (n *Node) nodeRPC(id string) string {
+	var addr string
+	n.store.FSM.View(func(r *meta.Reader) error {
+		if rec, ok, _ := r.Node(id); ok {
+			addr = rec.RPCAddr
+		}
+		return nil
+	})
+	return addr
 }

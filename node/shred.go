@@ -126,7 +126,7 @@ func (n *Node) purgeBucket(stop <-chan struct{}, bucket string) error {
 			}
 			return res.Err
 		}
-		n.gc.add(res.Garbage)
+		n.gc.Add(res.Garbage)
 		objects += len(res.Garbage)
 		var gone bool
 		n.store.FSM.View(func(r *meta.Reader) error {

@@ -131,7 +131,7 @@ func (n *Node) expireUploads(ctx context.Context) {
 		}
 		n.log.Info("expired an unfinished multipart upload", "tenant", u.Tenant, "bucket", u.Bucket, "key", u.Key, "upload", u.ID,
 			"initiated", time.Unix(0, u.Initiated).UTC())
-		n.gc.add(res.Garbage)
+		n.gc.Add(res.Garbage)
 		n.counters.uploadsExpired.Add(1)
 	}
 }
@@ -169,7 +169,7 @@ func (n *Node) DeleteObjects(ctx context.Context, c Caller, bucket string, keys 
 			}
 			return out, nil
 		}
-		n.gc.add(res.Garbage)
+		n.gc.Add(res.Garbage)
 		return out, nil
 	}
 	// Nothing to commit, but the bucket must still be the caller's: no
