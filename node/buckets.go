@@ -8,19 +8,6 @@ import (
 	"github.com/kommunal-cloud/kcs/node/meta"
 )
 
-// result turns a command's business outcome into an error for op.
-func result(op, bucket, key string, res *meta.Result, err error) (*meta.Result, error) {
-	if err != nil {
-		return nil, err
-	}
-	if res.Err != nil {
-		e := *res.Err
-		e.Op, e.Bucket, e.Key = op, bucket, key
-		return res, &e
-	}
-	return res, nil
-}
-
 // ListBuckets lists the caller's buckets.
 func (n *Node) ListBuckets(ctx context.Context, c Caller) ([]BucketInfo, error) {
 	if err := n.linearize(ctx); err != nil {

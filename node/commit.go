@@ -91,3 +91,16 @@ func (n *Node) proposeWrapped(ctx context.Context, w *wrapping, cmd *meta.Comman
 		cmd.ID, cmd.Proposed = meta.CommandID{}, 0
 	}
 }
+
+// result turns a command's business outcome into an error for op.
+func result(op, bucket, key string, res *meta.Result, err error) (*meta.Result, error) {
+	if err != nil {
+		return nil, err
+	}
+	if res.Err != nil {
+		e := *res.Err
+		e.Op, e.Bucket, e.Key = op, bucket, key
+		return res, &e
+	}
+	return res, nil
+}

@@ -430,3 +430,47 @@ func (n *Node) ListObjects(ctx context.Context, c Caller, bucket string, opts Li
 	})
 	return out, err
 }
+
+// DeleteObjects deletes keys of a bucket in one metadata commit. Keys that
+// do not exist count as deleted, as in S3; invalid keys fail alone.
+func (n *Node) DeleteObjects(ctx context.Context, c Caller, bucket string, keys []string) ([]DeleteResult, error) {
+	out := make([]DeleteResult, len(keys))
+	var valid []string
+	for i, k := range keys {
+		out[i].Key = k
+		if err := ValidObjectKey(k); err != nil {
+			out[i].Err = err
+			continue
+		}
+		valid = append(valid, k)
+	}
+	if len(valid) > 0 {
+		res, err := n.propose(ctx, meta.NewCommand(&meta.DeleteObjects{Bucket: bucket, Tenant: c.Tenant, Keys: valid}))
+		if res, err = result("DeleteObjects", bucket, "", res, err); err != nil {
+			if errs.IsKind(err, errs.KindNoSuchBucket) || errs.IsKind(err, errs.KindAccessDenied) {
+				return nil, err
+			}
+			for i := range out {
+				if out[i].Err == nil {
+					out[i].Err = err
+				}
+			}
+			return out, nil
+		}
+		n.gc.Add(res.Garbage)
+		return out, nil
+	}
+	// Nothing to commit, but the bucket must still be the caller's: no
+	// answer may tell another tenant what exists.
+	if err := n.linearize(ctx); err != nil {
+		return nil, err
+	}
+	err := n.store.FSM.View(func(r *meta.Reader) error {
+		_, err := bucketFor(r, "DeleteObjects", c, bucket)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
