@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -149,17 +148,9 @@ func (n *Node) UploadPart(ctx context.Context, c Caller, bucket, key, uploadID s
 	if err != nil {
 		return PartInfo{}, err
 	}
-	st, err := n.writeStream(ctx, &limitBody{r: body, left: MaxPutSize}, dk, partAD(part), part)
+	st, err := n.writeBody(ctx, "UploadPart", body, opts.Size, opts.ContentMD5, dk, part)
 	if err != nil {
 		return PartInfo{}, err
-	}
-	if opts.Size >= 0 && st.part.Size != opts.Size {
-		n.deleteShardsSoon(st.part)
-		return PartInfo{}, errs.Errorf("UploadPart", errs.KindIncompleteBody, "body of %d bytes, %d announced", st.part.Size, opts.Size)
-	}
-	if len(opts.ContentMD5) > 0 && !bytes.Equal(opts.ContentMD5, st.md5[:]) {
-		n.deleteShardsSoon(st.part)
-		return PartInfo{}, errs.Errorf("UploadPart", errs.KindBadDigest, "the Content-MD5 you specified did not match what we received")
 	}
 	if opts.Checksums != nil {
 		st.part.Checksums = toChecksums(opts.Checksums())

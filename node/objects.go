@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -206,17 +205,9 @@ func (n *Node) PutObject(ctx context.Context, c Caller, bucket, key string, body
 		return ObjectInfo{}, err
 	}
 	version, dk, wrapped, sealed := v.id, v.dk, v.wrapped, v.sealed
-	st, err := n.writeStream(ctx, &limitBody{r: body, left: MaxPutSize}, dk, partAD(0), 0)
+	st, err := n.writeBody(ctx, "PutObject", body, opts.Size, opts.ContentMD5, dk, 0)
 	if err != nil {
 		return ObjectInfo{}, err
-	}
-	if opts.Size >= 0 && st.part.Size != opts.Size {
-		n.deleteShardsSoon(st.part)
-		return ObjectInfo{}, errs.Errorf("PutObject", errs.KindIncompleteBody, "body of %d bytes, %d announced", st.part.Size, opts.Size)
-	}
-	if len(opts.ContentMD5) > 0 && !bytes.Equal(opts.ContentMD5, st.md5[:]) {
-		n.deleteShardsSoon(st.part)
-		return ObjectInfo{}, errs.Errorf("PutObject", errs.KindBadDigest, "the Content-MD5 you specified did not match what we received")
 	}
 	var sums []Checksum
 	if opts.Checksums != nil {

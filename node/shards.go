@@ -200,6 +200,26 @@ func (n *Node) writeStream(ctx context.Context, body io.Reader, dk *crypt.DataKe
 	return &stream{part: part, md5: res.MD5}, nil
 }
 
+// writeBody stores a client's body as part number (0 for a whole object)
+// and checks it against what the client announced: its size (size < 0:
+// not announced) and Content-MD5. A body that does not match leaves
+// nothing behind.
+func (n *Node) writeBody(ctx context.Context, op string, body io.Reader, size int64, contentMD5 []byte, dk *crypt.DataKey, number int) (*stream, error) {
+	st, err := n.writeStream(ctx, &limitBody{r: body, left: MaxPutSize}, dk, partAD(number), number)
+	if err != nil {
+		return nil, err
+	}
+	if size >= 0 && st.part.Size != size {
+		n.deleteShardsSoon(st.part)
+		return nil, errs.Errorf(op, errs.KindIncompleteBody, "body of %d bytes, %d announced", st.part.Size, size)
+	}
+	if len(contentMD5) > 0 && !bytes.Equal(contentMD5, st.md5[:]) {
+		n.deleteShardsSoon(st.part)
+		return nil, errs.Errorf(op, errs.KindBadDigest, "the Content-MD5 you specified did not match what we received")
+	}
+	return st, nil
+}
+
 func abortAll(ws []shardWriter) {
 	var wg sync.WaitGroup
 	for _, w := range ws {
