@@ -87,9 +87,15 @@ const (
 // So apply reads and checks everything it needs before its first write
 // wherever that is practical, and the rollback is the safety net.
 //
+// What apply writes is as much part of the format as the encoding:
+// members running different releases apply the same entries and must
+// reach the same state, so a change to what an existing command writes
+// needs a new command, or a higher level for the payloads that ask for it
+// (TestGoldenState pins the state a script of every command leaves).
+//
 // Optional interfaces a payload may implement: streamStorer (it makes
-// streams referenced) and keyRotation (the leader has keys to rewrap
-// after it).
+// streams referenced), keyRotation (the leader has keys to rewrap after
+// it) and leveled (it needs a higher command level than its kind's).
 type Payload interface {
 	apply(tx *bolt.Tx) (*Result, error)
 }
@@ -97,9 +103,9 @@ type Payload interface {
 // Command is one metadata change: its envelope (ID, Proposed) and its
 // payload, whose type names the op.
 type Command struct {
-	// ID and Proposed travel in the envelope (format 2), not the payload:
-	// the id makes the command exactly-once, the proposer's clock lets the
-	// FSM forget outcomes long after any retry could come.
+	// ID and Proposed travel in the envelope (formats 2 and 3), not the
+	// payload: the id makes the command exactly-once, the proposer's clock
+	// lets the FSM forget outcomes long after any retry could come.
 	ID       CommandID
 	Proposed int64
 	Payload  Payload
