@@ -603,7 +603,12 @@ func (n *Node) driveStatus() []rpc.DriveStatus {
 // wrappingKey returns the master key new tenant keys and secrets are
 // wrapped with: the cluster's current one (a node started without it
 // refuses to start, and a rotation waits until every member has it).
-func (n *Node) wrappingKey() (*crypt.MasterKey, error) {
+func (n *Node) wrappingKey(ctx context.Context) (*crypt.MasterKey, error) {
+	// Linearized: a key wrapped under the master key the cluster just
+	// replaced would need another rewrap pass.
+	if err := n.linearize(ctx); err != nil {
+		return nil, err
+	}
 	var id string
 	n.store.FSM.View(func(r *meta.Reader) error {
 		c, ok, err := r.Cluster()

@@ -57,7 +57,7 @@ func (n *Node) RotateTenantKey(ctx context.Context, tenant string) (*KeyRotation
 		old = append(old, k.Version)
 	}
 	version++
-	key, err := n.newTenantKey(tenant, version)
+	key, err := n.newTenantKey(ctx, tenant, version)
 	if err != nil {
 		return nil, err
 	}

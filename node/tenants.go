@@ -46,7 +46,7 @@ func secretOwner(accessKey string) crypt.Owner { return crypt.SecretOwner("s3-se
 
 // newAccessKey makes an access key record: the given id and secret, or
 // random ones (AWS-shaped: 20 characters, 40 of secret).
-func (n *Node) newAccessKey(tenant, id, secret string) (*meta.AccessKey, string, error) {
+func (n *Node) newAccessKey(ctx context.Context, tenant, id, secret string) (*meta.AccessKey, string, error) {
 	if id == "" {
 		b := make([]byte, 15)
 		rand.Read(b)
@@ -64,7 +64,7 @@ func (n *Node) newAccessKey(tenant, id, secret string) (*meta.AccessKey, string,
 	if len(secret) < 8 || len(secret) > 128 {
 		return nil, "", errs.Errorf("CreateAccessKey", errs.KindInvalidArgument, "secret must be 8-128 characters")
 	}
-	mk, err := n.wrappingKey()
+	mk, err := n.wrappingKey(ctx)
 	if err != nil {
 		return nil, "", err
 	}
@@ -81,11 +81,11 @@ func (n *Node) CreateTenant(ctx context.Context, id, accessKey, secret string) (
 	if !tenantPattern.MatchString(id) {
 		return nil, errs.Errorf("CreateTenant", errs.KindInvalidArgument, "tenant %q: 2-63 lowercase letters, digits or '-'", id)
 	}
-	key, err := n.newTenantKey(id, 1)
+	key, err := n.newTenantKey(ctx, id, 1)
 	if err != nil {
 		return nil, err
 	}
-	ak, secret, err := n.newAccessKey(id, accessKey, secret)
+	ak, secret, err := n.newAccessKey(ctx, id, accessKey, secret)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ func (n *Node) ListTenants(ctx context.Context) ([]TenantInfo, error) {
 // CreateAccessKey gives a tenant another access key (for rotation: create
 // the new one, move the applications over, delete the old one).
 func (n *Node) CreateAccessKey(ctx context.Context, tenant, accessKey, secret string) (*AccessKeyInfo, error) {
-	ak, secret, err := n.newAccessKey(tenant, accessKey, secret)
+	ak, secret, err := n.newAccessKey(ctx, tenant, accessKey, secret)
 	if err != nil {
 		return nil, err
 	}
@@ -209,12 +209,12 @@ func (n *Node) LookupAccessKey(ctx context.Context, accessKey string) (Credentia
 
 // newTenantKey makes a random version of a tenant's key, wrapped by the
 // cluster's master key.
-func (n *Node) newTenantKey(tenant string, version uint32) (meta.TenantKey, error) {
+func (n *Node) newTenantKey(ctx context.Context, tenant string, version uint32) (meta.TenantKey, error) {
 	tk, err := crypt.GenerateTenantKey(tenant, version)
 	if err != nil {
 		return meta.TenantKey{}, err
 	}
-	mk, err := n.wrappingKey()
+	mk, err := n.wrappingKey(ctx)
 	if err != nil {
 		return meta.TenantKey{}, err
 	}
