@@ -10,7 +10,7 @@ import (
 
 // ListBuckets lists the caller's buckets.
 func (n *Node) ListBuckets(ctx context.Context, c Caller) ([]BucketInfo, error) {
-	if err := n.linearize(ctx); err != nil {
+	if err := n.cons.Linearize(ctx); err != nil {
 		return nil, err
 	}
 	var out []BucketInfo
@@ -31,7 +31,7 @@ func (n *Node) CreateBucket(ctx context.Context, c Caller, bucket string) error 
 	if err := ValidBucketName(bucket); err != nil {
 		return err
 	}
-	res, err := n.propose(ctx, meta.NewCommand(&meta.CreateBucket{Name: bucket, Tenant: c.Tenant, Created: n.now().UnixNano()}))
+	res, err := n.cons.Propose(ctx, meta.NewCommand(&meta.CreateBucket{Name: bucket, Tenant: c.Tenant, Created: n.now().UnixNano()}))
 	_, err = result("CreateBucket", bucket, "", res, err)
 	return err
 }
@@ -55,7 +55,7 @@ func bucketFor(r *meta.Reader, op string, c Caller, bucket string) (*meta.Bucket
 
 // HeadBucket reports a bucket of the caller's.
 func (n *Node) HeadBucket(ctx context.Context, c Caller, bucket string) (BucketInfo, error) {
-	if err := n.linearize(ctx); err != nil {
+	if err := n.cons.Linearize(ctx); err != nil {
 		return BucketInfo{}, err
 	}
 	var info BucketInfo
@@ -71,7 +71,7 @@ func (n *Node) HeadBucket(ctx context.Context, c Caller, bucket string) (BucketI
 
 // DeleteBucket deletes an empty bucket of the caller's.
 func (n *Node) DeleteBucket(ctx context.Context, c Caller, bucket string) error {
-	res, err := n.propose(ctx, meta.NewCommand(&meta.DeleteBucket{Name: bucket, Tenant: c.Tenant}))
+	res, err := n.cons.Propose(ctx, meta.NewCommand(&meta.DeleteBucket{Name: bucket, Tenant: c.Tenant}))
 	_, err = result("DeleteBucket", bucket, "", res, err)
 	return err
 }

@@ -42,7 +42,7 @@ func (n *Node) commit(ctx context.Context, op, bucket, key string, cmd *meta.Com
 	if w != nil {
 		res, err = n.proposeWrapped(ctx, w, cmd)
 	} else {
-		res, err = n.propose(ctx, cmd)
+		res, err = n.cons.Propose(ctx, cmd)
 	}
 	if res, err = result(op, bucket, key, res, err); err != nil {
 		if res != nil {
@@ -66,13 +66,13 @@ func (n *Node) commit(ctx context.Context, op, bucket, key string, cmd *meta.Com
 // rotation.
 func (n *Node) proposeWrapped(ctx context.Context, w *wrapping, cmd *meta.Command) (*meta.Result, error) {
 	for attempt := 1; ; attempt++ {
-		res, err := n.propose(ctx, cmd)
+		res, err := n.cons.Propose(ctx, cmd)
 		if err != nil || res.Err == nil || res.Err.Kind != errs.KindStaleKey || attempt == 3 {
 			return res, err
 		}
 		// The refusal came from the leader; this node may not have applied
 		// the rotation yet.
-		if err := n.linearize(ctx); err != nil {
+		if err := n.cons.Linearize(ctx); err != nil {
 			return nil, err
 		}
 		var tk *crypt.TenantKey

@@ -101,7 +101,7 @@ func (n *Node) CopyObject(ctx context.Context, c Caller, src CopySource, bucket,
 	if err := ValidObjectKey(key); err != nil {
 		return ObjectInfo{}, err
 	}
-	if err := n.linearize(ctx); err != nil {
+	if err := n.cons.Linearize(ctx); err != nil {
 		return ObjectInfo{}, err
 	}
 	cs, err := n.openCopySource(ctx, op, c, src)
@@ -193,7 +193,7 @@ func (n *Node) UploadPartCopy(ctx context.Context, c Caller, src CopySource, buc
 	if part < 1 || part > MaxParts {
 		return PartInfo{}, errs.Errorf(op, errs.KindInvalidArgument, "part number must be an integer between 1 and 10000, inclusive")
 	}
-	if err := n.linearize(ctx); err != nil {
+	if err := n.cons.Linearize(ctx); err != nil {
 		return PartInfo{}, err
 	}
 	u, dk, err := n.upload(ctx, op, c, bucket, key, uploadID)

@@ -33,14 +33,14 @@ func (n *Node) PutBucketCors(ctx context.Context, c Caller, bucket string, rules
 	if len(rules) == 0 {
 		return errs.Errorf("PutBucketCors", errs.KindMalformedXML, "a CORS configuration needs at least one rule")
 	}
-	res, err := n.propose(ctx, meta.NewCommand(&meta.PutBucketCORS{Bucket: bucket, Tenant: c.Tenant, Rules: toMetaCORS(rules)}))
+	res, err := n.cons.Propose(ctx, meta.NewCommand(&meta.PutBucketCORS{Bucket: bucket, Tenant: c.Tenant, Rules: toMetaCORS(rules)}))
 	_, err = result("PutBucketCors", bucket, "", res, err)
 	return err
 }
 
 // GetBucketCors returns a bucket's CORS rules, or KindNoSuchCORS.
 func (n *Node) GetBucketCors(ctx context.Context, c Caller, bucket string) ([]CORSRule, error) {
-	if err := n.linearize(ctx); err != nil {
+	if err := n.cons.Linearize(ctx); err != nil {
 		return nil, err
 	}
 	var rules []CORSRule
@@ -60,7 +60,7 @@ func (n *Node) GetBucketCors(ctx context.Context, c Caller, bucket string) ([]CO
 
 // DeleteBucketCors removes a bucket's CORS rules.
 func (n *Node) DeleteBucketCors(ctx context.Context, c Caller, bucket string) error {
-	res, err := n.propose(ctx, meta.NewCommand(&meta.PutBucketCORS{Bucket: bucket, Tenant: c.Tenant}))
+	res, err := n.cons.Propose(ctx, meta.NewCommand(&meta.PutBucketCORS{Bucket: bucket, Tenant: c.Tenant}))
 	_, err = result("DeleteBucketCors", bucket, "", res, err)
 	return err
 }
@@ -69,7 +69,7 @@ func (n *Node) DeleteBucketCors(ctx context.Context, c Caller, bucket string) er
 // (a browser's preflight): no caller, no ownership check; nil if the bucket
 // or its configuration does not exist.
 func (n *Node) BucketCORS(ctx context.Context, bucket string) ([]CORSRule, error) {
-	if err := n.linearize(ctx); err != nil {
+	if err := n.cons.Linearize(ctx); err != nil {
 		return nil, err
 	}
 	var rules []CORSRule

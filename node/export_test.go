@@ -53,11 +53,10 @@ func (n *Node) KeyVersionOf(bucket, key, upload string) uint32 {
 // breaks before the answer is sent (the forwarder retries the command).
 func (n *Node) OnForwardedApply(hook func(op meta.Op) bool) {
 	if hook == nil {
-		n.forwardHook.Store(nil)
+		n.cons.SetForwardHook(nil)
 		return
 	}
-	f := func(c *meta.Command) bool { return hook(c.Op()) }
-	n.forwardHook.Store(&f)
+	n.cons.SetForwardHook(func(c *meta.Command) bool { return hook(c.Op()) })
 }
 
 // IsLeader reports whether this node leads the Raft group.

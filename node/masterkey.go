@@ -33,11 +33,11 @@ func (n *Node) RotateMasterKey(ctx context.Context, id string) (*MasterKeyRotati
 	if _, ok := n.keys.Key(id); !ok {
 		return nil, errs.Errorf("RotateMasterKey", errs.KindInvalidArgument, "this node was not given master key %s", id)
 	}
-	res, err := n.propose(ctx, meta.NewCommand(&meta.SetMasterKey{ID: id}))
+	res, err := n.cons.Propose(ctx, meta.NewCommand(&meta.SetMasterKey{ID: id}))
 	if _, err := result("RotateMasterKey", "", "", res, err); err != nil {
 		return nil, err
 	}
-	if err := n.linearize(ctx); err != nil {
+	if err := n.cons.Linearize(ctx); err != nil {
 		return nil, err
 	}
 	out := &MasterKeyRotation{MasterKey: id}
@@ -90,7 +90,7 @@ func (n *Node) rewrapMaster(stop <-chan struct{}) error {
 		}
 		ctx, cancel := context.WithTimeout(n.ctx, clusterTimeout)
 		defer cancel()
-		res, err := n.propose(ctx, meta.NewCommand(cmd))
+		res, err := n.cons.Propose(ctx, meta.NewCommand(cmd))
 		if _, err := result("RewrapMaster", "", "", res, err); err != nil {
 			return err
 		}
@@ -151,4 +151,30 @@ func (n *Node) rewrapMaster(stop <-chan struct{}) error {
 		}
 	}
 	return flush()
+}
+
+// wrappingKey returns the master key new tenant keys and secrets are
+// wrapped with: the cluster's current one (a node started without it
+// refuses to start, and a rotation waits until every member has it).
+func (n *Node) wrappingKey(ctx context.Context) (*crypt.MasterKey, error) {
+	// Linearized: a key wrapped under the master key the cluster just
+	// replaced would need another rewrap pass.
+	if err := n.cons.Linearize(ctx); err != nil {
+		return nil, err
+	}
+	var id string
+	n.store.FSM.View(func(r *meta.Reader) error {
+		c, ok, err := r.Cluster()
+		if ok {
+			id = c.MasterKey
+		}
+		return err
+	})
+	if id == "" {
+		return n.keys.First(), nil // a cluster from before key ids
+	}
+	if mk, ok := n.keys.Key(id); ok {
+		return mk, nil
+	}
+	return nil, errs.Errorf("wrap", errs.KindUnavailable, "this node lacks the cluster's master key %s", id)
 }

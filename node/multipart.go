@@ -42,7 +42,7 @@ func (n *Node) CreateMultipartUpload(ctx context.Context, c Caller, bucket, key 
 		if !errs.IsKind(err, errs.KindNoSuchBucket) {
 			return "", err
 		}
-		if lerr := n.linearize(ctx); lerr != nil {
+		if lerr := n.cons.Linearize(ctx); lerr != nil {
 			return "", lerr
 		}
 		if w, err = n.prepareWrite("CreateMultipartUpload", c, bucket); err != nil {
@@ -128,7 +128,7 @@ func (n *Node) upload(ctx context.Context, op string, c Caller, bucket, key, id 
 	}
 	err := read()
 	if errs.IsKind(err, errs.KindNoSuchUpload) || errs.IsKind(err, errs.KindNoSuchBucket) {
-		if lerr := n.linearize(ctx); lerr != nil {
+		if lerr := n.cons.Linearize(ctx); lerr != nil {
 			return nil, nil, lerr
 		}
 		err = read()
@@ -184,7 +184,7 @@ func (n *Node) CompleteMultipartUpload(ctx context.Context, c Caller, bucket, ke
 			return ObjectInfo{}, errs.Errorf(op, errs.KindInvalidPartOrder, "the list of parts was not in ascending order")
 		}
 	}
-	if err := n.linearize(ctx); err != nil {
+	if err := n.cons.Linearize(ctx); err != nil {
 		return ObjectInfo{}, err
 	}
 	u, dk, err := n.upload(ctx, op, c, bucket, key, uploadID)

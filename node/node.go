@@ -17,12 +17,12 @@ import (
 	"regexp"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
 
 	"github.com/kommunal-cloud/kcs/erasure"
+	"github.com/kommunal-cloud/kcs/node/consensus"
 	"github.com/kommunal-cloud/kcs/node/crypt"
 	"github.com/kommunal-cloud/kcs/node/gc"
 	"github.com/kommunal-cloud/kcs/node/liveness"
@@ -137,22 +137,18 @@ type Node struct {
 	coders sync.Map // erasure.Params → *erasure.Coder
 	tkeys  sync.Map // tenant "\x00" version → cachedKey
 
-	live      *liveness.Tracker
-	meta      *metaGuard
-	gc        *gc.Collector
-	reads     *readBatcher
-	authReads *readBatcher
-	repairs   *repairer
-	scrubNow  chan struct{}
+	live     *liveness.Tracker
+	meta     *metaGuard
+	gc       *gc.Collector
+	cons     *consensus.Consensus
+	repairs  *repairer
+	scrubNow chan struct{}
 	// shredRequested asks for a shred (at start, when one is pending).
 	shredRequested chan struct{}
 	purgeNow       chan struct{}
 	rewrapNow      chan struct{}
 	counters       counters
 	started        time.Time
-	// forwardHook, set by tests, runs on the leader after a forwarded
-	// command was applied; true breaks the connection before the answer.
-	forwardHook atomic.Pointer[func(cmd *meta.Command) bool]
 
 	// ctx is the node's root context, cancelled by Close: background work
 	// and calls made on behalf of no client derive from it.
@@ -261,6 +257,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.rpcLn = sec.Wrap(rpcLn)
+	n.meta = newMetaGuard(n)
+	n.cons = consensus.New(n.ctx, n.store, n.rpc, n.metaHealthy)
 	n.rpcSrv = &http.Server{Handler: rpc.NewServer(n, n.log), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}
 	n.wg.Add(1)
 	go func() {
@@ -272,16 +270,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.live = liveness.New(n.ctx, liveness.Config{
 		Self: cfg.ID, Members: n.members, Status: n.rpc.Status, Local: n.driveStatus, Reserve: cfg.DriveReserve, Log: n.log,
 	})
-	n.meta = newMetaGuard(n)
 	n.gc = gc.New(gc.Config{
-		Grace: cfg.GCGrace, Linearize: n.linearize, Delete: n.deleteShards, Log: n.log,
+		Grace: cfg.GCGrace, Linearize: n.cons.Linearize, Delete: n.deleteShards, Log: n.log,
 		Referenced: func(dataID []byte) (ok bool) {
 			n.store.FSM.View(func(r *meta.Reader) error { ok = r.Referenced(dataID); return nil })
 			return ok
 		},
 	})
-	n.reads = &readBatcher{n: n}
-	n.authReads = &readBatcher{n: n}
 	n.repairs = newRepairer(n)
 	n.scrubNow = make(chan struct{}, 1)
 	n.shredRequested = make(chan struct{}, 1)
@@ -358,12 +353,6 @@ func (n *Node) Addrs() (raft, rpc string) { return n.cfg.RaftAddr, n.cfg.RPCAddr
 
 // ID is the node's id.
 func (n *Node) ID() string { return n.cfg.ID }
-
-// Drive returns one of this node's drives (rpc.Handler).
-func (n *Node) Drive(id string) (*shardstore.Drive, bool) {
-	d, ok := n.drives[id]
-	return d, ok
-}
 
 func (n *Node) coder(p erasure.Params) (*erasure.Coder, error) {
 	if c, ok := n.coders.Load(p); ok {

@@ -190,7 +190,7 @@ func (n *Node) PutObject(ctx context.Context, c Caller, bucket, key string, body
 	if err != nil {
 		if errs.IsKind(err, errs.KindNoSuchBucket) {
 			// Maybe created elsewhere a moment ago.
-			if lerr := n.linearize(ctx); lerr != nil {
+			if lerr := n.cons.Linearize(ctx); lerr != nil {
 				return ObjectInfo{}, lerr
 			}
 			w, err = n.prepareWrite("PutObject", c, bucket)
@@ -279,7 +279,7 @@ func (n *Node) openObject(r *meta.Reader, op string, c Caller, bucket, key strin
 // GetObject resolves an object version, the range or part asked for, and
 // returns it ready to send. Only Send reads shards.
 func (n *Node) GetObject(ctx context.Context, c Caller, bucket, key string, opts GetOptions) (*Object, error) {
-	if err := n.linearize(ctx); err != nil {
+	if err := n.cons.Linearize(ctx); err != nil {
 		return nil, err
 	}
 	var (
@@ -395,7 +395,7 @@ func (n *Node) DeleteObject(ctx context.Context, c Caller, bucket, key string, o
 // ListObjects lists a bucket of the caller's in UTF-8 byte order.
 func (n *Node) ListObjects(ctx context.Context, c Caller, bucket string, opts ListOptions) (ListResult, error) {
 	var out ListResult
-	if err := n.linearize(ctx); err != nil {
+	if err := n.cons.Linearize(ctx); err != nil {
 		return out, err
 	}
 	err := n.store.FSM.View(func(r *meta.Reader) error {
@@ -436,7 +436,7 @@ func (n *Node) DeleteObjects(ctx context.Context, c Caller, bucket string, keys 
 		valid = append(valid, k)
 	}
 	if len(valid) > 0 {
-		res, err := n.propose(ctx, meta.NewCommand(&meta.DeleteObjects{Bucket: bucket, Tenant: c.Tenant, Keys: valid}))
+		res, err := n.cons.Propose(ctx, meta.NewCommand(&meta.DeleteObjects{Bucket: bucket, Tenant: c.Tenant, Keys: valid}))
 		if res, err = result("DeleteObjects", bucket, "", res, err); err != nil {
 			if errs.IsKind(err, errs.KindNoSuchBucket) || errs.IsKind(err, errs.KindAccessDenied) {
 				return nil, err
@@ -453,7 +453,7 @@ func (n *Node) DeleteObjects(ctx context.Context, c Caller, bucket string, keys 
 	}
 	// Nothing to commit, but the bucket must still be the caller's: no
 	// answer may tell another tenant what exists.
-	if err := n.linearize(ctx); err != nil {
+	if err := n.cons.Linearize(ctx); err != nil {
 		return nil, err
 	}
 	err := n.store.FSM.View(func(r *meta.Reader) error {

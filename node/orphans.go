@@ -19,7 +19,7 @@ import (
 
 // scanOrphans deletes this node's orphan shards and returns how many.
 func (n *Node) scanOrphans(ctx context.Context) (int, error) {
-	if err := n.linearize(ctx); err != nil {
+	if err := n.cons.Linearize(ctx); err != nil {
 		return 0, err
 	}
 	cutoff := n.now().Add(-n.cfg.OrphanGrace)

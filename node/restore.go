@@ -86,7 +86,7 @@ func (n *Node) restoreStream(ctx context.Context, d meta.DegradedStream) error {
 			return err
 		}
 	}
-	res, err := n.propose(ctx, meta.NewCommand(&meta.ShardsRestored{DataID: d.DataID, Shards: d.Lost}))
+	res, err := n.cons.Propose(ctx, meta.NewCommand(&meta.ShardsRestored{DataID: d.DataID, Shards: d.Lost}))
 	if _, err := result("ShardsRestored", "", "", res, err); err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ func (n *Node) RotateTenantKey(ctx context.Context, tenant string) (*KeyRotation
 	if !tenantPattern.MatchString(tenant) {
 		return nil, errs.Errorf("RotateTenantKey", errs.KindNoSuchTenant, "tenant %q does not exist", tenant)
 	}
-	if err := n.linearize(ctx); err != nil {
+	if err := n.cons.Linearize(ctx); err != nil {
 		return nil, err
 	}
 	var t *meta.Tenant
@@ -61,7 +61,7 @@ func (n *Node) RotateTenantKey(ctx context.Context, tenant string) (*KeyRotation
 	if err != nil {
 		return nil, err
 	}
-	res, err := n.propose(ctx, meta.NewCommand(&meta.RotateTenantKey{Tenant: tenant, Key: key}))
+	res, err := n.cons.Propose(ctx, meta.NewCommand(&meta.RotateTenantKey{Tenant: tenant, Key: key}))
 	if _, err := result("RotateTenantKey", "", "", res, err); err != nil {
 		return nil, err
 	}
@@ -170,7 +170,7 @@ func (n *Node) rewrapTenant(stop <-chan struct{}, tenant string) error {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(n.ctx, clusterTimeout)
-		res, err := n.propose(ctx, meta.NewCommand(&meta.RetireTenantKey{Tenant: tenant, Version: k.Version}))
+		res, err := n.cons.Propose(ctx, meta.NewCommand(&meta.RetireTenantKey{Tenant: tenant, Version: k.Version}))
 		cancel()
 		if _, err := result("RetireTenantKey", "", "", res, err); err != nil {
 			return err
@@ -219,7 +219,7 @@ func (n *Node) rewrap(stop <-chan struct{}, tenant string, current uint32, items
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, clusterTimeout)
 	defer cancel()
-	res, err := n.propose(ctx, meta.NewCommand(&meta.RewrapKeys{Tenant: tenant, Items: items}))
+	res, err := n.cons.Propose(ctx, meta.NewCommand(&meta.RewrapKeys{Tenant: tenant, Items: items}))
 	_, err = result("RewrapKeys", "", "", res, err)
 	return err
 }

@@ -93,7 +93,7 @@ func (n *Node) scrub(ctx context.Context, from []byte, st *ScrubStats, save func
 	// Catch up with the leader first, so the pass covers what was written
 	// up to its start; without a leader the local state still serves.
 	lctx, cancel := context.WithTimeout(ctx, time.Minute)
-	err := n.linearize(lctx)
+	err := n.cons.Linearize(lctx)
 	cancel()
 	if err != nil {
 		n.log.Warn("scrub runs on local metadata", "err", err)

@@ -24,7 +24,7 @@ func (n *Node) DeleteTenant(ctx context.Context, id string) (*TenantDeletion, er
 		return nil, errs.Errorf("DeleteTenant", errs.KindNoSuchTenant, "tenant %q does not exist", id)
 	}
 	var buckets int
-	if err := n.linearize(ctx); err != nil {
+	if err := n.cons.Linearize(ctx); err != nil {
 		return nil, err
 	}
 	n.store.FSM.View(func(r *meta.Reader) error {
@@ -32,7 +32,7 @@ func (n *Node) DeleteTenant(ctx context.Context, id string) (*TenantDeletion, er
 		buckets = len(bs)
 		return err
 	})
-	res, err := n.propose(ctx, meta.NewCommand(&meta.DeleteTenant{ID: id}))
+	res, err := n.cons.Propose(ctx, meta.NewCommand(&meta.DeleteTenant{ID: id}))
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +75,7 @@ func (n *Node) shred(stop <-chan struct{}) {
 		if errors.Is(err, raft.ErrNothingNewToSnapshot) {
 			// Commit an entry so that a snapshot can be taken.
 			ctx, cancel := context.WithTimeout(n.ctx, clusterTimeout)
-			n.propose(ctx, meta.NewCommand(&meta.Noop{}))
+			n.cons.Propose(ctx, meta.NewCommand(&meta.Noop{}))
 			cancel()
 		} else {
 			n.log.Error("shredding deleted tenants' keys failed; retrying", "err", err, "attempt", attempt)
@@ -115,7 +115,7 @@ func (n *Node) purgeBucket(stop <-chan struct{}, bucket string) error {
 		default:
 		}
 		ctx, cancel := context.WithTimeout(n.ctx, clusterTimeout)
-		res, err := n.propose(ctx, meta.NewCommand(&meta.PurgeBucket{Bucket: bucket, Max: purgeBatch}))
+		res, err := n.cons.Propose(ctx, meta.NewCommand(&meta.PurgeBucket{Bucket: bucket, Max: purgeBatch}))
 		cancel()
 		if err != nil {
 			return err

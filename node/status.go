@@ -63,7 +63,7 @@ type ClusterStatus struct {
 
 // ClusterStatus asks every member for its status.
 func (n *Node) ClusterStatus(ctx context.Context) (*ClusterStatus, error) {
-	if err := n.linearize(ctx); err != nil {
+	if err := n.cons.Linearize(ctx); err != nil {
 		return nil, err
 	}
 	var (

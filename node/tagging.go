@@ -38,7 +38,7 @@ func validTags(tags []Tag) error {
 
 // GetObjectTagging returns an object's tags (empty if it has none).
 func (n *Node) GetObjectTagging(ctx context.Context, c Caller, bucket, key string) ([]Tag, error) {
-	if err := n.linearize(ctx); err != nil {
+	if err := n.cons.Linearize(ctx); err != nil {
 		return nil, err
 	}
 	var tags []Tag
@@ -67,7 +67,7 @@ func (n *Node) DeleteObjectTagging(ctx context.Context, c Caller, bucket, key st
 
 func (n *Node) updateMeta(ctx context.Context, op string, c Caller, bucket, key string, change func(*sealedMeta)) error {
 	for attempt := 0; ; attempt++ {
-		if err := n.linearize(ctx); err != nil {
+		if err := n.cons.Linearize(ctx); err != nil {
 			return err
 		}
 		var (
@@ -88,7 +88,7 @@ func (n *Node) updateMeta(ctx context.Context, op string, c Caller, bucket, key 
 		if sealed, err = sealMeta(dk, sm, objectAD(c.Tenant, bucket, key, o.VersionID)); err != nil {
 			return err
 		}
-		res, err := n.propose(ctx, meta.NewCommand(&meta.SetObjectMeta{
+		res, err := n.cons.Propose(ctx, meta.NewCommand(&meta.SetObjectMeta{
 			Bucket: bucket, Key: key, Tenant: c.Tenant, VersionID: o.VersionID, SealedMeta: sealed}))
 		_, err = result(op, bucket, key, res, err)
 		if errs.IsKind(err, errs.KindConflict) && attempt < 3 {

@@ -89,7 +89,7 @@ func (n *Node) CreateTenant(ctx context.Context, id, accessKey, secret string) (
 	if err != nil {
 		return nil, err
 	}
-	res, err := n.propose(ctx, meta.NewCommand(&meta.CreateTenant{
+	res, err := n.cons.Propose(ctx, meta.NewCommand(&meta.CreateTenant{
 		Tenant:   meta.Tenant{ID: id, Created: key.Created, KeyVersion: 1, Keys: []meta.TenantKey{key}},
 		FirstKey: ak,
 	}))
@@ -105,7 +105,7 @@ func (n *Node) CreateTenant(ctx context.Context, id, accessKey, secret string) (
 
 // ListTenants lists the tenants.
 func (n *Node) ListTenants(ctx context.Context) ([]TenantInfo, error) {
-	if err := n.linearize(ctx); err != nil {
+	if err := n.cons.Linearize(ctx); err != nil {
 		return nil, err
 	}
 	var out []TenantInfo
@@ -137,7 +137,7 @@ func (n *Node) CreateAccessKey(ctx context.Context, tenant, accessKey, secret st
 	if err != nil {
 		return nil, err
 	}
-	res, err := n.propose(ctx, meta.NewCommand((*meta.CreateAccessKey)(ak)))
+	res, err := n.cons.Propose(ctx, meta.NewCommand((*meta.CreateAccessKey)(ak)))
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +150,7 @@ func (n *Node) CreateAccessKey(ctx context.Context, tenant, accessKey, secret st
 
 // ListAccessKeys lists a tenant's access keys (without secrets).
 func (n *Node) ListAccessKeys(ctx context.Context, tenant string) ([]AccessKeyInfo, error) {
-	if err := n.linearize(ctx); err != nil {
+	if err := n.cons.Linearize(ctx); err != nil {
 		return nil, err
 	}
 	var out []AccessKeyInfo
@@ -170,7 +170,7 @@ func (n *Node) ListAccessKeys(ctx context.Context, tenant string) ([]AccessKeyIn
 // DeleteAccessKey deletes an access key; requests signed with it fail at
 // once on every node.
 func (n *Node) DeleteAccessKey(ctx context.Context, tenant, accessKey string) error {
-	res, err := n.propose(ctx, meta.NewCommand(&meta.DeleteAccessKey{ID: accessKey, Tenant: tenant}))
+	res, err := n.cons.Propose(ctx, meta.NewCommand(&meta.DeleteAccessKey{ID: accessKey, Tenant: tenant}))
 	if err != nil {
 		return err
 	}
@@ -185,7 +185,7 @@ func (n *Node) DeleteAccessKey(ctx context.Context, tenant, accessKey string) er
 // The read is linearizable: a key deleted on any node stops working on
 // every node at once, and a key just created works everywhere.
 func (n *Node) LookupAccessKey(ctx context.Context, accessKey string) (Credential, error) {
-	if err := n.linearizeAuth(ctx); err != nil {
+	if err := n.cons.LinearizeAuth(ctx); err != nil {
 		return Credential{}, err
 	}
 	var ak *meta.AccessKey

@@ -30,7 +30,7 @@ func (n *Node) uploadInfo(u *meta.Upload) UploadInfo {
 // ListParts lists an upload's parts in number order, after opts.Marker.
 func (n *Node) ListParts(ctx context.Context, c Caller, bucket, key, uploadID string, opts ListPartsOptions) (ListPartsResult, error) {
 	var out ListPartsResult
-	if err := n.linearize(ctx); err != nil {
+	if err := n.cons.Linearize(ctx); err != nil {
 		return out, err
 	}
 	u, _, err := n.upload(ctx, "ListParts", c, bucket, key, uploadID)
@@ -70,7 +70,7 @@ func (n *Node) ListParts(ctx context.Context, c Caller, bucket, key, uploadID st
 // ListMultipartUploads lists a bucket's uploads in progress.
 func (n *Node) ListMultipartUploads(ctx context.Context, c Caller, bucket string, opts ListUploadsOptions) (ListUploadsResult, error) {
 	var out ListUploadsResult
-	if err := n.linearize(ctx); err != nil {
+	if err := n.cons.Linearize(ctx); err != nil {
 		return out, err
 	}
 	max := opts.MaxUploads
@@ -124,7 +124,7 @@ func (n *Node) expireUploads(ctx context.Context) {
 		return err
 	})
 	for _, u := range old {
-		res, err := n.propose(ctx, meta.NewCommand(&meta.AbortUpload{UploadID: u.ID, Tenant: u.Tenant}))
+		res, err := n.cons.Propose(ctx, meta.NewCommand(&meta.AbortUpload{UploadID: u.ID, Tenant: u.Tenant}))
 		if err != nil || res.Err != nil {
 			continue
 		}
