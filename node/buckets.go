@@ -4,8 +4,8 @@ import (
 	"context"
 	"time"
 
-	"github.com/kommunal-cloud/kcs/node/errs"
 	"github.com/kommunal-cloud/kcs/node/meta"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // ListBuckets lists the caller's buckets.
@@ -43,12 +43,12 @@ func bucketFor(r *meta.Reader, op string, c Caller, bucket string) (*meta.Bucket
 		return nil, err
 	}
 	if !ok {
-		return nil, &errs.Error{Op: op, Kind: errs.KindNoSuchBucket, Bucket: bucket}
+		return nil, &objapi.Error{Op: op, Kind: objapi.KindNoSuchBucket, Bucket: bucket}
 	}
 	if b.Tenant != c.Tenant || b.Purging {
 		// A purging bucket's tenant was deleted: nobody may use it, not
 		// even a tenant made anew under the same name.
-		return nil, &errs.Error{Op: op, Kind: errs.KindAccessDenied, Bucket: bucket}
+		return nil, &objapi.Error{Op: op, Kind: objapi.KindAccessDenied, Bucket: bucket}
 	}
 	return b, nil
 }

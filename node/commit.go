@@ -2,10 +2,11 @@ package node
 
 import (
 	"context"
+	"strings"
 
 	"github.com/kommunal-cloud/kcs/node/crypt"
-	"github.com/kommunal-cloud/kcs/node/errs"
 	"github.com/kommunal-cloud/kcs/node/meta"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // The commit step of every write. A write first makes its streams durable
@@ -67,7 +68,7 @@ func (n *Node) commit(ctx context.Context, op, bucket, key string, cmd *meta.Com
 func (n *Node) proposeWrapped(ctx context.Context, w *wrapping, cmd *meta.Command) (*meta.Result, error) {
 	for attempt := 1; ; attempt++ {
 		res, err := n.cons.Propose(ctx, cmd)
-		if err != nil || res.Err == nil || res.Err.Kind != errs.KindStaleKey || attempt == 3 {
+		if err != nil || res.Err == nil || res.Err.Kind != objapi.KindStaleKey || attempt == 3 {
 			return res, err
 		}
 		// The refusal came from the leader; this node may not have applied
@@ -103,4 +104,22 @@ func result(op, bucket, key string, res *meta.Result, err error) (*meta.Result, 
 		return res, &e
 	}
 	return res, nil
+}
+
+// etagCondition writes an If-Match list as the metadata's commands carry
+// it: entries unquoted and without weak markers, so that the FSM's matcher
+// (which strips only quotes, and must decide as every older member does)
+// reads the list as objapi.ETagMatches would.
+func etagCondition(list string) string {
+	if list == "" {
+		return ""
+	}
+	parts := strings.Split(list, ",")
+	for i, p := range parts {
+		if p = strings.TrimSpace(p); p != "*" {
+			p = objapi.UnquoteETag(p)
+		}
+		parts[i] = p
+	}
+	return strings.Join(parts, ",")
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/kommunal-cloud/kcs/node/checksum"
 	"github.com/kommunal-cloud/kcs/node/crypt"
-	"github.com/kommunal-cloud/kcs/node/errs"
 	"github.com/kommunal-cloud/kcs/node/meta"
 	"github.com/kommunal-cloud/kcs/node/objapi"
 )
@@ -65,7 +64,7 @@ func (n *Node) openCopySource(ctx context.Context, op string, c Caller, src Copy
 // If-None-Match fails whatever If-Modified-Since says.
 func copyConditions(src CopySource, o *meta.Object) error {
 	fail := func(what string) error {
-		return errs.Errorf("copy", errs.KindPrecondition, "the copy source's %s condition failed", what)
+		return objapi.Errorf("copy", objapi.KindPrecondition, "the copy source's %s condition failed", what)
 	}
 	modified := time.Unix(0, o.Modified).Truncate(time.Second)
 	if src.IfMatch != "" {
@@ -109,11 +108,11 @@ func (n *Node) CopyObject(ctx context.Context, c Caller, src CopySource, bucket,
 		return ObjectInfo{}, err
 	}
 	if src.Bucket == bucket && src.Key == key && !opts.ReplaceMetadata && !opts.ReplaceTags && opts.Put.ChecksumAlgorithm == "" {
-		return ObjectInfo{}, errs.Errorf(op, errs.KindInvalidRequest,
+		return ObjectInfo{}, objapi.Errorf(op, objapi.KindInvalidRequest,
 			"this copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes")
 	}
 	if cs.o.Size > maxCopySource {
-		return ObjectInfo{}, errs.Errorf(op, errs.KindInvalidRequest, "the specified copy source is larger than the maximum allowable size for a copy source: %d", maxCopySource)
+		return ObjectInfo{}, objapi.Errorf(op, objapi.KindInvalidRequest, "the specified copy source is larger than the maximum allowable size for a copy source: %d", maxCopySource)
 	}
 	sm := cs.sm
 	if opts.ReplaceMetadata {
@@ -145,7 +144,7 @@ func (n *Node) CopyObject(ctx context.Context, c Caller, src CopySource, bucket,
 	if opts.Put.ChecksumAlgorithm != "" {
 		var ok bool
 		if alg, ok = checksum.Lookup(opts.Put.ChecksumAlgorithm); !ok {
-			return ObjectInfo{}, errs.Errorf(op, errs.KindInvalidArgument, "unsupported checksum algorithm %q", opts.Put.ChecksumAlgorithm)
+			return ObjectInfo{}, objapi.Errorf(op, objapi.KindInvalidArgument, "unsupported checksum algorithm %q", opts.Put.ChecksumAlgorithm)
 		}
 		h = alg.New()
 	}
@@ -175,7 +174,7 @@ func (n *Node) CopyObject(ctx context.Context, c Caller, src CopySource, bucket,
 	}
 	obj.Parts[0].Checksums = obj.Checksums
 	cmd := meta.NewCommand(&meta.PutObject{Bucket: bucket, Key: key, Tenant: c.Tenant, Object: obj,
-		IfNoneMatch: opts.Put.IfNoneMatch, IfMatch: opts.Put.IfMatch})
+		IfNoneMatch: opts.Put.IfNoneMatch, IfMatch: etagCondition(opts.Put.IfMatch)})
 	if _, err := n.commit(ctx, op, bucket, key, cmd, &wrapping{tenant: c.Tenant, dk: dk, owner: crypt.ObjectOwner(c.Tenant, bucket, key, version),
 		set: func(w crypt.WrappedKey, v uint32) {
 			cmd.Payload.(*meta.PutObject).Object.WrappedKey, cmd.Payload.(*meta.PutObject).Object.KeyVersion = w, v
@@ -191,7 +190,7 @@ func (n *Node) CopyObject(ctx context.Context, c Caller, src CopySource, bucket,
 func (n *Node) UploadPartCopy(ctx context.Context, c Caller, src CopySource, bucket, key, uploadID string, part int) (PartInfo, error) {
 	const op = "UploadPartCopy"
 	if part < 1 || part > MaxParts {
-		return PartInfo{}, errs.Errorf(op, errs.KindInvalidArgument, "part number must be an integer between 1 and 10000, inclusive")
+		return PartInfo{}, objapi.Errorf(op, objapi.KindInvalidArgument, "part number must be an integer between 1 and 10000, inclusive")
 	}
 	if err := n.cons.Linearize(ctx); err != nil {
 		return PartInfo{}, err
@@ -208,12 +207,12 @@ func (n *Node) UploadPartCopy(ctx context.Context, c Caller, src CopySource, buc
 	if src.Range != nil {
 		r := *src.Range
 		if r.Suffix > 0 || r.Last < 0 || r.First > r.Last || r.Last >= cs.o.Size {
-			return PartInfo{}, errs.Errorf(op, errs.KindInvalidRange, "the x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
+			return PartInfo{}, objapi.Errorf(op, objapi.KindInvalidRange, "the x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
 		}
 		off, length = r.First, r.Last-r.First+1
 	}
 	if length > MaxPutSize {
-		return PartInfo{}, errs.Errorf(op, errs.KindEntityTooLarge, "a part takes at most 5 GiB")
+		return PartInfo{}, objapi.Errorf(op, objapi.KindEntityTooLarge, "a part takes at most 5 GiB")
 	}
 	var h hash.Hash
 	var alg *checksum.Algorithm

@@ -3,8 +3,8 @@ package node
 import (
 	"context"
 
-	"github.com/kommunal-cloud/kcs/node/errs"
 	"github.com/kommunal-cloud/kcs/node/meta"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // A bucket's CORS rules are public configuration: browsers send preflight
@@ -31,7 +31,7 @@ func fromMetaCORS(rules []meta.CORSRule) []CORSRule {
 // PutBucketCors sets a bucket's CORS rules (s3api validated them).
 func (n *Node) PutBucketCors(ctx context.Context, c Caller, bucket string, rules []CORSRule) error {
 	if len(rules) == 0 {
-		return errs.Errorf("PutBucketCors", errs.KindMalformedXML, "a CORS configuration needs at least one rule")
+		return objapi.Errorf("PutBucketCors", objapi.KindMalformedXML, "a CORS configuration needs at least one rule")
 	}
 	res, err := n.cons.Propose(ctx, meta.NewCommand(&meta.PutBucketCORS{Bucket: bucket, Tenant: c.Tenant, Rules: toMetaCORS(rules)}))
 	_, err = result("PutBucketCors", bucket, "", res, err)
@@ -50,7 +50,7 @@ func (n *Node) GetBucketCors(ctx context.Context, c Caller, bucket string) ([]CO
 			return err
 		}
 		if len(b.CORS) == 0 {
-			return &errs.Error{Op: "GetBucketCors", Kind: errs.KindNoSuchCORS, Bucket: bucket}
+			return &objapi.Error{Op: "GetBucketCors", Kind: objapi.KindNoSuchCORS, Bucket: bucket}
 		}
 		rules = fromMetaCORS(b.CORS)
 		return nil

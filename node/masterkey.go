@@ -5,8 +5,8 @@ import (
 	"errors"
 
 	"github.com/kommunal-cloud/kcs/node/crypt"
-	"github.com/kommunal-cloud/kcs/node/errs"
 	"github.com/kommunal-cloud/kcs/node/meta"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // Rotating the master key: the operator restarts every node with the new
@@ -31,7 +31,7 @@ func (n *Node) RotateMasterKey(ctx context.Context, id string) (*MasterKeyRotati
 		id = n.keys.First().ID()
 	}
 	if _, ok := n.keys.Key(id); !ok {
-		return nil, errs.Errorf("RotateMasterKey", errs.KindInvalidArgument, "this node was not given master key %s", id)
+		return nil, objapi.Errorf("RotateMasterKey", objapi.KindInvalidArgument, "this node was not given master key %s", id)
 	}
 	res, err := n.cons.Propose(ctx, meta.NewCommand(&meta.SetMasterKey{ID: id}))
 	if _, err := result("RotateMasterKey", "", "", res, err); err != nil {
@@ -176,5 +176,5 @@ func (n *Node) wrappingKey(ctx context.Context) (*crypt.MasterKey, error) {
 	if mk, ok := n.keys.Key(id); ok {
 		return mk, nil
 	}
-	return nil, errs.Errorf("wrap", errs.KindUnavailable, "this node lacks the cluster's master key %s", id)
+	return nil, objapi.Errorf("wrap", objapi.KindUnavailable, "this node lacks the cluster's master key %s", id)
 }

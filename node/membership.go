@@ -17,8 +17,8 @@ import (
 
 	"github.com/kommunal-cloud/kcs/node/consensus"
 	"github.com/kommunal-cloud/kcs/node/crypt"
-	"github.com/kommunal-cloud/kcs/node/errs"
 	"github.com/kommunal-cloud/kcs/node/meta"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // Voters are spread over the sites: one per site first, at most maxVoters,
@@ -115,7 +115,7 @@ func (n *Node) initCluster(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if res.Err != nil && res.Err.Kind != errs.KindConflict {
+		if res.Err != nil && res.Err.Kind != objapi.KindConflict {
 			return res.Err
 		}
 	}
@@ -184,7 +184,7 @@ func (n *Node) announceMovedAddrs(ctx context.Context) error {
 				return nil
 			}
 		}
-		var errs []error
+		var failures []error
 		for _, m := range members {
 			if m.ID == n.cfg.ID {
 				continue
@@ -195,10 +195,10 @@ func (n *Node) announceMovedAddrs(ctx context.Context) error {
 			if err == nil {
 				return nil
 			}
-			errs = append(errs, fmt.Errorf("via %s: %w", m.ID, err))
+			failures = append(failures, fmt.Errorf("via %s: %w", m.ID, err))
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("node: announcing the new addresses: %w", errors.Join(errs...))
+			return fmt.Errorf("node: announcing the new addresses: %w", errors.Join(failures...))
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -230,7 +230,7 @@ func (n *Node) register(ctx context.Context, rec meta.Node) error {
 		return nil
 	})
 	if old != nil && old.Site != rec.Site {
-		return errs.Errorf("join", errs.KindConflict, "node %s is registered in site %s, not %s", rec.ID, old.Site, rec.Site)
+		return objapi.Errorf("join", objapi.KindConflict, "node %s is registered in site %s, not %s", rec.ID, old.Site, rec.Site)
 	}
 	if old == nil || old.RaftAddr != rec.RaftAddr || old.RPCAddr != rec.RPCAddr || len(old.Drives) != len(rec.Drives) || fmt.Sprint(old.S3Addrs) != fmt.Sprint(rec.S3Addrs) ||
 		fmt.Sprint(old.MasterKeys) != fmt.Sprint(rec.MasterKeys) || old.CommandLevel != rec.CommandLevel || old.Version != rec.Version {
@@ -298,7 +298,7 @@ func (n *Node) shouldVote(rec meta.Node, servers []raft.Server) bool {
 // Join handles a node's request to join (rpc.Handler).
 func (n *Node) Join(ctx context.Context, rec meta.Node) error {
 	if !idPattern.MatchString(rec.ID) || !idPattern.MatchString(rec.Site) || rec.RaftAddr == "" || rec.RPCAddr == "" {
-		return errs.Errorf("join", errs.KindInvalidArgument, "bad node record")
+		return objapi.Errorf("join", objapi.KindInvalidArgument, "bad node record")
 	}
 	ctx, cancel := context.WithTimeout(ctx, clusterTimeout)
 	defer cancel()

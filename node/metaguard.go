@@ -7,7 +7,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kommunal-cloud/kcs/node/errs"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // metaGuard watches the drive that holds the node's metadata (the Raft
@@ -75,7 +75,7 @@ func (g *metaGuard) check(context.Context) {
 // its metadata current.
 func (n *Node) metaHealthy() error {
 	if p := n.meta.problem.Load(); p != nil {
-		return &errs.Error{Op: "metadata", Kind: errs.KindUnavailable, Msg: *p}
+		return &objapi.Error{Op: "metadata", Kind: objapi.KindUnavailable, Msg: *p}
 	}
 	return nil
 }

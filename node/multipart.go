@@ -11,8 +11,8 @@ import (
 
 	"github.com/kommunal-cloud/kcs/node/checksum"
 	"github.com/kommunal-cloud/kcs/node/crypt"
-	"github.com/kommunal-cloud/kcs/node/errs"
 	"github.com/kommunal-cloud/kcs/node/meta"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // A multipart upload has one data key, made at CreateMultipartUpload and
@@ -39,7 +39,7 @@ func (n *Node) CreateMultipartUpload(ctx context.Context, c Caller, bucket, key 
 	}
 	w, err := n.prepareWrite("CreateMultipartUpload", c, bucket)
 	if err != nil {
-		if !errs.IsKind(err, errs.KindNoSuchBucket) {
+		if !objapi.IsKind(err, objapi.KindNoSuchBucket) {
 			return "", err
 		}
 		if lerr := n.cons.Linearize(ctx); lerr != nil {
@@ -78,19 +78,19 @@ func (n *Node) CreateMultipartUpload(ctx context.Context, c Caller, bucket, key 
 func uploadChecksum(alg, ctype string) (string, string, error) {
 	if alg == "" {
 		if ctype != "" {
-			return "", "", errs.Errorf("CreateMultipartUpload", errs.KindInvalidRequest, "x-amz-checksum-type needs x-amz-checksum-algorithm")
+			return "", "", objapi.Errorf("CreateMultipartUpload", objapi.KindInvalidRequest, "x-amz-checksum-type needs x-amz-checksum-algorithm")
 		}
 		return "", "", nil
 	}
 	a, ok := checksum.Lookup(alg)
 	if !ok {
-		return "", "", errs.Errorf("CreateMultipartUpload", errs.KindInvalidArgument, "unsupported checksum algorithm %q", alg)
+		return "", "", objapi.Errorf("CreateMultipartUpload", objapi.KindInvalidArgument, "unsupported checksum algorithm %q", alg)
 	}
 	if ctype == "" {
 		ctype = a.Types()[0]
 	}
 	if !a.AllowsType(ctype) {
-		return "", "", errs.Errorf("CreateMultipartUpload", errs.KindInvalidRequest, "the %s checksum type is not supported for %s", ctype, a.Name)
+		return "", "", objapi.Errorf("CreateMultipartUpload", objapi.KindInvalidRequest, "the %s checksum type is not supported for %s", ctype, a.Name)
 	}
 	return a.Name, ctype, nil
 }
@@ -112,7 +112,7 @@ func (n *Node) upload(ctx context.Context, op string, c Caller, bucket, key, id 
 				if _, err := bucketFor(r, op, c, bucket); err != nil {
 					return err
 				}
-				return &errs.Error{Op: op, Kind: errs.KindNoSuchUpload, Bucket: bucket, Key: key}
+				return &objapi.Error{Op: op, Kind: objapi.KindNoSuchUpload, Bucket: bucket, Key: key}
 			}
 			tk, err := n.tenantKey(r, c.Tenant, got.KeyVersion)
 			if err != nil {
@@ -120,14 +120,14 @@ func (n *Node) upload(ctx context.Context, op string, c Caller, bucket, key, id 
 			}
 			dk, err = tk.UnwrapDataKey(got.WrappedKey, crypt.UploadOwner(c.Tenant, bucket, key, id))
 			if err != nil {
-				return &errs.Error{Op: op, Kind: errs.KindCorrupt, Err: err}
+				return &objapi.Error{Op: op, Kind: objapi.KindCorrupt, Err: err}
 			}
 			u = got
 			return nil
 		})
 	}
 	err := read()
-	if errs.IsKind(err, errs.KindNoSuchUpload) || errs.IsKind(err, errs.KindNoSuchBucket) {
+	if objapi.IsKind(err, objapi.KindNoSuchUpload) || objapi.IsKind(err, objapi.KindNoSuchBucket) {
 		if lerr := n.cons.Linearize(ctx); lerr != nil {
 			return nil, nil, lerr
 		}
@@ -139,10 +139,10 @@ func (n *Node) upload(ctx context.Context, op string, c Caller, bucket, key, id 
 // UploadPart stores one part.
 func (n *Node) UploadPart(ctx context.Context, c Caller, bucket, key, uploadID string, part int, body io.Reader, opts PartOptions) (PartInfo, error) {
 	if part < 1 || part > MaxParts {
-		return PartInfo{}, errs.Errorf("UploadPart", errs.KindInvalidArgument, "part number must be an integer between 1 and 10000, inclusive")
+		return PartInfo{}, objapi.Errorf("UploadPart", objapi.KindInvalidArgument, "part number must be an integer between 1 and 10000, inclusive")
 	}
 	if opts.Size > MaxPutSize {
-		return PartInfo{}, errs.Errorf("UploadPart", errs.KindEntityTooLarge, "a part takes at most 5 GiB")
+		return PartInfo{}, objapi.Errorf("UploadPart", objapi.KindEntityTooLarge, "a part takes at most 5 GiB")
 	}
 	u, dk, err := n.upload(ctx, "UploadPart", c, bucket, key, uploadID)
 	if err != nil {
@@ -157,7 +157,7 @@ func (n *Node) UploadPart(ctx context.Context, c Caller, bucket, key, uploadID s
 	}
 	if u.ChecksumAlgorithm != "" && findChecksum(st.part.Checksums, u.ChecksumAlgorithm) == "" {
 		n.deleteShardsSoon(st.part)
-		return PartInfo{}, errs.Errorf("UploadPart", errs.KindInvalidRequest, "the upload was created using a %s checksum; the part must carry one", u.ChecksumAlgorithm)
+		return PartInfo{}, objapi.Errorf("UploadPart", objapi.KindInvalidRequest, "the upload was created using a %s checksum; the part must carry one", u.ChecksumAlgorithm)
 	}
 	st.part.ETag = hex.EncodeToString(st.md5[:])
 	cmd := meta.NewCommand(&meta.PutPart{UploadID: uploadID, Tenant: c.Tenant, Part: st.part})
@@ -174,14 +174,14 @@ func (n *Node) UploadPart(ctx context.Context, c Caller, bucket, key, uploadID s
 func (n *Node) CompleteMultipartUpload(ctx context.Context, c Caller, bucket, key, uploadID string, parts []CompletePart, opts CompleteOptions) (ObjectInfo, error) {
 	const op = "CompleteMultipartUpload"
 	if len(parts) == 0 {
-		return ObjectInfo{}, errs.Errorf(op, errs.KindMalformedXML, "you must specify at least one part")
+		return ObjectInfo{}, objapi.Errorf(op, objapi.KindMalformedXML, "you must specify at least one part")
 	}
 	if len(parts) > MaxParts {
-		return ObjectInfo{}, errs.Errorf(op, errs.KindTooManyParts, "at most 10000 parts")
+		return ObjectInfo{}, objapi.Errorf(op, objapi.KindTooManyParts, "at most 10000 parts")
 	}
 	for i := 1; i < len(parts); i++ {
 		if parts[i].Number <= parts[i-1].Number {
-			return ObjectInfo{}, errs.Errorf(op, errs.KindInvalidPartOrder, "the list of parts was not in ascending order")
+			return ObjectInfo{}, objapi.Errorf(op, objapi.KindInvalidPartOrder, "the list of parts was not in ascending order")
 		}
 	}
 	if err := n.cons.Linearize(ctx); err != nil {
@@ -210,20 +210,20 @@ func (n *Node) CompleteMultipartUpload(ctx context.Context, c Caller, bucket, ke
 	var size int64
 	sums := md5.New()
 	if opts.ChecksumType != "" && opts.ChecksumType != u.ChecksumType {
-		return ObjectInfo{}, errs.Errorf(op, errs.KindInvalidRequest, "the upload was created with checksum type %q, not %q", u.ChecksumType, opts.ChecksumType)
+		return ObjectInfo{}, objapi.Errorf(op, objapi.KindInvalidRequest, "the upload was created with checksum type %q, not %q", u.ChecksumType, opts.ChecksumType)
 	}
 	for i, cp := range parts {
 		p, ok := stored[cp.Number]
 		if !ok || strings.Trim(cp.ETag, `"`) != p.ETag {
-			return ObjectInfo{}, errs.Errorf(op, errs.KindInvalidPart, "part %d was not uploaded or its ETag differs", cp.Number)
+			return ObjectInfo{}, objapi.Errorf(op, objapi.KindInvalidPart, "part %d was not uploaded or its ETag differs", cp.Number)
 		}
 		for _, want := range cp.Checksums {
 			if got := findChecksum(p.Checksums, want.Algorithm); got != want.Value {
-				return ObjectInfo{}, errs.Errorf(op, errs.KindInvalidPart, "part %d's %s checksum differs from the uploaded part's", cp.Number, want.Algorithm)
+				return ObjectInfo{}, objapi.Errorf(op, objapi.KindInvalidPart, "part %d's %s checksum differs from the uploaded part's", cp.Number, want.Algorithm)
 			}
 		}
 		if i < len(parts)-1 && p.Size < MinPartSize {
-			return ObjectInfo{}, errs.Errorf(op, errs.KindEntityTooSmall, "part %d is %d bytes; every part but the last must be at least 5 MiB", cp.Number, p.Size)
+			return ObjectInfo{}, objapi.Errorf(op, objapi.KindEntityTooSmall, "part %d is %d bytes; every part but the last must be at least 5 MiB", cp.Number, p.Size)
 		}
 		raw, _ := hex.DecodeString(p.ETag)
 		sums.Write(raw)
@@ -231,7 +231,7 @@ func (n *Node) CompleteMultipartUpload(ctx context.Context, c Caller, bucket, ke
 		chosen = append(chosen, p)
 	}
 	if size > MaxObject {
-		return ObjectInfo{}, errs.Errorf(op, errs.KindEntityTooLarge, "the object would be %d bytes, beyond 5 TiB", size)
+		return ObjectInfo{}, objapi.Errorf(op, objapi.KindEntityTooLarge, "the object would be %d bytes, beyond 5 TiB", size)
 	}
 	version := newID()
 	wrapped, err := tk.WrapDataKey(dk, crypt.ObjectOwner(c.Tenant, bucket, key, version))
@@ -240,7 +240,7 @@ func (n *Node) CompleteMultipartUpload(ctx context.Context, c Caller, bucket, ke
 	}
 	sm, err := openMeta(dk, u.SealedMeta, objectAD(c.Tenant, bucket, key, "upload:"+uploadID))
 	if err != nil {
-		return ObjectInfo{}, &errs.Error{Op: op, Kind: errs.KindCorrupt, Err: err}
+		return ObjectInfo{}, &objapi.Error{Op: op, Kind: objapi.KindCorrupt, Err: err}
 	}
 	sealed, err := sealMeta(dk, sm, objectAD(c.Tenant, bucket, key, version))
 	if err != nil {
@@ -261,11 +261,11 @@ func (n *Node) CompleteMultipartUpload(ctx context.Context, c Caller, bucket, ke
 	}
 	for _, want := range opts.Checksums {
 		if findChecksum(obj.Checksums, want.Algorithm) != want.Value {
-			return ObjectInfo{}, errs.Errorf(op, errs.KindBadDigest, "the %s you specified for the object did not match the one computed from its parts", want.Algorithm)
+			return ObjectInfo{}, objapi.Errorf(op, objapi.KindBadDigest, "the %s you specified for the object did not match the one computed from its parts", want.Algorithm)
 		}
 	}
 	cmd := meta.NewCommand(&meta.CompleteUpload{UploadID: uploadID, Tenant: c.Tenant, Object: obj,
-		IfNoneMatch: opts.IfNoneMatch, IfMatch: opts.IfMatch})
+		IfNoneMatch: opts.IfNoneMatch, IfMatch: etagCondition(opts.IfMatch)})
 	if _, err := n.commit(ctx, op, bucket, key, cmd, &wrapping{tenant: c.Tenant, dk: dk, owner: crypt.ObjectOwner(c.Tenant, bucket, key, version),
 		set: func(w crypt.WrappedKey, v uint32) {
 			cmd.Payload.(*meta.CompleteUpload).Object.WrappedKey, cmd.Payload.(*meta.CompleteUpload).Object.KeyVersion = w, v
@@ -300,18 +300,18 @@ func objectChecksum(u *meta.Upload, parts []meta.Part) (string, error) {
 	const op = "CompleteMultipartUpload"
 	a, ok := checksum.Lookup(u.ChecksumAlgorithm)
 	if !ok {
-		return "", errs.Errorf(op, errs.KindInternal, "upload has unknown checksum algorithm %q", u.ChecksumAlgorithm)
+		return "", objapi.Errorf(op, objapi.KindInternal, "upload has unknown checksum algorithm %q", u.ChecksumAlgorithm)
 	}
 	var raw [][]byte
 	var crcs []checksum.Part
 	for _, p := range parts {
 		v := findChecksum(p.Checksums, a.Name)
 		if v == "" {
-			return "", errs.Errorf(op, errs.KindInvalidRequest, "the upload was created using a %s checksum; part %d was uploaded without one", a.Name, p.Number)
+			return "", objapi.Errorf(op, objapi.KindInvalidRequest, "the upload was created using a %s checksum; part %d was uploaded without one", a.Name, p.Number)
 		}
 		d, err := a.Decode(v)
 		if err != nil {
-			return "", &errs.Error{Op: op, Kind: errs.KindInternal, Err: err}
+			return "", &objapi.Error{Op: op, Kind: objapi.KindInternal, Err: err}
 		}
 		raw = append(raw, d)
 		crcs = append(crcs, checksum.Part{CRC: d, Size: p.Size})
@@ -319,7 +319,7 @@ func objectChecksum(u *meta.Upload, parts []meta.Part) (string, error) {
 	if u.ChecksumType == checksum.FullObject {
 		v, err := a.FullObjectOf(crcs)
 		if err != nil {
-			return "", &errs.Error{Op: op, Kind: errs.KindInternal, Err: err}
+			return "", &objapi.Error{Op: op, Kind: objapi.KindInternal, Err: err}
 		}
 		return v, nil
 	}

@@ -23,7 +23,7 @@ import (
 	"github.com/kommunal-cloud/kcs/node"
 	"github.com/kommunal-cloud/kcs/node/checksum"
 	"github.com/kommunal-cloud/kcs/node/crypt"
-	"github.com/kommunal-cloud/kcs/node/errs"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 	"github.com/kommunal-cloud/kcs/node/shardstore"
 )
 
@@ -927,7 +927,7 @@ func TestDeleteTenantShredsItsKey(t *testing.T) {
 	}
 	// At once, on every node: no signing, no reading, no writing.
 	for _, n := range c.nodes {
-		if _, err := n.LookupAccessKey(ctx, gone.AccessKey); !errs.IsKind(err, errs.KindNoSuchAccessKey) {
+		if _, err := n.LookupAccessKey(ctx, gone.AccessKey); !objapi.IsKind(err, objapi.KindNoSuchAccessKey) {
 			t.Fatalf("the deleted tenant's access key: %v", err)
 		}
 		if _, err := n.GetObject(ctx, goneC, "weg-akten", "akte-1", node.GetOptions{}); err == nil {
@@ -937,7 +937,7 @@ func TestDeleteTenantShredsItsKey(t *testing.T) {
 			t.Fatal("the deleted tenant's bucket takes writes")
 		}
 	}
-	if _, err := c.nodes[0].DeleteTenant(ctx, "gemeinde-weg"); !errs.IsKind(err, errs.KindNoSuchTenant) {
+	if _, err := c.nodes[0].DeleteTenant(ctx, "gemeinde-weg"); !objapi.IsKind(err, objapi.KindNoSuchTenant) {
 		t.Fatalf("deleting it again: %v", err)
 	}
 
@@ -956,7 +956,7 @@ func TestDeleteTenantShredsItsKey(t *testing.T) {
 		if shardFiles(c) != 6 {
 			left = append(left, fmt.Sprintf("%d shard files", shardFiles(c)))
 		}
-		if err := c.nodes[2].CreateBucket(ctx, staysC, "weg-akten"); err != nil && !errs.IsKind(err, errs.KindBucketOwnedByYou) {
+		if err := c.nodes[2].CreateBucket(ctx, staysC, "weg-akten"); err != nil && !objapi.IsKind(err, objapi.KindBucketOwnedByYou) {
 			left = append(left, "bucket name still taken: "+err.Error())
 		}
 		if len(left) == 0 {
@@ -1102,7 +1102,7 @@ func TestRotateTenantKeyRewraps(t *testing.T) {
 			}
 		}
 	}
-	if _, err := c.nodes[0].RotateTenantKey(ctx, "gemeinde-nie"); !errs.IsKind(err, errs.KindNoSuchTenant) {
+	if _, err := c.nodes[0].RotateTenantKey(ctx, "gemeinde-nie"); !objapi.IsKind(err, objapi.KindNoSuchTenant) {
 		t.Fatalf("rotating a tenant that does not exist: %v", err)
 	}
 }
@@ -1155,14 +1155,14 @@ func TestRotateMasterKey(t *testing.T) {
 		}
 	}
 
-	if _, err := c.nodes[0].RotateMasterKey(ctx, newKey.ID()); !errs.IsKind(err, errs.KindInvalidArgument) {
+	if _, err := c.nodes[0].RotateMasterKey(ctx, newKey.ID()); !objapi.IsKind(err, objapi.KindInvalidArgument) {
 		t.Fatalf("rotating to a key the node lacks: %v", err)
 	}
 	if _, err := restart(0, newKey, oldKey); err != nil {
 		t.Fatal(err)
 	}
 	readAll(c.nodes[0])
-	if _, err := c.nodes[0].RotateMasterKey(ctx, ""); !errs.IsKind(err, errs.KindConflict) || !strings.Contains(err.Error(), "n1, n2") {
+	if _, err := c.nodes[0].RotateMasterKey(ctx, ""); !objapi.IsKind(err, objapi.KindConflict) || !strings.Contains(err.Error(), "n1, n2") {
 		t.Fatalf("rotating while n1 and n2 lack the key: %v", err)
 	}
 	for _, i := range []int{1, 2} {
@@ -1174,7 +1174,7 @@ func TestRotateMasterKey(t *testing.T) {
 	var rot *node.MasterKeyRotation
 	var err error
 	for range 100 {
-		if rot, err = c.nodes[1].RotateMasterKey(ctx, newKey.ID()); !errs.IsKind(err, errs.KindConflict) {
+		if rot, err = c.nodes[1].RotateMasterKey(ctx, newKey.ID()); !objapi.IsKind(err, objapi.KindConflict) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)

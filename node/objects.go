@@ -11,8 +11,8 @@ import (
 
 	"github.com/kommunal-cloud/kcs/node/checksum"
 	"github.com/kommunal-cloud/kcs/node/crypt"
-	"github.com/kommunal-cloud/kcs/node/errs"
 	"github.com/kommunal-cloud/kcs/node/meta"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // S3's size limits.
@@ -80,7 +80,7 @@ func checkUserMeta(m map[string]string) error {
 		n += len(k) + len(v)
 	}
 	if n > maxUserMeta {
-		return errs.Errorf("PutObject", errs.KindInvalidArgument, "user metadata is %d bytes, the limit is %d", n, maxUserMeta)
+		return objapi.Errorf("PutObject", objapi.KindInvalidArgument, "user metadata is %d bytes, the limit is %d", n, maxUserMeta)
 	}
 	return nil
 }
@@ -107,7 +107,7 @@ type limitBody struct {
 	left int64
 }
 
-var errBodyTooLarge = errs.Errorf("PutObject", errs.KindEntityTooLarge, "body larger than 5 GiB")
+var errBodyTooLarge = objapi.Errorf("PutObject", objapi.KindEntityTooLarge, "body larger than 5 GiB")
 
 func (l *limitBody) Read(p []byte) (int, error) {
 	if l.left <= 0 {
@@ -177,7 +177,7 @@ func (n *Node) PutObject(ctx context.Context, c Caller, bucket, key string, body
 		return ObjectInfo{}, err
 	}
 	if opts.Size > MaxPutSize {
-		return ObjectInfo{}, errs.Errorf("PutObject", errs.KindEntityTooLarge, "%d bytes; a single PUT takes at most 5 GiB", opts.Size)
+		return ObjectInfo{}, objapi.Errorf("PutObject", objapi.KindEntityTooLarge, "%d bytes; a single PUT takes at most 5 GiB", opts.Size)
 	}
 	if err := checkUserMeta(opts.UserMeta); err != nil {
 		return ObjectInfo{}, err
@@ -188,7 +188,7 @@ func (n *Node) PutObject(ctx context.Context, c Caller, bucket, key string, body
 	// Fail a doomed request before writing shards; the commit checks again.
 	w, err := n.prepareWrite("PutObject", c, bucket)
 	if err != nil {
-		if errs.IsKind(err, errs.KindNoSuchBucket) {
+		if objapi.IsKind(err, objapi.KindNoSuchBucket) {
 			// Maybe created elsewhere a moment ago.
 			if lerr := n.cons.Linearize(ctx); lerr != nil {
 				return ObjectInfo{}, lerr
@@ -224,7 +224,7 @@ func (n *Node) PutObject(ctx context.Context, c Caller, bucket, key string, body
 		obj.ChecksumType = checksum.FullObject
 	}
 	cmd := meta.NewCommand(&meta.PutObject{Bucket: bucket, Key: key, Tenant: c.Tenant, Object: obj,
-		IfNoneMatch: opts.IfNoneMatch, IfMatch: opts.IfMatch})
+		IfNoneMatch: opts.IfNoneMatch, IfMatch: etagCondition(opts.IfMatch)})
 	if _, err := n.commit(ctx, "PutObject", bucket, key, cmd, &wrapping{tenant: c.Tenant, dk: dk, owner: crypt.ObjectOwner(c.Tenant, bucket, key, version),
 		set: func(w crypt.WrappedKey, v uint32) {
 			cmd.Payload.(*meta.PutObject).Object.WrappedKey, cmd.Payload.(*meta.PutObject).Object.KeyVersion = w, v
@@ -259,7 +259,7 @@ func (n *Node) openObject(r *meta.Reader, op string, c Caller, bucket, key strin
 		return nil, nil, sm, err
 	}
 	if !ok {
-		return nil, nil, sm, &errs.Error{Op: op, Kind: errs.KindNoSuchKey, Bucket: bucket, Key: key}
+		return nil, nil, sm, &objapi.Error{Op: op, Kind: objapi.KindNoSuchKey, Bucket: bucket, Key: key}
 	}
 	tk, err := n.tenantKey(r, c.Tenant, o.KeyVersion)
 	if err != nil {
@@ -267,11 +267,11 @@ func (n *Node) openObject(r *meta.Reader, op string, c Caller, bucket, key strin
 	}
 	dk, err := tk.UnwrapDataKey(o.WrappedKey, crypt.ObjectOwner(c.Tenant, bucket, key, o.VersionID))
 	if err != nil {
-		return nil, nil, sm, &errs.Error{Op: op, Kind: errs.KindCorrupt, Bucket: bucket, Key: key, Err: err}
+		return nil, nil, sm, &objapi.Error{Op: op, Kind: objapi.KindCorrupt, Bucket: bucket, Key: key, Err: err}
 	}
 	sm, err = openMeta(dk, o.SealedMeta, objectAD(c.Tenant, bucket, key, o.VersionID))
 	if err != nil {
-		return nil, nil, sm, &errs.Error{Op: op, Kind: errs.KindCorrupt, Bucket: bucket, Key: key, Err: err}
+		return nil, nil, sm, &objapi.Error{Op: op, Kind: objapi.KindCorrupt, Bucket: bucket, Key: key, Err: err}
 	}
 	return o, dk, sm, nil
 }
@@ -308,11 +308,11 @@ func (n *Node) GetObject(ctx context.Context, c Caller, bucket, key string, opts
 	case opts.PartNumber > 0:
 		if !o.Multipart {
 			if opts.PartNumber != 1 {
-				return nil, errs.Errorf("GetObject", errs.KindInvalidRange, "the object has one part; part %d is not satisfiable", opts.PartNumber)
+				return nil, objapi.Errorf("GetObject", objapi.KindInvalidRange, "the object has one part; part %d is not satisfiable", opts.PartNumber)
 			}
 		} else {
 			if opts.PartNumber > len(o.Parts) {
-				return nil, errs.Errorf("GetObject", errs.KindInvalidRange, "the object has %d parts; part %d is not satisfiable", len(o.Parts), opts.PartNumber)
+				return nil, objapi.Errorf("GetObject", objapi.KindInvalidRange, "the object has %d parts; part %d is not satisfiable", len(o.Parts), opts.PartNumber)
 			}
 			for i := 0; i < opts.PartNumber-1; i++ {
 				obj.Offset += o.Parts[i].Size
@@ -360,7 +360,7 @@ func (n *Node) sendParts(ctx context.Context, w io.Writer, o *meta.Object, dk *c
 // or KindInvalidRange when no byte of it exists.
 func resolveRange(size int64, r *RangeSpec) (int64, int64, error) {
 	bad := func() (int64, int64, error) {
-		return 0, 0, errs.Errorf("GetObject", errs.KindInvalidRange, "the requested range is not satisfiable")
+		return 0, 0, objapi.Errorf("GetObject", objapi.KindInvalidRange, "the requested range is not satisfiable")
 	}
 	if r.Suffix > 0 {
 		if size == 0 {
@@ -388,7 +388,7 @@ func (n *Node) DeleteObject(ctx context.Context, c Caller, bucket, key string, o
 	if err := ValidObjectKey(key); err != nil {
 		return err
 	}
-	_, err := n.commit(ctx, "DeleteObject", bucket, key, meta.NewCommand(&meta.DeleteObject{Bucket: bucket, Key: key, Tenant: c.Tenant, IfMatch: opts.IfMatch}), nil)
+	_, err := n.commit(ctx, "DeleteObject", bucket, key, meta.NewCommand(&meta.DeleteObject{Bucket: bucket, Key: key, Tenant: c.Tenant, IfMatch: etagCondition(opts.IfMatch)}), nil)
 	return err
 }
 
@@ -438,7 +438,7 @@ func (n *Node) DeleteObjects(ctx context.Context, c Caller, bucket string, keys 
 	if len(valid) > 0 {
 		res, err := n.cons.Propose(ctx, meta.NewCommand(&meta.DeleteObjects{Bucket: bucket, Tenant: c.Tenant, Keys: valid}))
 		if res, err = result("DeleteObjects", bucket, "", res, err); err != nil {
-			if errs.IsKind(err, errs.KindNoSuchBucket) || errs.IsKind(err, errs.KindAccessDenied) {
+			if objapi.IsKind(err, objapi.KindNoSuchBucket) || objapi.IsKind(err, objapi.KindAccessDenied) {
 				return nil, err
 			}
 			for i := range out {

@@ -10,8 +10,8 @@ import (
 
 	"github.com/kommunal-cloud/kcs/erasure"
 	"github.com/kommunal-cloud/kcs/node/crypt"
-	"github.com/kommunal-cloud/kcs/node/errs"
 	"github.com/kommunal-cloud/kcs/node/meta"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 	"github.com/kommunal-cloud/kcs/node/shardstore"
 )
 
@@ -138,7 +138,7 @@ func (n *Node) queueRepairs(p *meta.Part, bad []erasure.ShardError) {
 		return
 	}
 	for _, b := range bad {
-		if errors.Is(b.Err, erasure.ErrShardUnreachable) || errs.IsKind(b.Err, errs.KindUnavailable) || !n.live.IsUp(nodeOfDrive(p.Drives[b.Shard])) {
+		if errors.Is(b.Err, erasure.ErrShardUnreachable) || objapi.IsKind(b.Err, objapi.KindUnavailable) || !n.live.IsUp(nodeOfDrive(p.Drives[b.Shard])) {
 			continue
 		}
 		n.repairs.add(p, b.Shard)

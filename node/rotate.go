@@ -6,8 +6,8 @@ import (
 	"slices"
 
 	"github.com/kommunal-cloud/kcs/node/crypt"
-	"github.com/kommunal-cloud/kcs/node/errs"
 	"github.com/kommunal-cloud/kcs/node/meta"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // Rotating a tenant's key: one commit adds a new random version and makes
@@ -33,7 +33,7 @@ type KeyRotation struct {
 // from now on and has the older versions' data keys rewrapped.
 func (n *Node) RotateTenantKey(ctx context.Context, tenant string) (*KeyRotation, error) {
 	if !tenantPattern.MatchString(tenant) {
-		return nil, errs.Errorf("RotateTenantKey", errs.KindNoSuchTenant, "tenant %q does not exist", tenant)
+		return nil, objapi.Errorf("RotateTenantKey", objapi.KindNoSuchTenant, "tenant %q does not exist", tenant)
 	}
 	if err := n.cons.Linearize(ctx); err != nil {
 		return nil, err
@@ -48,7 +48,7 @@ func (n *Node) RotateTenantKey(ctx context.Context, tenant string) (*KeyRotation
 		return nil, err
 	}
 	if !ok {
-		return nil, errs.Errorf("RotateTenantKey", errs.KindNoSuchTenant, "tenant %q does not exist", tenant)
+		return nil, objapi.Errorf("RotateTenantKey", objapi.KindNoSuchTenant, "tenant %q does not exist", tenant)
 	}
 	version := t.KeyVersion
 	var old []uint32
@@ -206,7 +206,7 @@ func (n *Node) rewrap(stop <-chan struct{}, tenant string, current uint32, items
 			}
 			dk, err := from.UnwrapDataKey(it.Wrapped, owner)
 			if err != nil {
-				return &errs.Error{Op: "rewrap", Kind: errs.KindCorrupt, Bucket: it.Bucket, Key: it.Key, Err: err}
+				return &objapi.Error{Op: "rewrap", Kind: objapi.KindCorrupt, Bucket: it.Bucket, Key: it.Key, Err: err}
 			}
 			if it.Wrapped, err = to.WrapDataKey(dk, owner); err != nil {
 				return err

@@ -14,8 +14,8 @@ import (
 	"github.com/kommunal-cloud/kcs/erasure"
 	"github.com/kommunal-cloud/kcs/node/crypt"
 	"github.com/kommunal-cloud/kcs/node/datapath"
-	"github.com/kommunal-cloud/kcs/node/errs"
 	"github.com/kommunal-cloud/kcs/node/meta"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 	"github.com/kommunal-cloud/kcs/node/shardstore"
 )
 
@@ -56,7 +56,7 @@ func (n *Node) chooseSet(r *meta.Reader, dataID [16]byte) (*meta.Set, error) {
 			}
 		}
 	}
-	return nil, errs.Errorf("place", errs.KindUnavailable, "no erasure set has all its drives reachable and above the free-space reserve")
+	return nil, objapi.Errorf("place", objapi.KindUnavailable, "no erasure set has all its drives reachable and above the free-space reserve")
 }
 
 // inlineStream encrypts a small body in memory for the metadata record.
@@ -185,7 +185,7 @@ func (n *Node) writeStream(ctx context.Context, body io.Reader, dk *crypt.DataKe
 	}
 	if q := writeQuorum(set.K, set.M); durable < q {
 		n.deleteShardsSoon(part)
-		return nil, errs.Errorf("write", errs.KindUnavailable, "only %d of %d shards durable, %d needed", durable, len(set.Drives), q)
+		return nil, objapi.Errorf("write", objapi.KindUnavailable, "only %d of %d shards durable, %d needed", durable, len(set.Drives), q)
 	}
 	// Shards that did not make it are recorded with the commit: the stream
 	// counts as below full protection until the leader has rebuilt them.
@@ -211,11 +211,11 @@ func (n *Node) writeBody(ctx context.Context, op string, body io.Reader, size in
 	}
 	if size >= 0 && st.part.Size != size {
 		n.deleteShardsSoon(st.part)
-		return nil, errs.Errorf(op, errs.KindIncompleteBody, "body of %d bytes, %d announced", st.part.Size, size)
+		return nil, objapi.Errorf(op, objapi.KindIncompleteBody, "body of %d bytes, %d announced", st.part.Size, size)
 	}
 	if len(contentMD5) > 0 && !bytes.Equal(contentMD5, st.md5[:]) {
 		n.deleteShardsSoon(st.part)
-		return nil, errs.Errorf(op, errs.KindBadDigest, "the Content-MD5 you specified did not match what we received")
+		return nil, objapi.Errorf(op, objapi.KindBadDigest, "the Content-MD5 you specified did not match what we received")
 	}
 	return st, nil
 }
@@ -268,7 +268,7 @@ func (n *Node) noteFailure(ctx context.Context, drive string, err error) {
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
 		return
 	}
-	if owner := nodeOfDrive(drive); owner != n.cfg.ID && errs.IsKind(err, errs.KindUnavailable) {
+	if owner := nodeOfDrive(drive); owner != n.cfg.ID && objapi.IsKind(err, objapi.KindUnavailable) {
 		n.live.Suspect(owner)
 	}
 }
@@ -295,7 +295,7 @@ func (s *shardSource) OpenRange(ctx context.Context, off, length int64) (io.Read
 	}
 	rc, err := s.n.rpc.OpenShard(ctx, addr, s.drive, s.name, off, length)
 	if err != nil {
-		if errs.IsKind(err, errs.KindUnavailable) {
+		if objapi.IsKind(err, objapi.KindUnavailable) {
 			err = fmt.Errorf("%w: %w", erasure.ErrShardUnreachable, err)
 		}
 		return nil, err
@@ -353,14 +353,14 @@ func (n *Node) readStream(ctx context.Context, w io.Writer, p *meta.Part, dk *cr
 	}
 	h, err := crypt.ParseHeader(p.Cipher)
 	if err != nil {
-		return &errs.Error{Op: "read", Kind: errs.KindCorrupt, Err: err}
+		return &objapi.Error{Op: "read", Kind: objapi.KindCorrupt, Err: err}
 	}
 	if len(p.Inline) > 0 {
 		return readInline(w, p, h, dk, streamAD, off, length)
 	}
 	coder, err := n.coder(erasure.Params{Format: p.Format, K: p.K, M: p.M, BlockSize: p.BlockSize})
 	if err != nil {
-		return &errs.Error{Op: "read", Kind: errs.KindCorrupt, Err: err}
+		return &objapi.Error{Op: "read", Kind: objapi.KindCorrupt, Err: err}
 	}
 	srcs, prefer := n.sources(p, sites)
 	rep, err := datapath.Get(ctx, w, datapath.GetRequest{
@@ -381,10 +381,10 @@ func (n *Node) readStream(ctx context.Context, w io.Writer, p *meta.Part, dk *cr
 		case errors.Is(err, erasure.ErrTooFewReachable):
 			// The data is intact as far as anyone knows; its shards' nodes
 			// are down or did not answer. Worth a retry later.
-			return &errs.Error{Op: "read", Kind: errs.KindUnavailable, Msg: "too few of the object's shards are reachable", Err: err}
+			return &objapi.Error{Op: "read", Kind: objapi.KindUnavailable, Msg: "too few of the object's shards are reachable", Err: err}
 		case errors.Is(err, erasure.ErrTooManyBad) || errors.Is(err, crypt.ErrAuth) || errors.Is(err, crypt.ErrTruncated):
 			n.log.Error("object data damaged beyond what its parity can repair", "data_id", fmt.Sprintf("%x", p.DataID), "part", p.Number, "err", err)
-			return &errs.Error{Op: "read", Kind: errs.KindCorrupt, Err: err}
+			return &objapi.Error{Op: "read", Kind: objapi.KindCorrupt, Err: err}
 		}
 		return err
 	}
@@ -399,13 +399,13 @@ func readInline(w io.Writer, p *meta.Part, h crypt.Header, dk *crypt.DataKey, st
 	}
 	ctOff, ctLen := h.CiphertextRange(p.Size, off, length)
 	if ctOff+ctLen > int64(len(p.Inline)) {
-		return &errs.Error{Op: "read", Kind: errs.KindCorrupt, Msg: "inline stream shorter than its size"}
+		return &objapi.Error{Op: "read", Kind: objapi.KindCorrupt, Msg: "inline stream shorter than its size"}
 	}
 	if _, err := dw.Write(p.Inline[ctOff : ctOff+ctLen]); err != nil {
-		return &errs.Error{Op: "read", Kind: errs.KindCorrupt, Err: err}
+		return &objapi.Error{Op: "read", Kind: objapi.KindCorrupt, Err: err}
 	}
 	if err := dw.Close(); err != nil {
-		return &errs.Error{Op: "read", Kind: errs.KindCorrupt, Err: err}
+		return &objapi.Error{Op: "read", Kind: objapi.KindCorrupt, Err: err}
 	}
 	return nil
 }

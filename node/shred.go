@@ -7,8 +7,8 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"github.com/kommunal-cloud/kcs/node/errs"
 	"github.com/kommunal-cloud/kcs/node/meta"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // Deleting a tenant is crypto-shredding: one Raft commit removes the
@@ -21,7 +21,7 @@ import (
 // DeleteTenant deletes a tenant: its keys at once, its data after.
 func (n *Node) DeleteTenant(ctx context.Context, id string) (*TenantDeletion, error) {
 	if !tenantPattern.MatchString(id) {
-		return nil, errs.Errorf("DeleteTenant", errs.KindNoSuchTenant, "tenant %q does not exist", id)
+		return nil, objapi.Errorf("DeleteTenant", objapi.KindNoSuchTenant, "tenant %q does not exist", id)
 	}
 	var buckets int
 	if err := n.cons.Linearize(ctx); err != nil {
@@ -121,7 +121,7 @@ func (n *Node) purgeBucket(stop <-chan struct{}, bucket string) error {
 			return err
 		}
 		if res.Err != nil {
-			if errs.IsKind(res.Err, errs.KindNoSuchBucket) {
+			if objapi.IsKind(res.Err, objapi.KindNoSuchBucket) {
 				return nil // done meanwhile
 			}
 			return res.Err

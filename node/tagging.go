@@ -5,8 +5,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/kommunal-cloud/kcs/node/crypt"
-	"github.com/kommunal-cloud/kcs/node/errs"
 	"github.com/kommunal-cloud/kcs/node/meta"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // S3's limits on object tags.
@@ -19,17 +19,17 @@ const (
 // validTags checks a tag set against S3's rules.
 func validTags(tags []Tag) error {
 	if len(tags) > maxTags {
-		return errs.Errorf("tagging", errs.KindInvalidTag, "object tags cannot be greater than %d", maxTags)
+		return objapi.Errorf("tagging", objapi.KindInvalidTag, "object tags cannot be greater than %d", maxTags)
 	}
 	seen := map[string]bool{}
 	for _, t := range tags {
 		switch {
 		case t.Key == "" || utf8.RuneCountInString(t.Key) > maxTagKeyLen || !utf8.ValidString(t.Key):
-			return errs.Errorf("tagging", errs.KindInvalidTag, "the TagKey you have provided is invalid")
+			return objapi.Errorf("tagging", objapi.KindInvalidTag, "the TagKey you have provided is invalid")
 		case utf8.RuneCountInString(t.Value) > maxTagValueLen || !utf8.ValidString(t.Value):
-			return errs.Errorf("tagging", errs.KindInvalidTag, "the TagValue you have provided is invalid")
+			return objapi.Errorf("tagging", objapi.KindInvalidTag, "the TagValue you have provided is invalid")
 		case seen[t.Key]:
-			return errs.Errorf("tagging", errs.KindInvalidTag, "cannot provide multiple tags with the same key")
+			return objapi.Errorf("tagging", objapi.KindInvalidTag, "cannot provide multiple tags with the same key")
 		}
 		seen[t.Key] = true
 	}
@@ -91,7 +91,7 @@ func (n *Node) updateMeta(ctx context.Context, op string, c Caller, bucket, key 
 		res, err := n.cons.Propose(ctx, meta.NewCommand(&meta.SetObjectMeta{
 			Bucket: bucket, Key: key, Tenant: c.Tenant, VersionID: o.VersionID, SealedMeta: sealed}))
 		_, err = result(op, bucket, key, res, err)
-		if errs.IsKind(err, errs.KindConflict) && attempt < 3 {
+		if objapi.IsKind(err, objapi.KindConflict) && attempt < 3 {
 			continue // the object was replaced meanwhile: tag the new version
 		}
 		return err

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/kommunal-cloud/kcs/node/crypt"
-	"github.com/kommunal-cloud/kcs/node/errs"
 	"github.com/kommunal-cloud/kcs/node/meta"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // Tenant ids name municipalities in commands and logs: lowercase slugs.
@@ -54,7 +54,7 @@ func (n *Node) newAccessKey(ctx context.Context, tenant, id, secret string) (*me
 		id = strings.NewReplacer("+", "X", "/", "Y").Replace(id)
 	}
 	if !accessKeyPattern.MatchString(id) {
-		return nil, "", errs.Errorf("CreateAccessKey", errs.KindInvalidArgument, "access key id %q: 3-128 letters, digits, '.', '_' or '-'", id)
+		return nil, "", objapi.Errorf("CreateAccessKey", objapi.KindInvalidArgument, "access key id %q: 3-128 letters, digits, '.', '_' or '-'", id)
 	}
 	if secret == "" {
 		b := make([]byte, 30)
@@ -62,7 +62,7 @@ func (n *Node) newAccessKey(ctx context.Context, tenant, id, secret string) (*me
 		secret = base64.StdEncoding.EncodeToString(b)
 	}
 	if len(secret) < 8 || len(secret) > 128 {
-		return nil, "", errs.Errorf("CreateAccessKey", errs.KindInvalidArgument, "secret must be 8-128 characters")
+		return nil, "", objapi.Errorf("CreateAccessKey", objapi.KindInvalidArgument, "secret must be 8-128 characters")
 	}
 	mk, err := n.wrappingKey(ctx)
 	if err != nil {
@@ -79,7 +79,7 @@ func (n *Node) newAccessKey(ctx context.Context, tenant, id, secret string) (*me
 // access key. accessKey and secret may be empty (random ones are made).
 func (n *Node) CreateTenant(ctx context.Context, id, accessKey, secret string) (*AccessKeyInfo, error) {
 	if !tenantPattern.MatchString(id) {
-		return nil, errs.Errorf("CreateTenant", errs.KindInvalidArgument, "tenant %q: 2-63 lowercase letters, digits or '-'", id)
+		return nil, objapi.Errorf("CreateTenant", objapi.KindInvalidArgument, "tenant %q: 2-63 lowercase letters, digits or '-'", id)
 	}
 	key, err := n.newTenantKey(ctx, id, 1)
 	if err != nil {
@@ -156,7 +156,7 @@ func (n *Node) ListAccessKeys(ctx context.Context, tenant string) ([]AccessKeyIn
 	var out []AccessKeyInfo
 	err := n.store.FSM.View(func(r *meta.Reader) error {
 		if _, ok, _ := r.Tenant(tenant); !ok {
-			return errs.Errorf("ListAccessKeys", errs.KindNoSuchTenant, "tenant %q does not exist", tenant)
+			return objapi.Errorf("ListAccessKeys", objapi.KindNoSuchTenant, "tenant %q does not exist", tenant)
 		}
 		keys, err := r.AccessKeysOf(tenant)
 		for _, k := range keys {
@@ -198,11 +198,11 @@ func (n *Node) LookupAccessKey(ctx context.Context, accessKey string) (Credentia
 		return Credential{}, err
 	}
 	if !found {
-		return Credential{}, errs.Errorf("LookupAccessKey", errs.KindNoSuchAccessKey, "")
+		return Credential{}, objapi.Errorf("LookupAccessKey", objapi.KindNoSuchAccessKey, "")
 	}
 	secret, err := n.keys.UnwrapSecret(ak.WrappedSecret, secretOwner(ak.ID))
 	if err != nil {
-		return Credential{}, &errs.Error{Op: "LookupAccessKey", Kind: errs.KindInternal, Err: err}
+		return Credential{}, &objapi.Error{Op: "LookupAccessKey", Kind: objapi.KindInternal, Err: err}
 	}
 	return Credential{AccessKey: ak.ID, Secret: string(secret), Tenant: ak.Tenant}, nil
 }
@@ -236,7 +236,7 @@ func (n *Node) tenantKey(r *meta.Reader, tenant string, version uint32) (*crypt.
 		return nil, err
 	}
 	if !ok {
-		return nil, errs.Errorf("tenant key", errs.KindAccessDenied, "tenant %q does not exist", tenant)
+		return nil, objapi.Errorf("tenant key", objapi.KindAccessDenied, "tenant %q does not exist", tenant)
 	}
 	cacheKey := tenant + "\x00" + strconv.FormatUint(uint64(version), 10)
 	for _, k := range t.Keys {
@@ -248,13 +248,13 @@ func (n *Node) tenantKey(r *meta.Reader, tenant string, version uint32) (*crypt.
 			}
 			tk, err := n.keys.UnwrapTenantKey(k.Wrapped, tenant, version)
 			if err != nil {
-				return nil, &errs.Error{Op: "tenant key", Kind: errs.KindInternal, Err: err}
+				return nil, &objapi.Error{Op: "tenant key", Kind: objapi.KindInternal, Err: err}
 			}
 			n.tkeys.Store(cacheKey, cachedKey{wrapped: k.Wrapped, key: tk})
 			return tk, nil
 		}
 	}
-	return nil, errs.Errorf("tenant key", errs.KindInternal, "tenant %q has no key version %d", tenant, version)
+	return nil, objapi.Errorf("tenant key", objapi.KindInternal, "tenant %q has no key version %d", tenant, version)
 }
 
 // cachedKey is an unwrapped tenant key version with the wrapping it came
@@ -271,7 +271,7 @@ func (n *Node) currentTenantKey(r *meta.Reader, tenant string) (*crypt.TenantKey
 		return nil, err
 	}
 	if !ok {
-		return nil, errs.Errorf("tenant key", errs.KindAccessDenied, "tenant %q does not exist", tenant)
+		return nil, objapi.Errorf("tenant key", objapi.KindAccessDenied, "tenant %q does not exist", tenant)
 	}
 	return n.tenantKey(r, tenant, t.KeyVersion)
 }

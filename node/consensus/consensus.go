@@ -15,8 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/kommunal-cloud/kcs/node/errs"
 	"github.com/kommunal-cloud/kcs/node/meta"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 	"github.com/kommunal-cloud/kcs/node/rpc"
 )
 
@@ -61,7 +61,7 @@ func (c *Consensus) SetForwardHook(hook func(cmd *meta.Command) bool) {
 func (c *Consensus) LeaderRPC() (string, error) {
 	id, _ := c.store.Leader()
 	if id == "" {
-		return "", &errs.Error{Op: "cluster", Kind: errs.KindUnavailable, Msg: "no Raft leader"}
+		return "", &objapi.Error{Op: "cluster", Kind: objapi.KindUnavailable, Msg: "no Raft leader"}
 	}
 	var addr string
 	c.store.FSM.View(func(r *meta.Reader) error {
@@ -71,7 +71,7 @@ func (c *Consensus) LeaderRPC() (string, error) {
 		return nil
 	})
 	if addr == "" {
-		return "", &errs.Error{Op: "cluster", Kind: errs.KindUnavailable, Msg: "leader " + id + " not known yet"}
+		return "", &objapi.Error{Op: "cluster", Kind: objapi.KindUnavailable, Msg: "leader " + id + " not known yet"}
 	}
 	return addr, nil
 }
@@ -82,7 +82,7 @@ func (c *Consensus) LeaderRPC() (string, error) {
 // with their id, so a repeat is answered with the first outcome).
 func retryable(err error) bool {
 	return errors.Is(err, meta.ErrNotLeader) || errors.Is(err, meta.ErrNotReady) || errors.Is(err, rpc.ErrNotLeader) ||
-		errors.Is(err, meta.ErrUncertain) || errs.IsKind(err, errs.KindUnavailable)
+		errors.Is(err, meta.ErrUncertain) || objapi.IsKind(err, objapi.KindUnavailable)
 }
 
 // Attempt deadlines: how long one call to the leader may take before it is
@@ -118,12 +118,12 @@ func (c *Consensus) WithLeader(ctx context.Context, op string, attempt time.Dura
 			return err
 		}
 		if ctx.Err() != nil {
-			return &errs.Error{Op: op, Kind: errs.KindUnavailable, Msg: "the metadata cluster did not answer in time", Err: err}
+			return &objapi.Error{Op: op, Kind: objapi.KindUnavailable, Msg: "the metadata cluster did not answer in time", Err: err}
 		}
 		select {
 		case <-changed: // a new leader (or an election): try at once
 		case <-ctx.Done():
-			return &errs.Error{Op: op, Kind: errs.KindUnavailable, Msg: "the metadata cluster did not answer in time", Err: err}
+			return &objapi.Error{Op: op, Kind: objapi.KindUnavailable, Msg: "the metadata cluster did not answer in time", Err: err}
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, 200*time.Millisecond)
@@ -216,7 +216,7 @@ func (c *Consensus) linearizeWith(ctx context.Context, b *readBatcher) error {
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
 	if err := c.store.WaitApplied(ctx, idx); err != nil {
-		return &errs.Error{Op: "read", Kind: errs.KindUnavailable, Msg: "metadata not caught up", Err: err}
+		return &objapi.Error{Op: "read", Kind: objapi.KindUnavailable, Msg: "metadata not caught up", Err: err}
 	}
 	return nil
 }
@@ -270,7 +270,7 @@ func (b *readBatcher) index(ctx context.Context) (uint64, error) {
 	case r := <-ch:
 		return r.idx, r.err
 	case <-ctx.Done():
-		return 0, &errs.Error{Op: "read", Kind: errs.KindUnavailable, Err: ctx.Err()}
+		return 0, &objapi.Error{Op: "read", Kind: objapi.KindUnavailable, Err: ctx.Err()}
 	}
 }
 

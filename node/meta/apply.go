@@ -5,7 +5,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/kommunal-cloud/kcs/node/errs"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // applyCommand applies a command's payload (see Payload) and keeps the
@@ -34,8 +34,8 @@ func applyCommand(tx *bolt.Tx, c *Command) (*Result, error) {
 	return r, nil
 }
 
-func fail(k errs.Kind, format string, args ...any) (*Result, error) {
-	return &Result{Err: errs.Errorf("", k, format, args...)}, nil
+func fail(k objapi.Kind, format string, args ...any) (*Result, error) {
+	return &Result{Err: objapi.Errorf("", k, format, args...)}, nil
 }
 
 func put(b *bolt.Bucket, k []byte, v any) error {

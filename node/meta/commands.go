@@ -9,7 +9,7 @@ import (
 	"github.com/fxamacker/cbor/v2"
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/kommunal-cloud/kcs/node/errs"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // Command formats: the first byte of every Raft log entry. The FSM keeps
@@ -194,7 +194,7 @@ func opOf(p Payload) (Op, bool) {
 
 // Result is what applying a command produced.
 type Result struct {
-	Err *errs.Error // a business outcome ("bucket exists"), not a failure of the FSM
+	Err *objapi.Error // a business outcome ("bucket exists"), not a failure of the FSM
 	// Garbage are streams no longer referenced: replaced or deleted object
 	// versions, replaced or unused parts. Their shards can be deleted once
 	// reads in flight are done with them.
@@ -339,7 +339,7 @@ func DecodeResult(b []byte) (*Result, error) {
 	}
 	r := &Result{Garbage: w.Garbage, Replaced: w.Replaced, Duplicate: w.Duplicate}
 	if w.Failed {
-		r.Err = &errs.Error{Kind: errs.Kind(w.Kind), Msg: w.Msg}
+		r.Err = &objapi.Error{Kind: objapi.Kind(w.Kind), Msg: w.Msg}
 	}
 	return r, nil
 }

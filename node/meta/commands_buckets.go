@@ -7,7 +7,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/kommunal-cloud/kcs/node/errs"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // The commands of buckets: creation, deletion, CORS, and the purge of a
@@ -19,7 +19,7 @@ type CreateBucket Bucket
 func (c *CreateBucket) apply(tx *bolt.Tx) (*Result, error) {
 	b := (*Bucket)(c)
 	if tx.Bucket(bTenants).Get([]byte(b.Tenant)) == nil {
-		return fail(errs.KindNoSuchTenant, "tenant %q does not exist", b.Tenant)
+		return fail(objapi.KindNoSuchTenant, "tenant %q does not exist", b.Tenant)
 	}
 	var old Bucket
 	ok, err := get(tx.Bucket(bBuckets), []byte(b.Name), &old)
@@ -28,9 +28,9 @@ func (c *CreateBucket) apply(tx *bolt.Tx) (*Result, error) {
 	}
 	if ok {
 		if old.Tenant == b.Tenant {
-			return fail(errs.KindBucketOwnedByYou, "")
+			return fail(objapi.KindBucketOwnedByYou, "")
 		}
-		return fail(errs.KindBucketExists, "")
+		return fail(objapi.KindBucketExists, "")
 	}
 	if err := put(tx.Bucket(bBuckets), []byte(b.Name), b); err != nil {
 		return nil, err
@@ -52,15 +52,15 @@ func ownBucket(tx *bolt.Tx, bucket, tenant string) (*Result, error) {
 		return nil, err
 	}
 	if !ok {
-		return fail(errs.KindNoSuchBucket, "")
+		return fail(objapi.KindNoSuchBucket, "")
 	}
 	if b.Purging {
 		// Its tenant was deleted; a tenant made anew under the same id
 		// does not inherit it.
-		return fail(errs.KindAccessDenied, "")
+		return fail(objapi.KindAccessDenied, "")
 	}
 	if b.Tenant != tenant {
-		return fail(errs.KindAccessDenied, "")
+		return fail(objapi.KindAccessDenied, "")
 	}
 	return nil, nil
 }
@@ -83,12 +83,12 @@ func (d *DeleteBucket) apply(tx *bolt.Tx) (*Result, error) {
 	name := []byte(d.Name)
 	if ob := tx.Bucket(bObjects).Bucket(name); ob != nil {
 		if k, _ := ob.Cursor().First(); k != nil {
-			return fail(errs.KindBucketNotEmpty, "")
+			return fail(objapi.KindBucketNotEmpty, "")
 		}
 	}
 	if ub := tx.Bucket(bBucketUploads).Bucket(name); ub != nil {
 		if k, _ := ub.Cursor().First(); k != nil {
-			return fail(errs.KindBucketNotEmpty, "multipart uploads in progress")
+			return fail(objapi.KindBucketNotEmpty, "multipart uploads in progress")
 		}
 	}
 	for _, parent := range [][]byte{bObjects, bBucketUploads} {
@@ -136,7 +136,7 @@ func (p *PurgeBucket) apply(tx *bolt.Tx) (*Result, error) {
 		return nil, err
 	}
 	if !ok || !b.Purging {
-		return fail(errs.KindNoSuchBucket, "bucket %q is not being purged", p.Bucket)
+		return fail(objapi.KindNoSuchBucket, "bucket %q is not being purged", p.Bucket)
 	}
 	name := []byte(p.Bucket)
 	res := &Result{}

@@ -8,7 +8,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/kommunal-cloud/kcs/node/errs"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 	"github.com/kommunal-cloud/kcs/node/placement"
 )
 
@@ -29,7 +29,7 @@ type Init Cluster
 func (c *Init) apply(tx *bolt.Tx) (*Result, error) {
 	sys := tx.Bucket(bSys)
 	if sys.Get(kCluster) != nil {
-		return fail(errs.KindConflict, "cluster already initialized")
+		return fail(objapi.KindConflict, "cluster already initialized")
 	}
 	return &Result{}, put(sys, kCluster, (*Cluster)(c))
 }

@@ -10,7 +10,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/kommunal-cloud/kcs/node/crypt"
-	"github.com/kommunal-cloud/kcs/node/errs"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // The commands of key rotation: tenant keys (rotate, rewrap the data
@@ -41,12 +41,12 @@ func (c *RotateTenantKey) apply(tx *bolt.Tx) (*Result, error) {
 		return nil, err
 	}
 	if !ok {
-		return fail(errs.KindNoSuchTenant, "tenant %q does not exist", c.Tenant)
+		return fail(objapi.KindNoSuchTenant, "tenant %q does not exist", c.Tenant)
 	}
 	for _, k := range t.Keys {
 		if k.Version >= c.Key.Version {
 			// Two rotations raced; the proposer's key would shadow one.
-			return fail(errs.KindConflict, "tenant %q has key version %d already", c.Tenant, k.Version)
+			return fail(objapi.KindConflict, "tenant %q has key version %d already", c.Tenant, k.Version)
 		}
 	}
 	t.Keys = append(t.Keys, c.Key)
@@ -66,10 +66,10 @@ func currentKey(tx *bolt.Tx, tenant string, version uint32) (*Result, error) {
 		return nil, err
 	}
 	if !ok {
-		return fail(errs.KindAccessDenied, "tenant %q does not exist", tenant)
+		return fail(objapi.KindAccessDenied, "tenant %q does not exist", tenant)
 	}
 	if version != t.KeyVersion {
-		return fail(errs.KindStaleKey, "data key wrapped by key version %d of tenant %q; version %d is current", version, tenant, t.KeyVersion)
+		return fail(objapi.KindStaleKey, "data key wrapped by key version %d of tenant %q; version %d is current", version, tenant, t.KeyVersion)
 	}
 	return nil, nil
 }
@@ -101,7 +101,7 @@ func (c *RewrapKeys) apply(tx *bolt.Tx) (*Result, error) {
 		return nil, err
 	}
 	if !ok {
-		return fail(errs.KindNoSuchTenant, "tenant %q does not exist", c.Tenant)
+		return fail(objapi.KindNoSuchTenant, "tenant %q does not exist", c.Tenant)
 	}
 	// Every record is read, and rewrapped in memory, before the first
 	// write; an item sees what the items before it changed.
@@ -189,10 +189,10 @@ func (c *RetireTenantKey) apply(tx *bolt.Tx) (*Result, error) {
 		return nil, err
 	}
 	if !ok {
-		return fail(errs.KindNoSuchTenant, "tenant %q does not exist", c.Tenant)
+		return fail(objapi.KindNoSuchTenant, "tenant %q does not exist", c.Tenant)
 	}
 	if c.Version == t.KeyVersion {
-		return fail(errs.KindConflict, "key version %d of tenant %q is current", c.Version, c.Tenant)
+		return fail(objapi.KindConflict, "key version %d of tenant %q is current", c.Version, c.Tenant)
 	}
 	keys := t.Keys[:0]
 	for _, k := range t.Keys {
@@ -236,7 +236,7 @@ func (c *SetMasterKey) apply(tx *bolt.Tx) (*Result, error) {
 		return nil, err
 	}
 	if len(lacking) > 0 {
-		return fail(errs.KindConflict, "nodes %s were not started with master key %s; restart them with it (and the old key as --old-master-key-file) first", strings.Join(lacking, ", "), c.ID)
+		return fail(objapi.KindConflict, "nodes %s were not started with master key %s; restart them with it (and the old key as --old-master-key-file) first", strings.Join(lacking, ", "), c.ID)
 	}
 	cl.MasterKey = c.ID
 	return &Result{}, put(tx.Bucket(bSys), kCluster, &cl)

@@ -7,7 +7,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/kommunal-cloud/kcs/node/errs"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // The commands of multipart uploads.
@@ -24,7 +24,7 @@ func (c *CreateUpload) apply(tx *bolt.Tx) (*Result, error) {
 		return r, err
 	}
 	if tx.Bucket(bUploads).Get([]byte(u.ID)) != nil {
-		return fail(errs.KindConflict, "upload id %q exists", u.ID)
+		return fail(objapi.KindConflict, "upload id %q exists", u.ID)
 	}
 	if err := put(tx.Bucket(bUploads), []byte(u.ID), u); err != nil {
 		return nil, err
@@ -47,7 +47,7 @@ func ownUpload(tx *bolt.Tx, id, tenant string) (*Upload, *Result, error) {
 		return nil, nil, err
 	}
 	if !ok || u.Tenant != tenant {
-		r, _ := fail(errs.KindNoSuchUpload, "")
+		r, _ := fail(objapi.KindNoSuchUpload, "")
 		return nil, r, nil
 	}
 	return &u, nil, nil
@@ -146,7 +146,7 @@ func (c *CompleteUpload) apply(tx *bolt.Tx) (*Result, error) {
 	for _, p := range c.Object.Parts {
 		s, ok := stored[p.Number]
 		if !ok || !bytes.Equal(s.DataID, p.DataID) {
-			return fail(errs.KindInvalidPart, "part %d changed or is gone", p.Number)
+			return fail(objapi.KindInvalidPart, "part %d changed or is gone", p.Number)
 		}
 		used[p.Number] = true
 	}

@@ -5,7 +5,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/kommunal-cloud/kcs/node/errs"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // The commands of objects' current versions.
@@ -50,13 +50,13 @@ func putObject(tx *bolt.Tx, bucket, key, tenant string, o *Object, ifNoneMatch b
 		return nil, err
 	}
 	if ifNoneMatch && exists {
-		return fail(errs.KindPrecondition, "the object exists")
+		return fail(objapi.KindPrecondition, "the object exists")
 	}
 	if ifMatch != "" && (!exists || !etagMatch(ifMatch, old.ETag)) {
 		if !exists {
-			return fail(errs.KindNoSuchKey, "")
+			return fail(objapi.KindNoSuchKey, "")
 		}
-		return fail(errs.KindPrecondition, "the object's ETag differs")
+		return fail(objapi.KindPrecondition, "the object's ETag differs")
 	}
 	if exists && old.VersionID != "" && old.VersionID == o.VersionID {
 		// The same command applied twice (a forwarded proposal retried
@@ -103,10 +103,10 @@ func (d *DeleteObject) apply(tx *bolt.Tx) (*Result, error) {
 		return nil, err
 	}
 	if d.IfMatch != "" && !exists {
-		return fail(errs.KindNoSuchKey, "")
+		return fail(objapi.KindNoSuchKey, "")
 	}
 	if d.IfMatch != "" && !etagMatch(d.IfMatch, old.ETag) {
-		return fail(errs.KindPrecondition, "the object's ETag differs")
+		return fail(objapi.KindPrecondition, "the object's ETag differs")
 	}
 	if !exists {
 		return &Result{}, nil
@@ -178,10 +178,10 @@ func (s *SetObjectMeta) apply(tx *bolt.Tx) (*Result, error) {
 		return nil, err
 	}
 	if !ok {
-		return fail(errs.KindNoSuchKey, "")
+		return fail(objapi.KindNoSuchKey, "")
 	}
 	if o.VersionID != s.VersionID {
-		return fail(errs.KindConflict, "the object changed meanwhile")
+		return fail(objapi.KindConflict, "the object changed meanwhile")
 	}
 	o.SealedMeta = s.SealedMeta
 	return &Result{}, put(ob, []byte(s.Key), &o)

@@ -3,7 +3,7 @@ package meta
 import (
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/kommunal-cloud/kcs/node/errs"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // The commands of tenants and their access keys.
@@ -17,17 +17,17 @@ type CreateTenant struct {
 func (c *CreateTenant) apply(tx *bolt.Tx) (*Result, error) {
 	tb := tx.Bucket(bTenants)
 	if tb.Get([]byte(c.Tenant.ID)) != nil {
-		return fail(errs.KindTenantExists, "tenant %q exists", c.Tenant.ID)
+		return fail(objapi.KindTenantExists, "tenant %q exists", c.Tenant.ID)
 	}
 	bs, err := bucketsOf(tx, c.Tenant.ID)
 	if err != nil {
 		return nil, err
 	}
 	if len(bs) > 0 {
-		return fail(errs.KindConflict, "tenant %q was deleted and its %d buckets are still being purged; try again later", c.Tenant.ID, len(bs))
+		return fail(objapi.KindConflict, "tenant %q was deleted and its %d buckets are still being purged; try again later", c.Tenant.ID, len(bs))
 	}
 	if c.FirstKey != nil && tx.Bucket(bAccessKeys).Get([]byte(c.FirstKey.ID)) != nil {
-		return fail(errs.KindConflict, "access key %q exists", c.FirstKey.ID)
+		return fail(objapi.KindConflict, "access key %q exists", c.FirstKey.ID)
 	}
 	if err := put(tb, []byte(c.Tenant.ID), &c.Tenant); err != nil {
 		return nil, err
@@ -54,7 +54,7 @@ type DeleteTenant struct {
 func (d *DeleteTenant) apply(tx *bolt.Tx) (*Result, error) {
 	tb := tx.Bucket(bTenants)
 	if tb.Get([]byte(d.ID)) == nil {
-		return fail(errs.KindNoSuchTenant, "tenant %q does not exist", d.ID)
+		return fail(objapi.KindNoSuchTenant, "tenant %q does not exist", d.ID)
 	}
 	keys, err := accessKeysOf(tx, d.ID)
 	if err != nil {
@@ -88,10 +88,10 @@ type CreateAccessKey AccessKey
 func (c *CreateAccessKey) apply(tx *bolt.Tx) (*Result, error) {
 	k := (*AccessKey)(c)
 	if tx.Bucket(bTenants).Get([]byte(k.Tenant)) == nil {
-		return fail(errs.KindNoSuchTenant, "tenant %q does not exist", k.Tenant)
+		return fail(objapi.KindNoSuchTenant, "tenant %q does not exist", k.Tenant)
 	}
 	if tx.Bucket(bAccessKeys).Get([]byte(k.ID)) != nil {
-		return fail(errs.KindConflict, "access key %q exists", k.ID)
+		return fail(objapi.KindConflict, "access key %q exists", k.ID)
 	}
 	return &Result{}, put(tx.Bucket(bAccessKeys), []byte(k.ID), k)
 }
@@ -108,7 +108,7 @@ func (d *DeleteAccessKey) apply(tx *bolt.Tx) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		return fail(errs.KindNoSuchAccessKey, "tenant %q has no access key %q", d.Tenant, d.ID)
+		return fail(objapi.KindNoSuchAccessKey, "tenant %q has no access key %q", d.Tenant, d.ID)
 	}
 	return &Result{}, tx.Bucket(bAccessKeys).Delete([]byte(d.ID))
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"github.com/kommunal-cloud/kcs/node/errs"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 	"github.com/kommunal-cloud/kcs/node/transport"
 )
 
@@ -123,13 +123,13 @@ func TestRepeatedCommandIsAppliedOnce(t *testing.T) {
 	}
 	other := withID(NewCommand(&PutObject{Bucket: "b1", Key: "neu", Tenant: "t1", IfNoneMatch: true,
 		Object: Object{VersionID: "c2"}}), 6)
-	if r := h.apply(other); !errs.IsKind(r.Err, errs.KindPrecondition) {
+	if r := h.apply(other); !objapi.IsKind(r.Err, objapi.KindPrecondition) {
 		t.Fatalf("a second create: %+v", r)
 	}
 	// A refusal is remembered too: the repeat of a refused command is
 	// refused the same way, though the key is gone by now.
 	h.apply(withID(NewCommand(&DeleteObject{Bucket: "b1", Key: "neu", Tenant: "t1"}), 7))
-	if r := h.apply(other); !errs.IsKind(r.Err, errs.KindPrecondition) || !r.Duplicate {
+	if r := h.apply(other); !objapi.IsKind(r.Err, objapi.KindPrecondition) || !r.Duplicate {
 		t.Fatalf("repeat of a refused create: %+v", r)
 	}
 	if v := h.current("b1", "neu"); v != "" {
@@ -139,7 +139,7 @@ func TestRepeatedCommandIsAppliedOnce(t *testing.T) {
 	// The outcome can be asked for by id, and crosses the RPC intact.
 	h.f.View(func(r *Reader) error {
 		res, ok, err := r.Outcome(other.ID)
-		if err != nil || !ok || !errs.IsKind(res.Err, errs.KindPrecondition) {
+		if err != nil || !ok || !objapi.IsKind(res.Err, objapi.KindPrecondition) {
 			t.Errorf("outcome by id: %+v %v %v", res, ok, err)
 		}
 		return nil
@@ -192,7 +192,7 @@ func TestHalfAppliedCommandRollsBack(t *testing.T) {
 		withID(NewCommand(&PutBucketCORS{Bucket: "b9", Tenant: "t1", Rules: []CORSRule{{AllowedOrigins: []string{"*"}}}}), 5),
 		withID(NewCommand(&CreateBucket{Name: "b3", Tenant: "t1"}), 6),
 	)
-	if res[0].Err != nil || !errs.IsKind(res[1].Err, errs.KindInternal) || !errs.IsKind(res[2].Err, errs.KindNoSuchBucket) || res[3].Err != nil {
+	if res[0].Err != nil || !objapi.IsKind(res[1].Err, objapi.KindInternal) || !objapi.IsKind(res[2].Err, objapi.KindNoSuchBucket) || res[3].Err != nil {
 		t.Fatalf("batch results: %v / %v / %v / %v", res[0].Err, res[1].Err, res[2].Err, res[3].Err)
 	}
 	h.f.View(func(r *Reader) error {
@@ -207,7 +207,7 @@ func TestHalfAppliedCommandRollsBack(t *testing.T) {
 		}
 		return nil
 	})
-	if r := h.apply(create); !errs.IsKind(r.Err, errs.KindInternal) || !r.Duplicate {
+	if r := h.apply(create); !objapi.IsKind(r.Err, objapi.KindInternal) || !r.Duplicate {
 		t.Fatalf("repeat of the failed command: %+v", r)
 	}
 	if got := h.f.Applied(); got != h.idx {

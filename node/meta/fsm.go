@@ -16,7 +16,7 @@ import (
 	"github.com/hashicorp/raft"
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/kommunal-cloud/kcs/node/errs"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // SchemaVersion is the layout of the FSM's bbolt database:
@@ -266,7 +266,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 				// Shutting down: nothing of this batch is stored, and Raft
 				// replays it after a restart.
 				for i := range out {
-					out[i] = &Result{Err: &errs.Error{Op: "apply", Kind: errs.KindUnavailable, Msg: "node shutting down"}}
+					out[i] = &Result{Err: &objapi.Error{Op: "apply", Kind: objapi.KindUnavailable, Msg: "node shutting down"}}
 				}
 				return out
 			case <-time.After(time.Second):

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/kommunal-cloud/kcs/node/errs"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // Rolling upgrades. Members of a cluster run different binaries while it
@@ -125,7 +125,7 @@ func CheckProposable(r *Reader, c *Command) error {
 	}
 	need := c.Level()
 	if need > commandLevel {
-		return &errs.Error{Op: "propose", Kind: errs.KindInternal,
+		return &objapi.Error{Op: "propose", Kind: objapi.KindInternal,
 			Msg: fmt.Sprintf("op %d needs %s, above this binary's %d", op, describeLevel(need, ""), commandLevel)}
 	}
 	if need <= 1 {
@@ -149,7 +149,7 @@ func CheckProposable(r *Reader, c *Command) error {
 		return nil
 	}
 	slices.Sort(behind)
-	return &errs.Error{Op: "propose", Kind: errs.KindUnavailable,
+	return &objapi.Error{Op: "propose", Kind: objapi.KindUnavailable,
 		Msg: fmt.Sprintf("%s needs %s, which members %s do not know yet: upgrade them first",
 			kinds[op].typ.Name(), describeLevel(need, ""), strings.Join(behind, ", "))}
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/hashicorp/raft"
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/kommunal-cloud/kcs/node/errs"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // This test binary plays the binary of a release that added a command of
@@ -150,7 +150,7 @@ func TestFSMHaltsOnAnEntryTooNew(t *testing.T) {
 	}
 	h.f.Abandon() // shutting down
 	for _, r := range <-done {
-		if !errs.IsKind(r.(*Result).Err, errs.KindUnavailable) {
+		if !objapi.IsKind(r.(*Result).Err, objapi.KindUnavailable) {
 			t.Fatalf("after shutdown: %+v", r)
 		}
 	}
@@ -170,7 +170,7 @@ func TestNewCommandKindWaitsForEveryMember(t *testing.T) {
 		})
 		return err
 	}
-	if err := check(); !errs.IsKind(err, errs.KindUnavailable) ||
+	if err := check(); !objapi.IsKind(err, objapi.KindUnavailable) ||
 		!strings.Contains(err.Error(), "n0 (a binary before command levels, level 1), n1 (a binary before command levels, level 1), n2 (a binary before command levels, level 1)") ||
 		!strings.Contains(err.Error(), "testLevel2 needs command level 2 ("+testRelease2+" or later)") {
 		t.Fatalf("before any upgrade: %v", err)
@@ -196,7 +196,7 @@ func TestNewCommandKindWaitsForEveryMember(t *testing.T) {
 	}
 	register(0, 2, "v2.0.0")
 	register(1, 2, "v2.0.0")
-	if err := check(); !errs.IsKind(err, errs.KindUnavailable) || !strings.Contains(err.Error(), "members n2 (a binary before command levels, level 1) do not know") {
+	if err := check(); !objapi.IsKind(err, objapi.KindUnavailable) || !strings.Contains(err.Error(), "members n2 (a binary before command levels, level 1) do not know") {
 		t.Fatalf("with n2 not upgraded: %v", err)
 	}
 	register(2, 1, "v1.9.0") // restarted, still the old release

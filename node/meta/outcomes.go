@@ -7,7 +7,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/kommunal-cloud/kcs/node/errs"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // Exactly-once commands. A proposer that loses the answer to a command —
@@ -45,7 +45,7 @@ type outcome struct {
 func (o *outcome) result() *Result {
 	r := &Result{Duplicate: true}
 	if o.Failed {
-		r.Err = &errs.Error{Kind: errs.Kind(o.Kind), Msg: o.Msg}
+		r.Err = &objapi.Error{Kind: objapi.Kind(o.Kind), Msg: o.Msg}
 	}
 	return r
 }
@@ -67,7 +67,7 @@ func applyOnceByID(tx *bolt.Tx, index uint64, c *Command, failed error) (*Result
 	}
 	var res *Result
 	if failed != nil {
-		res = &Result{Err: &errs.Error{Op: fmt.Sprintf("apply op %d", c.Op()), Kind: errs.KindInternal, Msg: "the metadata command failed: " + failed.Error()}}
+		res = &Result{Err: &objapi.Error{Op: fmt.Sprintf("apply op %d", c.Op()), Kind: objapi.KindInternal, Msg: "the metadata command failed: " + failed.Error()}}
 	} else {
 		var err error
 		if res, err = applyCommand(tx, c); err != nil {

@@ -12,7 +12,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/kommunal-cloud/kcs/node/errs"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 	"github.com/kommunal-cloud/kcs/node/transport"
 )
 
@@ -254,8 +254,8 @@ func TestHalfAppliedCommandRollsBackOnEveryNode(t *testing.T) {
 		NewCommand(&PutBucketCORS{Bucket: "b9", Tenant: "t1", Rules: []CORSRule{{AllowedOrigins: []string{"*"}}}}),
 		NewCommand(&PutObject{Bucket: "b1", Key: "k", Tenant: "t1", Object: Object{VersionID: "v1", Parts: []Part{{DataID: bytes.Repeat([]byte{1}, 16)}}}}),
 	}
-	ok := errs.Kind(1<<16 - 1) // no error
-	want := []errs.Kind{ok, errs.KindInternal, errs.KindNoSuchBucket, ok}
+	ok := objapi.Kind(1<<16 - 1) // no error
+	want := []objapi.Kind{ok, objapi.KindInternal, objapi.KindNoSuchBucket, ok}
 	var results []*Result
 	waitFor(t, "the batch to be applied", func() bool {
 		l := leaderOf(nodes)
@@ -303,7 +303,7 @@ func TestHalfAppliedCommandRollsBackOnEveryNode(t *testing.T) {
 			if _, ok, _ := r.Object("b1", "k"); !ok {
 				t.Errorf("%s: the batch's last command is missing", n.id)
 			}
-			if res, ok, _ := r.Outcome(cmds[1].ID); !ok || !errs.IsKind(res.Err, errs.KindInternal) {
+			if res, ok, _ := r.Outcome(cmds[1].ID); !ok || !objapi.IsKind(res.Err, objapi.KindInternal) {
 				t.Errorf("%s: the failed command's outcome: %+v %v", n.id, res, ok)
 			}
 			return nil
@@ -321,7 +321,7 @@ func TestHalfAppliedCommandRollsBackOnEveryNode(t *testing.T) {
 
 	// The command's repeat (a proposer that lost the answer) gets the same
 	// outcome.
-	if r := apply(t, nodes, cmds[1]); !errs.IsKind(r.Err, errs.KindInternal) || !r.Duplicate {
+	if r := apply(t, nodes, cmds[1]); !objapi.IsKind(r.Err, objapi.KindInternal) || !r.Duplicate {
 		t.Fatalf("repeat: %+v", r)
 	}
 }

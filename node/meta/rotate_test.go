@@ -6,7 +6,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"github.com/kommunal-cloud/kcs/node/errs"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // The commands of a tenant key rotation: once a version is current,
@@ -35,7 +35,7 @@ func TestKeyRotationCommands(t *testing.T) {
 			t.Fatalf("op %d: %v", c.Op(), r.Err)
 		}
 	}
-	refused := func(c *Command, k errs.Kind) {
+	refused := func(c *Command, k objapi.Kind) {
 		t.Helper()
 		if r := apply(c); r.Err == nil || r.Err.Kind != k {
 			t.Fatalf("op %d: %v, want %v", c.Op(), r.Err, k)
@@ -61,9 +61,9 @@ func TestKeyRotationCommands(t *testing.T) {
 	do(put("y", "v2", 1))
 	rotate := NewCommand(&RotateTenantKey{Tenant: "t", Key: TenantKey{Version: 2, Wrapped: []byte("k2")}})
 	do(rotate)
-	refused(rotate, errs.KindConflict) // a second rotation to the same version lost the race
-	refused(put("z", "v3", 1), errs.KindStaleKey)
-	refused(NewCommand(&CreateUpload{ID: "u", Tenant: "t", Bucket: "b", Key: "z", KeyVersion: 1}), errs.KindStaleKey)
+	refused(rotate, objapi.KindConflict) // a second rotation to the same version lost the race
+	refused(put("z", "v3", 1), objapi.KindStaleKey)
+	refused(NewCommand(&CreateUpload{ID: "u", Tenant: "t", Bucket: "b", Key: "z", KeyVersion: 1}), objapi.KindStaleKey)
 	do(put("z", "v3", 2))
 
 	var stale []Rewrap
@@ -89,7 +89,7 @@ func TestKeyRotationCommands(t *testing.T) {
 		t.Fatalf("y: the stale rewrap replaced the new version's key: %+v", o)
 	}
 
-	refused(NewCommand(&RetireTenantKey{Tenant: "t", Version: 2}), errs.KindConflict)
+	refused(NewCommand(&RetireTenantKey{Tenant: "t", Version: 2}), objapi.KindConflict)
 	if f.ShredPending() {
 		t.Fatal("shred pending before any retirement")
 	}

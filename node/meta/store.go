@@ -15,7 +15,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
-	"github.com/kommunal-cloud/kcs/node/errs"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // ErrNotLeader is returned by leader-only calls on a follower. Callers
@@ -314,7 +314,7 @@ func (s *Store) Apply(ctx context.Context, data []byte) (*Result, error) {
 		return nil, ErrNotLeader
 	}
 	if err := s.FSM.Stalled(); err != nil {
-		return nil, &errs.Error{Op: "apply", Kind: errs.KindUnavailable, Msg: "the leader cannot write its metadata", Err: err}
+		return nil, &objapi.Error{Op: "apply", Kind: objapi.KindUnavailable, Msg: "the leader cannot write its metadata", Err: err}
 	}
 	timeout := 30 * time.Second
 	if dl, ok := ctx.Deadline(); ok {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"github.com/kommunal-cloud/kcs/node/errs"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 	"github.com/kommunal-cloud/kcs/node/transport"
 )
 
@@ -177,12 +177,12 @@ func TestRaftClusterAgreesAndSurvives(t *testing.T) {
 	// Business outcomes come back as values.
 	for _, c := range []struct {
 		cmd  *Command
-		kind errs.Kind
+		kind objapi.Kind
 	}{
-		{NewCommand(&CreateBucket{Name: "b1", Tenant: "t1"}), errs.KindBucketOwnedByYou},
-		{NewCommand(&CreateBucket{Name: "b1", Tenant: "t2"}), errs.KindBucketExists},
-		{NewCommand(&PutObject{Bucket: "b1", Key: "k", Tenant: "t2"}), errs.KindAccessDenied},
-		{NewCommand(&PutObject{Bucket: "nope", Key: "k", Tenant: "t1"}), errs.KindNoSuchBucket},
+		{NewCommand(&CreateBucket{Name: "b1", Tenant: "t1"}), objapi.KindBucketOwnedByYou},
+		{NewCommand(&CreateBucket{Name: "b1", Tenant: "t2"}), objapi.KindBucketExists},
+		{NewCommand(&PutObject{Bucket: "b1", Key: "k", Tenant: "t2"}), objapi.KindAccessDenied},
+		{NewCommand(&PutObject{Bucket: "nope", Key: "k", Tenant: "t1"}), objapi.KindNoSuchBucket},
 	} {
 		if r := apply(t, nodes, c.cmd); r.Err == nil || r.Err.Kind != c.kind {
 			t.Fatalf("op %d: %v, want %v", c.cmd.Op(), r.Err, c.kind)

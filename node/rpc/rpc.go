@@ -20,8 +20,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/kommunal-cloud/kcs/node/errs"
 	"github.com/kommunal-cloud/kcs/node/meta"
+	"github.com/kommunal-cloud/kcs/node/objapi"
 	"github.com/kommunal-cloud/kcs/node/shardstore"
 )
 
@@ -96,16 +96,16 @@ type server struct {
 }
 
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	body := errorBody{Kind: uint16(errs.KindOf(err)), Msg: err.Error()}
+	body := errorBody{Kind: uint16(objapi.KindOf(err)), Msg: err.Error()}
 	status := http.StatusInternalServerError
 	if errors.Is(err, meta.ErrNotLeader) || errors.Is(err, meta.ErrNotReady) {
 		body.NotLeader = true
 		status = http.StatusServiceUnavailable
-	} else if errors.Is(err, meta.ErrUncertain) || body.Kind == uint16(errs.KindUnavailable) {
+	} else if errors.Is(err, meta.ErrUncertain) || body.Kind == uint16(objapi.KindUnavailable) {
 		// Worth retrying (a forwarded command with its same id).
-		body.Kind = uint16(errs.KindUnavailable)
+		body.Kind = uint16(objapi.KindUnavailable)
 		status = http.StatusServiceUnavailable
-	} else if body.Kind != uint16(errs.KindInternal) {
+	} else if body.Kind != uint16(objapi.KindInternal) {
 		status = http.StatusBadRequest
 	}
 	if status == http.StatusInternalServerError {
@@ -119,12 +119,12 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 func (s *server) shardTarget(w http.ResponseWriter, r *http.Request) (*shardstore.Drive, shardstore.Name, bool) {
 	d, ok := s.h.Drive(r.PathValue("drive"))
 	if !ok {
-		s.fail(w, r, errs.Errorf("rpc", errs.KindInvalidArgument, "no drive %q here", r.PathValue("drive")))
+		s.fail(w, r, objapi.Errorf("rpc", objapi.KindInvalidArgument, "no drive %q here", r.PathValue("drive")))
 		return nil, shardstore.Name{}, false
 	}
 	n, err := shardstore.ParseName(r.PathValue("name"))
 	if err != nil {
-		s.fail(w, r, &errs.Error{Op: "rpc", Kind: errs.KindInvalidArgument, Err: err})
+		s.fail(w, r, &objapi.Error{Op: "rpc", Kind: objapi.KindInvalidArgument, Err: err})
 		return nil, n, false
 	}
 	return d, n, true
@@ -163,7 +163,7 @@ func (s *server) getShard(w http.ResponseWriter, r *http.Request) {
 	off, err1 := strconv.ParseInt(r.URL.Query().Get("off"), 10, 64)
 	length, err2 := strconv.ParseInt(r.URL.Query().Get("len"), 10, 64)
 	if err1 != nil || err2 != nil || off < 0 || length < 0 {
-		s.fail(w, r, errs.Errorf("rpc", errs.KindInvalidArgument, "bad range"))
+		s.fail(w, r, objapi.Errorf("rpc", objapi.KindInvalidArgument, "bad range"))
 		return
 	}
 	rc, err := d.OpenRange(n, off, length)
@@ -220,7 +220,7 @@ func (s *server) readIndex(w http.ResponseWriter, r *http.Request) {
 func (s *server) join(w http.ResponseWriter, r *http.Request) {
 	var n meta.Node
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&n); err != nil {
-		s.fail(w, r, &errs.Error{Op: "join", Kind: errs.KindInvalidArgument, Err: err})
+		s.fail(w, r, &objapi.Error{Op: "join", Kind: objapi.KindInvalidArgument, Err: err})
 		return
 	}
 	if err := s.h.Join(r.Context(), n); err != nil {
@@ -277,13 +277,13 @@ func check(resp *http.Response) error {
 	if e.NotLeader {
 		return fmt.Errorf("%w: %s", ErrNotLeader, e.Msg)
 	}
-	return &errs.Error{Op: "rpc", Kind: errs.Kind(e.Kind), Msg: e.Msg}
+	return &objapi.Error{Op: "rpc", Kind: objapi.Kind(e.Kind), Msg: e.Msg}
 }
 
 func (c *Client) do(req *http.Request) (*http.Response, error) {
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, &errs.Error{Op: "rpc", Kind: errs.KindUnavailable, Err: err}
+		return nil, &objapi.Error{Op: "rpc", Kind: objapi.KindUnavailable, Err: err}
 	}
 	if err := check(resp); err != nil {
 		resp.Body.Close()
@@ -338,7 +338,7 @@ func (c *Client) CreateShard(ctx context.Context, addr, drive string, n shardsto
 			resp.Body.Close()
 		}
 		if cause := context.Cause(ctx); errors.Is(cause, errStalled) {
-			err = &errs.Error{Op: "rpc", Kind: errs.KindUnavailable, Msg: "shard stream to " + addr + " stalled", Err: cause}
+			err = &objapi.Error{Op: "rpc", Kind: objapi.KindUnavailable, Msg: "shard stream to " + addr + " stalled", Err: cause}
 		}
 		// Unblock a writer still waiting on the pipe, with the reason.
 		if err != nil {
@@ -411,7 +411,7 @@ func (r *stallReader) Read(p []byte) (int, error) {
 	n, err := r.rc.Read(p)
 	r.stall.Stop()
 	if err != nil && err != io.EOF && errors.Is(context.Cause(r.ctx), errStalled) {
-		err = &errs.Error{Op: "rpc", Kind: errs.KindUnavailable, Msg: "shard stream from " + r.addr + " stalled", Err: errStalled}
+		err = &objapi.Error{Op: "rpc", Kind: objapi.KindUnavailable, Msg: "shard stream from " + r.addr + " stalled", Err: errStalled}
 	}
 	return n, err
 }
@@ -450,7 +450,7 @@ func (c *Client) Apply(ctx context.Context, addr string, cmd []byte) (*meta.Resu
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxCommand))
 	if err != nil {
-		return nil, &errs.Error{Op: "rpc", Kind: errs.KindUnavailable, Err: err}
+		return nil, &objapi.Error{Op: "rpc", Kind: objapi.KindUnavailable, Err: err}
 	}
 	return meta.DecodeResult(b)
 }
@@ -470,7 +470,7 @@ func (c *Client) ReadIndex(ctx context.Context, addr string) (uint64, error) {
 		Index uint64 `json:"index"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		return 0, &errs.Error{Op: "rpc", Kind: errs.KindUnavailable, Err: err}
+		return 0, &objapi.Error{Op: "rpc", Kind: objapi.KindUnavailable, Err: err}
 	}
 	return v.Index, nil
 }

@@ -30,6 +30,11 @@ var conditionalTests = []test{
 		_, err = t.l.PutObject(t.ctx, t.me, b, "k", bytes.NewReader([]byte("zwei")), objapi.PutOptions{Size: 4, IfMatch: v1.ETag})
 		t.must(err, "PutObject If-Match of the current ETag")
 		t.wantData(b, "k", []byte("zwei"))
+		// A list, quoted, with a weak marker S3 ignores.
+		_, err = t.l.PutObject(t.ctx, t.me, b, "k", bytes.NewReader([]byte("drei")), objapi.PutOptions{Size: 4,
+			IfMatch: `"` + md5hex([]byte("anders")) + `", W/"` + md5hex([]byte("zwei")) + `"`})
+		t.must(err, "PutObject If-Match of a list naming the current ETag, weak")
+		t.wantData(b, "k", []byte("drei"))
 		_, err = t.l.PutObject(t.ctx, t.me, b, "nie-da", bytes.NewReader([]byte("x")), objapi.PutOptions{Size: 1, IfMatch: v1.ETag})
 		t.wantKind(err, objapi.KindNoSuchKey, "PutObject If-Match of a missing key")
 		t.wantNoObject(b, "nie-da")
