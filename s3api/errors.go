@@ -12,7 +12,7 @@ import (
 )
 
 // This file is the one place where errors become S3 error codes and HTTP
-// statuses (STYLE 15). Three sources feed it: the object layer's
+// statuses. Three sources feed it: the object layer's
 // objapi.Kind, the sentinel errors of the authentication packages (sigv4 and
 // sigv2), and the errors s3api raises itself while parsing a request
 // (*s3Error). Codes, statuses and default messages follow the S3 API

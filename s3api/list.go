@@ -189,7 +189,7 @@ func s3URLEncode(s string) string {
 }
 
 // tokenVersion starts every continuation token, so that the encoding can
-// change later and old tokens are still understood (STYLE 23).
+// change later and old tokens are still understood.
 const tokenVersion = 1
 
 // encodeToken makes the opaque continuation token for "continue after

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/md5"
 	"fmt"
-	"hash"
 	"io"
 
 	"github.com/kommunal-cloud/kcs/erasure"
@@ -19,9 +18,6 @@ type PutRequest struct {
 	Cipher   crypt.EncryptOptions
 	Coder    *erasure.Coder
 	Shards   []io.Writer // k+m shard writers; nil for a shard that cannot be written
-	// Hashes are computed over the plaintext alongside MD5, each on its own
-	// goroutine (a client's checksum, the signed payload's SHA-256).
-	Hashes []hash.Hash
 }
 
 // PutResult is what the metadata records about a stored stream.
@@ -46,7 +42,10 @@ func PutBufferBytes(c *erasure.Coder) int {
 func Put(ctx context.Context, src io.Reader, req PutRequest) (PutResult, error) {
 	var res PutResult
 	md := md5.New()
-	hr := NewHashingReader(src, append([]hash.Hash{md}, req.Hashes...)...)
+	// A client's checksums and the signed payload's hash are computed as
+	// the body is read, before it gets here (s3api/sigv4); only the ETag's
+	// MD5 is this pipeline's.
+	hr := NewHashingReader(src, md)
 	defer hr.Close()
 	var plain io.Reader = hr
 	if shift := req.Cipher.PackageShift; shift > 20 {

@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"math/rand/v2"
 	"testing"
@@ -42,7 +41,7 @@ type stored struct {
 	ad     []byte
 }
 
-func put(t *testing.T, p erasure.Params, opt crypt.EncryptOptions, data []byte, hashes ...hashWant) *stored {
+func put(t *testing.T, p erasure.Params, opt crypt.EncryptOptions, data []byte) *stored {
 	t.Helper()
 	c, err := erasure.New(p)
 	if err != nil {
@@ -56,11 +55,7 @@ func put(t *testing.T, p erasure.Params, opt crypt.EncryptOptions, data []byte, 
 		ws[i] = bufs[i]
 	}
 	s := &stored{dk: dk, coder: c, id: []byte("object-1"), ad: []byte("part 1")}
-	hs := hashes
 	req := PutRequest{ObjectID: s.id, DataKey: dk, StreamAD: s.ad, Cipher: opt, Coder: c, Shards: ws}
-	for _, h := range hs {
-		req.Hashes = append(req.Hashes, h.h)
-	}
 	res, err := Put(context.Background(), iotest.HalfReader(bytes.NewReader(data)), req)
 	if err != nil {
 		t.Fatal(err)
@@ -68,21 +63,11 @@ func put(t *testing.T, p erasure.Params, opt crypt.EncryptOptions, data []byte, 
 	if res.PlainSize != int64(len(data)) || res.MD5 != md5.Sum(data) {
 		t.Fatalf("put: size %d md5 %x, want %d %x", res.PlainSize, res.MD5, len(data), md5.Sum(data))
 	}
-	for _, h := range hs {
-		if got := h.h.Sum(nil); !bytes.Equal(got, h.want) {
-			t.Fatalf("extra hash %x, want %x", got, h.want)
-		}
-	}
 	s.res = res
 	for _, b := range bufs {
 		s.shards = append(s.shards, b.Bytes())
 	}
 	return s
-}
-
-type hashWant struct {
-	h    hash.Hash
-	want []byte
 }
 
 func (s *stored) get(missing []int, off, n int64) ([]byte, error) {
@@ -128,11 +113,10 @@ func TestPutGetBoundaries(t *testing.T) {
 	}
 }
 
-func TestPutDefaultsAndHashes(t *testing.T) {
+func TestPutDefaults(t *testing.T) {
 	data := randBytes(rand.New(rand.NewPCG(3, 3)), 3<<20+12345)
-	sum := sha256.Sum256(data)
 	p := erasure.Params{K: 4, M: 2, BlockSize: erasure.DefaultBlockSize}
-	s := put(t, p, crypt.EncryptOptions{}, data, hashWant{h: sha256.New(), want: sum[:]})
+	s := put(t, p, crypt.EncryptOptions{}, data)
 	got, err := s.get([]int{1}, 0, -1)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("get: %v", err)
