@@ -88,6 +88,9 @@ func (s *Server) postObject(w http.ResponseWriter, r *http.Request, rq *request)
 	if s.now().After(pol.expiration) {
 		return errorf("AccessDenied", "Invalid according to Policy: Policy expired.")
 	}
+	if pol.tooLong(form.fields["x-amz-date"], s.now()) {
+		return errorf("AccessDenied", "Invalid according to Policy: Policy expiration must be at most seven days after it was signed, as for presigned URLs.")
+	}
 
 	// The key may name the file the citizen picked; the policy's
 	// conditions apply to the key that results.

@@ -190,3 +190,20 @@ func (p *postPolicy) check(values map[string]string, names []string) error {
 	}
 	return nil
 }
+
+// maxPolicyLifetime caps how long a POST policy is valid, as presigned
+// URLs are capped: a form handed to a citizen's browser stays usable at
+// most a week. S3 sets no such cap; kcs does, since a leaked form is as
+// good as a presigned URL.
+const maxPolicyLifetime = 7 * 24 * time.Hour
+
+// tooLong reports whether the policy expires more than maxPolicyLifetime
+// after it was signed: at the form's x-amz-date (SigV4), or now when the
+// form has none (SigV2 signs no time).
+func (p *postPolicy) tooLong(amzDate string, now time.Time) bool {
+	signed := now
+	if t, err := time.Parse("20060102T150405Z", amzDate); err == nil {
+		signed = t
+	}
+	return p.expiration.Sub(signed) > maxPolicyLifetime
+}

@@ -403,6 +403,9 @@ func TestPostObjectForms(t *testing.T) {
 		{"public-read", target, mkForm(base(map[string]string{"acl": "public-read"}), data, field{"acl", "public-read"}), 501, "NotImplemented", ""},
 		{"policy not JSON", target, mkForm("{kaputt", data), 400, "InvalidPolicyDocument", "Invalid Policy: Invalid JSON."},
 		{"policy without expiration", target, mkForm(`{"conditions":[]}`, data), 400, "InvalidPolicyDocument", "Invalid Policy: Policy missing expiration."},
+		// Valid for longer than a presigned URL may be.
+		{"policy for eight days", target, mkForm(policyJSON(now.Add(8*24*time.Hour), append([]any{map[string]string{"bucket": "post"},
+			[]any{"starts-with", "$key", "f/"}}, auth...)...), data), 403, "AccessDenied", ""},
 		{"unknown condition", target, mkForm(base([]any{"ends-with", "$key", "x"}), data), 400, "InvalidPolicyDocument", ""},
 		{"fields too large", target, bigFields, 400, "MaxPostPreDataLengthExceededError", ""},
 	} {

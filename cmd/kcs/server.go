@@ -295,6 +295,8 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 			}
 			if o.adminSecret == nil {
 				log.Warn("no admin secret: the admin API refuses every request on this node")
+			} else if err := admin.CheckSecret(o.adminSecret); err != nil {
+				return err
 			}
 			if err := serveDebug(debugAddr, log); err != nil {
 				return err

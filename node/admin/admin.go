@@ -2,15 +2,24 @@
 // cluster status — and the client `kcs admin` uses. It is mounted on the S3
 // listeners under /_kcs/admin/ (a path no bucket can have: bucket names
 // never start with '_'), and every request is signed with the admin secret:
-// an HMAC-SHA256 over method, path, query, time and a hash of the body,
-// valid for five minutes, so the secret itself never crosses the wire.
+// an HMAC-SHA256 over method, path, query, time, a random request id and a
+// hash of the body, so the secret itself never crosses the wire.
+//
+// A captured request cannot be replayed. It is valid for MaxSkew around
+// its time only; each node remembers the ids it has served for that long
+// and refuses a repeat; and a request that changes state commits its
+// metadata command under its request id, so a repeat sent to another node
+// finds the id committed and is refused there too (and, were it racing the
+// original, the command would still be applied once).
 package admin
 
 import (
 	"bytes"
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -19,6 +28,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kommunal-cloud/kcs/node"
@@ -29,8 +39,17 @@ const Prefix = "/_kcs/admin/v1"
 
 const (
 	authScheme = "KCS-ADMIN-HMAC-SHA256"
-	maxSkew    = 5 * time.Minute
-	maxBody    = 1 << 20
+	// MaxSkew is how far a request's time may be from the node's: as short
+	// as NTP-synchronised clocks allow, since a captured request is valid
+	// this long (and every node remembers ids for this long).
+	MaxSkew = time.Minute
+	maxBody = 1 << 20
+	// maxRemembered bounds the ids a node remembers: a flood of valid
+	// requests beyond it is answered 503 rather than growing memory.
+	maxRemembered = 200_000
+	// MinSecret is the shortest admin secret a node accepts, in bytes
+	// after decoding.
+	MinSecret = 32
 )
 
 // Service is what the admin API needs of a node.
@@ -45,6 +64,9 @@ type Service interface {
 	DeleteAccessKey(ctx context.Context, tenant, accessKey string) error
 	ClusterStatus(ctx context.Context) (*node.ClusterStatus, error)
 	StartScrub()
+	// RequestDone reports whether an operation committed under this
+	// request id (node.WithRequestID).
+	RequestDone(ctx context.Context, id [16]byte) (bool, error)
 }
 
 // KeyRequest creates a tenant or an access key. Empty fields get random
@@ -61,9 +83,9 @@ type errorBody struct {
 }
 
 // sign computes the request signature.
-func sign(secret []byte, method, path, query, date string, bodyHash []byte) string {
+func sign(secret []byte, method, path, query, date, id string, bodyHash []byte) string {
 	m := hmac.New(sha256.New, secret)
-	fmt.Fprintf(m, "%s\n%s\n%s\n%s\n%x", method, path, query, date, bodyHash)
+	fmt.Fprintf(m, "%s\n%s\n%s\n%s\n%s\n%x", method, path, query, date, id, bodyHash)
 	return hex.EncodeToString(m.Sum(nil))
 }
 
@@ -74,11 +96,14 @@ type Handler struct {
 	log    *slog.Logger
 	now    func() time.Time
 	mux    *http.ServeMux
+
+	mu   sync.Mutex
+	seen map[[16]byte]time.Time // request ids served, until when they could still be valid
 }
 
 // NewHandler returns the admin API for svc, guarded by secret.
 func NewHandler(svc Service, secret []byte, log *slog.Logger) *Handler {
-	h := &Handler{svc: svc, secret: secret, log: log, now: time.Now, mux: http.NewServeMux()}
+	h := &Handler{svc: svc, secret: secret, log: log, now: time.Now, mux: http.NewServeMux(), seen: map[[16]byte]time.Time{}}
 	h.mux.HandleFunc("POST "+Prefix+"/tenants", h.createTenant)
 	h.mux.HandleFunc("GET "+Prefix+"/tenants", h.listTenants)
 	h.mux.HandleFunc("DELETE "+Prefix+"/tenants/{tenant}", h.deleteTenant)
@@ -93,43 +118,111 @@ func NewHandler(svc Service, secret []byte, log *slog.Logger) *Handler {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := h.authenticate(r)
+	body, id, err := h.authenticate(r)
 	if err != nil {
 		h.log.Warn("admin request refused", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
 		writeJSON(w, http.StatusForbidden, errorBody{Error: "access denied: " + err.Error(), Kind: "access denied"})
 		return
+	}
+	if status, err := h.remember(id); err != nil {
+		h.log.Warn("admin request refused", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
+		writeJSON(w, status, errorBody{Error: err.Error(), Kind: "replay"})
+		return
+	}
+	if r.Method != http.MethodGet {
+		// A state change: refused if its id was committed through another
+		// node; otherwise its command commits under the id.
+		done, err := h.svc.RequestDone(r.Context(), id)
+		if err != nil {
+			h.fail(w, err)
+			return
+		}
+		if done {
+			h.log.Warn("admin request refused: replayed", "remote", r.RemoteAddr, "path", r.URL.Path)
+			writeJSON(w, http.StatusConflict, errorBody{Error: "this request was carried out already (a replay)", Kind: "replay"})
+			return
+		}
+		r = r.WithContext(node.WithRequestID(r.Context(), id))
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	h.log.Info("admin request", "method", r.Method, "path", r.URL.Path)
 	h.mux.ServeHTTP(w, r)
 }
 
-func (h *Handler) authenticate(r *http.Request) ([]byte, error) {
+// remember records a request id for as long as its request could be
+// valid, refusing one seen before.
+func (h *Handler) remember(id [16]byte) (int, error) {
+	now := h.now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if until, ok := h.seen[id]; ok && now.Before(until) {
+		return http.StatusConflict, errors.New("this request was served already (a replay)")
+	}
+	if len(h.seen) >= maxRemembered {
+		for k, until := range h.seen {
+			if !now.Before(until) {
+				delete(h.seen, k)
+			}
+		}
+		if len(h.seen) >= maxRemembered {
+			return http.StatusServiceUnavailable, errors.New("too many admin requests; try again shortly")
+		}
+	}
+	h.seen[id] = now.Add(2 * MaxSkew)
+	return 0, nil
+}
+
+func (h *Handler) authenticate(r *http.Request) ([]byte, [16]byte, error) {
+	var id [16]byte
 	if len(h.secret) == 0 {
-		return nil, errors.New("no admin secret configured on this node")
+		return nil, id, errors.New("no admin secret configured on this node")
 	}
 	scheme, sig, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || scheme != authScheme {
-		return nil, errors.New("missing or malformed Authorization")
+		return nil, id, errors.New("missing or malformed Authorization")
 	}
 	date := r.Header.Get("X-Kcs-Date")
 	t, err := time.Parse(time.RFC3339, date)
 	if err != nil {
-		return nil, errors.New("missing or malformed X-Kcs-Date")
+		return nil, id, errors.New("missing or malformed X-Kcs-Date")
 	}
-	if d := h.now().Sub(t); d > maxSkew || d < -maxSkew {
-		return nil, errors.New("request time too skewed")
+	if d := h.now().Sub(t); d > MaxSkew || d < -MaxSkew {
+		return nil, id, fmt.Errorf("request time too far from this node's (more than %v): check both clocks", MaxSkew)
 	}
+	rid := r.Header.Get("X-Kcs-Request-Id")
+	b, err := hex.DecodeString(rid)
+	if err != nil || len(b) != len(id) {
+		return nil, id, errors.New("missing or malformed X-Kcs-Request-Id")
+	}
+	copy(id[:], b)
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil || len(body) > maxBody {
-		return nil, errors.New("body unreadable or too large")
+		return nil, id, errors.New("body unreadable or too large")
 	}
 	sum := sha256.Sum256(body)
-	want := sign(h.secret, r.Method, r.URL.Path, r.URL.RawQuery, date, sum[:])
+	want := sign(h.secret, r.Method, r.URL.Path, r.URL.RawQuery, date, rid, sum[:])
 	if !hmac.Equal([]byte(sig), []byte(want)) {
-		return nil, errors.New("signature does not match")
+		return nil, id, errors.New("signature does not match")
 	}
-	return body, nil
+	return body, id, nil
+}
+
+// CheckSecret refuses an admin secret shorter than MinSecret bytes after
+// decoding (it is read as hex or base64 when it parses as either).
+func CheckSecret(secret []byte) error {
+	s := strings.TrimSpace(string(secret))
+	n := len(s)
+	if b, err := hex.DecodeString(s); err == nil {
+		n = len(b)
+	} else if b, err := base64.StdEncoding.DecodeString(s); err == nil {
+		n = len(b)
+	}
+	if n < MinSecret {
+		return fmt.Errorf("the admin secret has %d bytes, at least %d are needed. Make a new one "+
+			"(openssl rand -hex 32 > admin.secret), give it to every node and restart them one after the other "+
+			"(a node accepts only requests signed with its own secret meanwhile), and give it to kcs admin", n, MinSecret)
+	}
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -312,9 +405,13 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return err
 	}
 	date := time.Now().UTC().Format(time.RFC3339)
+	var id [16]byte
+	rand.Read(id[:])
+	rid := hex.EncodeToString(id[:])
 	sum := sha256.Sum256(body)
 	req.Header.Set("X-Kcs-Date", date)
-	req.Header.Set("Authorization", authScheme+" "+sign(c.Secret, method, req.URL.Path, req.URL.RawQuery, date, sum[:]))
+	req.Header.Set("X-Kcs-Request-Id", rid)
+	req.Header.Set("Authorization", authScheme+" "+sign(c.Secret, method, req.URL.Path, req.URL.RawQuery, date, rid, sum[:]))
 	req.Header.Set("Content-Type", "application/json")
 	hc := c.HTTP
 	if hc == nil {

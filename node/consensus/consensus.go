@@ -141,7 +141,11 @@ func (c *Consensus) WithLeader(ctx context.Context, op string, attempt time.Dura
 // shards; the orphan scan collects those if it never commits.
 func (c *Consensus) Propose(ctx context.Context, cmd *meta.Command) (*meta.Result, error) {
 	if cmd.ID.IsZero() {
-		rand.Read(cmd.ID[:])
+		if id, ok := takeID(ctx); ok {
+			cmd.ID = id
+		} else {
+			rand.Read(cmd.ID[:])
+		}
 	}
 	if cmd.Proposed == 0 {
 		cmd.Proposed = time.Now().UnixNano()
@@ -175,6 +179,46 @@ func (c *Consensus) Propose(ctx context.Context, cmd *meta.Command) (*meta.Resul
 		return res, nil
 	}
 	return nil, err
+}
+
+// WithCommandID returns a context whose first proposal gets id as its
+// command id, instead of a random one: an operation that arrives with an
+// id of its own (a signed admin request) commits under it, so that a
+// replay of the operation, to whichever node, is recognised (Done) and
+// never applied twice.
+func WithCommandID(ctx context.Context, id meta.CommandID) context.Context {
+	return context.WithValue(ctx, commandIDKey{}, &givenID{id: id})
+}
+
+type commandIDKey struct{}
+
+type givenID struct {
+	id   meta.CommandID
+	used atomic.Bool
+}
+
+// takeID returns the id a context carries, once.
+func takeID(ctx context.Context) (meta.CommandID, bool) {
+	g, ok := ctx.Value(commandIDKey{}).(*givenID)
+	if !ok || !g.used.CompareAndSwap(false, true) {
+		return meta.CommandID{}, false
+	}
+	return g.id, true
+}
+
+// Done reports, after a linearizable read, whether a command with id has
+// been applied (and is still remembered: outcomes are kept for minutes).
+func (c *Consensus) Done(ctx context.Context, id meta.CommandID) (bool, error) {
+	if err := c.Linearize(ctx); err != nil {
+		return false, err
+	}
+	var ok bool
+	err := c.store.FSM.View(func(r *meta.Reader) error {
+		var err error
+		_, ok, err = r.Outcome(id)
+		return err
+	})
+	return ok, err
 }
 
 // OutcomeOf asks the metadata, linearizably, whether the command with id
