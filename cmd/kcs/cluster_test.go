@@ -120,6 +120,29 @@ func (s *server) metrics() string { return s.bound().Metrics }
 
 func (s *server) addressesFile() string { return filepath.Join(s.dir, "addresses.json") }
 
+// endpoint names s's S3 endpoint in a way that survives restarts, which
+// move s to new ports: a client whose transport comes from c.transport
+// resolves it to s's current address at every new connection.
+func (s *server) endpoint() string { return "http://" + s.id + ".kcs.test" }
+
+// transport is an HTTP transport that resolves server endpoints (see
+// endpoint) to the servers' current S3 addresses.
+func (c *cluster) transport() *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	var d net.Dialer
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			for _, s := range c.servers {
+				if host == s.id+".kcs.test" {
+					addr = s.s3()
+				}
+			}
+		}
+		return d.DialContext(ctx, network, addr)
+	}
+	return tr
+}
+
 // cluster is a set of kcs server processes, one per site.
 type cluster struct {
 	t           testing.TB

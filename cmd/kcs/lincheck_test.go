@@ -459,8 +459,12 @@ func linOutDir(t *testing.T, seed uint64) string {
 // linClient is an aws-sdk-go-v2 client that makes exactly one attempt per
 // call (no SDK retries: every call recorded is one request) and gives up
 // after timeout.
-func linClient(endpoint, ak, sk string, timeout time.Duration) *s3.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
+// linClient is a client of endpoint that never retries; tr, if not nil,
+// is its transport (the cluster's, which follows restarted servers).
+func linClient(endpoint, ak, sk string, timeout time.Duration, tr *http.Transport) *s3.Client {
+	if tr == nil {
+		tr = http.DefaultTransport.(*http.Transport).Clone()
+	}
 	tr.MaxIdleConnsPerHost = 4
 	return s3.New(s3.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
@@ -596,7 +600,7 @@ func TestLinWriteOutcome(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	addr := srv.Listener.Addr().String()
-	cl := linClient("http://"+addr, "ak", "sk", 500*time.Millisecond)
+	cl := linClient("http://"+addr, "ak", "sk", 500*time.Millisecond, nil)
 	put := func(cl *s3.Client, key string) error {
 		_, err := cl.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("b"), Key: aws.String(key), Body: bytes.NewReader([]byte("x"))})
 		return err
@@ -613,7 +617,7 @@ func TestLinWriteOutcome(t *testing.T) {
 		t.Fatal(err)
 	}
 	ln.Close()
-	refused := linClient("http://"+ln.Addr().String(), "ak", "sk", 500*time.Millisecond)
+	refused := linClient("http://"+ln.Addr().String(), "ak", "sk", 500*time.Millisecond, nil)
 	if got, code := writeOutcome(put(refused, "k")); got != outFailed {
 		t.Errorf("refused connection: %v (%s), want %v", got, code, outFailed)
 	}

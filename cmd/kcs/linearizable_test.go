@@ -140,7 +140,9 @@ type linWorker struct {
 func (r *linRun) newWorker(id int, ak, sk string, seed uint64, timeout time.Duration) *linWorker {
 	w := &linWorker{id: id, proc: id, rnd: rand.New(rand.NewPCG(seed, uint64(id)))}
 	for _, s := range r.c.servers {
-		w.cl = append(w.cl, linClient("http://"+s.s3(), ak, sk, timeout))
+		// Through the cluster's transport: a restarted server listens on
+		// new ports.
+		w.cl = append(w.cl, linClient(s.endpoint(), ak, sk, timeout, r.c.transport()))
 	}
 	return w
 }
@@ -373,7 +375,7 @@ func TestE2ELinearizable(t *testing.T) {
 
 	ak, sk := c.tenant("gemeinde-jepsen")
 	r := &linRun{t: t, c: c, bucket: aws.String("linearizable"), vals: newLinValues()}
-	setup := linClient("http://"+c.servers[0].s3(), ak, sk, linCallTimeout)
+	setup := linClient(c.servers[0].endpoint(), ak, sk, linCallTimeout, c.transport())
 	if _, err := setup.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: r.bucket}); err != nil {
 		t.Fatal(err)
 	}
