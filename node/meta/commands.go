@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 
 	"github.com/fxamacker/cbor/v2"
 	bolt "go.etcd.io/bbolt"
@@ -192,20 +193,63 @@ func opOf(p Payload) (Op, bool) {
 	return op, ok
 }
 
-// Result is what applying a command produced.
+// Result is what applying a command produced. Its parts never carry their
+// inline bytes (Part.Inline): whoever collects garbage needs a stream's
+// data id and drives, and an abort of an upload of thousands of small
+// parts would otherwise hand its whole data to the proposer, across the
+// network when it forwarded the command.
 type Result struct {
 	Err *objapi.Error // a business outcome ("bucket exists"), not a failure of the FSM
 	// Garbage are streams no longer referenced: replaced or deleted object
 	// versions, replaced or unused parts. Their shards can be deleted once
 	// reads in flight are done with them.
 	Garbage []Part
-	// Replaced is the object version a put or delete displaced, if any.
+	// Replaced is the object version a put or delete displaced, if any
+	// (its parts without their inline bytes, too).
 	Replaced *Object
 	// Duplicate is set when the command's id had been applied before: the
 	// outcome (Err) is the first application's; Garbage and Replaced went
 	// to whoever got that first answer, or to the orphan scan.
 	Duplicate bool
 }
+
+// withoutInline returns r with its parts' inline bytes left out, sharing
+// nothing with r that it changes (r itself when no part has any).
+func (r *Result) withoutInline() *Result {
+	has := slices.ContainsFunc(r.Garbage, func(p Part) bool { return len(p.Inline) > 0 })
+	if r.Replaced != nil {
+		has = has || slices.ContainsFunc(r.Replaced.Parts, func(p Part) bool { return len(p.Inline) > 0 })
+	}
+	if !has {
+		return r
+	}
+	out := *r
+	out.Garbage = partsWithoutInline(r.Garbage)
+	if r.Replaced != nil {
+		o := *r.Replaced
+		o.Parts = partsWithoutInline(o.Parts)
+		out.Replaced = &o
+	}
+	return &out
+}
+
+func partsWithoutInline(ps []Part) []Part {
+	if ps == nil {
+		return nil
+	}
+	out := make([]Part, len(ps))
+	for i, p := range ps {
+		p.Inline = nil
+		out[i] = p
+	}
+	return out
+}
+
+// MaxCommand bounds an encoded command: the leader refuses a larger one,
+// and so does the RPC that forwards commands to it. A command stores at
+// most one inline stream and the records of up to 10 000 parts, far
+// below it.
+const MaxCommand = 16 << 20
 
 // Canonical encoding: the same command encodes to the same bytes on every
 // node and every version. Both modes are immutable once built.
@@ -322,8 +366,10 @@ type wireResult struct {
 	Duplicate bool    `cbor:"6,keyasint,omitempty"`
 }
 
-// EncodeResult serializes r for the RPC that forwards commands to the leader.
+// EncodeResult serializes r for the RPC that forwards commands to the
+// leader, without inline bytes (see Result).
 func EncodeResult(r *Result) ([]byte, error) {
+	r = r.withoutInline()
 	w := wireResult{Garbage: r.Garbage, Replaced: r.Replaced, Duplicate: r.Duplicate}
 	if r.Err != nil {
 		w.Failed, w.Kind, w.Msg = true, uint16(r.Err.Kind), r.Err.Msg

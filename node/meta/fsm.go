@@ -309,7 +309,7 @@ func (f *FSM) applyOnce(logs []*raft.Log, failed map[int]error) ([]any, uint64, 
 			if err != nil {
 				return &commandError{i: i, err: err}
 			}
-			out[i] = res
+			out[i] = res.withoutInline()
 			if _, ok := cmd.Payload.(keyRotation); ok {
 				sig.rotated = true
 			}

@@ -316,6 +316,10 @@ func (s *Store) Apply(ctx context.Context, data []byte) (*Result, error) {
 	if err := s.FSM.Stalled(); err != nil {
 		return nil, &objapi.Error{Op: "apply", Kind: objapi.KindUnavailable, Msg: "the leader cannot write its metadata", Err: err}
 	}
+	if len(data) > MaxCommand {
+		return nil, &objapi.Error{Op: "apply", Kind: objapi.KindEntityTooLarge,
+			Msg: fmt.Sprintf("a metadata command of %d bytes, beyond the limit of %d", len(data), MaxCommand)}
+	}
 	timeout := 30 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)

@@ -190,11 +190,30 @@ func (s *server) deleteShard(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// maxCommand bounds a forwarded metadata command.
-const maxCommand = 16 << 20
+// Bounds of the messages that forward a command: the command (the
+// metadata's own bound, meta.MaxCommand) and its result. Results hold no
+// inline bytes (meta.Result), so even the garbage of a purge batch fits.
+// A message beyond its bound is an error at both ends, never cut short.
+const (
+	maxCommand = meta.MaxCommand
+	maxResult  = 16 << 20
+)
+
+// readAtMost reads all of r if it holds at most limit bytes, and fails
+// with a *objapi.Error of kind if it holds more.
+func readAtMost(r io.Reader, limit int64, what string, kind objapi.Kind) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, &objapi.Error{Op: "rpc", Kind: kind, Msg: fmt.Sprintf("%s of more than %d bytes", what, limit)}
+	}
+	return b, nil
+}
 
 func (s *server) apply(w http.ResponseWriter, r *http.Request) {
-	cmd, err := io.ReadAll(io.LimitReader(r.Body, maxCommand))
+	cmd, err := readAtMost(r.Body, maxCommand, "a metadata command", objapi.KindEntityTooLarge)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -202,6 +221,14 @@ func (s *server) apply(w http.ResponseWriter, r *http.Request) {
 	res, err := s.h.Apply(r.Context(), cmd)
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if len(res) > maxResult {
+		// Applied, but the proposer cannot have the result: it learns the
+		// outcome by the command's id, and the garbage goes to the orphan
+		// scan.
+		s.fail(w, r, &objapi.Error{Op: "rpc", Kind: objapi.KindInternal,
+			Msg: fmt.Sprintf("the command was applied, but its result of %d bytes exceeds the limit of %d", len(res), maxResult)})
 		return
 	}
 	w.Header().Set("Content-Type", "application/cbor")
@@ -437,8 +464,13 @@ func (c *Client) DeleteShard(ctx context.Context, addr, drive string, n shardsto
 	return nil
 }
 
-// Apply forwards an encoded command to the leader at addr.
+// Apply forwards an encoded command to the leader at addr. A command or a
+// result beyond its bound fails (the command, before it is sent).
 func (c *Client) Apply(ctx context.Context, addr string, cmd []byte) (*meta.Result, error) {
+	if len(cmd) > maxCommand {
+		return nil, &objapi.Error{Op: "rpc", Kind: objapi.KindEntityTooLarge,
+			Msg: fmt.Sprintf("a metadata command of %d bytes, beyond the limit of %d", len(cmd), maxCommand)}
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint(addr, "/apply"), bytes.NewReader(cmd))
 	if err != nil {
 		return nil, err
@@ -448,8 +480,11 @@ func (c *Client) Apply(ctx context.Context, addr string, cmd []byte) (*meta.Resu
 		return nil, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxCommand))
+	b, err := readAtMost(resp.Body, maxResult, "a command's result", objapi.KindInternal)
 	if err != nil {
+		if objapi.IsKind(err, objapi.KindInternal) {
+			return nil, err
+		}
 		return nil, &objapi.Error{Op: "rpc", Kind: objapi.KindUnavailable, Err: err}
 	}
 	return meta.DecodeResult(b)
