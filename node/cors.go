@@ -8,7 +8,9 @@ import (
 )
 
 // A bucket's CORS rules are public configuration: browsers send preflight
-// requests unsigned, so the rules are kept in clear with the bucket.
+// requests unsigned, so the rules are kept in clear, apart from the bucket
+// record (meta.Reader.BucketCORS), so that listing buckets never reads
+// them.
 
 func toMetaCORS(rules []CORSRule) []meta.CORSRule {
 	out := make([]meta.CORSRule, 0, len(rules))
@@ -45,14 +47,17 @@ func (n *Node) GetBucketCors(ctx context.Context, c Caller, bucket string) ([]CO
 	}
 	var rules []CORSRule
 	err := n.store.FSM.View(func(r *meta.Reader) error {
-		b, err := bucketFor(r, "GetBucketCors", c, bucket)
+		if _, err := bucketFor(r, "GetBucketCors", c, bucket); err != nil {
+			return err
+		}
+		stored, err := r.BucketCORS(bucket)
 		if err != nil {
 			return err
 		}
-		if len(b.CORS) == 0 {
+		if len(stored) == 0 {
 			return &objapi.Error{Op: "GetBucketCors", Kind: objapi.KindNoSuchCORS, Bucket: bucket}
 		}
-		rules = fromMetaCORS(b.CORS)
+		rules = fromMetaCORS(stored)
 		return nil
 	})
 	return rules, err
@@ -74,10 +79,8 @@ func (n *Node) BucketCORS(ctx context.Context, bucket string) ([]CORSRule, error
 	}
 	var rules []CORSRule
 	err := n.store.FSM.View(func(r *meta.Reader) error {
-		b, ok, err := r.Bucket(bucket)
-		if err == nil && ok {
-			rules = fromMetaCORS(b.CORS)
-		}
+		stored, err := r.BucketCORS(bucket)
+		rules = fromMetaCORS(stored)
 		return err
 	})
 	return rules, err

@@ -2,6 +2,7 @@ package meta
 
 import (
 	"bytes"
+	"fmt"
 	"maps"
 	"slices"
 
@@ -13,11 +14,14 @@ import (
 // The commands of buckets: creation, deletion, CORS, and the purge of a
 // deleted tenant's buckets.
 
-// CreateBucket creates a bucket for a tenant.
+// CreateBucket creates a bucket for a tenant. CORS rules in the command
+// (no proposer sets them) are stored apart, as PutBucketCORS stores them.
 type CreateBucket Bucket
 
 func (c *CreateBucket) apply(tx *bolt.Tx) (*Result, error) {
-	b := (*Bucket)(c)
+	b := *(*Bucket)(c)
+	cors := b.CORS
+	b.CORS = nil
 	if tx.Bucket(bTenants).Get([]byte(b.Tenant)) == nil {
 		return fail(objapi.KindNoSuchTenant, "tenant %q does not exist", b.Tenant)
 	}
@@ -32,8 +36,16 @@ func (c *CreateBucket) apply(tx *bolt.Tx) (*Result, error) {
 		}
 		return fail(objapi.KindBucketExists, "")
 	}
-	if err := put(tx.Bucket(bBuckets), []byte(b.Name), b); err != nil {
+	if err := put(tx.Bucket(bBuckets), []byte(b.Name), &b); err != nil {
 		return nil, err
+	}
+	if err := indexBucket(tx, b.Tenant, b.Name); err != nil {
+		return nil, err
+	}
+	if len(cors) > 0 {
+		if err := putBucketConfig(tx, b.Name, cfgCORS, cors); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := tx.Bucket(bObjects).CreateBucketIfNotExists([]byte(b.Name)); err != nil {
 		return nil, err
@@ -65,9 +77,77 @@ func ownBucket(tx *bolt.Tx, bucket, tenant string) (*Result, error) {
 	return nil, nil
 }
 
-// bucketsOf returns the buckets whose records name tenant, in name order.
+// bucketsOf returns a tenant's buckets in name order, through the
+// tenantbuckets index: it reads the tenant's records and no other.
 func bucketsOf(tx *bolt.Tx, tenant string) ([]Bucket, error) {
-	return records(tx.Bucket(bBuckets), func(b *Bucket) bool { return b.Tenant == tenant })
+	var out []Bucket
+	prefix := tenantBucketsPrefix(tenant)
+	bb := tx.Bucket(bBuckets)
+	c := tx.Bucket(bTenantBuckets).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		name := k[len(prefix):]
+		var b Bucket
+		ok, err := get(bb, name, &b)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || b.Tenant != tenant {
+			return nil, fmt.Errorf("meta: tenantbuckets lists %q for tenant %q, whose record says otherwise", name, tenant)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// The tenantbuckets index: tenant ‖ 0x00 ‖ bucket name for every bucket,
+// kept by the commands that create and remove buckets. Tenant ids hold no
+// 0x00 (they are checked when a tenant is created), so a tenant's entries
+// are exactly those under its prefix.
+
+func tenantBucketsPrefix(tenant string) []byte { return append([]byte(tenant), 0) }
+
+func indexBucket(tx *bolt.Tx, tenant, name string) error {
+	return tx.Bucket(bTenantBuckets).Put(append(tenantBucketsPrefix(tenant), name...), nil)
+}
+
+// dropBucket removes a bucket's record, its index entry and its
+// configuration.
+func dropBucket(tx *bolt.Tx, name string) error {
+	var b Bucket
+	ok, err := get(tx.Bucket(bBuckets), []byte(name), &b)
+	if err != nil || !ok {
+		return err
+	}
+	if err := tx.Bucket(bTenantBuckets).Delete(append(tenantBucketsPrefix(b.Tenant), name...)); err != nil {
+		return err
+	}
+	cfg := tx.Bucket(bBucketCfg)
+	prefix := bucketConfigPrefix(name)
+	var keys [][]byte
+	c := cfg.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, bytes.Clone(k))
+	}
+	for _, k := range keys {
+		if err := cfg.Delete(k); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bBuckets).Delete([]byte(name))
+}
+
+// Bucket configuration lives apart from the bucket record, under bucket
+// name ‖ 0x00 ‖ kind in bucketcfg: listing buckets never decodes it, and a
+// request reads only the kind it needs. S3 bucket names hold no 0x00.
+// Kinds are append only (policies and lifecycle rules will join CORS).
+const cfgCORS = "cors"
+
+func bucketConfigPrefix(bucket string) []byte { return append([]byte(bucket), 0) }
+
+func bucketConfigKey(bucket, kind string) []byte { return append(bucketConfigPrefix(bucket), kind...) }
+
+func putBucketConfig(tx *bolt.Tx, bucket, kind string, v any) error {
+	return put(tx.Bucket(bBucketCfg), bucketConfigKey(bucket, kind), v)
 }
 
 // DeleteBucket removes an empty bucket.
@@ -98,7 +178,7 @@ func (d *DeleteBucket) apply(tx *bolt.Tx) (*Result, error) {
 			}
 		}
 	}
-	return &Result{}, tx.Bucket(bBuckets).Delete(name)
+	return &Result{}, dropBucket(tx, d.Name)
 }
 
 // PutBucketCORS sets (or, with no rules, removes) a bucket's CORS rules.
@@ -112,12 +192,10 @@ func (p *PutBucketCORS) apply(tx *bolt.Tx) (*Result, error) {
 	if r, err := ownBucket(tx, p.Bucket, p.Tenant); r != nil || err != nil {
 		return r, err
 	}
-	var b Bucket
-	if _, err := get(tx.Bucket(bBuckets), []byte(p.Bucket), &b); err != nil {
-		return nil, err
+	if len(p.Rules) == 0 {
+		return &Result{}, tx.Bucket(bBucketCfg).Delete(bucketConfigKey(p.Bucket, cfgCORS))
 	}
-	b.CORS = p.Rules
-	return &Result{}, put(tx.Bucket(bBuckets), []byte(p.Bucket), &b)
+	return &Result{}, putBucketConfig(tx, p.Bucket, cfgCORS, p.Rules)
 }
 
 // PurgeBucket removes up to Max objects and uploads of a bucket marked for
@@ -206,5 +284,5 @@ func (p *PurgeBucket) apply(tx *bolt.Tx) (*Result, error) {
 			}
 		}
 	}
-	return res, tx.Bucket(bBuckets).Delete(name)
+	return res, dropBucket(tx, p.Bucket)
 }

@@ -53,7 +53,8 @@ func ownUpload(tx *bolt.Tx, id, tenant string) (*Upload, *Result, error) {
 	return &u, nil, nil
 }
 
-// PutPart records an uploaded part, replacing an earlier upload of it.
+// PutPart records an uploaded part, replacing an earlier upload of it, and
+// keeps the upload's running totals (uploadusage) in step.
 type PutPart struct {
 	UploadID string `cbor:"1,keyasint"`
 	Tenant   string `cbor:"2,keyasint"`
@@ -71,7 +72,18 @@ func (p *PutPart) apply(tx *bolt.Tx) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	usage, err := uploadUsage(tx, p.UploadID)
+	if err != nil {
+		return nil, err
+	}
+	if !exists {
+		usage.Parts++
+	}
+	usage.InlineBytes += int64(len(p.Part.Inline)) - int64(len(old.Inline))
 	if err := put(pb, k, &p.Part); err != nil {
+		return nil, err
+	}
+	if err := put(tx.Bucket(bUploadUsage), []byte(p.UploadID), &usage); err != nil {
 		return nil, err
 	}
 	res := &Result{}
@@ -79,6 +91,14 @@ func (p *PutPart) apply(tx *bolt.Tx) (*Result, error) {
 		res.Garbage = []Part{old}
 	}
 	return res, nil
+}
+
+// uploadUsage reads an upload's running totals (zero before its first
+// part).
+func uploadUsage(tx *bolt.Tx, id string) (UploadUsage, error) {
+	var u UploadUsage
+	_, err := get(tx.Bucket(bUploadUsage), []byte(id), &u)
+	return u, err
 }
 
 func (p *PutPart) streamHome(*bolt.Tx) (*DataRef, error) { return &DataRef{Upload: p.UploadID}, nil }
@@ -117,6 +137,9 @@ func dropUpload(tx *bolt.Tx, u *Upload) error {
 		if err := ub.Delete(uploadIndexKey(u.Key, u.ID)); err != nil {
 			return err
 		}
+	}
+	if err := tx.Bucket(bUploadUsage).Delete([]byte(u.ID)); err != nil {
+		return err
 	}
 	return tx.Bucket(bUploads).Delete([]byte(u.ID))
 }

@@ -15,12 +15,12 @@ import (
 
 // fsmHarness applies commands to an FSM directly, as Raft would.
 type fsmHarness struct {
-	t   *testing.T
+	t   testing.TB
 	f   *FSM
 	idx uint64
 }
 
-func newFSMHarness(t *testing.T) *fsmHarness {
+func newFSMHarness(t testing.TB) *fsmHarness {
 	f, err := OpenFSM(filepath.Join(t.TempDir(), "fsm.db"), quiet)
 	if err != nil {
 		t.Fatal(err)

@@ -26,10 +26,13 @@ import (
 //	         "shred" → 1 while a deleted tenant's key awaits shredding here
 //	tenants  id → Tenant
 //	akeys    access key id → AccessKey
-//	buckets  name → Bucket
+//	buckets  name → Bucket (without its configuration)
+//	tenantbuckets  tenant ‖ 0x00 ‖ bucket name → "": each tenant's buckets
+//	bucketcfg      bucket name ‖ 0x00 ‖ kind ("cors") → that configuration
 //	objects  one nested bucket per S3 bucket: object key → Object
 //	uploads  upload id → Upload
 //	parts    upload id ‖ 0x00 ‖ part number (u32) → Part
+//	uploadusage    upload id → UploadUsage: its parts' running totals
 //	bucketuploads  nested per S3 bucket: object key ‖ 0x00 ‖ upload id → ""
 //	dataids  data id of every referenced stream → DataRef (its record)
 //	nodes    node id → Node
@@ -44,14 +47,25 @@ import (
 // sys also holds "clock" → u64: the latest proposer clock (unix ns) seen
 // in a command, the FSM's deterministic notion of time.
 //
+// Schema 2 added tenantbuckets, bucketcfg and uploadusage, and moved CORS
+// rules out of the bucket records into bucketcfg, so that no request pays
+// for another tenant's buckets or configuration. All three are derived
+// from what schema 1 holds: a database of schema 1 is migrated when it is
+// opened, which includes a snapshot installed from a leader that runs an
+// older binary (see migrate.go). A binary of schema 1 refuses a database
+// of schema 2.
+//
 // Integers are big-endian; records are CBOR (see records.go).
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 var (
 	bSys           = []byte("sys")
 	bTenants       = []byte("tenants")
 	bAccessKeys    = []byte("akeys")
 	bBuckets       = []byte("buckets")
+	bTenantBuckets = []byte("tenantbuckets")
+	bBucketCfg     = []byte("bucketcfg")
+	bUploadUsage   = []byte("uploadusage")
 	bObjects       = []byte("objects")
 	bUploads       = []byte("uploads")
 	bParts         = []byte("parts")
@@ -76,6 +90,10 @@ var (
 	// that crashes in between shreds when it comes back.
 	kShredPending = []byte("shred")
 )
+
+// allBuckets are the top-level buckets of the current schema.
+var allBuckets = [][]byte{bSys, bTenants, bAccessKeys, bBuckets, bTenantBuckets, bBucketCfg, bObjects, bUploads, bParts,
+	bUploadUsage, bBucketUploads, bNodes, bSets, bDataIDs, bCmds, bCmdLog, bDegraded}
 
 // snapshotMagic starts every snapshot: "KCSM" and a format version byte.
 var snapshotMagic = []byte{'K', 'C', 'S', 'M', 1}
@@ -122,19 +140,29 @@ func (f *FSM) open() error {
 		return fmt.Errorf("meta: open %s: %w", f.path, err)
 	}
 	var applied uint64
+	var migrated *migration
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bSys, bTenants, bAccessKeys, bBuckets, bObjects, bUploads, bParts, bBucketUploads, bNodes, bSets, bDataIDs, bCmds, bCmdLog, bDegraded} {
+		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
 		sys := tx.Bucket(bSys)
-		if v := sys.Get(kSchema); v == nil {
+		switch v := sys.Get(kSchema); {
+		case v == nil:
 			if err := sys.Put(kSchema, u32(SchemaVersion)); err != nil {
 				return err
 			}
-		} else if binary.BigEndian.Uint32(v) != SchemaVersion {
-			return fmt.Errorf("meta: database schema %d, this binary reads %d", binary.BigEndian.Uint32(v), SchemaVersion)
+		case len(v) != 4:
+			return fmt.Errorf("meta: database schema record of %d bytes", len(v))
+		case binary.BigEndian.Uint32(v) == 1:
+			var err error
+			if migrated, err = migrate1to2(tx); err != nil {
+				return fmt.Errorf("meta: migrate the database from schema 1 to %d: %w", SchemaVersion, err)
+			}
+		case binary.BigEndian.Uint32(v) != SchemaVersion:
+			return fmt.Errorf("meta: database schema %d, this binary reads schemas 1 to %d: it was written by a newer kcs binary",
+				binary.BigEndian.Uint32(v), SchemaVersion)
 		}
 		if v := sys.Get(kApplied); v != nil {
 			applied = binary.BigEndian.Uint64(v)
@@ -147,6 +175,10 @@ func (f *FSM) open() error {
 	}
 	f.db = db
 	f.applied.Store(applied)
+	if migrated != nil {
+		f.log.Info("migrated the metadata database to schema 2: bucket configuration apart, buckets by tenant, upload totals",
+			"buckets", migrated.buckets, "cors", migrated.cors, "uploads", migrated.uploads)
+	}
 	return nil
 }
 
@@ -491,7 +523,8 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 func (s *snapshot) Release() { s.tx.Rollback() }
 
 // Restore replaces the state with a snapshot: it is written next to the
-// database, fsynced, and renamed over it.
+// database, fsynced, and renamed over it. A snapshot of an older schema (a
+// leader that runs an older binary sent it) is migrated as it is opened.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	br := bufio.NewReaderSize(rc, 1<<20)

@@ -206,6 +206,9 @@ func goldenRecords() []goldenRecord {
 		{"outcome", &out},
 		{"outcome-failed", &outFailed},
 		{"degraded", &lost},
+		{"upload-usage", &UploadUsage{Parts: 3000, InlineBytes: 3000 * 16432}},
+		{"bucket-schema2", &Bucket{Name: "akten", Tenant: "gemeinde-oberhof", Created: goldenTime}},
+		{"bucket-cors", func() *[]CORSRule { c := goldenCORS(); return &c }()},
 		{"wire-result", &wireResult{Kind: 7, Msg: "the object exists", Failed: true, Garbage: []Part{part}, Replaced: &obj, Duplicate: true}},
 	}
 }

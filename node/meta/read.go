@@ -69,14 +69,24 @@ func (r *Reader) AccessKeysOf(tenant string) ([]AccessKey, error) {
 	return accessKeysOf(r.tx, tenant)
 }
 
-// Bucket returns a bucket.
+// Bucket returns a bucket's record, without its configuration (see
+// BucketCORS).
 func (r *Reader) Bucket(name string) (*Bucket, bool, error) {
 	var b Bucket
 	ok, err := get(r.tx.Bucket(bBuckets), []byte(name), &b)
 	return &b, ok, err
 }
 
-// BucketsOf returns a tenant's buckets in name order.
+// BucketCORS returns a bucket's CORS rules, nil when it has none (or does
+// not exist).
+func (r *Reader) BucketCORS(name string) ([]CORSRule, error) {
+	var rules []CORSRule
+	_, err := get(r.tx.Bucket(bBucketCfg), bucketConfigKey(name, cfgCORS), &rules)
+	return rules, err
+}
+
+// BucketsOf returns a tenant's buckets in name order. It reads the
+// tenant's bucket records only, whatever other tenants hold.
 func (r *Reader) BucketsOf(tenant string) ([]Bucket, error) {
 	return bucketsOf(r.tx, tenant)
 }
@@ -102,6 +112,18 @@ func (r *Reader) Upload(id string) (*Upload, bool, error) {
 // Parts returns an upload's parts by number.
 func (r *Reader) Parts(uploadID string) (map[int]Part, error) {
 	return uploadParts(r.tx, uploadID)
+}
+
+// Part returns one part of an upload.
+func (r *Reader) Part(uploadID string, number int) (*Part, bool, error) {
+	var p Part
+	ok, err := get(r.tx.Bucket(bParts), partKey(uploadID, number), &p)
+	return &p, ok, err
+}
+
+// UploadUsage returns what an upload's parts hold in the metadata.
+func (r *Reader) UploadUsage(uploadID string) (UploadUsage, error) {
+	return uploadUsage(r.tx, uploadID)
 }
 
 // ListEntry is one key of a listing with its record.

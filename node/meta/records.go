@@ -111,12 +111,17 @@ type AccessKey struct {
 	Created       int64  `cbor:"4,keyasint"`
 }
 
-// Bucket is an S3 bucket; names are global, as in S3.
+// Bucket is an S3 bucket; names are global, as in S3. The record stays
+// small: listing a tenant's buckets decodes it, so configuration of any
+// size lives apart from it (bucketcfg, see Reader.BucketCORS).
 type Bucket struct {
-	Name    string     `cbor:"1,keyasint"`
-	Tenant  string     `cbor:"2,keyasint"`
-	Created int64      `cbor:"3,keyasint"`
-	CORS    []CORSRule `cbor:"4,keyasint"` // the bucket's CORS configuration; public (browsers read it unsigned)
+	Name    string `cbor:"1,keyasint"`
+	Tenant  string `cbor:"2,keyasint"`
+	Created int64  `cbor:"3,keyasint"`
+	// CORS is the bucket's CORS configuration in records of schema 1 and
+	// in CreateBucket commands. Since schema 2 the FSM keeps it in
+	// bucketcfg and stores records without it (the migration moves it).
+	CORS []CORSRule `cbor:"4,keyasint"`
 	// Purging marks a bucket whose tenant was deleted: nobody can use it,
 	// its name stays taken, and the purge deletes its objects in batches.
 	Purging bool `cbor:"5,keyasint,omitempty"`
@@ -200,6 +205,14 @@ type Upload struct {
 	// The checksum every part carries and how the object's is formed.
 	ChecksumAlgorithm string `cbor:"9,keyasint"`
 	ChecksumType      string `cbor:"10,keyasint"`
+}
+
+// UploadUsage is what an upload's parts hold in the metadata, kept up to
+// date as parts arrive (PutPart) and are replaced: the running totals the
+// upload's limits are checked against without reading every part.
+type UploadUsage struct {
+	Parts       int   `cbor:"1,keyasint,omitempty"` // part records
+	InlineBytes int64 `cbor:"2,keyasint,omitempty"` // the sum of their Part.Inline lengths
 }
 
 // DataRef is the value of the dataids index: where the part record of a
