@@ -136,6 +136,15 @@ type Uploads interface {
 	// Checksums are returned as stored: COMPOSITE values end in "-N".
 	// opts.IfNoneMatch and IfMatch are decided as PutObject's.
 	CompleteMultipartUpload(ctx context.Context, c Caller, bucket, key, uploadID string, parts []CompletePart, opts CompleteOptions) (ObjectInfo, error)
+	// HeadUpload describes an upload in progress without reading its
+	// parts: KindNoSuchUpload unless uploadID is an upload of bucket/key
+	// started by the caller's tenant, and the bucket's errors
+	// (KindNoSuchBucket, KindAccessDenied) as the other methods give them.
+	// s3api asks it before reading a CompleteMultipartUpload's list of
+	// parts, which may be megabytes, so it must be cheap: a read (as
+	// linearizable as any) of the bucket's and the upload's records, not
+	// of the parts.
+	HeadUpload(ctx context.Context, c Caller, bucket, key, uploadID string) (UploadInfo, error)
 	// AbortMultipartUpload ends an upload and drops its parts.
 	AbortMultipartUpload(ctx context.Context, c Caller, bucket, key, uploadID string) error
 	// ListParts lists parts numbered after opts.Marker in ascending order,

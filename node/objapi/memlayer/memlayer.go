@@ -822,6 +822,16 @@ func (u *memUpload) info() objapi.UploadInfo {
 		StorageClass: "STANDARD", ChecksumAlgorithm: u.opts.ChecksumAlgorithm, ChecksumType: u.checksumType}
 }
 
+func (m *Layer) HeadUpload(ctx context.Context, c objapi.Caller, bucket, key, uploadID string) (objapi.UploadInfo, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, err := m.upload("HeadUpload", c, bucket, key, uploadID)
+	if err != nil {
+		return objapi.UploadInfo{}, err
+	}
+	return u.info(), nil
+}
+
 func (m *Layer) ListParts(ctx context.Context, c objapi.Caller, bucket, key, uploadID string, opts objapi.ListPartsOptions) (objapi.ListPartsResult, error) {
 	max := opts.MaxParts
 	if max <= 0 || max > 1000 {

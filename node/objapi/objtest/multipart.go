@@ -103,6 +103,35 @@ var multipartTests = []test{
 		_, err = t.l.UploadPart(t.ctx, t.me, b, "film.mp4", id, 4, bytes.NewReader(nil), objapi.PartOptions{})
 		t.wantKind(err, objapi.KindNoSuchUpload, "UploadPart after completion")
 	}},
+	// HeadUpload finds an upload of the caller's by its id, bucket and key
+	// alone, until it is completed or aborted.
+	{"HeadUpload", func(t *T) {
+		b := t.bucket()
+		id := t.upload(b, "k", objapi.PutOptions{ChecksumAlgorithm: "CRC32"})
+		info, err := t.l.HeadUpload(t.ctx, t.me, b, "k", id)
+		t.must(err, "HeadUpload")
+		if info.UploadID != id || info.Bucket != b || info.Key != "k" || info.Owner != t.me.Tenant || info.Initiated.IsZero() ||
+			info.ChecksumAlgorithm != "CRC32" || info.ChecksumType != "COMPOSITE" {
+			t.Errorf("HeadUpload: %+v", info)
+		}
+		_, err = t.l.HeadUpload(t.ctx, t.me, b, "other", id)
+		t.wantKind(err, objapi.KindNoSuchUpload, "HeadUpload with another key")
+		_, err = t.l.HeadUpload(t.ctx, t.me, b, "k", "no-such-upload")
+		t.wantKind(err, objapi.KindNoSuchUpload, "HeadUpload of an unknown id")
+		_, err = t.l.HeadUpload(t.ctx, t.other, b, "k", id)
+		t.wantKind(err, objapi.KindAccessDenied, "HeadUpload by another tenant")
+		_, err = t.l.HeadUpload(t.ctx, t.me, "objtest-never-created", "k", id)
+		t.wantKind(err, objapi.KindNoSuchBucket, "HeadUpload in a missing bucket")
+		t.must(t.l.AbortMultipartUpload(t.ctx, t.me, b, "k", id), "AbortMultipartUpload")
+		_, err = t.l.HeadUpload(t.ctx, t.me, b, "k", id)
+		t.wantKind(err, objapi.KindNoSuchUpload, "HeadUpload after abort")
+		id = t.upload(b, "k", objapi.PutOptions{})
+		p := t.part(b, "k", id, 1, []byte("x"))
+		_, err = t.l.CompleteMultipartUpload(t.ctx, t.me, b, "k", id, completeParts(p), objapi.CompleteOptions{})
+		t.must(err, "CompleteMultipartUpload")
+		_, err = t.l.HeadUpload(t.ctx, t.me, b, "k", id)
+		t.wantKind(err, objapi.KindNoSuchUpload, "HeadUpload after completion")
+	}},
 	// The completed object is the parts listed, in their order, not every
 	// part uploaded; one part alone may be of any size.
 	{"CompleteSome", func(t *T) {
