@@ -74,6 +74,13 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 		}
 		b.eof = true
 		return n, io.EOF
+	case isRequestTimeout(err):
+		// A read made no progress in time (Admission): the client stalled.
+		if toAPIError(err).Code != "RequestTimeout" {
+			err = requestTimeout(err)
+		}
+		b.err = err
+		return n, err
 	case toAPIError(err).Code == "InternalError":
 		// Not a verdict of sigv4 but a failing connection (a truncated
 		// Content-Length body reads as io.ErrUnexpectedEOF): the body is

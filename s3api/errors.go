@@ -74,7 +74,9 @@ var codes = map[string]s3Code{
 	"InvalidTag":                         {http.StatusBadRequest, "The tag provided was not a valid tag."},
 	"PreconditionFailed":                 {http.StatusPreconditionFailed, "At least one of the preconditions that you specified did not hold."},
 	"RequestTimeTooSkewed":               {http.StatusForbidden, "The difference between the request time and the server's time is too large."},
+	"RequestTimeout":                     {http.StatusBadRequest, "Your socket connection to the server was not read from or written to within the timeout period."},
 	"ServiceUnavailable":                 {http.StatusServiceUnavailable, "Service is unable to handle request. Please try again."},
+	"SlowDown":                           {http.StatusServiceUnavailable, "Please reduce your request rate."},
 	"SignatureDoesNotMatch":              {http.StatusForbidden, "The request signature we calculated does not match the signature you provided. Check your key and signing method."},
 	"XAmzContentSHA256Mismatch":          {http.StatusBadRequest, "The provided 'x-amz-content-sha256' header does not match what was computed."},
 }
@@ -280,8 +282,10 @@ func hexBytes(s string) string {
 func clientGone(r *http.Request, err error) bool {
 	// Whatever error the handler saw (a canceled context, a body read that
 	// failed as the connection closed), once the request's context is done
-	// nobody is listening for the answer.
-	return err != nil && r.Context().Err() != nil
+	// nobody is listening for the answer. Except when the server cut the
+	// body off itself for making no progress (net/http cancels the context
+	// then too): that client is told, and the log says RequestTimeout.
+	return err != nil && r.Context().Err() != nil && !isRequestTimeout(err)
 }
 
 // statusClientClosed is what the log records as the status of a request

@@ -66,7 +66,15 @@ func (s *Server) postObject(w http.ResponseWriter, r *http.Request, rq *request)
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
 		return errorf("PreconditionFailed", "Bucket POST must be of the enclosure-type multipart/form-data.")
 	}
+	// The fields come before anyone is authenticated: they are held to a
+	// byte budget (readPostForm) and a time limit (limitFormReads).
+	endLimit := s.limitFormReads(w, r)
 	form, file, err := readPostForm(multipart.NewReader(r.Body, params["boundary"]))
+	if endLimit() && err != nil {
+		// mime/multipart reports a header cut off by the deadline as
+		// malformed.
+		err = requestTimeout(err)
+	}
 	if err != nil {
 		return err
 	}
@@ -79,6 +87,9 @@ func (s *Server) postObject(w http.ResponseWriter, r *http.Request, rq *request)
 		return errorf("InvalidArgument", "POST requires exactly one file upload per request.")
 	}
 	if err := s.authenticateForm(r.Context(), rq, form); err != nil {
+		return err
+	}
+	if err := s.admitForm(r, rq); err != nil {
 		return err
 	}
 	pol, err := parsePostPolicy(form.fields["policy"])
@@ -145,7 +156,7 @@ func readPostForm(mr *multipart.Reader) (*postForm, *multipart.Part, error) {
 			return form, nil, nil
 		}
 		if err != nil {
-			return nil, nil, &s3Error{Code: "MalformedPOSTRequest", Err: err}
+			return nil, nil, formReadError(err)
 		}
 		sent := part.FormName()
 		name := strings.ToLower(sent)
@@ -161,7 +172,7 @@ func readPostForm(mr *multipart.Reader) (*postForm, *multipart.Part, error) {
 		}
 		v, err := io.ReadAll(io.LimitReader(part, int64(budget)+1))
 		if err != nil {
-			return nil, nil, &s3Error{Code: "MalformedPOSTRequest", Err: err}
+			return nil, nil, formReadError(err)
 		}
 		if budget -= len(v); budget < 0 {
 			return nil, nil, tooLarge
@@ -172,6 +183,15 @@ func readPostForm(mr *multipart.Reader) (*postForm, *multipart.Part, error) {
 		form.fields[name] = string(v)
 		form.names = append(form.names, sent)
 	}
+}
+
+// formReadError is the error of a form that could not be read: malformed,
+// or too slow (its fields' time limit passed, or a read made no progress).
+func formReadError(err error) error {
+	if isRequestTimeout(err) {
+		return requestTimeout(err)
+	}
+	return &s3Error{Code: "MalformedPOSTRequest", Err: err}
 }
 
 // authenticateForm verifies the form's policy signature and sets the

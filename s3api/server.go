@@ -57,6 +57,11 @@ type Config struct {
 	// Observer, if set, is told of every request once it is answered:
 	// the hook for metrics.
 	Observer RequestObserver
+	// Admission, if set, caps the requests in flight (on the node and per
+	// tenant) and the memory their bodies hold, and limits how long a
+	// POST form's fields may take (admission.go). Its Handler and
+	// Listener, around this Server, do the rest. Nil admits everything.
+	Admission *Admission
 }
 
 // RequestObserver receives each request's outcome: its S3 operation
@@ -81,7 +86,9 @@ const DefaultRegion = "us-east-1"
 // (which would treat them as requests for the bucket "_kcs", a name S3's
 // rules never allow). Set http.Server's ReadHeaderTimeout and
 // MaxHeaderBytes; oversized request lines and headers are refused by
-// net/http before Server sees them.
+// net/http before Server sees them. An Admission (Config.Admission, its
+// Handler around Server and its Listener under the http.Server) bounds
+// what clients can hold.
 type Server struct {
 	region string
 	domain string // lower case, without a trailing dot; "" for path style only
@@ -92,6 +99,7 @@ type Server struct {
 	now    func() time.Time
 	hostID string // x-amz-id-2 and HostId: which server instance answered
 	obs    RequestObserver
+	adm    *Admission // nil: no caps
 }
 
 // New returns a Server that serves layer to the holders of creds.
@@ -118,6 +126,7 @@ func New(cfg Config, layer ObjectLayer, creds Credentials) *Server {
 		layer:  layer,
 		hostID: base64.StdEncoding.EncodeToString(id[:]),
 		obs:    cfg.Observer,
+		adm:    cfg.Admission,
 	}
 	lookup := secretLookup(creds)
 	s.auth = newVerifier(cfg, lookup)
@@ -139,6 +148,23 @@ type request struct {
 	errCode string      // the S3 code answered, for the log
 	gone    bool        // the client went away: logged, not a server fault
 	err     error       // what went wrong in detail, for the log only
+
+	done       []func() // admission slots to give back when the handler returns
+	leaveClass func()   // gives back the tenant's (or unauthenticated) slot
+}
+
+// onDone has f run when the request's handler has returned.
+func (rq *request) onDone(f func()) { rq.done = append(rq.done, f) }
+
+// release gives back what the request held of the admission's caps.
+func (rq *request) release() {
+	if rq.leaveClass != nil {
+		rq.leaveClass()
+	}
+	for i := len(rq.done) - 1; i >= 0; i-- {
+		rq.done[i]()
+	}
+	rq.done = nil
 }
 
 // handler serves one S3 operation. It either writes a complete response
@@ -202,19 +228,28 @@ func (s *Server) serve(w *responseWriter, r *http.Request, rq *request) {
 	}
 	rt := s.route(r)
 	rq.op, rq.bucket, rq.key, rq.query = rt.op, rt.bucket, rt.key, rt.query
-	if rt.bucket != "" && !rt.preflight {
+	defer rq.release()
+	// A node over its cap answers at once, before any work (not even the
+	// bucket lookup of the CORS headers below).
+	err := s.admitNode(rq)
+	if err == nil && rt.bucket != "" && !rt.preflight {
 		// Before anything can fail, so that browser code can read errors
 		// too. Requests without Origin (all but browsers') cost nothing.
 		if origin := r.Header.Get("Origin"); origin != "" {
 			s.setCORSHeaders(r.Context(), w.Header(), rt.bucket, origin, r.Method)
 		}
 	}
-	var err error
-	if rt.public {
+	switch {
+	case err != nil:
+	case rt.public:
 		// Preflights carry no credentials at all; POST forms carry them in
-		// the form, which the handler verifies.
+		// the form, which the handler verifies (and then admits the
+		// tenant: admitForm). Until then they count as one tenant more.
 		err = rt.err
-	} else {
+		if err == nil && s.adm != nil {
+			err = s.admitClass(rq, anonymous)
+		}
+	default:
 		err = s.authenticate(r, rq)
 		if err == nil {
 			// Route errors (unsupported subresources, wrong methods) are
@@ -223,6 +258,12 @@ func (s *Server) serve(w *responseWriter, r *http.Request, rq *request) {
 		}
 		if err == nil {
 			err = checkExpectedOwner(r, rq)
+		}
+		if err == nil && s.adm != nil {
+			err = s.admitTenant(rq)
+		}
+		if err == nil {
+			err = s.admitBody(r, rq)
 		}
 	}
 	if err == nil {
@@ -236,6 +277,9 @@ func (s *Server) serve(w *responseWriter, r *http.Request, rq *request) {
 	}
 	rq.gone = clientGone(r, err)
 	if w.wroteHeader {
+		if isRequestTimeout(err) {
+			rq.errCode = "RequestTimeout"
+		}
 		// The status line and perhaps some bytes are out: the only honest
 		// signal left is to cut the response off, so the client sees a
 		// short body instead of a complete-looking wrong one.
@@ -281,6 +325,8 @@ func (s *Server) logRequest(r *http.Request, rq *request, w *responseWriter, sta
 		attrs = append(attrs, slog.String("code", rq.errCode), slog.String("error", rq.err.Error()))
 		switch {
 		case rq.gone:
+		case rq.errCode == "SlowDown":
+			// Load shed on purpose; the Admission logs a summary.
 		case status == http.StatusServiceUnavailable:
 			level = slog.LevelWarn // out of reach for now; the node says why in its own log
 		case status >= 500 && status != http.StatusNotImplemented:
