@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -18,8 +20,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kommunal-cloud/kcs/erasure"
 	"github.com/kommunal-cloud/kcs/node"
 	"github.com/kommunal-cloud/kcs/node/admin"
+	"github.com/kommunal-cloud/kcs/node/datapath"
 	"github.com/kommunal-cloud/kcs/node/fsutil"
 	"github.com/kommunal-cloud/kcs/node/metrics"
 	"github.com/kommunal-cloud/kcs/s3api"
@@ -41,7 +45,8 @@ type serveOptions struct {
 	region      string
 	domain      string
 	adminSecret []byte
-	metricsAddr string // Prometheus /metrics; "" for none
+	metricsAddr string       // Prometheus /metrics; "" for none
+	limits      s3api.Limits // what the S3 listeners admit; zero fields take the defaults
 }
 
 // serving is a node with its S3 and admin listeners.
@@ -141,7 +146,8 @@ func serve(ctx context.Context, o serveOptions) (*serving, error) {
 	if metricsLn != nil {
 		s.addrs.Metrics = metricsLn.Addr().String()
 	}
-	s3cfg := s3api.Config{Region: o.region, Domain: o.domain, Logger: log.With("component", "s3")}
+	adm := s3api.NewAdmission(admissionLimits(o), log.With("component", "admission"))
+	s3cfg := s3api.Config{Region: o.region, Domain: o.domain, Logger: log.With("component", "s3"), Admission: adm}
 	if metricsLn != nil {
 		reg := metrics.New(n)
 		s3cfg.Observer = reg
@@ -151,23 +157,41 @@ func serve(ctx context.Context, o serveOptions) (*serving, error) {
 		log.Info("metrics listening", "addr", "http://"+metricsLn.Addr().String()+"/metrics")
 	}
 	s3 := s3api.New(s3cfg, n, n)
-	adm := admin.NewHandler(n, o.adminSecret, log.With("component", "admin"))
+	adminAPI := admin.NewHandler(n, o.adminSecret, log.With("component", "admin"))
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/_kcs/") {
-			adm.ServeHTTP(w, r)
+			// The admin API reads its body before it checks the signature:
+			// its requests count as one tenant of their own.
+			release, ok := adm.Admit("admin")
+			if !ok {
+				w.Header().Set("Content-Type", "application/json")
+				w.Header().Set("Retry-After", "2")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				io.WriteString(w, `{"error":"too many requests in flight; retry later","kind":"slow down"}`+"\n")
+				return
+			}
+			defer release()
+			adminAPI.ServeHTTP(w, r)
 			return
 		}
 		s3.ServeHTTP(w, r)
 	})
+	headerTimeout := adm.Limits().IdleTimeout
+	if headerTimeout <= 0 {
+		headerTimeout = 30 * time.Second
+	}
 	for _, l := range lns {
 		srv := &http.Server{
-			Handler:           handler,
-			ReadHeaderTimeout: 30 * time.Second,
+			// Progress deadlines for bodies and responses, the real client
+			// behind a trusted proxy, and the caps (s3api.Admission).
+			Handler:           adm.Handler(handler),
+			ConnContext:       adm.ConnContext,
+			ReadHeaderTimeout: headerTimeout,
 			IdleTimeout:       2 * time.Minute,
 			MaxHeaderBytes:    64 << 10,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		}
-		ln := l.ln
+		ln := adm.Listener(l.ln, l.tls)
 		if l.tls {
 			srv.TLSConfig = tlsCfg
 			ln = tls.NewListener(ln, tlsCfg)
@@ -196,6 +220,72 @@ func (s *serving) stop() {
 		srv.Shutdown(ctx)
 	}
 	s.node.Close()
+}
+
+// admissionLimits are o's limits with what only the binary knows filled
+// in: what the object layer buffers for one streamed body (the PUT
+// pipeline of the widest geometry, RS(4,2), and the inline buffer it reads
+// first) and the size of the bodies it keeps whole.
+func admissionLimits(o serveOptions) s3api.Limits {
+	lim := o.limits
+	inline := int64(o.node.InlineLimit)
+	if inline == 0 {
+		inline = 16 << 10 // node.Config's default
+	}
+	if lim.StreamBodyBytes == 0 {
+		c, err := erasure.New(erasure.Params{K: 4, M: 2, BlockSize: erasure.DefaultBlockSize})
+		if err == nil {
+			lim.StreamBodyBytes = int64(datapath.PutBufferBytes(c)) + max(inline, 0)
+		}
+	}
+	if lim.SmallBodyBytes == 0 && inline > 0 {
+		lim.SmallBodyBytes = inline
+	}
+	return lim
+}
+
+// parseLimits turns the admission flags into s3api.Limits: 0 in a flag
+// means "no limit", which Limits spells negative.
+func parseLimits(lim *s3api.Limits, bodyMemory string, trusted []string) error {
+	off := func(v *int) {
+		if *v == 0 {
+			*v = -1
+		}
+	}
+	off(&lim.MaxConns)
+	off(&lim.MaxConnsPerClient)
+	off(&lim.MaxRequests)
+	off(&lim.MaxRequestsPerTenant)
+	if lim.IdleTimeout <= 0 {
+		lim.IdleTimeout = -1
+	}
+	if lim.FormTimeout <= 0 {
+		lim.FormTimeout = -1
+	}
+	n, err := parseSize(bodyMemory)
+	if err != nil {
+		return fmt.Errorf("--body-memory: %w", err)
+	}
+	lim.BodyMemory = n
+	if n == 0 {
+		lim.BodyMemory = -1
+	}
+	for _, t := range trusted {
+		t = strings.TrimSpace(t)
+		if t == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(t)
+		if err != nil {
+			a, aerr := netip.ParseAddr(t)
+			if aerr != nil {
+				return fmt.Errorf("--trusted-proxies: %q is neither an address nor a CIDR prefix", t)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		lim.TrustedProxies = append(lim.TrustedProxies, p)
+	}
+	return nil
 }
 
 // parseReserve reads a free-space reserve such as "1GiB"; 0 means none (a
@@ -227,6 +317,8 @@ func newServerCmd() *cobra.Command {
 		scrubMiB                          int64
 		driveReserve, metaReserve         string
 		addressesFile                     string
+		bodyMemory                        string
+		trustedProxies                    []string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -271,6 +363,9 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 				return err
 			}
 			if o.node.MetaReserve, err = parseReserve("--meta-reserve", metaReserve); err != nil {
+				return err
+			}
+			if err := parseLimits(&o.limits, bodyMemory, trustedProxies); err != nil {
 				return err
 			}
 			mk, err := readSecret("master key", masterFile, "KCS_MASTER_KEY", true)
@@ -351,6 +446,14 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 	f.Int64Var(&scrubMiB, "scrub-rate", 64, "MiB/s a scrub pass may read (0: no cap)")
 	f.StringVar(&driveReserve, "drive-reserve", "1GiB", "free space a data drive keeps: below it, the drive takes no new shards (new writes go to sets with room)")
 	f.StringVar(&metaReserve, "meta-reserve", "256MiB", "free space the metadata drive keeps: below it, the node answers 503 and hands over Raft leadership until space returns")
+	f.DurationVar(&o.limits.IdleTimeout, "idle-timeout", s3api.DefaultIdleTimeout, "S3 and admin connections: how long request headers, one read of a body or one write of a response may take without a byte moving; a stalled body gets 400 RequestTimeout (0: none)")
+	f.DurationVar(&o.limits.FormTimeout, "form-timeout", s3api.DefaultFormTimeout, "how long a POST form's fields before the file may take altogether (0: none)")
+	f.IntVar(&o.limits.MaxConns, "max-conns", s3api.DefaultMaxConns, "open S3 connections on this node; more are closed at once (0: no cap)")
+	f.IntVar(&o.limits.MaxConnsPerClient, "max-conns-per-client", s3api.DefaultMaxConnsPerClient, "open S3 connections from one client address (IPv6: one /64); more are closed at once (0: no cap)")
+	f.IntVar(&o.limits.MaxRequests, "max-requests", s3api.DefaultMaxRequests, "S3 and admin requests in flight on this node; more get 503 SlowDown at once (0: no cap)")
+	f.IntVar(&o.limits.MaxRequestsPerTenant, "max-requests-per-tenant", s3api.DefaultMaxRequestsPerTenant, "requests in flight of one tenant (also of unauthenticated POST forms and preflights together, and of the admin API); more get 503 SlowDown at once (0: no cap)")
+	f.StringVar(&bodyMemory, "body-memory", "2GiB", "memory request bodies in flight may hold on this node (each streamed body counts what the PUT pipeline buffers); beyond it 503 SlowDown (0: no cap)")
+	f.StringSliceVar(&trustedProxies, "trusted-proxies", nil, "comma-separated addresses or CIDR prefixes of load balancers whose PROXY protocol headers and X-Forwarded-For/-Proto are believed")
 	f.StringVar(&addressesFile, "addresses-file", "", "once serving, write the addresses bound (JSON: s3, s3_tls, raft, rpc, metrics) to this file; with port 0 in an address flag, how to learn the port")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics (/metrics, no authentication) on this address, e.g. 127.0.0.1:9100")
