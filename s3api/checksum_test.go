@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -231,7 +232,13 @@ func TestRawChecksumHeaders(t *testing.T) {
 			body: []byte(`<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"x"</ETag></Part></CompleteMultipartUpload>`)})
 		h.wantError(resp, 400, "InvalidRequest")
 	}
-	resp := h.do(rawReq{method: "POST", path: "/akten/k", query: "uploadId=x", header: map[string]string{"X-Amz-Checksum-Crc32": "AAAAAA==-2"},
+	// A part's checksum in the body is checked for form too, once the
+	// upload is found.
+	up, err := h.sdk(keyA).CreateMultipartUpload(context.Background(), &s3.CreateMultipartUploadInput{Bucket: aws.String("akten"), Key: aws.String("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := h.do(rawReq{method: "POST", path: "/akten/k", query: "uploadId=" + url.QueryEscape(aws.ToString(up.UploadId)), header: map[string]string{"X-Amz-Checksum-Crc32": "AAAAAA==-2"},
 		body: []byte(`<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"x"</ETag><ChecksumCRC32>kaputt</ChecksumCRC32></Part></CompleteMultipartUpload>`)})
 	h.wantError(resp, 400, "InvalidRequest")
 	resp = h.do(rawReq{method: "POST", path: "/akten/k", query: "uploadId=x", header: map[string]string{"X-Amz-Checksum-Crc32": "AAAAAA==-2"},

@@ -30,10 +30,38 @@ const (
 // corsMethods are the methods a rule may allow.
 var corsMethods = []string{"GET", "PUT", "POST", "DELETE", "HEAD"}
 
-// corsConfiguration is the document of PutBucketCors and GetBucketCors.
+// corsConfiguration is PutBucketCors' document, <CORSConfiguration>.
 type corsConfiguration struct {
-	XMLName xml.Name   `xml:"CORSConfiguration"`
-	Rules   []corsRule `xml:"CORSRule"`
+	Rules []corsRule
+}
+
+// corsLimits bound PutBucketCors' document while it is read.
+var corsLimits = listDocLimits(maxCORSBody, maxXMLElements)
+
+// read reads the document from its root, one CORSRule at a time, and
+// stops at the first beyond maxCORSRules.
+func (doc *corsConfiguration) read(d *xml.Decoder, root xml.StartElement) error {
+	if root.Name.Local != "CORSConfiguration" {
+		return malformedXML("the root element is not CORSConfiguration.")
+	}
+	return eachChild(d, func(child xml.StartElement) error {
+		if child.Name.Local != "CORSRule" {
+			return d.Skip()
+		}
+		if len(doc.Rules) == maxCORSRules {
+			return tooManyCORSRules()
+		}
+		var r corsRule
+		if err := d.DecodeElement(&r, &child); err != nil {
+			return err
+		}
+		doc.Rules = append(doc.Rules, r)
+		return nil
+	})
+}
+
+func tooManyCORSRules() error {
+	return errorf("InvalidRequest", fmt.Sprintf("The number of CORS rules should not exceed allowed limit of %d rules.", maxCORSRules))
 }
 
 type corsRule struct {
@@ -57,7 +85,7 @@ func parseCORS(doc corsConfiguration) ([]objapi.CORSRule, error) {
 		return nil, errorf("MalformedXML", "")
 	}
 	if len(doc.Rules) > maxCORSRules {
-		return nil, errorf("InvalidRequest", fmt.Sprintf("The number of CORS rules should not exceed allowed limit of %d rules.", maxCORSRules))
+		return nil, tooManyCORSRules()
 	}
 	rules := make([]objapi.CORSRule, 0, len(doc.Rules))
 	for _, r := range doc.Rules {
@@ -107,10 +135,18 @@ func parseCORS(doc corsConfiguration) ([]objapi.CORSRule, error) {
 	return rules, nil
 }
 
-// putBucketCors sets the bucket's CORS rules (PutBucketCors).
+// putBucketCors sets the bucket's CORS rules (PutBucketCors). The bucket
+// must be the caller's before its document is read.
 func (s *Server) putBucketCors(w http.ResponseWriter, r *http.Request, rq *request) error {
+	want, err := requestDigest(r.Header, false)
+	if err != nil {
+		return err
+	}
+	if _, err := s.layer.HeadBucket(r.Context(), rq.caller, rq.bucket); err != nil {
+		return err
+	}
 	var doc corsConfiguration
-	empty, err := decodeXMLRequest(r, rq, maxCORSBody, &doc, false)
+	empty, err := readXMLRequest(rq, want, corsLimits, doc.read)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package s3api
 import (
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/kommunal-cloud/kcs/node/objapi"
@@ -12,18 +13,47 @@ import (
 // rclone, restic's prune and the SDKs' batch deletes send them.
 
 const (
-	// maxDeleteKeys is S3's limit of keys per DeleteObjects.
+	// maxDeleteKeys is S3's limit of keys per DeleteObjects. S3 answers a
+	// longer list MalformedXML.
 	maxDeleteKeys = 1000
 	// maxDeleteBody bounds the document: 1000 keys of 1024 bytes, which
 	// XML escaping can make up to six times longer, and the markup.
 	maxDeleteBody = 8 << 20
 )
 
-// deleteRequest is DeleteObjects' request document.
+// deleteLimits bound DeleteObjects' document while it is read: an Object
+// has at most five elements (Key, VersionId, ETag, LastModifiedTime, Size).
+var deleteLimits = listDocLimits(maxDeleteBody, 8*maxDeleteKeys+64)
+
+// deleteRequest is DeleteObjects' request document, <Delete>.
 type deleteRequest struct {
-	XMLName xml.Name       `xml:"Delete"`
-	Quiet   bool           `xml:"Quiet"`
-	Objects []deleteObject `xml:"Object"`
+	Quiet   bool
+	Objects []deleteObject
+}
+
+// read reads the document from its root, one Object at a time, and stops
+// at the first beyond maxDeleteKeys.
+func (doc *deleteRequest) read(d *xml.Decoder, root xml.StartElement) error {
+	if root.Name.Local != "Delete" {
+		return malformedXML("the root element is not Delete.")
+	}
+	return eachChild(d, func(child xml.StartElement) error {
+		switch child.Name.Local {
+		case "Object":
+			if len(doc.Objects) == maxDeleteKeys {
+				return malformedXML(fmt.Sprintf("a request deletes at most %d keys.", maxDeleteKeys))
+			}
+			var o deleteObject
+			if err := d.DecodeElement(&o, &child); err != nil {
+				return err
+			}
+			doc.Objects = append(doc.Objects, o)
+			return nil
+		case "Quiet":
+			return d.DecodeElement(&doc.Quiet, &child)
+		}
+		return d.Skip()
+	})
 }
 
 type deleteObject struct {
@@ -59,14 +89,25 @@ type deleteError struct {
 // deleteObjects deletes the listed keys (DeleteObjects). S3 requires the
 // body's integrity to be proven (Content-MD5 or an x-amz-checksum-*):
 // a corrupted key list would delete the wrong objects. Keys that do not
-// exist count as deleted. Quiet mode reports only the failures.
+// exist count as deleted. Quiet mode reports only the failures. The
+// bucket is looked up before the document is read, and the document is
+// read key by key, refused at the first beyond S3's 1000.
 func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, rq *request) error {
-	var doc deleteRequest
-	empty, err := decodeXMLRequest(r, rq, maxDeleteBody, &doc, true)
+	want, err := requestDigest(r.Header, true)
 	if err != nil {
 		return err
 	}
-	if empty || len(doc.Objects) == 0 || len(doc.Objects) > maxDeleteKeys {
+	// Whether the bucket is the caller's is known before a byte of the
+	// body is read: a stranger's key list is not worth parsing.
+	if _, err := s.layer.HeadBucket(r.Context(), rq.caller, rq.bucket); err != nil {
+		return err
+	}
+	var doc deleteRequest
+	empty, err := readXMLRequest(rq, want, deleteLimits, doc.read)
+	if err != nil {
+		return err
+	}
+	if empty || len(doc.Objects) == 0 {
 		return errorf("MalformedXML", "")
 	}
 	res := deleteResult{}

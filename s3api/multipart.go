@@ -1,6 +1,7 @@
 package s3api
 
 import (
+	"encoding/xml"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,6 +16,33 @@ const (
 	// parts with an ETag and a checksum each fit in well under 1 KiB apiece.
 	maxCompleteBody = 8 << 20
 )
+
+// completeLimits bound CompleteMultipartUpload's document while it is
+// read: a Part has a PartNumber, an ETag and its checksums.
+var completeLimits = listDocLimits(maxCompleteBody, 8*maxParts+64)
+
+// read reads CompleteMultipartUpload's document from its root, one Part
+// at a time, and stops at the first beyond maxParts: such a list cannot be
+// valid, as part numbers go up to 10 000 and must ascend.
+func (doc *completeMultipartUpload) read(d *xml.Decoder, root xml.StartElement) error {
+	if root.Name.Local != "CompleteMultipartUpload" {
+		return malformedXML("the root element is not CompleteMultipartUpload.")
+	}
+	return eachChild(d, func(child xml.StartElement) error {
+		if child.Name.Local != "Part" {
+			return d.Skip()
+		}
+		if len(doc.Parts) == maxParts {
+			return errorf("InvalidArgument", "An upload has at most 10000 parts.")
+		}
+		var p completePart
+		if err := d.DecodeElement(&p, &child); err != nil {
+			return err
+		}
+		doc.Parts = append(doc.Parts, p)
+		return nil
+	})
+}
 
 // createMultipartUpload starts a multipart upload
 // (CreateMultipartUpload). Content-Type, headers, user metadata, tags and
@@ -98,7 +126,8 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, rq *request)
 // completeMultipartUpload joins the listed parts into the object
 // (CompleteMultipartUpload). Part order, ETags, sizes and checksums are
 // the object layer's to check (InvalidPartOrder, InvalidPart,
-// EntityTooSmall, BadDigest), and so are the conditions.
+// EntityTooSmall, BadDigest), and so are the conditions. The upload is
+// looked up before the list is read, and the list is read part by part.
 func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request, rq *request) error {
 	if err := objapi.ValidObjectKey(rq.key); err != nil {
 		return err
@@ -123,16 +152,18 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 			return errorf("InvalidRequest", "Value for x-amz-checksum-type header is invalid.")
 		}
 	}
+	// The upload must be the caller's before its list of parts is read.
+	uploadID := rq.query.Get("uploadId")
+	if _, err := s.layer.HeadUpload(r.Context(), rq.caller, rq.bucket, rq.key, uploadID); err != nil {
+		return err
+	}
 	var doc completeMultipartUpload
-	empty, err := decodeXMLBody(rq.auth.Body, maxCompleteBody, &doc)
+	empty, err := readXML(rq.auth.Body, completeLimits, doc.read)
 	if err != nil {
 		return err
 	}
 	if empty || len(doc.Parts) == 0 {
-		return errorf("MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema: it lists no parts.")
-	}
-	if len(doc.Parts) > maxParts {
-		return errorf("InvalidArgument", "An upload has at most 10000 parts.")
+		return malformedXML("it lists no parts.")
 	}
 	parts := make([]objapi.CompletePart, len(doc.Parts))
 	for i, p := range doc.Parts {
@@ -146,7 +177,7 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 		}
 		parts[i] = objapi.CompletePart{Number: n, ETag: objapi.UnquoteETag(p.ETag), Checksums: cs}
 	}
-	info, err := s.layer.CompleteMultipartUpload(r.Context(), rq.caller, rq.bucket, rq.key, rq.query.Get("uploadId"), parts, opts)
+	info, err := s.layer.CompleteMultipartUpload(r.Context(), rq.caller, rq.bucket, rq.key, uploadID, parts, opts)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,13 @@ func TestRawErrors(t *testing.T) {
 	h.mustPut(keyA, "akten", "k", testData(100, 1))
 	md5Of := func(b []byte) string { s := md5.Sum(b); return base64.StdEncoding.EncodeToString(s[:]) }
 	bigXML := "<CreateBucketConfiguration><LocationConstraint>" + strings.Repeat(" ", 70<<10) + "</LocationConstraint></CreateBucketConfiguration>"
+	// CompleteMultipartUpload reads its body only for an upload that
+	// exists (and is the caller's).
+	up, err := h.sdk(keyA).CreateMultipartUpload(context.Background(), &s3.CreateMultipartUploadInput{Bucket: aws.String("akten"), Key: aws.String("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	upload := "uploadId=" + url.QueryEscape(aws.ToString(up.UploadId))
 
 	for _, tc := range []struct {
 		name   string
@@ -110,10 +118,10 @@ func TestRawErrors(t *testing.T) {
 		{"admin prefix is not ours", rawReq{method: "GET", path: "/_kcs/health"}, 404, "NoSuchBucket"},
 		{"empty bucket segment", rawReq{method: "GET", path: "//k"}, 400, "InvalidURI"},
 
-		{"complete malformed XML", rawReq{method: "POST", path: "/akten/k", query: "uploadId=x", body: []byte("<CompleteMultipartUpload><Part>")}, 400, "MalformedXML"},
-		{"complete empty body", rawReq{method: "POST", path: "/akten/k", query: "uploadId=x"}, 400, "MalformedXML"},
-		{"complete no parts", rawReq{method: "POST", path: "/akten/k", query: "uploadId=x", body: []byte("<CompleteMultipartUpload></CompleteMultipartUpload>")}, 400, "MalformedXML"},
-		{"complete part number not a number", rawReq{method: "POST", path: "/akten/k", query: "uploadId=x", body: []byte(`<CompleteMultipartUpload><Part><PartNumber>eins</PartNumber><ETag>"x"</ETag></Part></CompleteMultipartUpload>`)}, 400, "InvalidArgument"},
+		{"complete malformed XML", rawReq{method: "POST", path: "/akten/k", query: upload, body: []byte("<CompleteMultipartUpload><Part>")}, 400, "MalformedXML"},
+		{"complete empty body", rawReq{method: "POST", path: "/akten/k", query: upload}, 400, "MalformedXML"},
+		{"complete no parts", rawReq{method: "POST", path: "/akten/k", query: upload, body: []byte("<CompleteMultipartUpload></CompleteMultipartUpload>")}, 400, "MalformedXML"},
+		{"complete part number not a number", rawReq{method: "POST", path: "/akten/k", query: upload, body: []byte(`<CompleteMultipartUpload><Part><PartNumber>eins</PartNumber><ETag>"x"</ETag></Part></CompleteMultipartUpload>`)}, 400, "InvalidArgument"},
 		{"complete unknown upload", rawReq{method: "POST", path: "/akten/k", query: "uploadId=x", body: []byte(`<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"x"</ETag></Part></CompleteMultipartUpload>`)}, 404, "NoSuchUpload"},
 		{"upload part without upload id", rawReq{method: "PUT", path: "/akten/k", query: "partNumber=1", body: []byte("x")}, 400, "InvalidArgument"},
 		{"upload part number not a number", rawReq{method: "PUT", path: "/akten/k", query: "partNumber=x&uploadId=y", body: []byte("x")}, 400, "InvalidArgument"},

@@ -24,11 +24,50 @@ const (
 	maxTaggingBody = 64 << 10
 )
 
-// tagging is the Tagging document of PutObjectTagging and GetObjectTagging
-// (and of POST forms' tagging field).
+// tagging is the Tagging document of PutObjectTagging (and of POST forms'
+// tagging field).
 type tagging struct {
 	XMLName xml.Name `xml:"Tagging"`
 	TagSet  *tagSet  `xml:"TagSet"`
+}
+
+// taggingLimits bound PutObjectTagging's document while it is read.
+var taggingLimits = listDocLimits(maxTaggingBody, 16*maxTags)
+
+// read reads the document from its root, one Tag at a time, and stops at
+// the first beyond maxTags.
+func (doc *tagging) read(d *xml.Decoder, root xml.StartElement) error {
+	if root.Name.Local != "Tagging" {
+		return malformedXML("the root element is not Tagging.")
+	}
+	return eachChild(d, func(child xml.StartElement) error {
+		if child.Name.Local != "TagSet" {
+			return d.Skip()
+		}
+		if doc.TagSet == nil {
+			// Tags of several TagSets add up, as they do when decoded
+			// whole.
+			doc.TagSet = &tagSet{}
+		}
+		return eachChild(d, func(child xml.StartElement) error {
+			if child.Name.Local != "Tag" {
+				return d.Skip()
+			}
+			if len(doc.TagSet.Tags) == maxTags {
+				return tooManyTags()
+			}
+			var t xmlTag
+			if err := d.DecodeElement(&t, &child); err != nil {
+				return err
+			}
+			doc.TagSet.Tags = append(doc.TagSet.Tags, t)
+			return nil
+		})
+	})
+}
+
+func tooManyTags() error {
+	return errorf("InvalidTag", fmt.Sprintf("Object tags cannot be greater than %d", maxTags))
 }
 
 type tagSet struct {
@@ -104,7 +143,7 @@ func parseTagging(doc tagging) ([]objapi.Tag, error) {
 // validateTags applies S3's limits on object tags.
 func validateTags(tags []objapi.Tag) error {
 	if len(tags) > maxTags {
-		return errorf("InvalidTag", fmt.Sprintf("Object tags cannot be greater than %d", maxTags))
+		return tooManyTags()
 	}
 	seen := make(map[string]bool, len(tags))
 	for _, t := range tags {
@@ -148,8 +187,18 @@ func (s *Server) putObjectTagging(w http.ResponseWriter, r *http.Request, rq *re
 	if err := objapi.ValidObjectKey(rq.key); err != nil {
 		return err
 	}
+	want, err := requestDigest(r.Header, false)
+	if err != nil {
+		return err
+	}
+	// The bucket must be the caller's before the document is read. (The
+	// object is not looked up: that would read and unseal its metadata,
+	// more than reading ten tags costs.)
+	if _, err := s.layer.HeadBucket(r.Context(), rq.caller, rq.bucket); err != nil {
+		return err
+	}
 	var doc tagging
-	empty, err := decodeXMLRequest(r, rq, maxTaggingBody, &doc, false)
+	empty, err := readXMLRequest(rq, want, taggingLimits, doc.read)
 	if err != nil {
 		return err
 	}
