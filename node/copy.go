@@ -174,7 +174,7 @@ func (n *Node) CopyObject(ctx context.Context, c Caller, src CopySource, bucket,
 	}
 	obj.Parts[0].Checksums = obj.Checksums
 	cmd := meta.NewCommand(&meta.PutObject{Bucket: bucket, Key: key, Tenant: c.Tenant, Object: obj,
-		IfNoneMatch: opts.Put.IfNoneMatch, IfMatch: etagCondition(opts.Put.IfMatch)})
+		IfNoneMatch: opts.Put.IfNoneMatch, IfMatch: etagCondition(opts.Put.IfMatch), Limits: w.limits})
 	if _, err := n.commit(ctx, op, bucket, key, cmd, &wrapping{tenant: c.Tenant, dk: dk, owner: crypt.ObjectOwner(c.Tenant, bucket, key, version),
 		set: func(w crypt.WrappedKey, v uint32) {
 			cmd.Payload.(*meta.PutObject).Object.WrappedKey, cmd.Payload.(*meta.PutObject).Object.KeyVersion = w, v
@@ -213,6 +213,9 @@ func (n *Node) UploadPartCopy(ctx context.Context, c Caller, src CopySource, buc
 	}
 	if length > MaxPutSize {
 		return PartInfo{}, objapi.Errorf(op, objapi.KindEntityTooLarge, "a part takes at most 5 GiB")
+	}
+	if err := n.checkInlineBudget(op, u, part, length); err != nil {
+		return PartInfo{}, err
 	}
 	var h hash.Hash
 	var alg *checksum.Algorithm

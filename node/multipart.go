@@ -64,7 +64,8 @@ func (n *Node) CreateMultipartUpload(ctx context.Context, c Caller, bucket, key 
 		return "", err
 	}
 	u := &meta.Upload{ID: id, Tenant: c.Tenant, Bucket: bucket, Key: key, Initiated: now.UnixNano(),
-		WrappedKey: wrapped, KeyVersion: w.tk.Version(), SealedMeta: sealed, ChecksumAlgorithm: alg, ChecksumType: ctype}
+		WrappedKey: wrapped, KeyVersion: w.tk.Version(), SealedMeta: sealed, ChecksumAlgorithm: alg, ChecksumType: ctype,
+		Limits: w.limits}
 	if _, err := n.commit(ctx, "CreateMultipartUpload", bucket, key, meta.NewCommand((*meta.CreateUpload)(u)),
 		&wrapping{tenant: c.Tenant, dk: dk, owner: crypt.UploadOwner(c.Tenant, bucket, key, id),
 			set: func(w crypt.WrappedKey, v uint32) { u.WrappedKey, u.KeyVersion = w, v }}); err != nil {
@@ -146,6 +147,9 @@ func (n *Node) UploadPart(ctx context.Context, c Caller, bucket, key, uploadID s
 	}
 	u, dk, err := n.upload(ctx, "UploadPart", c, bucket, key, uploadID)
 	if err != nil {
+		return PartInfo{}, err
+	}
+	if err := n.checkInlineBudget("UploadPart", u, part, opts.Size); err != nil {
 		return PartInfo{}, err
 	}
 	st, err := n.writeBody(ctx, "UploadPart", body, opts.Size, opts.ContentMD5, dk, part)

@@ -71,6 +71,11 @@ type Config struct {
 	// it suits small objects in small clusters. 0 means 16 KiB; negative
 	// turns inlining off.
 	InlineLimit int
+	// MaxUploadInline bounds the bytes of inline streams (parts of at most
+	// InlineLimit bytes) that one multipart upload's parts keep in the
+	// metadata together; a part beyond it is refused (EntityTooLarge).
+	// 0 means DefaultMaxUploadInline (16 MiB); negative means no bound.
+	MaxUploadInline int64
 	// OrphanGrace is how old a shard file must be before the orphan scan
 	// deletes it for not being referenced: well beyond the time between a
 	// shard's last write and its stream's commit. 0 means one hour.
@@ -185,6 +190,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if cfg.InlineLimit == 0 {
 		cfg.InlineLimit = 16 << 10
+	}
+	if cfg.MaxUploadInline == 0 {
+		cfg.MaxUploadInline = DefaultMaxUploadInline
 	}
 	if cfg.OrphanGrace == 0 {
 		cfg.OrphanGrace = time.Hour

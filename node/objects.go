@@ -50,12 +50,18 @@ func objectAD(tenant, bucket, key, version string) []byte {
 	return b
 }
 
+// sealMeta seals an object's metadata, and refuses metadata beyond
+// maxSealedMeta.
 func sealMeta(dk *crypt.DataKey, m sealedMeta, ad []byte) ([]byte, error) {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return nil, err
 	}
-	return crypt.SealMetadata(dk, append([]byte{metaFormat1}, b...), ad)
+	sealed, err := crypt.SealMetadata(dk, append([]byte{metaFormat1}, b...), ad)
+	if err != nil {
+		return nil, err
+	}
+	return sealed, checkSealedSize(sealed)
 }
 
 func openMeta(dk *crypt.DataKey, sealed, ad []byte) (sealedMeta, error) {
@@ -130,7 +136,8 @@ func (l *limitBody) Read(p []byte) (int, error) {
 // writeCtx is what a PUT or part upload needs from the metadata before it
 // writes shards.
 type writeCtx struct {
-	tk *crypt.TenantKey
+	tk     *crypt.TenantKey
+	limits *meta.Limits // what the command carries (nil below command level 2)
 }
 
 // version is a new object version's id, data key (fresh and random),
@@ -165,6 +172,7 @@ func (n *Node) prepareWrite(op string, c Caller, bucket string) (*writeCtx, erro
 		}
 		var err error
 		w.tk, err = n.currentTenantKey(r, c.Tenant)
+		w.limits = n.limits(r)
 		return err
 	})
 	return &w, err
@@ -224,7 +232,7 @@ func (n *Node) PutObject(ctx context.Context, c Caller, bucket, key string, body
 		obj.ChecksumType = checksum.FullObject
 	}
 	cmd := meta.NewCommand(&meta.PutObject{Bucket: bucket, Key: key, Tenant: c.Tenant, Object: obj,
-		IfNoneMatch: opts.IfNoneMatch, IfMatch: etagCondition(opts.IfMatch)})
+		IfNoneMatch: opts.IfNoneMatch, IfMatch: etagCondition(opts.IfMatch), Limits: w.limits})
 	if _, err := n.commit(ctx, "PutObject", bucket, key, cmd, &wrapping{tenant: c.Tenant, dk: dk, owner: crypt.ObjectOwner(c.Tenant, bucket, key, version),
 		set: func(w crypt.WrappedKey, v uint32) {
 			cmd.Payload.(*meta.PutObject).Object.WrappedKey, cmd.Payload.(*meta.PutObject).Object.KeyVersion = w, v

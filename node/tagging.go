@@ -75,10 +75,12 @@ func (n *Node) updateMeta(ctx context.Context, op string, c Caller, bucket, key 
 			dk     *crypt.DataKey
 			sm     sealedMeta
 			sealed []byte
+			limits *meta.Limits
 		)
 		err := n.store.FSM.View(func(r *meta.Reader) error {
 			var err error
 			o, dk, sm, err = n.openObject(r, op, c, bucket, key)
+			limits = n.limits(r)
 			return err
 		})
 		if err != nil {
@@ -89,7 +91,7 @@ func (n *Node) updateMeta(ctx context.Context, op string, c Caller, bucket, key 
 			return err
 		}
 		res, err := n.cons.Propose(ctx, meta.NewCommand(&meta.SetObjectMeta{
-			Bucket: bucket, Key: key, Tenant: c.Tenant, VersionID: o.VersionID, SealedMeta: sealed}))
+			Bucket: bucket, Key: key, Tenant: c.Tenant, VersionID: o.VersionID, SealedMeta: sealed, Limits: limits}))
 		_, err = result(op, bucket, key, res, err)
 		if objapi.IsKind(err, objapi.KindConflict) && attempt < 3 {
 			continue // the object was replaced meanwhile: tag the new version

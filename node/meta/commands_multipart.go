@@ -12,7 +12,8 @@ import (
 
 // The commands of multipart uploads.
 
-// CreateUpload starts a multipart upload.
+// CreateUpload starts a multipart upload. With Limits set it needs
+// command level 2, and the upload's parts are held to them (PutPart).
 type CreateUpload Upload
 
 func (c *CreateUpload) apply(tx *bolt.Tx) (*Result, error) {
@@ -23,6 +24,9 @@ func (c *CreateUpload) apply(tx *bolt.Tx) (*Result, error) {
 	if r, err := currentKey(tx, u.Tenant, u.KeyVersion); r != nil || err != nil {
 		return r, err
 	}
+	if r, err := checkSealedMeta(u.Limits, u.SealedMeta); r != nil || err != nil {
+		return r, err
+	}
 	if tx.Bucket(bUploads).Get([]byte(u.ID)) != nil {
 		return fail(objapi.KindConflict, "upload id %q exists", u.ID)
 	}
@@ -31,6 +35,8 @@ func (c *CreateUpload) apply(tx *bolt.Tx) (*Result, error) {
 	}
 	return &Result{}, tx.Bucket(bBucketUploads).Bucket([]byte(u.Bucket)).Put(uploadIndexKey(u.Key, u.ID), nil)
 }
+
+func (c *CreateUpload) level() Level { return limitsLevel(c.Limits) }
 
 func uploadIndexKey(key, uploadID string) []byte {
 	return append(append([]byte(key), 0), uploadID...)
@@ -53,8 +59,14 @@ func ownUpload(tx *bolt.Tx, id, tenant string) (*Upload, *Result, error) {
 	return &u, nil, nil
 }
 
-// PutPart records an uploaded part, replacing an earlier upload of it, and
-// keeps the upload's running totals (uploadusage) in step.
+// PutPart records an uploaded part, replacing an earlier upload of it.
+//
+// An upload created with Limits takes part numbers up to MaxPartNumber,
+// and parts whose inline streams, with those of its other parts, stay
+// within MaxUploadInline; the upload's running totals (uploadusage) follow
+// every part. PutPart itself stays of level 1: only a binary of level 2
+// or above ever applies the CreateUpload that sets limits, and so ever
+// meets an upload that has them.
 type PutPart struct {
 	UploadID string `cbor:"1,keyasint"`
 	Tenant   string `cbor:"2,keyasint"`
@@ -62,7 +74,8 @@ type PutPart struct {
 }
 
 func (p *PutPart) apply(tx *bolt.Tx) (*Result, error) {
-	if _, r, err := ownUpload(tx, p.UploadID, p.Tenant); r != nil || err != nil {
+	u, r, err := ownUpload(tx, p.UploadID, p.Tenant)
+	if r != nil || err != nil {
 		return r, err
 	}
 	pb := tx.Bucket(bParts)
@@ -80,6 +93,15 @@ func (p *PutPart) apply(tx *bolt.Tx) (*Result, error) {
 		usage.Parts++
 	}
 	usage.InlineBytes += int64(len(p.Part.Inline)) - int64(len(old.Inline))
+	if l := u.Limits; l != nil {
+		if l.MaxPartNumber > 0 && (p.Part.Number < 1 || p.Part.Number > l.MaxPartNumber) {
+			return fail(objapi.KindInvalidArgument, "part number must be an integer between 1 and %d, inclusive", l.MaxPartNumber)
+		}
+		if l.MaxUploadInline > 0 && usage.InlineBytes > l.MaxUploadInline && len(p.Part.Inline) > len(old.Inline) {
+			return fail(objapi.KindEntityTooLarge, "the upload's parts would keep %d bytes in the metadata, beyond its limit of %d: upload fewer, larger parts",
+				usage.InlineBytes, l.MaxUploadInline)
+		}
+	}
 	if err := put(pb, k, &p.Part); err != nil {
 		return nil, err
 	}
@@ -147,7 +169,8 @@ func dropUpload(tx *bolt.Tx, u *Upload) error {
 // CompleteUpload turns an upload into the object's current version. The
 // proposer lists the parts it chose in Object.Parts; the FSM checks that
 // each is still the stored one (a part uploaded again meanwhile fails the
-// commit) and returns the upload's other parts as garbage.
+// commit) and returns the upload's other parts as garbage. The object's
+// sealed metadata is held to the upload's limits.
 type CompleteUpload struct {
 	UploadID    string `cbor:"1,keyasint"`
 	Tenant      string `cbor:"2,keyasint"`
@@ -159,6 +182,9 @@ type CompleteUpload struct {
 func (c *CompleteUpload) apply(tx *bolt.Tx) (*Result, error) {
 	u, r, err := ownUpload(tx, c.UploadID, c.Tenant)
 	if r != nil || err != nil {
+		return r, err
+	}
+	if r, err := checkSealedMeta(u.Limits, c.Object.SealedMeta); r != nil || err != nil {
 		return r, err
 	}
 	stored, err := uploadParts(tx, u.ID)

@@ -21,11 +21,18 @@ type PutObject struct {
 	// the current version's ETag.
 	IfNoneMatch bool   `cbor:"5,keyasint"`
 	IfMatch     string `cbor:"6,keyasint"`
+	// Limits bound the object's sealed metadata (level 2).
+	Limits *Limits `cbor:"7,keyasint,omitempty"`
 }
 
 func (p *PutObject) apply(tx *bolt.Tx) (*Result, error) {
+	if r, err := checkSealedMeta(p.Limits, p.Object.SealedMeta); r != nil || err != nil {
+		return r, err
+	}
 	return putObject(tx, p.Bucket, p.Key, p.Tenant, &p.Object, p.IfNoneMatch, p.IfMatch, nil)
 }
+
+func (p *PutObject) level() Level { return limitsLevel(p.Limits) }
 
 func (p *PutObject) streamHome(*bolt.Tx) (*DataRef, error) {
 	return &DataRef{Bucket: p.Bucket, Key: p.Key}, nil
@@ -165,10 +172,17 @@ type SetObjectMeta struct {
 	Tenant     string `cbor:"3,keyasint"`
 	VersionID  string `cbor:"4,keyasint"`
 	SealedMeta []byte `cbor:"5,keyasint"`
+	// Limits bound the new sealed metadata (level 2).
+	Limits *Limits `cbor:"6,keyasint,omitempty"`
 }
+
+func (s *SetObjectMeta) level() Level { return limitsLevel(s.Limits) }
 
 func (s *SetObjectMeta) apply(tx *bolt.Tx) (*Result, error) {
 	if r, err := ownBucket(tx, s.Bucket, s.Tenant); r != nil || err != nil {
+		return r, err
+	}
+	if r, err := checkSealedMeta(s.Limits, s.SealedMeta); r != nil || err != nil {
 		return r, err
 	}
 	ob := tx.Bucket(bObjects).Bucket([]byte(s.Bucket))

@@ -70,6 +70,17 @@ func goldenUpload() Upload {
 		ChecksumType: "COMPOSITE"}
 }
 
+// goldenLimits are the bounds of command level 2, every field set.
+func goldenLimits() *Limits {
+	return &Limits{MaxPartNumber: 10000, MaxUploadInline: 16 << 20, MaxSealedMeta: 64 << 10}
+}
+
+func goldenUploadWithLimits() *Upload {
+	u := goldenUpload()
+	u.Limits = goldenLimits()
+	return &u
+}
+
 func goldenNode() Node {
 	return Node{ID: "n1", Site: "greiz", RaftAddr: "10.2.0.11:7000", RPCAddr: "10.2.0.11:7001",
 		S3Addrs: []string{":9000", ":9443"}, Drives: []Drive{{ID: "n1/0", Index: 0, Path: "/srv/kcs/d1"}, {ID: "n1/1", Index: 1, Path: "/srv/kcs/d2"}},
@@ -152,6 +163,13 @@ func goldenCommands() []goldenCommand {
 			KeyCheck:   goldenBytes(0x7B, 80)})},
 		{"op25-shards-restored", NewCommand(&ShardsRestored{DataID: goldenBytes(0x11, 16), Shards: []int{1, 4}})},
 		{"op02-register-node-with-level", NewCommand((*RegisterNode)(goldenNodeWithLevel()))},
+		// Level 2: commands that carry limits. (In this test binary level
+		// 2's release is named "kcs test-2", levels_test.go; the payloads
+		// are what these pin.)
+		{"op10-create-upload-with-limits", NewCommand((*CreateUpload)(goldenUploadWithLimits()))},
+		{"op08-put-object-with-limits", NewCommand(func() *PutObject { p := put; p.Limits = goldenLimits(); return &p }())},
+		{"op16-set-object-meta-with-limits", NewCommand(&SetObjectMeta{Bucket: "akten", Key: "2026/protokoll.txt", Tenant: "gemeinde-oberhof",
+			VersionID: "0193f5e2-v2", SealedMeta: goldenBytes(0x5D, 48), Limits: goldenLimits()})},
 		// A command of level 2 (this test binary's, levels_test.go): a
 		// format 3 entry, with its level and release.
 		{"op250-test-level-2", NewCommand(&testLevel2{Note: "level two"})},
@@ -206,6 +224,7 @@ func goldenRecords() []goldenRecord {
 		{"outcome", &out},
 		{"outcome-failed", &outFailed},
 		{"degraded", &lost},
+		{"upload-with-limits", goldenUploadWithLimits()},
 		{"upload-usage", &UploadUsage{Parts: 3000, InlineBytes: 3000 * 16432}},
 		{"bucket-schema2", &Bucket{Name: "akten", Tenant: "gemeinde-oberhof", Created: goldenTime}},
 		{"bucket-cors", func() *[]CORSRule { c := goldenCORS(); return &c }()},

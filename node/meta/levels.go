@@ -28,6 +28,10 @@ import (
 // knows it: a binary that meets a level above its own halts its FSM and
 // reports the release it needs (see FSM.ApplyBatch). Commands of level 1
 // keep format 2, which binaries before levels read.
+//
+// Level 2 added Limits to CreateUpload, PutObject and SetObjectMeta: the
+// bounds a proposer holds an upload's parts and an object's sealed
+// metadata to. A binary of level 1 would store what they refuse.
 
 // Level is a command level: a binary of level L knows every command of
 // level L and below.
@@ -35,14 +39,17 @@ type Level uint16
 
 // commandLevel is the highest command level this binary knows. (A
 // variable only so that tests can play a newer binary.)
-var commandLevel Level = 1
+var commandLevel Level = 2
 
 // CommandLevel is the highest command level this binary knows.
 func CommandLevel() Level { return commandLevel }
 
 // levelReleases names the first release of kcs at each command level
 // above 1, for the messages that tell an operator what to upgrade to. A
-// release that raises CommandLevel adds its name here.
+// release that raises CommandLevel adds its name here. (Level 2 has no
+// release name yet: entries of level 2 name none, and messages say
+// "command level 2"; whoever cuts the release that brings it names it
+// here.)
 var levelReleases = map[Level]string{}
 
 // BinaryVersion is this binary's version, as members' records show it.

@@ -205,6 +205,28 @@ type Upload struct {
 	// The checksum every part carries and how the object's is formed.
 	ChecksumAlgorithm string `cbor:"9,keyasint"`
 	ChecksumType      string `cbor:"10,keyasint"`
+	// Limits bound the upload's parts (and its sealed metadata): set by
+	// proposers of command level 2, nil in uploads created before, which
+	// stay unbounded. A CreateUpload that sets them needs level 2.
+	Limits *Limits `cbor:"11,keyasint,omitempty"`
+}
+
+// Limits bound what a command may store in the metadata, which every
+// member replicates: the proposer states them (from its configuration)
+// and the FSM holds the command to them, so every node decides alike
+// whatever its own configuration. A zero field is no bound. A payload
+// that carries limits needs command level 2: a binary before them would
+// store what they refuse.
+type Limits struct {
+	// MaxPartNumber is the highest part number an upload takes (S3's
+	// 10 000).
+	MaxPartNumber int `cbor:"1,keyasint,omitempty"`
+	// MaxUploadInline bounds the bytes of inline streams (Part.Inline)
+	// that one upload's parts hold together.
+	MaxUploadInline int64 `cbor:"2,keyasint,omitempty"`
+	// MaxSealedMeta bounds an object's or upload's sealed metadata
+	// (content type, standard headers, user metadata, tags).
+	MaxSealedMeta int `cbor:"3,keyasint,omitempty"`
 }
 
 // UploadUsage is what an upload's parts hold in the metadata, kept up to
