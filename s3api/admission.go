@@ -280,9 +280,13 @@ func (a *Admission) accept(raw net.Conn, secure bool) net.Conn {
 	return c
 }
 
+// headerTimeout is how long a connection from a trusted proxy may take to
+// send its PROXY header (or its first bytes without one). It is read
+// before net/http sets any deadline, so it is never off: with
+// IdleTimeout off it is the default.
 func (a *Admission) headerTimeout() time.Duration {
 	if a.lim.IdleTimeout < 0 {
-		return 0
+		return DefaultIdleTimeout
 	}
 	return a.lim.IdleTimeout
 }
