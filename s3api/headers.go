@@ -3,6 +3,7 @@ package s3api
 import (
 	"crypto/md5"
 	"encoding/base64"
+	"fmt"
 	"math"
 	"net/http"
 	"net/url"
@@ -22,6 +23,15 @@ const (
 	// maxUserMetaBytes is S3's limit on user metadata: the UTF-8 bytes of
 	// every name (without the x-amz-meta- prefix) and value, summed.
 	maxUserMetaBytes = 2 << 10
+	// maxStoredHeaderBytes is S3's limit on a PUT's request header ("The
+	// PUT request header is limited to 8 KB in size. Within the PUT request
+	// header, the user-defined metadata is limited to 2 KB in size.",
+	// https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html),
+	// applied to what a write keeps of it: storedHeaders and user
+	// metadata, names and values as sent. They go into the Raft log and
+	// every node's metadata, so net/http's much larger header limit is not
+	// theirs.
+	maxStoredHeaderBytes = 8 << 10
 	// defaultContentType is what S3 stores when a PUT has no Content-Type.
 	defaultContentType = "binary/octet-stream"
 	// xmlTimeFormat is how S3 writes timestamps in XML bodies.
@@ -56,6 +66,35 @@ func userMeta(h http.Header) (map[string]string, error) {
 		meta[short] = v
 	}
 	return meta, nil
+}
+
+// storedHeaders are the system headers a write keeps with the object.
+// x-amz-website-redirect-location is S3's too; kcs refuses it
+// (checkWriteHeaders) but counts it as S3 does.
+var storedHeaders = map[string]bool{
+	"Content-Type": true, "Cache-Control": true, "Content-Disposition": true, "Content-Encoding": true,
+	"Content-Language": true, "Expires": true, "X-Amz-Website-Redirect-Location": true,
+}
+
+// checkStoredHeaderSize refuses a write whose stored headers (storedHeaders
+// and x-amz-meta-*), names and values summed, exceed S3's 8 KB: with
+// MetadataTooLarge, S3's code for metadata headers beyond their allowed
+// size.
+func checkStoredHeaderSize(h http.Header) error {
+	size := 0
+	for name, values := range h {
+		if !storedHeaders[http.CanonicalHeaderKey(name)] && !strings.HasPrefix(strings.ToLower(name), metaPrefix) {
+			continue
+		}
+		for _, v := range values {
+			size += len(name) + len(v)
+		}
+	}
+	if size > maxStoredHeaderBytes {
+		return errorf("MetadataTooLarge", fmt.Sprintf("Your metadata headers exceed the maximum allowed metadata size of %d bytes: "+
+			"Content-Type, Cache-Control, Content-Disposition, Content-Encoding, Content-Language, Expires and x-amz-meta-* count together, names and values.", maxStoredHeaderBytes))
+	}
+	return nil
 }
 
 // contentMD5 decodes a Content-MD5 header: nil if absent, InvalidDigest if

@@ -2,6 +2,7 @@ package s3api
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
 	"errors"
 	"io"
@@ -12,6 +13,10 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/kommunal-cloud/kcs/node/objapi"
 )
@@ -259,5 +264,84 @@ func TestBodyReader(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The headers a write stores count together against S3's 8 KB; user
+// metadata alone against its 2 KB. "The PUT request header is limited to
+// 8 KB in size. Within the PUT request header, the user-defined metadata is
+// limited to 2 KB in size."
+// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html);
+// beyond it S3 answers MetadataTooLarge, "Your metadata headers exceed the
+// maximum allowed metadata size"
+// (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html).
+func TestStoredHeaderLimits(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	ctx := context.Background()
+	h.mustCreateBucket(keyA, "akten")
+	h.mustPut(keyA, "akten", "quelle", []byte("x"))
+	c := h.sdk(keyA)
+	big := strings.Repeat("x", 60<<10)
+	third := strings.Repeat("y", 3<<10)
+	for _, tc := range []struct {
+		name string
+		in   s3.PutObjectInput
+	}{
+		{"Content-Type", s3.PutObjectInput{ContentType: aws.String("text/plain; x=" + big)}},
+		{"Content-Disposition", s3.PutObjectInput{ContentDisposition: aws.String("attachment; filename=" + big)}},
+		{"Content-Encoding", s3.PutObjectInput{ContentEncoding: aws.String(big)}},
+		{"Content-Language", s3.PutObjectInput{ContentLanguage: aws.String(big)}},
+		{"Cache-Control", s3.PutObjectInput{CacheControl: aws.String(big)}},
+		{"three of 3 KiB", s3.PutObjectInput{ContentType: aws.String(third), ContentDisposition: aws.String(third), CacheControl: aws.String(third)}},
+		{"2 KiB of user metadata and 6 KiB of headers", s3.PutObjectInput{Metadata: map[string]string{"a": strings.Repeat("m", 2040)},
+			ContentType: aws.String(third), ContentDisposition: aws.String(third)}},
+		{"user metadata over 2 KiB", s3.PutObjectInput{Metadata: map[string]string{"a": strings.Repeat("m", 2048)}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := tc.in
+			in.Bucket, in.Key, in.Body = aws.String("akten"), aws.String("neu"), strings.NewReader("x")
+			_, err := c.PutObject(ctx, &in)
+			wantAPIError(t, err, 400, "MetadataTooLarge")
+			_, err = c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("akten"), Key: aws.String("neu"),
+				ContentType: in.ContentType, ContentDisposition: in.ContentDisposition, ContentEncoding: in.ContentEncoding,
+				ContentLanguage: in.ContentLanguage, CacheControl: in.CacheControl, Metadata: in.Metadata})
+			wantAPIError(t, err, 400, "MetadataTooLarge")
+			_, err = c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("akten"), Key: aws.String("neu"), CopySource: aws.String("akten/quelle"),
+				MetadataDirective: types.MetadataDirectiveReplace, ContentType: in.ContentType, ContentDisposition: in.ContentDisposition,
+				ContentEncoding: in.ContentEncoding, ContentLanguage: in.ContentLanguage, CacheControl: in.CacheControl, Metadata: in.Metadata})
+			wantAPIError(t, err, 400, "MetadataTooLarge")
+		})
+	}
+	if resp := h.do(rawReq{method: "HEAD", path: "/akten/neu"}); resp.StatusCode != 404 {
+		t.Errorf("a write with too large headers stored something: %d", resp.StatusCode)
+	}
+	// Expires too, sent as the client wrote it.
+	resp := h.do(rawReq{method: "PUT", path: "/akten/neu", body: []byte("x"), header: map[string]string{"Expires": big}})
+	h.wantError(resp, 400, "MetadataTooLarge")
+
+	// The limit is 8 KiB of names and values: at it a write is stored,
+	// one byte beyond it refused.
+	for _, tc := range []struct {
+		extra  int
+		status int
+	}{{0, 200}, {1, 400}} {
+		hdr := map[string]string{"X-Amz-Meta-A": strings.Repeat("m", 1000)}
+		used := len("X-Amz-Meta-A") + 1000 + len("Content-Type") + len("Cache-Control")
+		ct := strings.Repeat("t", 4000)
+		hdr["Content-Type"] = ct
+		hdr["Cache-Control"] = strings.Repeat("c", maxStoredHeaderBytes-used-len(ct)+tc.extra)
+		resp := h.do(rawReq{method: "PUT", path: "/akten/grenze", body: []byte("x"), header: hdr})
+		if resp.StatusCode != tc.status {
+			t.Errorf("%d bytes of stored headers: %d %s", maxStoredHeaderBytes+tc.extra, resp.StatusCode, clip(resp.body))
+		}
+	}
+	head, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("akten"), Key: aws.String("grenze")})
+	if err != nil || len(aws.ToString(head.ContentType)) != 4000 {
+		t.Errorf("HEAD: %v", err)
+	}
+	// With COPY, the source's headers are kept, whatever their size was
+	// allowed to be.
+	if _, err := c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("akten"), Key: aws.String("kopie"), CopySource: aws.String("akten/grenze")}); err != nil {
+		t.Errorf("CopyObject: %v", err)
 	}
 }

@@ -54,10 +54,15 @@ func writePutResult(w http.ResponseWriter, info objapi.ObjectInfo) {
 
 // putOptions collects what PutObject, CreateMultipartUpload and a
 // CopyObject that replaces metadata store with the object: its
-// Content-Type, standard headers, user metadata and tags.
+// Content-Type, standard headers, user metadata and tags. User metadata
+// is held to S3's 2 KB, and what is stored of the headers altogether to
+// S3's 8 KB (checkStoredHeaderSize).
 func putOptions(h http.Header) (objapi.PutOptions, error) {
 	meta, err := userMeta(h)
 	if err != nil {
+		return objapi.PutOptions{}, err
+	}
+	if err := checkStoredHeaderSize(h); err != nil {
 		return objapi.PutOptions{}, err
 	}
 	tags, err := taggingHeader(h)
