@@ -885,9 +885,12 @@ func (a *Admission) Admit(api string) (release func(), ok bool) {
 	return func() { a.leaveClass(k); a.leaveNode() }, true
 }
 
-// slowDown is the error of a request refused for load.
+// slowDown is the error of a request refused for load. The connection is
+// closed after the answer: net/http would otherwise first read (and wait
+// for) up to 256 KiB of a body nobody wants before it answers, and a
+// client told to slow down frees its connection slot too.
 func slowDown(format string, args ...any) error {
-	return &s3Error{Code: "SlowDown", Err: fmt.Errorf(format, args...)}
+	return &s3Error{Code: "SlowDown", Header: map[string]string{"Connection": "close"}, Err: fmt.Errorf(format, args...)}
 }
 
 // admitNode takes rq's slot of the node's requests in flight.

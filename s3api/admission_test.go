@@ -427,6 +427,18 @@ func TestAdmissionStalledPostForm(t *testing.T) {
 			t.Error("SlowDown without Retry-After")
 		}
 	}
+	// Refused at once even when its (small) body never comes: the answer
+	// does not wait for net/http to read the body first.
+	refused := newPost(newStallingBody(t, nil, 0))
+	refused.ContentLength = 1000
+	rc2 := dialRaw(t, h.srv)
+	refusedAt := time.Now()
+	rc2.send(refused)
+	if r, err := rc2.response(refused, 5*time.Second); err != nil || r.StatusCode != 503 {
+		t.Errorf("a refused form whose body stalls: %v %v", err, r.Response)
+	} else if took := time.Since(refusedAt); took > 2*time.Second {
+		t.Errorf("a refused form whose body stalls was answered after %v", took)
+	}
 	if r := h.do(rawReq{method: "GET", path: "/akten"}); r.StatusCode != 200 {
 		t.Errorf("a tenant's request while forms wait: %d %s", r.StatusCode, r.body)
 	}
