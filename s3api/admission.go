@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,6 +65,7 @@ type Admission struct {
 	requests int
 	classes  map[class]int // requests in flight per tenant (or other class)
 	body     int64         // bytes of the body budget drawn
+	fair     fairShare     // the tenants' turns at the node's active slots
 
 	refused  [nRefusal]atomic.Int64
 	timeouts atomic.Int64
@@ -92,6 +94,16 @@ type Limits struct {
 	// authenticated yet, and of each API admitted with Admit).
 	MaxRequests          int
 	MaxRequestsPerTenant int
+	// MaxActive is how many tenants' requests the node works on at once;
+	// more wait their tenant's turn (see fairShare). It is what keeps one
+	// tenant's flood from slowing the others: the node's disks, fsyncs and
+	// Raft commits serve everyone in one queue, so only a small number of
+	// requests at a time, handed out fairly, bounds that queue. Set it
+	// from the node's capacity (a few per core).
+	MaxActive int
+	// MaxQueueWait is how long a request may wait for its turn before it
+	// is answered 503 SlowDown.
+	MaxQueueWait time.Duration
 	// BodyMemory is the node-wide budget request bodies draw from.
 	BodyMemory int64
 	// StreamBodyBytes is what one streamed body (PutObject, UploadPart,
@@ -117,6 +129,7 @@ const (
 	DefaultMaxRequests          = 1024
 	DefaultMaxRequestsPerTenant = 128
 	DefaultBodyMemory           = 2 << 30
+	DefaultMaxQueueWait         = 10 * time.Second
 	DefaultStreamBodyBytes      = 8 << 20
 )
 
@@ -147,6 +160,8 @@ func NewAdmission(lim Limits, log *slog.Logger) *Admission {
 	lim.MaxRequests = orDefault(lim.MaxRequests, DefaultMaxRequests)
 	lim.MaxRequestsPerTenant = orDefault(lim.MaxRequestsPerTenant, DefaultMaxRequestsPerTenant)
 	lim.BodyMemory = orDefault(lim.BodyMemory, DefaultBodyMemory)
+	lim.MaxActive = orDefault(lim.MaxActive, 8*runtime.GOMAXPROCS(0))
+	lim.MaxQueueWait = orDefault(lim.MaxQueueWait, DefaultMaxQueueWait)
 	lim.StreamBodyBytes = orDefault(lim.StreamBodyBytes, DefaultStreamBodyBytes)
 	lim.SmallBodyBytes = max(lim.SmallBodyBytes, 0)
 	trusted := make([]netip.Prefix, 0, len(lim.TrustedProxies))
@@ -160,7 +175,9 @@ func NewAdmission(lim Limits, log *slog.Logger) *Admission {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Admission{lim: lim, log: log, clients: map[netip.Prefix]int{}, classes: map[class]int{}}
+	a := &Admission{lim: lim, log: log, clients: map[netip.Prefix]int{}, classes: map[class]int{}}
+	a.fair = fairShare{max: lim.MaxActive, active: map[string]int{}, waiting: map[string][]chan struct{}{}}
+	return a
 }
 
 // Limits returns the limits in force, defaults filled in.
@@ -929,9 +946,167 @@ func (s *Server) admitClass(rq *request, k class) error {
 	return nil
 }
 
-// admitTenant takes the slot of rq's authenticated tenant.
+// admitTenant takes the slot of rq's authenticated tenant, then waits for
+// the tenant's turn at the node's active slots.
 func (s *Server) admitTenant(rq *request) error {
-	return s.admitClass(rq, class{kind: 't', name: rq.caller.Tenant})
+	if err := s.admitClass(rq, class{kind: 't', name: rq.caller.Tenant}); err != nil {
+		return err
+	}
+	if s.adm.lim.MaxActive < 0 || rq.activated {
+		return nil
+	}
+	release, err := s.adm.fair.enter(rq.ctx, rq.caller.Tenant, s.adm.lim.MaxQueueWait)
+	if err != nil {
+		s.adm.noteRefused(refusedRequest)
+		return slowDown("tenant %s waited %v for its turn: %v", rq.caller.Tenant, s.adm.lim.MaxQueueWait, err)
+	}
+	rq.activated = true
+	rq.onDone(release)
+	return nil
+}
+
+// fairShare hands the node's active slots to tenants in turn. A tenant
+// below its fair share (max divided among the tenants active or waiting)
+// always starts at once, even beyond max; one at or above it starts when
+// a slot is free, and waits otherwise. Freed slots go to the waiting
+// tenants round robin, one request each, so a tenant with a thousand
+// requests queued and one with a single request take turns. Total active
+// requests stay below max plus the number of tenants.
+type fairShare struct {
+	mu      sync.Mutex
+	max     int
+	total   int
+	active  map[string]int
+	waiting map[string][]chan struct{}
+	ring    []string // tenants with waiters, in turn order
+}
+
+// enter waits for tenant's turn (at most wait, or until ctx ends) and
+// returns the function that gives the slot back.
+func (f *fairShare) enter(ctx context.Context, tenant string, wait time.Duration) (func(), error) {
+	f.mu.Lock()
+	if f.total < f.max || f.active[tenant] < f.shareLocked(tenant) {
+		f.startLocked(tenant)
+		f.mu.Unlock()
+		return f.releaser(tenant), nil
+	}
+	ch := make(chan struct{})
+	if len(f.waiting[tenant]) == 0 {
+		f.ring = append(f.ring, tenant)
+	}
+	f.waiting[tenant] = append(f.waiting[tenant], ch)
+	f.mu.Unlock()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	var err error
+	select {
+	case <-ch:
+		return f.releaser(tenant), nil
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-t.C:
+		err = errors.New("timed out")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	select {
+	case <-ch: // started meanwhile: give the slot on
+		f.stopLocked(tenant)
+		f.dispatchLocked()
+	default:
+		f.dropLocked(tenant, ch)
+	}
+	return nil, err
+}
+
+func (f *fairShare) releaser(tenant string) func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.stopLocked(tenant)
+			f.dispatchLocked()
+		})
+	}
+}
+
+// shareLocked is a tenant's fair share of the slots now.
+func (f *fairShare) shareLocked(tenant string) int {
+	n := len(f.active)
+	if _, ok := f.active[tenant]; !ok {
+		n++
+	}
+	for t := range f.waiting {
+		if _, ok := f.active[t]; !ok && t != tenant {
+			n++
+		}
+	}
+	return max(1, f.max/max(n, 1))
+}
+
+func (f *fairShare) startLocked(tenant string) {
+	f.total++
+	f.active[tenant]++
+}
+
+func (f *fairShare) stopLocked(tenant string) {
+	f.total--
+	if f.active[tenant]--; f.active[tenant] <= 0 {
+		delete(f.active, tenant)
+	}
+}
+
+// dispatchLocked starts waiting requests, round robin over their tenants,
+// while there is a free slot or the tenant next in turn is below its share.
+func (f *fairShare) dispatchLocked() {
+	for len(f.ring) > 0 {
+		started := false
+		for i := 0; i < len(f.ring); i++ {
+			tenant := f.ring[0]
+			f.ring = append(f.ring[1:], tenant)
+			if f.total >= f.max && f.active[tenant] >= f.shareLocked(tenant) {
+				continue
+			}
+			q := f.waiting[tenant]
+			ch := q[0]
+			if len(q) == 1 {
+				delete(f.waiting, tenant)
+				f.ring = f.ring[:len(f.ring)-1] // it went to the end
+			} else {
+				f.waiting[tenant] = q[1:]
+			}
+			f.startLocked(tenant)
+			close(ch)
+			started = true
+			break
+		}
+		if !started {
+			return
+		}
+	}
+}
+
+// dropLocked removes a waiter that gave up.
+func (f *fairShare) dropLocked(tenant string, ch chan struct{}) {
+	q := f.waiting[tenant]
+	for i, c := range q {
+		if c == ch {
+			q = append(q[:i], q[i+1:]...)
+			break
+		}
+	}
+	if len(q) > 0 {
+		f.waiting[tenant] = q
+		return
+	}
+	delete(f.waiting, tenant)
+	for i, t := range f.ring {
+		if t == tenant {
+			f.ring = append(f.ring[:i], f.ring[i+1:]...)
+			break
+		}
+	}
 }
 
 // bodyCost is what rq's body draws from the budget: the object layer's

@@ -149,8 +149,10 @@ type request struct {
 	gone    bool        // the client went away: logged, not a server fault
 	err     error       // what went wrong in detail, for the log only
 
-	done       []func() // admission slots to give back when the handler returns
-	leaveClass func()   // gives back the tenant's (or unauthenticated) slot
+	ctx        context.Context // the request's, for waits on admission
+	done       []func()        // admission slots to give back when the handler returns
+	leaveClass func()          // gives back the tenant's (or unauthenticated) slot
+	activated  bool            // holds one of the node's active slots
 }
 
 // onDone has f run when the request's handler has returned.
@@ -178,7 +180,7 @@ type handler func(s *Server, w http.ResponseWriter, r *http.Request, rq *request
 // logged with its stack and answered with 500 InternalError.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rq := &request{id: fmt.Sprintf("%016X", mathrand.Uint64())}
+	rq := &request{id: fmt.Sprintf("%016X", mathrand.Uint64()), ctx: r.Context()}
 	rw := &responseWriter{ResponseWriter: w}
 	h := rw.Header()
 	h.Set("Server", "kcs")

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -256,6 +257,10 @@ func parseLimits(lim *s3api.Limits, bodyMemory string, trusted []string) error {
 	off(&lim.MaxConnsPerClient)
 	off(&lim.MaxRequests)
 	off(&lim.MaxRequestsPerTenant)
+	off(&lim.MaxActive)
+	if lim.MaxQueueWait <= 0 {
+		lim.MaxQueueWait = s3api.DefaultMaxQueueWait
+	}
 	if lim.IdleTimeout <= 0 {
 		lim.IdleTimeout = -1
 	}
@@ -452,6 +457,9 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 	f.IntVar(&o.limits.MaxConnsPerClient, "max-conns-per-client", s3api.DefaultMaxConnsPerClient, "open S3 connections from one client address (IPv6: one /64); more are closed at once (0: no cap)")
 	f.IntVar(&o.limits.MaxRequests, "max-requests", s3api.DefaultMaxRequests, "S3 and admin requests in flight on this node; more get 503 SlowDown at once (0: no cap)")
 	f.IntVar(&o.limits.MaxRequestsPerTenant, "max-requests-per-tenant", s3api.DefaultMaxRequestsPerTenant, "requests in flight of one tenant (also of unauthenticated POST forms and preflights together, and of the admin API); more get 503 SlowDown at once (0: no cap)")
+	f.IntVar(&o.limits.MaxActive, "max-active", 8*runtime.GOMAXPROCS(0), "tenants' requests this node works on at once; more wait their tenant's turn (a tenant below its fair share always starts), so one tenant's flood cannot slow the others beyond a bound; set from the node's capacity, a few per core (0: no scheduling)")
+	f.DurationVar(&o.limits.MaxQueueWait, "max-queue-wait", s3api.DefaultMaxQueueWait, "how long a request may wait for its tenant's turn before it gets 503 SlowDown")
+	f.Int64Var(&o.node.MaxUploadInline, "max-upload-inline", node.DefaultMaxUploadInline, "bytes one multipart upload may keep inline in the replicated metadata (its small parts); beyond it a part is refused with EntityTooLarge (-1: no bound)")
 	f.StringVar(&bodyMemory, "body-memory", "2GiB", "memory request bodies in flight may hold on this node (each streamed body counts what the PUT pipeline buffers); beyond it 503 SlowDown (0: no cap)")
 	f.StringSliceVar(&trustedProxies, "trusted-proxies", nil, "comma-separated addresses or CIDR prefixes of load balancers whose PROXY protocol headers and X-Forwarded-For/-Proto are believed")
 	f.StringVar(&addressesFile, "addresses-file", "", "once serving, write the addresses bound (JSON: s3, s3_tls, raft, rpc, metrics) to this file; with port 0 in an address flag, how to learn the port")
