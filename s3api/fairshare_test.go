@@ -42,13 +42,30 @@ func waitStart(t *testing.T, ch chan func(), want bool, what string) func() {
 	}
 }
 
+// queued waits until tenant has n requests waiting, so that the test
+// knows their order.
+func queued(t *testing.T, f *fairShare, tenant string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		f.mu.Lock()
+		got := len(f.waiting[tenant])
+		f.mu.Unlock()
+		if got == n {
+			return
+		}
+	}
+	t.Fatalf("%s never had %d requests waiting", tenant, n)
+}
+
 func TestFairShare(t *testing.T) {
 	ctx := context.Background()
 	f := &fairShare{max: 2, active: map[string]int{}, waiting: map[string][]chan struct{}{}}
 	a1 := waitStart(t, enterAsync(f, ctx, "a", time.Minute), true, "a1")
 	a2 := waitStart(t, enterAsync(f, ctx, "a", time.Minute), true, "a2")
 	a3 := enterAsync(f, ctx, "a", time.Minute)
+	queued(t, f, "a", 1)
 	a4 := enterAsync(f, ctx, "a", time.Minute)
+	queued(t, f, "a", 2)
 	waitStart(t, a3, false, "a3 beyond the slots")
 	// b is below its share (one of two): it starts at once, beyond max.
 	b1 := waitStart(t, enterAsync(f, ctx, "b", time.Minute), true, "b1")
