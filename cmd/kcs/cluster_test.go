@@ -127,9 +127,17 @@ func (s *server) endpoint() string { return "http://" + s.id + ".kcs.test" }
 
 // transport is an HTTP transport that resolves server endpoints (see
 // endpoint) to the servers' current S3 addresses.
-func (c *cluster) transport() *http.Transport {
+func (c *cluster) transport() *http.Transport { return c.transportFrom("") }
+
+// transportFrom is transport with connections from the loopback source
+// address src ("": the system's choice), so that per-client caps can tell
+// clients apart.
+func (c *cluster) transportFrom(src string) *http.Transport {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	var d net.Dialer
+	if src != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
+	}
 	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		if host, _, err := net.SplitHostPort(addr); err == nil {
 			for _, s := range c.servers {

@@ -324,6 +324,7 @@ func newServerCmd() *cobra.Command {
 		addressesFile                     string
 		bodyMemory                        string
 		trustedProxies                    []string
+		maxUploadInline                   string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -369,6 +370,11 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 			}
 			if o.node.MetaReserve, err = parseReserve("--meta-reserve", metaReserve); err != nil {
 				return err
+			}
+			if o.node.MaxUploadInline = -1; maxUploadInline != "-1" {
+				if o.node.MaxUploadInline, err = parseSize(maxUploadInline); err != nil {
+					return fmt.Errorf("--max-upload-inline: %w", err)
+				}
 			}
 			if err := parseLimits(&o.limits, bodyMemory, trustedProxies); err != nil {
 				return err
@@ -459,7 +465,7 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 	f.IntVar(&o.limits.MaxRequestsPerTenant, "max-requests-per-tenant", s3api.DefaultMaxRequestsPerTenant, "requests in flight of one tenant (also of unauthenticated POST forms and preflights together, and of the admin API); more get 503 SlowDown at once (0: no cap)")
 	f.IntVar(&o.limits.MaxActive, "max-active", 8*runtime.GOMAXPROCS(0), "tenants' requests this node works on at once; more wait their tenant's turn (a tenant below its fair share always starts), so one tenant's flood cannot slow the others beyond a bound; set from the node's capacity, a few per core (0: no scheduling)")
 	f.DurationVar(&o.limits.MaxQueueWait, "max-queue-wait", s3api.DefaultMaxQueueWait, "how long a request may wait for its tenant's turn before it gets 503 SlowDown")
-	f.Int64Var(&o.node.MaxUploadInline, "max-upload-inline", node.DefaultMaxUploadInline, "bytes one multipart upload may keep inline in the replicated metadata (its small parts); beyond it a part is refused with EntityTooLarge (-1: no bound)")
+	f.StringVar(&maxUploadInline, "max-upload-inline", "16MiB", "what one multipart upload may keep inline in the replicated metadata (its small parts); beyond it a part is refused with EntityTooLarge (-1: no bound)")
 	f.StringVar(&bodyMemory, "body-memory", "2GiB", "memory request bodies in flight may hold on this node (each streamed body counts what the PUT pipeline buffers); beyond it 503 SlowDown (0: no cap)")
 	f.StringSliceVar(&trustedProxies, "trusted-proxies", nil, "comma-separated addresses or CIDR prefixes of load balancers whose PROXY protocol headers and X-Forwarded-For/-Proto are believed")
 	f.StringVar(&addressesFile, "addresses-file", "", "once serving, write the addresses bound (JSON: s3, s3_tls, raft, rpc, metrics) to this file; with port 0 in an address flag, how to learn the port")
