@@ -96,12 +96,14 @@ func (s *Server) putACL(w http.ResponseWriter, r *http.Request, rq *request) err
 			return errorf("NotImplemented", "Access control grants are not supported: every bucket and object belongs to its tenant alone.")
 		}
 	}
-	var policy accessControlPolicy
-	empty, err := decodeXMLRequest(r, rq, 64<<10, &policy, false)
+	// What the ACL is about must be the caller's before its document is
+	// read.
+	owner, err := exists()
 	if err != nil {
 		return err
 	}
-	owner, err := exists()
+	var policy accessControlPolicy
+	empty, err := decodeXMLRequest(r, rq, 64<<10, &policy, false)
 	if err != nil {
 		return err
 	}

@@ -335,7 +335,14 @@ func writeConditions(h http.Header) (ifNoneMatch bool, ifMatch string, err error
 		if len(vs) != 1 || v == "" || v == "*" || strings.Contains(v, ",") {
 			return false, "", errorf("NotImplemented", "A header you provided implies functionality that is not implemented: If-Match on a write takes one ETag.")
 		}
-		ifMatch = objapi.UnquoteETag(v)
+		if ifMatch = objapi.UnquoteETag(v); len(ifMatch) > maxETagLen {
+			return false, "", errorf("InvalidArgument", "If-Match is not an entity tag of this store.")
+		}
 	}
 	return ifNoneMatch, ifMatch, nil
 }
+
+// maxETagLen bounds an entity tag a write's condition may name: the
+// condition travels in the replicated metadata command, and no ETag kcs
+// makes (32 hex digits, "-" and a part count) comes near it.
+const maxETagLen = 64

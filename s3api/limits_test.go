@@ -496,3 +496,14 @@ func TestRefusedBodyAnswered(t *testing.T) {
 		t.Errorf("%d %s", resp.StatusCode, clip(b))
 	}
 }
+
+// An If-Match on a write names one of the store's ETags; a long value
+// would travel into the replicated metadata for nothing.
+func TestWriteConditionLength(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.mustCreateBucket(keyA, "akten")
+	h.mustPut(keyA, "akten", "k", []byte("eins"))
+	long := `"` + strings.Repeat("a", 200) + `"`
+	h.wantError(h.do(rawReq{method: "PUT", path: "/akten/k", header: map[string]string{"If-Match": long}, body: []byte("zwei")}), 400, "InvalidArgument")
+	h.wantError(h.do(rawReq{method: "DELETE", path: "/akten/k", header: map[string]string{"If-Match": long}}), 400, "InvalidArgument")
+}

@@ -213,8 +213,8 @@ func (s *Server) abortMultipartUpload(w http.ResponseWriter, r *http.Request, rq
 // uploads' Location.
 func (s *Server) objectURL(r *http.Request, bucket, key string) string {
 	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
+	if cl, ok := ClientOf(r.Context()); ok && cl.Secure || !ok && r.TLS != nil {
+		scheme = "https" // as the client reached the node, through a trusted proxy too
 	}
 	p := "/" + bucket + "/" + key
 	if s.hostBucket(r.Host) != "" {

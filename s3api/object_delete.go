@@ -26,7 +26,9 @@ func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, rq *reques
 		if len(vs) != 1 || vs[0] == "" || vs[0] == "*" {
 			return errorf("NotImplemented", "A header you provided implies functionality that is not implemented: If-Match on a delete takes one ETag.")
 		}
-		opts.IfMatch = objapi.UnquoteETag(vs[0])
+		if opts.IfMatch = objapi.UnquoteETag(vs[0]); len(opts.IfMatch) > maxETagLen {
+			return errorf("InvalidArgument", "If-Match is not an entity tag of this store.")
+		}
 	}
 	err := s.layer.DeleteObject(r.Context(), rq.caller, rq.bucket, rq.key, opts)
 	if err != nil && (opts.IfMatch != "" || !objapi.IsKind(err, objapi.KindNoSuchKey)) {

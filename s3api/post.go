@@ -296,8 +296,12 @@ func postPutOptions(form *postForm) (objapi.PutOptions, []postSum, error) {
 	if v, ok := form.get("tagging"); ok {
 		// In a form, tags are a Tagging document, not a query string.
 		var doc tagging
-		if err := xml.Unmarshal([]byte(v), &doc); err != nil {
-			return objapi.PutOptions{}, nil, &s3Error{Code: "MalformedXML", Err: err}
+		empty, err := readXML(strings.NewReader(v), taggingLimits, doc.read)
+		if err != nil {
+			return objapi.PutOptions{}, nil, err
+		}
+		if empty {
+			return objapi.PutOptions{}, nil, errorf("MalformedXML", "")
 		}
 		if opts.Tags, err = parseTagging(doc); err != nil {
 			return objapi.PutOptions{}, nil, err
