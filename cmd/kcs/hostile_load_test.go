@@ -484,6 +484,18 @@ func TestE2EHostileLoad(t *testing.T) {
 	if outcomes["stalled-puts"].m["200"] > 0 || outcomes["inline-part-flood"].m["EntityTooLarge"] == 0 {
 		t.Errorf("limits not reached: stalled PUTs %s, inline parts %s", outcomes["stalled-puts"], outcomes["inline-part-flood"])
 	}
+	// The shedding shows in every node's metrics.
+	var refusedConns, refusedReqs, timeouts float64
+	for _, s := range c.servers {
+		m := scrape(t, s)
+		refusedConns += m["kcs_admission_refused_connections_total"][""]
+		refusedReqs += m["kcs_admission_refused_requests_total"][""]
+		timeouts += m["kcs_admission_timeouts_total"][""]
+	}
+	t.Logf("admission metrics: %.0f connections refused, %.0f requests refused, %.0f timeouts", refusedConns, refusedReqs, timeouts)
+	if refusedReqs == 0 || timeouts == 0 || scale >= 1 && refusedConns == 0 {
+		t.Error("the admission's refusals do not show in the metrics")
+	}
 	// Bounded descriptors and memory on every node.
 	for _, s := range c.servers {
 		t.Logf("%s: at most %d descriptors, %d MiB resident", s.id, wt.maxFDs[s.id], wt.maxRSS[s.id]>>20)

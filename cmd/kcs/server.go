@@ -152,6 +152,7 @@ func serve(ctx context.Context, o serveOptions) (*serving, error) {
 	if metricsLn != nil {
 		reg := metrics.New(n)
 		s3cfg.Observer = reg
+		admissionMetrics(reg, adm)
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", reg.Handler())
 		s.start(&http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, metricsLn)
@@ -476,4 +477,19 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 	f.MarkHidden("fast-raft")
 	annotateEnv(cmd)
 	return cmd
+}
+
+// admissionMetrics exports what the admission holds and refused: an
+// operator sees load shedding (and a cap set too low) without reading logs.
+func admissionMetrics(reg *metrics.Registry, adm *s3api.Admission) {
+	stat := func(f func(s3api.AdmissionStats) float64) func() float64 {
+		return func() float64 { return f(adm.Stats()) }
+	}
+	reg.GaugeFunc("kcs_admission_connections", "Open S3 connections.", stat(func(s s3api.AdmissionStats) float64 { return float64(s.Conns) }))
+	reg.GaugeFunc("kcs_admission_requests", "S3 and admin requests in flight.", stat(func(s s3api.AdmissionStats) float64 { return float64(s.Requests) }))
+	reg.GaugeFunc("kcs_admission_body_bytes", "Bytes of the request body budget drawn.", stat(func(s s3api.AdmissionStats) float64 { return float64(s.BodyBytes) }))
+	reg.CounterFunc("kcs_admission_refused_connections_total", "Connections closed at once (node or per-client cap).", stat(func(s s3api.AdmissionStats) float64 { return float64(s.RefusedConns) }))
+	reg.CounterFunc("kcs_admission_refused_requests_total", "Requests answered 503 SlowDown (node or tenant cap, or a turn not come in time).", stat(func(s s3api.AdmissionStats) float64 { return float64(s.RefusedRequests) }))
+	reg.CounterFunc("kcs_admission_refused_bodies_total", "Requests answered 503 SlowDown for the body budget.", stat(func(s s3api.AdmissionStats) float64 { return float64(s.RefusedBodies) }))
+	reg.CounterFunc("kcs_admission_timeouts_total", "Reads and writes cut for making no progress (400 RequestTimeout, or a closed connection).", stat(func(s s3api.AdmissionStats) float64 { return float64(s.Timeouts) }))
 }

@@ -61,6 +61,17 @@ func New(src Source) *Registry {
 	return r
 }
 
+// GaugeFunc and CounterFunc export a value read at each scrape (the
+// admission's counts, which cmd/kcs wires: s3api is above this package).
+func (r *Registry) GaugeFunc(name, help string, f func() float64) {
+	r.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+}
+
+// CounterFunc: see GaugeFunc.
+func (r *Registry) CounterFunc(name, help string, f func() float64) {
+	r.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
+}
+
 // ObserveRequest counts one answered S3 request.
 func (r *Registry) ObserveRequest(op string, status int, bytesIn, bytesOut int64, d time.Duration) {
 	if op == "" {
