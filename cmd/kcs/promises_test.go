@@ -152,7 +152,10 @@ func TestE2ELeaderPause(t *testing.T) {
 						var got []byte
 						got, err = io.ReadAll(out.Body)
 						out.Body.Close()
-						if err == nil && !bytes.Equal(got, written[key]) {
+						mu.Lock()
+						want := written[key]
+						mu.Unlock()
+						if err == nil && !bytes.Equal(got, want) {
 							t.Errorf("%s read back differs during the pause", key)
 						}
 					}
