@@ -48,6 +48,8 @@ const (
 	KindInvalidTag       = objapi.KindInvalidTag
 	KindInvalidRequest   = objapi.KindInvalidRequest
 	KindStaleKey         = objapi.KindStaleKey
+	KindQuotaExceeded    = objapi.KindQuotaExceeded
+	KindTooManyBuckets   = objapi.KindTooManyBuckets
 )
 
 // Errorf returns an *Error of the given kind.

@@ -73,10 +73,12 @@ var codes = map[string]s3Code{
 	"NoSuchCORSConfiguration":            {http.StatusNotFound, "The CORS configuration does not exist."},
 	"InvalidTag":                         {http.StatusBadRequest, "The tag provided was not a valid tag."},
 	"PreconditionFailed":                 {http.StatusPreconditionFailed, "At least one of the preconditions that you specified did not hold."},
+	"QuotaExceeded":                      {http.StatusForbidden, "The quota of the bucket or its owner would be exceeded."},
 	"RequestTimeTooSkewed":               {http.StatusForbidden, "The difference between the request time and the server's time is too large."},
 	"RequestTimeout":                     {http.StatusBadRequest, "Your socket connection to the server was not read from or written to within the timeout period."},
 	"ServiceUnavailable":                 {http.StatusServiceUnavailable, "Service is unable to handle request. Please try again."},
 	"SlowDown":                           {http.StatusServiceUnavailable, "Please reduce your request rate."},
+	"TooManyBuckets":                     {http.StatusBadRequest, "You have attempted to create more buckets than allowed."},
 	"SignatureDoesNotMatch":              {http.StatusForbidden, "The request signature we calculated does not match the signature you provided. Check your key and signing method."},
 	"XAmzContentSHA256Mismatch":          {http.StatusBadRequest, "The provided 'x-amz-content-sha256' header does not match what was computed."},
 }
@@ -126,6 +128,9 @@ var kindCodes = map[objapi.Kind]string{
 	// The node rewraps and retries itself; should a rotation race it
 	// every time, the client retries a 503.
 	objapi.KindStaleKey: "ServiceUnavailable",
+	// As Ceph RGW answers: 403 is a refusal no retry changes (SDKs retry
+	// 5xx and SlowDown); S3's own code for a bucket count is TooManyBuckets.
+	objapi.KindQuotaExceeded: "QuotaExceeded", objapi.KindTooManyBuckets: "TooManyBuckets",
 }
 
 // clientKinds are the kinds whose objapi.Error.Msg is shown to the client.

@@ -75,6 +75,7 @@ const (
 	OpSetMasterKey    Op = 23
 	OpRewrapMaster    Op = 24
 	OpShardsRestored  Op = 25
+	OpSetQuota        Op = 26
 )
 
 // Payload is what a command does: one type per kind of command, each
@@ -161,6 +162,7 @@ var kinds = map[Op]kind{
 	OpSetMasterKey:    kindOf[SetMasterKey](1),
 	OpRewrapMaster:    kindOf[RewrapMaster](1),
 	OpShardsRestored:  kindOf[ShardsRestored](1),
+	OpSetQuota:        kindOf[SetQuota](2),
 }
 
 func kindOf[T any, P interface {

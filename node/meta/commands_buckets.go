@@ -36,7 +36,17 @@ func (c *CreateBucket) apply(tx *bolt.Tx) (*Result, error) {
 		}
 		return fail(objapi.KindBucketExists, "")
 	}
+	d := Usage{Buckets: 1}
+	if e, err := overQuota(tx, b.Tenant, "", d); e != nil || err != nil {
+		return refuse(e), err
+	}
 	if err := put(tx.Bucket(bBuckets), []byte(b.Name), &b); err != nil {
+		return nil, err
+	}
+	if err := put(tx.Bucket(bUsage), usageKey(b.Tenant, b.Name), &Usage{}); err != nil {
+		return nil, err
+	}
+	if err := charge(tx, b.Tenant, "", d); err != nil {
 		return nil, err
 	}
 	if err := indexBucket(tx, b.Tenant, b.Name); err != nil {
@@ -171,12 +181,24 @@ func (d *DeleteBucket) apply(tx *bolt.Tx) (*Result, error) {
 			return fail(objapi.KindBucketNotEmpty, "multipart uploads in progress")
 		}
 	}
+	// An empty bucket's row is zero; whatever it holds leaves the
+	// tenant's with it.
+	left, err := readUsage(tx, d.Tenant, d.Name)
+	if err != nil {
+		return nil, err
+	}
 	for _, parent := range [][]byte{bObjects, bBucketUploads} {
 		if tx.Bucket(parent).Bucket(name) != nil {
 			if err := tx.Bucket(parent).DeleteBucket(name); err != nil {
 				return nil, err
 			}
 		}
+	}
+	if err := charge(tx, d.Tenant, "", left.plus(Usage{Buckets: 1}).neg()); err != nil {
+		return nil, err
+	}
+	if err := dropRow(tx, usageKey(d.Tenant, d.Name)); err != nil {
+		return nil, err
 	}
 	return &Result{}, dropBucket(tx, d.Name)
 }

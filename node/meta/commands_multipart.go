@@ -30,7 +30,14 @@ func (c *CreateUpload) apply(tx *bolt.Tx) (*Result, error) {
 	if tx.Bucket(bUploads).Get([]byte(u.ID)) != nil {
 		return fail(objapi.KindConflict, "upload id %q exists", u.ID)
 	}
+	d := Usage{Uploads: 1}
+	if e, err := overQuota(tx, u.Tenant, u.Bucket, d); e != nil || err != nil {
+		return refuse(e), err
+	}
 	if err := put(tx.Bucket(bUploads), []byte(u.ID), u); err != nil {
+		return nil, err
+	}
+	if err := charge(tx, u.Tenant, u.Bucket, d); err != nil {
 		return nil, err
 	}
 	return &Result{}, tx.Bucket(bBucketUploads).Bucket([]byte(u.Bucket)).Put(uploadIndexKey(u.Key, u.ID), nil)
@@ -102,10 +109,22 @@ func (p *PutPart) apply(tx *bolt.Tx) (*Result, error) {
 				usage.InlineBytes, l.MaxUploadInline)
 		}
 	}
+	d := partUsage(&p.Part)
+	if exists {
+		d = d.minus(partUsage(&old))
+	} else if e, err := overPartQuota(tx, u.Tenant, u.Bucket, int64(usage.Parts-1)); e != nil || err != nil {
+		return refuse(e), err
+	}
+	if e, err := overQuota(tx, u.Tenant, u.Bucket, d); e != nil || err != nil {
+		return refuse(e), err
+	}
 	if err := put(pb, k, &p.Part); err != nil {
 		return nil, err
 	}
 	if err := put(tx.Bucket(bUploadUsage), []byte(p.UploadID), &usage); err != nil {
+		return nil, err
+	}
+	if err := charge(tx, u.Tenant, u.Bucket, d); err != nil {
 		return nil, err
 	}
 	res := &Result{}
@@ -210,7 +229,7 @@ func (c *CompleteUpload) apply(tx *bolt.Tx) (*Result, error) {
 			unused = append(unused, stored[n])
 		}
 	}
-	res, err := putObject(tx, u.Bucket, u.Key, u.Tenant, &c.Object, c.IfNoneMatch, c.IfMatch, unused)
+	res, err := putObject(tx, u.Bucket, u.Key, u.Tenant, &c.Object, c.IfNoneMatch, c.IfMatch, unused, uploadUsageOf(stored).neg())
 	if err != nil || res.Err != nil {
 		return res, err
 	}
@@ -248,5 +267,8 @@ func (a *AbortUpload) apply(tx *bolt.Tx) (*Result, error) {
 		res.Garbage = append(res.Garbage, p)
 	}
 	sort.Slice(res.Garbage, func(i, j int) bool { return res.Garbage[i].Number < res.Garbage[j].Number })
-	return res, dropUpload(tx, u)
+	if err := dropUpload(tx, u); err != nil {
+		return nil, err
+	}
+	return res, charge(tx, u.Tenant, u.Bucket, uploadUsageOf(stored).neg())
 }

@@ -29,7 +29,7 @@ func (p *PutObject) apply(tx *bolt.Tx) (*Result, error) {
 	if r, err := checkSealedMeta(p.Limits, p.Object.SealedMeta); r != nil || err != nil {
 		return r, err
 	}
-	return putObject(tx, p.Bucket, p.Key, p.Tenant, &p.Object, p.IfNoneMatch, p.IfMatch, nil)
+	return putObject(tx, p.Bucket, p.Key, p.Tenant, &p.Object, p.IfNoneMatch, p.IfMatch, nil, Usage{})
 }
 
 func (p *PutObject) level() Level { return limitsLevel(p.Limits) }
@@ -41,9 +41,11 @@ func (p *PutObject) streamHome(*bolt.Tx) (*DataRef, error) {
 func (p *PutObject) storedStreams() ([]Part, bool) { return p.Object.Parts, true }
 
 // putObject makes o the current version of bucket/key, checking the
-// conditions against the version it replaces. extraGarbage is added to the
-// result (unused parts of a completed upload).
-func putObject(tx *bolt.Tx, bucket, key, tenant string, o *Object, ifNoneMatch bool, ifMatch string, extraGarbage []Part) (*Result, error) {
+// conditions against the version it replaces and the quotas against what
+// it stores. extraGarbage is added to the result (unused parts of a
+// completed upload), and extra to the change of usage (the completed
+// upload that leaves).
+func putObject(tx *bolt.Tx, bucket, key, tenant string, o *Object, ifNoneMatch bool, ifMatch string, extraGarbage []Part, extra Usage) (*Result, error) {
 	if r, err := ownBucket(tx, bucket, tenant); r != nil || err != nil {
 		return r, err
 	}
@@ -70,7 +72,17 @@ func putObject(tx *bolt.Tx, bucket, key, tenant string, o *Object, ifNoneMatch b
 		// after its answer was lost): nothing was replaced.
 		return &Result{}, nil
 	}
+	d := objectUsage(o).plus(extra)
+	if exists {
+		d = d.minus(objectUsage(&old))
+	}
+	if e, err := overQuota(tx, tenant, bucket, d); e != nil || err != nil {
+		return refuse(e), err
+	}
 	if err := put(ob, []byte(key), o); err != nil {
+		return nil, err
+	}
+	if err := charge(tx, tenant, bucket, d); err != nil {
 		return nil, err
 	}
 	res := &Result{Garbage: extraGarbage}
@@ -121,6 +133,9 @@ func (d *DeleteObject) apply(tx *bolt.Tx) (*Result, error) {
 	if err := ob.Delete([]byte(d.Key)); err != nil {
 		return nil, err
 	}
+	if err := charge(tx, d.Tenant, d.Bucket, objectUsage(&old).neg()); err != nil {
+		return nil, err
+	}
 	return &Result{Replaced: &old, Garbage: old.Parts}, nil
 }
 
@@ -139,6 +154,7 @@ func (d *DeleteObjects) apply(tx *bolt.Tx) (*Result, error) {
 	ob := tx.Bucket(bObjects).Bucket([]byte(d.Bucket))
 	res := &Result{}
 	var gone []string // every record is read before the first delete
+	var freed Usage
 	seen := map[string]bool{}
 	for _, k := range d.Keys {
 		if k == "" || seen[k] {
@@ -155,13 +171,14 @@ func (d *DeleteObjects) apply(tx *bolt.Tx) (*Result, error) {
 		}
 		gone = append(gone, k)
 		res.Garbage = append(res.Garbage, old.Parts...)
+		freed = freed.plus(objectUsage(&old))
 	}
 	for _, k := range gone {
 		if err := ob.Delete([]byte(k)); err != nil {
 			return nil, err
 		}
 	}
-	return res, nil
+	return res, charge(tx, d.Tenant, d.Bucket, freed.neg())
 }
 
 // SetObjectMeta replaces the sealed metadata (tags, say) of one object

@@ -8,10 +8,20 @@ import (
 
 // The commands of tenants and their access keys.
 
-// CreateTenant creates a tenant with its first access key.
+// CreateTenant creates a tenant with its first access key and, with
+// Quota set (command level 2), its quota: the proposer's default for new
+// tenants, carried in the command so that every member stores the same.
 type CreateTenant struct {
 	Tenant   Tenant     `cbor:"1,keyasint"`
 	FirstKey *AccessKey `cbor:"2,keyasint"`
+	Quota    *Quota     `cbor:"3,keyasint,omitempty"`
+}
+
+func (c *CreateTenant) level() Level {
+	if c.Quota != nil {
+		return 2
+	}
+	return 1
 }
 
 func (c *CreateTenant) apply(tx *bolt.Tx) (*Result, error) {
@@ -29,8 +39,19 @@ func (c *CreateTenant) apply(tx *bolt.Tx) (*Result, error) {
 	if c.FirstKey != nil && tx.Bucket(bAccessKeys).Get([]byte(c.FirstKey.ID)) != nil {
 		return fail(objapi.KindConflict, "access key %q exists", c.FirstKey.ID)
 	}
+	if r, err := validQuota(c.Quota); r != nil || err != nil {
+		return r, err
+	}
 	if err := put(tb, []byte(c.Tenant.ID), &c.Tenant); err != nil {
 		return nil, err
+	}
+	if err := put(tx.Bucket(bUsage), usageKey(c.Tenant.ID, ""), &Usage{}); err != nil {
+		return nil, err
+	}
+	if c.Quota != nil && !c.Quota.IsZero() {
+		if err := put(tx.Bucket(bQuotas), usageKey(c.Tenant.ID, ""), c.Quota); err != nil {
+			return nil, err
+		}
 	}
 	if c.FirstKey != nil {
 		if err := put(tx.Bucket(bAccessKeys), []byte(c.FirstKey.ID), c.FirstKey); err != nil {
@@ -78,6 +99,10 @@ func (d *DeleteTenant) apply(tx *bolt.Tx) (*Result, error) {
 		if err := put(tx.Bucket(bBuckets), []byte(bs[i].Name), &bs[i]); err != nil {
 			return nil, err
 		}
+	}
+	// Its usage ends here, quotas and all: the purge counts nothing.
+	if err := dropRows(tx, usageKey(d.ID, "")); err != nil {
+		return nil, err
 	}
 	return &Result{}, markShred(tx)
 }

@@ -43,6 +43,9 @@ import (
 //	         for forgetting the oldest
 //	degraded data id → []int: streams committed with shards not durable
 //	         (Part.Lost) that are not rebuilt yet
+//	usage    tenant ‖ 0x00 → Usage: what the tenant stores;
+//	         tenant ‖ 0x00 ‖ bucket name → Usage: what the bucket stores
+//	quotas   the same keys → Quota, where one is set
 //
 // sys also holds "clock" → u64: the latest proposer clock (unix ns) seen
 // in a command, the FSM's deterministic notion of time.
@@ -55,8 +58,13 @@ import (
 // older binary (see migrate.go). A binary of schema 1 refuses a database
 // of schema 2.
 //
+// Schema 3 added usage and quotas (usage.go). The usage rows derive from
+// what schema 2 holds, and a database of schema 1 or 2 is migrated to
+// them when it is opened, as schema 2 was; a binary of schema 2 refuses a
+// database of schema 3.
+//
 // Integers are big-endian; records are CBOR (see records.go).
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 var (
 	bSys           = []byte("sys")
@@ -76,6 +84,8 @@ var (
 	bCmds          = []byte("cmds")
 	bCmdLog        = []byte("cmdlog")
 	bDegraded      = []byte("degraded")
+	bUsage         = []byte("usage")
+	bQuotas        = []byte("quotas")
 
 	kSchema  = []byte("schema")
 	kApplied = []byte("applied")
@@ -93,7 +103,7 @@ var (
 
 // allBuckets are the top-level buckets of the current schema.
 var allBuckets = [][]byte{bSys, bTenants, bAccessKeys, bBuckets, bTenantBuckets, bBucketCfg, bObjects, bUploads, bParts,
-	bUploadUsage, bBucketUploads, bNodes, bSets, bDataIDs, bCmds, bCmdLog, bDegraded}
+	bUploadUsage, bBucketUploads, bNodes, bSets, bDataIDs, bCmds, bCmdLog, bDegraded, bUsage, bQuotas}
 
 // snapshotMagic starts every snapshot: "KCSM" and a format version byte.
 var snapshotMagic = []byte{'K', 'C', 'S', 'M', 1}
@@ -155,10 +165,11 @@ func (f *FSM) open() error {
 			}
 		case len(v) != 4:
 			return fmt.Errorf("meta: database schema record of %d bytes", len(v))
-		case binary.BigEndian.Uint32(v) == 1:
+		case binary.BigEndian.Uint32(v) < SchemaVersion:
+			from := binary.BigEndian.Uint32(v)
 			var err error
-			if migrated, err = migrate1to2(tx); err != nil {
-				return fmt.Errorf("meta: migrate the database from schema 1 to %d: %w", SchemaVersion, err)
+			if migrated, err = migrate(tx, from); err != nil {
+				return fmt.Errorf("meta: migrate the database from schema %d to %d: %w", from, SchemaVersion, err)
 			}
 		case binary.BigEndian.Uint32(v) != SchemaVersion:
 			return fmt.Errorf("meta: database schema %d, this binary reads schemas 1 to %d: it was written by a newer kcs binary",
@@ -176,8 +187,8 @@ func (f *FSM) open() error {
 	f.db = db
 	f.applied.Store(applied)
 	if migrated != nil {
-		f.log.Info("migrated the metadata database to schema 2: bucket configuration apart, buckets by tenant, upload totals",
-			"buckets", migrated.buckets, "cors", migrated.cors, "uploads", migrated.uploads)
+		f.log.Info("migrated the metadata database", "from_schema", migrated.from, "to_schema", SchemaVersion,
+			"buckets", migrated.buckets, "cors", migrated.cors, "uploads", migrated.uploads, "tenants", migrated.tenants)
 	}
 	return nil
 }

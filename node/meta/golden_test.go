@@ -170,10 +170,17 @@ func goldenCommands() []goldenCommand {
 		{"op08-put-object-with-limits", NewCommand(func() *PutObject { p := put; p.Limits = goldenLimits(); return &p }())},
 		{"op16-set-object-meta-with-limits", NewCommand(&SetObjectMeta{Bucket: "akten", Key: "2026/protokoll.txt", Tenant: "gemeinde-oberhof",
 			VersionID: "0193f5e2-v2", SealedMeta: goldenBytes(0x5D, 48), Limits: goldenLimits()})},
+		{"op26-set-quota", NewCommand(&SetQuota{Tenant: "gemeinde-oberhof", Bucket: "akten", Quota: goldenQuota()})},
+		{"op03-create-tenant-with-quota", NewCommand(&CreateTenant{Tenant: ten, FirstKey: &ak, Quota: &Quota{Bytes: 1 << 40, Objects: 1e6, Buckets: 100, Uploads: 1000, Parts: 10000, Inline: 64 << 20}})},
 		// A command of level 2 (this test binary's, levels_test.go): a
 		// format 3 entry, with its level and release.
 		{"op250-test-level-2", NewCommand(&testLevel2{Note: "level two"})},
 	}
+}
+
+// goldenQuota bounds everything a bucket's quota can.
+func goldenQuota() Quota {
+	return Quota{Bytes: 5 << 30, Objects: 10000, Uploads: 20, Parts: 500, Inline: 1 << 20}
 }
 
 // goldenRecord is one golden database record (or another value that
@@ -228,6 +235,9 @@ func goldenRecords() []goldenRecord {
 		{"upload-usage", &UploadUsage{Parts: 3000, InlineBytes: 3000 * 16432}},
 		{"bucket-schema2", &Bucket{Name: "akten", Tenant: "gemeinde-oberhof", Created: goldenTime}},
 		{"bucket-cors", func() *[]CORSRule { c := goldenCORS(); return &c }()},
+		{"usage", &Usage{Objects: 12, Bytes: 5 << 30, Physical: 8 << 30, Inline: 4096, Uploads: 2, UploadParts: 7, UploadBytes: 35 << 20,
+			UploadPhysical: 53 << 20, UploadInline: 100, Buckets: 3}},
+		{"quota", func() *Quota { q := goldenQuota(); q.Buckets = 100; return &q }()},
 		{"wire-result", &wireResult{Kind: 7, Msg: "the object exists", Failed: true, Garbage: []Part{part}, Replaced: &obj, Duplicate: true}},
 	}
 }

@@ -17,6 +17,7 @@ import (
 // misapply it.
 //
 // So every kind of command has a command level: the ops 1–25 are level 1,
+// op 26 (SetQuota) level 2,
 // and a release that adds commands raises CommandLevel by one, registers
 // them with the new level and names itself in levelReleases. A payload
 // whose new fields change what an existing command does declares the
@@ -31,7 +32,14 @@ import (
 //
 // Level 2 added Limits to CreateUpload, PutObject and SetObjectMeta: the
 // bounds a proposer holds an upload's parts and an object's sealed
-// metadata to. A binary of level 1 would store what they refuse.
+// metadata to. A binary of level 1 would store what they refuse. The same
+// (unreleased) level added quotas: the command SetQuota, and Quota in
+// CreateTenant (a new tenant's default quota). The commands that store
+// data (PutObject, PutPart, CreateUpload, CompleteUpload, CreateBucket)
+// enforce the quotas the state holds and keep their levels: only a binary
+// of level 2 ever applies a command that sets a quota, and a binary of
+// level 1 refuses a database of schema 3 (it cannot install such a
+// snapshot), so no member that would ignore a quota ever holds one.
 
 // Level is a command level: a binary of level L knows every command of
 // level L and below.

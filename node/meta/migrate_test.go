@@ -112,15 +112,21 @@ func dumpString(t *testing.T, f *FSM) string {
 	return b.String()
 }
 
-// A database of schema 1 — the state a binary before schema 2 left after
-// TestGoldenState's script — is migrated when it is opened, to exactly
+// A database of schema 1 or 2 — the state a binary of that schema left
+// after TestGoldenState's script — is migrated when it is opened, to exactly
 // the bytes this binary leaves after the same script: a member upgraded in
 // place and a member that applied every entry with the new binary hold the
 // same state, and go on applying the same entries alike.
 func TestMigratedStateEqualsApplied(t *testing.T) {
+	for _, fixture := range []string{"state-schema1.txt", "state-schema2.txt"} {
+		t.Run(fixture, func(t *testing.T) { testMigratedStateEqualsApplied(t, fixture) })
+	}
+}
+
+func testMigratedStateEqualsApplied(t *testing.T, fixture string) {
 	path := filepath.Join(t.TempDir(), "fsm.db")
-	loadDump(t, readDump(t, "state-schema1.txt"), path)
-	// The loaded file is the schema 1 state, byte for byte.
+	loadDump(t, readDump(t, fixture), path)
+	// The loaded file is the older state, byte for byte.
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -128,8 +134,8 @@ func TestMigratedStateEqualsApplied(t *testing.T) {
 	var loaded []string
 	db.View(func(tx *bolt.Tx) error { loaded = dumpTx(tx); return nil })
 	db.Close()
-	if got := strings.Join(loaded, "\n") + "\n"; got != withoutComments(readDump(t, "state-schema1.txt")) {
-		t.Fatal("the schema 1 fixture does not load as it is written")
+	if got := strings.Join(loaded, "\n") + "\n"; got != withoutComments(readDump(t, fixture)) {
+		t.Fatalf("the fixture %s does not load as it is written", fixture)
 	}
 
 	f, err := OpenFSM(path, quiet)
@@ -152,12 +158,18 @@ func TestMigratedStateEqualsApplied(t *testing.T) {
 	f.Close()
 }
 
-// A snapshot from a leader that still runs a binary of schema 1 (a rolling
+// A snapshot from a leader that still runs a binary of schema 1 or 2 (a rolling
 // upgrade) is migrated as it is installed.
 func TestRestoreMigratesAnOlderSnapshot(t *testing.T) {
+	for _, fixture := range []string{"state-schema1.txt", "state-schema2.txt"} {
+		t.Run(fixture, func(t *testing.T) { testRestoreMigratesAnOlderSnapshot(t, fixture) })
+	}
+}
+
+func testRestoreMigratesAnOlderSnapshot(t *testing.T, fixture string) {
 	dir := t.TempDir()
 	old := filepath.Join(dir, "old.db")
-	loadDump(t, readDump(t, "state-schema1.txt"), old)
+	loadDump(t, readDump(t, fixture), old)
 	file, err := os.ReadFile(old)
 	if err != nil {
 		t.Fatal(err)
@@ -194,9 +206,9 @@ func TestNewerSchemaRefused(t *testing.T) {
 	damage(t, f, func(tx *bolt.Tx) error { return tx.Bucket(bSys).Put(kSchema, u32(SchemaVersion+1)) })
 	f.Close()
 	_, err = OpenFSM(path, quiet)
-	if err == nil || !strings.Contains(err.Error(), "database schema 3, this binary reads schemas 1 to 2") ||
+	if err == nil || !strings.Contains(err.Error(), "database schema 4, this binary reads schemas 1 to 3") ||
 		!strings.Contains(err.Error(), "newer kcs binary") {
-		t.Fatalf("opening a schema 3 database: %v", err)
+		t.Fatalf("opening a schema 4 database: %v", err)
 	}
 }
 

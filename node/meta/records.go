@@ -246,3 +246,45 @@ type DataRef struct {
 	Upload string `cbor:"3,keyasint,omitempty"`
 	Part   int    `cbor:"4,keyasint"`
 }
+
+// Usage is what a tenant, or one of its buckets, stores: kept exact by the
+// commands that store, replace and drop objects, parts, uploads and
+// buckets, in the transaction that changes them (usage.go), so that it is
+// read, never computed, when asked. Objects counts stored object versions
+// (one per key until versioning: every stored version will count); the
+// Upload fields count the parts of open multipart uploads, which are
+// stored bytes as much as objects are. Physical counts what the streams
+// take where they are kept: every shard file of a coded stream (all k+m,
+// frames included, as erasure.Layout computes them), or the ciphertext of
+// an inline one, of which Inline is the part kept in the replicated
+// metadata. Buckets is set in a tenant's row only.
+type Usage struct {
+	Objects        int64 `cbor:"1,keyasint,omitempty"`
+	Bytes          int64 `cbor:"2,keyasint,omitempty"` // logical: the objects' sizes
+	Physical       int64 `cbor:"3,keyasint,omitempty"`
+	Inline         int64 `cbor:"4,keyasint,omitempty"`
+	Uploads        int64 `cbor:"5,keyasint,omitempty"` // open multipart uploads
+	UploadParts    int64 `cbor:"6,keyasint,omitempty"`
+	UploadBytes    int64 `cbor:"7,keyasint,omitempty"` // logical: the parts' sizes
+	UploadPhysical int64 `cbor:"8,keyasint,omitempty"`
+	UploadInline   int64 `cbor:"9,keyasint,omitempty"`
+	Buckets        int64 `cbor:"10,keyasint,omitempty"`
+}
+
+// Quota bounds what a tenant, or one of its buckets, may store; operators
+// set it (SetQuota), and new tenants may get one at creation
+// (CreateTenant.Quota). A zero field is no bound. Buckets applies to
+// tenants only.
+type Quota struct {
+	// Bytes bounds the logical bytes stored: objects' sizes and the sizes
+	// of open uploads' parts (Usage.Bytes + Usage.UploadBytes).
+	Bytes   int64 `cbor:"1,keyasint,omitempty"`
+	Objects int64 `cbor:"2,keyasint,omitempty"` // stored object versions
+	Buckets int64 `cbor:"3,keyasint,omitempty"`
+	Uploads int64 `cbor:"4,keyasint,omitempty"` // open multipart uploads
+	// Parts bounds the parts of any one upload.
+	Parts int64 `cbor:"5,keyasint,omitempty"`
+	// Inline bounds the bytes kept in the replicated metadata (inline
+	// streams of objects and parts: Usage.Inline + Usage.UploadInline).
+	Inline int64 `cbor:"6,keyasint,omitempty"`
+}

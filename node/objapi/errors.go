@@ -46,6 +46,8 @@ const (
 	KindInvalidTag       Kind = 32 // a tag set breaks S3's rules
 	KindInvalidRequest   Kind = 33 // a request S3 refuses as a whole (e.g. copying an object onto itself unchanged)
 	KindStaleKey         Kind = 34 // a data key wrapped by a tenant key version that was rotated meanwhile
+	KindQuotaExceeded    Kind = 35 // the write would take the tenant or bucket beyond a quota (bytes, objects, uploads, parts, inline bytes)
+	KindTooManyBuckets   Kind = 36 // the tenant has as many buckets as its quota allows
 )
 
 var kindNames = map[Kind]string{
@@ -60,7 +62,7 @@ var kindNames = map[Kind]string{
 	KindMalformedXML: "malformed XML", KindNotImplemented: "not implemented", KindPrecondition: "precondition failed",
 	KindNotModified: "not modified", KindTooManyParts: "too many parts", KindConflict: "conflict",
 	KindNoSuchCORS: "no CORS configuration", KindInvalidTag: "invalid tag", KindInvalidRequest: "invalid request",
-	KindStaleKey: "tenant key rotated meanwhile",
+	KindStaleKey: "tenant key rotated meanwhile", KindQuotaExceeded: "quota exceeded", KindTooManyBuckets: "too many buckets",
 }
 
 func (k Kind) String() string {
