@@ -133,6 +133,9 @@ func (n *Node) CopyObject(ctx context.Context, c Caller, src CopySource, bucket,
 	if err != nil {
 		return ObjectInfo{}, err
 	}
+	if err := n.checkObjectQuota(op, c, bucket, key, cs.o.Size); err != nil {
+		return ObjectInfo{}, err
+	}
 	v, err := w.newVersion(c, bucket, key, sm)
 	if err != nil {
 		return ObjectInfo{}, err
@@ -215,6 +218,9 @@ func (n *Node) UploadPartCopy(ctx context.Context, c Caller, src CopySource, buc
 		return PartInfo{}, objapi.Errorf(op, objapi.KindEntityTooLarge, "a part takes at most 5 GiB")
 	}
 	if err := n.checkInlineBudget(op, u, part, length); err != nil {
+		return PartInfo{}, err
+	}
+	if err := n.checkPartQuota(op, c, u, part, length); err != nil {
 		return PartInfo{}, err
 	}
 	var h hash.Hash

@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kommunal-cloud/kcs/node/meta"
 	"github.com/kommunal-cloud/kcs/node/rpc"
 )
 
@@ -44,6 +45,9 @@ type Metrics struct {
 	// MetadataWritable is false while the metadata drive is below its
 	// reserve or cannot be written: the node answers 503 meanwhile.
 	MetadataWritable bool
+	// Tenants is every tenant's stored usage and quota (without its
+	// buckets'), from this node's copy of the metadata.
+	Tenants []TenantUsage
 }
 
 // Metrics returns the node's current metrics.
@@ -68,5 +72,23 @@ func (n *Node) Metrics() Metrics {
 		m.ScrubLastPass = time.Unix(t, 0)
 	}
 	m.Drives = n.driveStatus()
+	m.Tenants = n.allUsage()
 	return m
+}
+
+// allUsage reads every tenant's usage row and quota: one pass over two
+// small buckets of the metadata, as cheap as a scrape must be.
+func (n *Node) allUsage() []TenantUsage {
+	var out []TenantUsage
+	err := n.store.FSM.View(func(r *meta.Reader) error {
+		ts, err := r.AllUsage()
+		for _, t := range ts {
+			out = append(out, TenantUsage{Tenant: t.Tenant, UsageReport: usageReport(t.Usage), Quota: quotaReport(t.Quota)})
+		}
+		return err
+	})
+	if err != nil {
+		n.log.Warn("metrics: read the tenants' usage", "err", err)
+	}
+	return out
 }

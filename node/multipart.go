@@ -152,6 +152,9 @@ func (n *Node) UploadPart(ctx context.Context, c Caller, bucket, key, uploadID s
 	if err := n.checkInlineBudget("UploadPart", u, part, opts.Size); err != nil {
 		return PartInfo{}, err
 	}
+	if err := n.checkPartQuota("UploadPart", c, u, part, opts.Size); err != nil {
+		return PartInfo{}, err
+	}
 	st, err := n.writeBody(ctx, "UploadPart", body, opts.Size, opts.ContentMD5, dk, part)
 	if err != nil {
 		return PartInfo{}, err

@@ -27,6 +27,7 @@ import (
 	"github.com/kommunal-cloud/kcs/node/gc"
 	"github.com/kommunal-cloud/kcs/node/liveness"
 	"github.com/kommunal-cloud/kcs/node/meta"
+	"github.com/kommunal-cloud/kcs/node/metering"
 	"github.com/kommunal-cloud/kcs/node/rpc"
 	"github.com/kommunal-cloud/kcs/node/shardstore"
 	"github.com/kommunal-cloud/kcs/node/transport"
@@ -65,6 +66,11 @@ type Config struct {
 	GCGrace time.Duration
 	// BlockSize of new objects' shards; 0 means erasure.DefaultBlockSize.
 	BlockSize int
+	// DefaultTenantQuota is the quota every tenant created through this
+	// node starts with (an operator changes it per tenant afterwards); the
+	// zero Quota is none. Carried in the creating command, so every member
+	// stores the same whatever its own flag says.
+	DefaultTenantQuota Quota
 	// InlineLimit is the largest stream (plaintext bytes) stored inside the
 	// metadata instead of as shards: one Raft commit instead of k+m shard
 	// files with their fsyncs. Every member keeps a copy of inline data, so
@@ -116,6 +122,11 @@ type Config struct {
 	// writes lost (when a drive was full or a node down at the first try).
 	// 0 means 30 seconds.
 	RestoreEvery time.Duration
+	// Traffic is this node's traffic meter (its S3 server counts into it):
+	// the node answers its peers' and the admin API's questions about
+	// tenants' traffic from it (traffic.go). The caller opens and closes
+	// it. Nil: the node keeps no counts, and reports name it as missing.
+	Traffic *metering.Meter
 }
 
 // Defaults of the free-space reserves.

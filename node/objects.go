@@ -207,6 +207,9 @@ func (n *Node) PutObject(ctx context.Context, c Caller, bucket, key string, body
 			return ObjectInfo{}, err
 		}
 	}
+	if err := n.checkObjectQuota("PutObject", c, bucket, key, opts.Size); err != nil {
+		return ObjectInfo{}, err
+	}
 	sm := metaOf(opts)
 	v, err := w.newVersion(c, bucket, key, sm)
 	if err != nil {

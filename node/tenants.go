@@ -31,6 +31,10 @@ type TenantInfo struct {
 	Retiring   []uint32 `json:"retiring_versions,omitempty"`
 	AccessKeys int      `json:"access_keys"`
 	Buckets    int      `json:"buckets"`
+	// Objects and Bytes are what the tenant stores (logical bytes,
+	// objects and open uploads' parts): kcs admin tenant usage has the rest.
+	Objects int64 `json:"objects"`
+	Bytes   int64 `json:"bytes"`
 }
 
 // AccessKeyInfo describes an access key; Secret is set only when the key is
@@ -89,10 +93,29 @@ func (n *Node) CreateTenant(ctx context.Context, id, accessKey, secret string) (
 	if err != nil {
 		return nil, err
 	}
-	res, err := n.cons.Propose(ctx, meta.NewCommand(&meta.CreateTenant{
+	create := &meta.CreateTenant{
 		Tenant:   meta.Tenant{ID: id, Created: key.Created, KeyVersion: 1, Keys: []meta.TenantKey{key}},
 		FirstKey: ak,
-	}))
+	}
+	if q := n.cfg.DefaultTenantQuota; !q.IsZero() {
+		// A quota needs command level 2; while a member still runs an
+		// older binary (a rolling upgrade) the tenant starts without one.
+		var level meta.Level
+		if err := n.store.FSM.View(func(r *meta.Reader) error {
+			var err error
+			level, err = r.MembersLevel()
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		if level >= 2 {
+			create.Quota = &q
+		} else {
+			n.log.Warn("tenant created without the default quota: a member runs a binary before quotas; set one once all are upgraded",
+				"tenant", id)
+		}
+	}
+	res, err := n.cons.Propose(ctx, meta.NewCommand(create))
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +140,9 @@ func (n *Node) ListTenants(ctx context.Context) ([]TenantInfo, error) {
 		for _, t := range ts {
 			keys, _ := r.AccessKeysOf(t.ID)
 			bs, _ := r.BucketsOf(t.ID)
-			info := TenantInfo{ID: t.ID, Created: time.Unix(0, t.Created), KeyVersion: t.KeyVersion, AccessKeys: len(keys), Buckets: len(bs)}
+			u, _ := r.Usage(t.ID, "")
+			info := TenantInfo{ID: t.ID, Created: time.Unix(0, t.Created), KeyVersion: t.KeyVersion, AccessKeys: len(keys), Buckets: len(bs),
+				Objects: u.Objects, Bytes: u.StoredBytes()}
 			for _, k := range t.Keys {
 				if k.Version != t.KeyVersion {
 					info.Retiring = append(info.Retiring, k.Version)

@@ -57,6 +57,8 @@ type Config struct {
 	// Observer, if set, is told of every request once it is answered:
 	// the hook for metrics.
 	Observer RequestObserver
+	// Meter, if set, counts each tenant's requests and bytes (metering.go).
+	Meter TrafficMeter
 	// Admission, if set, caps the requests in flight (on the node and per
 	// tenant) and the memory their bodies hold, and limits how long a
 	// POST form's fields may take (admission.go). Its Handler and
@@ -99,6 +101,7 @@ type Server struct {
 	now    func() time.Time
 	hostID string // x-amz-id-2 and HostId: which server instance answered
 	obs    RequestObserver
+	meter  TrafficMeter
 	adm    *Admission // nil: no caps
 }
 
@@ -126,6 +129,7 @@ func New(cfg Config, layer ObjectLayer, creds Credentials) *Server {
 		layer:  layer,
 		hostID: base64.StdEncoding.EncodeToString(id[:]),
 		obs:    cfg.Observer,
+		meter:  cfg.Meter,
 		adm:    cfg.Admission,
 	}
 	lookup := secretLookup(creds)
@@ -336,12 +340,15 @@ func (s *Server) logRequest(r *http.Request, rq *request, w *responseWriter, sta
 		}
 	}
 	s.log.LogAttrs(r.Context(), level, "s3 request", attrs...)
+	var in int64
+	if rq.body != nil {
+		in = rq.body.n
+	}
 	if s.obs != nil {
-		var in int64
-		if rq.body != nil {
-			in = rq.body.n
-		}
 		s.obs.ObserveRequest(rq.op, status, in, w.bytes, took)
+	}
+	if s.meter != nil && rq.caller.Tenant != "" {
+		s.meter.MeterRequest(rq.caller.Tenant, rq.op, status, in, w.bytes)
 	}
 }
 

@@ -63,6 +63,9 @@ type Service interface {
 	ListAccessKeys(ctx context.Context, tenant string) ([]node.AccessKeyInfo, error)
 	DeleteAccessKey(ctx context.Context, tenant, accessKey string) error
 	ClusterStatus(ctx context.Context) (*node.ClusterStatus, error)
+	TenantTraffic(ctx context.Context, tenant string, from, to time.Time) (*node.TrafficReport, error)
+	TenantUsage(ctx context.Context, tenant string) (*node.TenantUsage, error)
+	SetQuota(ctx context.Context, tenant, bucket string, q node.QuotaReport) error
 	StartScrub()
 	// RequestDone reports whether an operation committed under this
 	// request id (node.WithRequestID).
@@ -112,6 +115,10 @@ func NewHandler(svc Service, secret []byte, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("POST "+Prefix+"/tenants/{tenant}/keys", h.createKey)
 	h.mux.HandleFunc("GET "+Prefix+"/tenants/{tenant}/keys", h.listKeys)
 	h.mux.HandleFunc("DELETE "+Prefix+"/tenants/{tenant}/keys/{key}", h.deleteKey)
+	h.mux.HandleFunc("GET "+Prefix+"/tenants/{tenant}/usage", h.tenantUsage)
+	h.mux.HandleFunc("PUT "+Prefix+"/tenants/{tenant}/quota", h.setQuota)
+	h.mux.HandleFunc("PUT "+Prefix+"/tenants/{tenant}/buckets/{bucket}/quota", h.setQuota)
+	h.mux.HandleFunc("GET "+Prefix+"/tenants/{tenant}/traffic", h.tenantTraffic) // traffic.go
 	h.mux.HandleFunc("GET "+Prefix+"/cluster/status", h.status)
 	h.mux.HandleFunc("POST "+Prefix+"/node/scrub", h.scrub)
 	return h
@@ -237,7 +244,7 @@ func (h *Handler) fail(w http.ResponseWriter, err error) {
 	k := node.KindOf(err)
 	status := http.StatusInternalServerError
 	switch k {
-	case node.KindNoSuchTenant, node.KindNoSuchAccessKey:
+	case node.KindNoSuchTenant, node.KindNoSuchAccessKey, node.KindNoSuchBucket:
 		status = http.StatusNotFound
 	case node.KindTenantExists, node.KindConflict:
 		status = http.StatusConflict

@@ -22,7 +22,7 @@ import (
 
 // migration counts what a migration moved, for the log.
 type migration struct {
-	from                              uint32
+	from                            uint32
 	buckets, cors, uploads, tenants int
 }
 

@@ -61,7 +61,7 @@ func TestUsageRowsStayExact(t *testing.T) {
 		h.apply(NewCommand(&CreateTenant{Tenant: Tenant{ID: tn, KeyVersion: 1}}))
 	}
 	buckets := map[string]string{} // bucket → tenant
-	uploads := map[string]string{}  // upload id → bucket
+	uploads := map[string]string{} // upload id → bucket
 	var nextID byte
 	id := func() byte { nextID++; return nextID }
 	part := func(n int) Part {

@@ -1,9 +1,10 @@
 // Package metrics exposes a node to Prometheus: its S3 traffic (requests
 // by operation and status, latency, bytes), its Raft role, its drives'
-// usage, and the background work that keeps data whole (repairs, scrub
-// findings, collected orphans and garbage). Operators alert on these
-// instead of reading logs: a scrub that finds bad shards, or repairs that
-// fail, mean a disk to replace.
+// usage, every tenant's stored usage and quota, and the background work
+// that keeps data whole (repairs, scrub findings, collected orphans and
+// garbage). Operators alert on these instead of reading logs: a scrub that
+// finds bad shards, or repairs that fail, mean a disk to replace; a tenant
+// near its quota, a call to its municipality.
 //
 // Node state is read when Prometheus scrapes, from node.Metrics; request
 // metrics are counted as requests finish (it implements
@@ -112,12 +113,20 @@ var (
 	descExpired  = prometheus.NewDesc("kcs_multipart_uploads_expired_total", "Unfinished multipart uploads aborted for their age.", nil, nil)
 	descGarbage  = prometheus.NewDesc("kcs_garbage_streams_collected_total", "Streams of replaced or deleted object versions whose shards were deleted.", nil, nil)
 	descBelow    = prometheus.NewDesc("kcs_streams_below_full_protection", "Streams (objects and parts) that lost shards while they were written and are not rebuilt yet, cluster-wide.", nil, nil)
+	descTStored  = prometheus.NewDesc("kcs_tenant_stored_bytes", "Logical bytes a tenant stores: its objects and the parts of its open multipart uploads (what a bytes quota bounds).", []string{"tenant"}, nil)
+	descTPhys    = prometheus.NewDesc("kcs_tenant_physical_bytes", "Bytes a tenant's data takes on the drives and in the metadata, erasure overhead included.", []string{"tenant"}, nil)
+	descTObjects = prometheus.NewDesc("kcs_tenant_objects", "Objects a tenant stores.", []string{"tenant"}, nil)
+	descTBuckets = prometheus.NewDesc("kcs_tenant_buckets", "Buckets a tenant has.", []string{"tenant"}, nil)
+	descTUploads = prometheus.NewDesc("kcs_tenant_uploads", "Open multipart uploads of a tenant.", []string{"tenant"}, nil)
+	descTInline  = prometheus.NewDesc("kcs_tenant_inline_bytes", "Bytes of a tenant's objects and parts kept in the replicated metadata.", []string{"tenant"}, nil)
+	descTQuota   = prometheus.NewDesc("kcs_tenant_quota", "A tenant's quota, by resource (bytes, objects, buckets, uploads, parts, inline_bytes); absent where none is set.", []string{"tenant", "resource"}, nil)
 	descMetaOK   = prometheus.NewDesc("kcs_metadata_writable", "1 if this node can write its metadata (drive above its reserve), else 0: the node answers 503 meanwhile.", nil, nil)
 )
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLeader, descApplied, descTotal, descFree, descDriveErr, descRepaired, descRepFail,
-		descScrubSh, descScrubB, descScrubBad, descScrubP, descScrubT, descOrphans, descExpired, descGarbage, descBelow, descMetaOK} {
+		descScrubSh, descScrubB, descScrubBad, descScrubP, descScrubT, descOrphans, descExpired, descGarbage, descBelow, descMetaOK,
+		descTStored, descTPhys, descTObjects, descTBuckets, descTUploads, descTInline, descTQuota} {
 		ch <- d
 	}
 }
@@ -165,4 +174,25 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		metaOK = 1
 	}
 	gauge(descMetaOK, metaOK)
+	// Per tenant, never per bucket: tenants are few and named by
+	// operators, so the series stay bounded. Every node reports the same
+	// replicated figures; alert on max by (tenant).
+	for _, t := range m.Tenants {
+		gauge(descTStored, float64(t.Bytes+t.UploadBytes), t.Tenant)
+		gauge(descTPhys, float64(t.PhysicalBytes+t.UploadPhysical), t.Tenant)
+		gauge(descTObjects, float64(t.Objects), t.Tenant)
+		gauge(descTBuckets, float64(t.UsageReport.Buckets), t.Tenant)
+		gauge(descTUploads, float64(t.Uploads), t.Tenant)
+		gauge(descTInline, float64(t.InlineBytes+t.UploadInline), t.Tenant)
+		if q := t.Quota; q != nil {
+			for _, b := range []struct {
+				resource string
+				v        int64
+			}{{"bytes", q.Bytes}, {"objects", q.Objects}, {"buckets", q.Buckets}, {"uploads", q.Uploads}, {"parts", q.Parts}, {"inline_bytes", q.Inline}} {
+				if b.v > 0 {
+					gauge(descTQuota, float64(b.v), t.Tenant, b.resource)
+				}
+			}
+		}
+	}
 }

@@ -87,6 +87,7 @@ func NewServer(h Handler, log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET "+prefix+"/readindex", s.readIndex)
 	mux.HandleFunc("POST "+prefix+"/join", s.join)
 	mux.HandleFunc("GET "+prefix+"/status", s.status)
+	mux.HandleFunc("GET "+prefix+"/traffic", s.traffic) // traffic.go
 	return mux
 }
 
