@@ -110,13 +110,14 @@ secret (--admin-secret-file, or KCS_ADMIN_SECRET).`,
 				return err
 			}
 			return f.print(cmd.OutOrStdout(), ts, func(tw *tabwriter.Writer) {
-				fmt.Fprintln(tw, "TENANT\tKEY VERSION\tRETIRING\tACCESS KEYS\tBUCKETS\tCREATED")
+				fmt.Fprintln(tw, "TENANT\tKEY VERSION\tRETIRING\tACCESS KEYS\tBUCKETS\tOBJECTS\tSTORED\tCREATED")
 				for _, t := range ts {
 					retiring := "-"
 					if len(t.Retiring) > 0 {
 						retiring = strings.Trim(fmt.Sprint(t.Retiring), "[]")
 					}
-					fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%s\n", t.ID, t.KeyVersion, retiring, t.AccessKeys, t.Buckets, t.Created.Format(time.RFC3339))
+					fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%s\t%s\n", t.ID, t.KeyVersion, retiring, t.AccessKeys, t.Buckets, t.Objects,
+						human(uint64(max(t.Bytes, 0))), t.Created.Format(time.RFC3339))
 				}
 			})
 		},
@@ -174,7 +175,7 @@ Applications notice nothing; uploads running meanwhile commit under the new vers
 			})
 		},
 	}
-	tenant.AddCommand(create, list, del, rotate)
+	tenant.AddCommand(create, list, del, rotate, newQuotaCmd(f), newUsageCmd(f))
 
 	key := &cobra.Command{Use: "key", Short: "Manage a tenant's S3 access keys (create a new one, move applications, delete the old: rotation)"}
 	var kak, ksk string

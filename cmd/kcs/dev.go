@@ -145,6 +145,8 @@ kept in --dir/dev-master.key, marked as a development key: never do this in prod
 						Logger:        log,
 						Fast:          true,
 						GCGrace:       30 * time.Second,
+						// As kcs server's default: tenants are bounded here too.
+						DefaultTenantQuota: defaultTenantQuota(),
 					},
 				}
 				if i == 0 {

@@ -26,6 +26,7 @@ import (
 	"github.com/kommunal-cloud/kcs/node/admin"
 	"github.com/kommunal-cloud/kcs/node/datapath"
 	"github.com/kommunal-cloud/kcs/node/fsutil"
+	"github.com/kommunal-cloud/kcs/node/metering"
 	"github.com/kommunal-cloud/kcs/node/metrics"
 	"github.com/kommunal-cloud/kcs/s3api"
 )
@@ -48,11 +49,15 @@ type serveOptions struct {
 	adminSecret []byte
 	metricsAddr string       // Prometheus /metrics; "" for none
 	limits      s3api.Limits // what the S3 listeners admit; zero fields take the defaults
+	// trafficRetention is how long traffic counts are kept (traffic.go);
+	// 0 means metering.DefaultRetention.
+	trafficRetention time.Duration
 }
 
 // serving is a node with its S3 and admin listeners.
 type serving struct {
 	node    *node.Node
+	meter   *metering.Meter // tenants' traffic, closed after the node
 	servers []*http.Server
 	log     *slog.Logger
 	done    chan error
@@ -127,7 +132,14 @@ func serve(ctx context.Context, o serveOptions) (*serving, error) {
 		}
 		o.node.S3Addrs = append(o.node.S3Addrs, scheme+l.ln.Addr().String())
 	}
-	n, err := node.Start(ctx, o.node)
+	meter, err := openMeter(o, log)
+	var n *node.Node
+	if err == nil {
+		o.node.Traffic = meter
+		if n, err = node.Start(ctx, o.node); err != nil {
+			meter.Close()
+		}
+	}
 	if err != nil {
 		closeAll()
 		if metricsLn != nil {
@@ -135,7 +147,7 @@ func serve(ctx context.Context, o serveOptions) (*serving, error) {
 		}
 		return nil, err
 	}
-	s := &serving{node: n, log: log, done: make(chan error, len(lns)+1)}
+	s := &serving{node: n, meter: meter, log: log, done: make(chan error, len(lns)+1)}
 	s.addrs.Raft, s.addrs.RPC = n.Addrs()
 	for _, l := range lns {
 		if l.tls {
@@ -148,7 +160,7 @@ func serve(ctx context.Context, o serveOptions) (*serving, error) {
 		s.addrs.Metrics = metricsLn.Addr().String()
 	}
 	adm := s3api.NewAdmission(admissionLimits(o), log.With("component", "admission"))
-	s3cfg := s3api.Config{Region: o.region, Domain: o.domain, Logger: log.With("component", "s3"), Admission: adm}
+	s3cfg := s3api.Config{Region: o.region, Domain: o.domain, Logger: log.With("component", "s3"), Admission: adm, Meter: meter}
 	if metricsLn != nil {
 		reg := metrics.New(n)
 		s3cfg.Observer = reg
@@ -222,6 +234,9 @@ func (s *serving) stop() {
 		srv.Shutdown(ctx)
 	}
 	s.node.Close()
+	if err := s.meter.Close(); err != nil {
+		s.log.Error("traffic counts of the last seconds not saved", "err", err)
+	}
 }
 
 // admissionLimits are o's limits with what only the binary knows filled
@@ -326,6 +341,7 @@ func newServerCmd() *cobra.Command {
 		bodyMemory                        string
 		trustedProxies                    []string
 		maxUploadInline                   string
+		defaultQuota                      string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -377,6 +393,11 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 					return fmt.Errorf("--max-upload-inline: %w", err)
 				}
 			}
+			q, err := parseQuota(defaultQuota)
+			if err != nil {
+				return fmt.Errorf("--default-tenant-quota: %w", err)
+			}
+			o.node.DefaultTenantQuota = q.Quota()
 			if err := parseLimits(&o.limits, bodyMemory, trustedProxies); err != nil {
 				return err
 			}
@@ -466,11 +487,14 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 	f.IntVar(&o.limits.MaxRequestsPerTenant, "max-requests-per-tenant", s3api.DefaultMaxRequestsPerTenant, "requests in flight of one tenant (also of unauthenticated POST forms and preflights together, and of the admin API); more get 503 SlowDown at once (0: no cap)")
 	f.IntVar(&o.limits.MaxActive, "max-active", 8*runtime.GOMAXPROCS(0), "tenants' requests this node works on at once; more wait their tenant's turn (a tenant below its fair share always starts), so one tenant's flood cannot slow the others beyond a bound; set from the node's capacity, a few per core (0: no scheduling)")
 	f.DurationVar(&o.limits.MaxQueueWait, "max-queue-wait", s3api.DefaultMaxQueueWait, "how long a request may wait for its tenant's turn before it gets 503 SlowDown")
+	f.StringVar(&defaultQuota, "default-tenant-quota", DefaultTenantQuota, "the quota every tenant created through this node starts with, as name=value,… "+
+		"(bytes, objects, buckets, uploads, parts, inline; sizes with units); \"none\" for none. Change a tenant's with kcs admin tenant quota set")
 	f.StringVar(&maxUploadInline, "max-upload-inline", "16MiB", "what one multipart upload may keep inline in the replicated metadata (its small parts); beyond it a part is refused with EntityTooLarge (-1: no bound)")
 	f.StringVar(&bodyMemory, "body-memory", "2GiB", "memory request bodies in flight may hold on this node (each streamed body counts what the PUT pipeline buffers); beyond it 503 SlowDown (0: no cap)")
 	f.StringSliceVar(&trustedProxies, "trusted-proxies", nil, "comma-separated addresses or CIDR prefixes of load balancers whose PROXY protocol headers and X-Forwarded-For/-Proto are believed")
 	f.StringVar(&addressesFile, "addresses-file", "", "once serving, write the addresses bound (JSON: s3, s3_tls, raft, rpc, metrics) to this file; with port 0 in an address flag, how to learn the port")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.DurationVar(&o.trafficRetention, "traffic-retention", metering.DefaultRetention, "how long each tenant's hourly traffic counts (requests, bytes in and out, for kcs admin tenant usage and billing) are kept in <meta-dir>/traffic.db; at least 13 months for a year's comparison")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics (/metrics, no authentication) on this address, e.g. 127.0.0.1:9100")
 	f.StringVar(&debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof) on this address; keep it on loopback")
 	f.BoolVar(&fastRaft, "fast-raft", false, "shorter Raft timeouts (tests; loopback clusters)")
