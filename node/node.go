@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"regexp"
-	"strconv"
 	"sync"
 	"time"
 
@@ -50,6 +49,12 @@ type Config struct {
 	S3Addrs                   []string // the S3 endpoints this node serves, for status displays
 	Bootstrap                 bool     // start a new cluster with this node as its first member
 	Join                      string   // RPC address of a member to join through
+	// ReplaceDrives and AddDrives are the explicit steps for drives the
+	// node's record does not match (drives.go): entries of Drives (paths
+	// as listed, or drive ids "<node>/<index>") accepted empty, as a
+	// replacement of a recorded drive (formatted, then refilled by a
+	// scrub pass) or as a new drive beyond the recorded ones.
+	ReplaceDrives, AddDrives []string
 
 	MasterKey *crypt.MasterKey
 	// OldMasterKeys still unwrap what they wrapped: given during a master
@@ -165,6 +170,7 @@ type Node struct {
 	rewrapNow      chan struct{}
 	counters       counters
 	started        time.Time
+	ready          readiness // the last readiness check (health.go)
 
 	// ctx is the node's root context, cancelled by Close: background work
 	// and calls made on behalf of no client derive from it.
@@ -245,13 +251,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		drives: map[string]*shardstore.Drive{}, started: time.Now(), stop: make(chan struct{}),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	for i, path := range cfg.Drives {
-		id := cfg.ID + "/" + strconv.Itoa(i)
-		d, err := shardstore.Open(path, id, cfg.ID)
-		if err != nil {
-			return nil, err
-		}
-		n.drives[id] = d
+	// The drives are checked before anything is created, and opened
+	// once the metadata is (drives.go).
+	drivePlan, err := inspectDrives(cfg)
+	if err != nil {
+		return nil, err
 	}
 	n.rpc = rpc.NewClient(sec.Dial)
 
@@ -272,6 +276,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	})
 	if err != nil {
 		raftLn.Close()
+		rpcLn.Close()
+		return nil, err
+	}
+	// Before RPC serves: peers' shard requests find the drives open.
+	replaced, err := n.openDrives(drivePlan)
+	if err != nil {
+		n.store.Close()
 		rpcLn.Close()
 		return nil, err
 	}
@@ -305,6 +316,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err := n.enterCluster(ctx); err != nil {
 		n.Close()
 		return nil, err
+	}
+	// A new node knows its cluster id only now.
+	if err := n.stampDrives(n.clusterID()); err != nil {
+		n.Close()
+		return nil, err
+	}
+	if len(replaced) > 0 {
+		n.refill(replaced)
 	}
 	// Background work, all of it ended by Close through n.ctx.
 	real := clockwork.NewRealClock()

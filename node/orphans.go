@@ -16,6 +16,12 @@ import (
 // The metadata keeps an index of every referenced stream's data id, so a
 // file is an orphan when its data id is missing there and the file is
 // older than OrphanGrace — far longer than a shard waits for its commit.
+//
+// "Not referenced" means not referenced by this cluster's metadata: on a
+// drive of another cluster every shard looks like an orphan. So a drive is
+// scanned only while its format file, read again at each scan, names this
+// node, this drive and this cluster (drives.go keeps other drives out at
+// start; this covers a disk swapped under a running node).
 
 // scanOrphans deletes this node's orphan shards and returns how many.
 func (n *Node) scanOrphans(ctx context.Context) (int, error) {
@@ -24,7 +30,12 @@ func (n *Node) scanOrphans(ctx context.Context) (int, error) {
 	}
 	cutoff := n.now().Add(-n.cfg.OrphanGrace)
 	removed := 0
+	cluster := n.clusterID()
 	for _, d := range n.drives {
+		if err := d.CheckIdentity(cluster); err != nil {
+			n.log.Warn("orphan scan skips a drive that is not this node's in this cluster", "drive", d.ID, "path", d.Path, "err", err)
+			continue
+		}
 		err := d.Walk(func(name shardstore.Name, modified time.Time) error {
 			if err := ctx.Err(); err != nil {
 				return err

@@ -22,12 +22,21 @@ import (
 	"github.com/kommunal-cloud/kcs/node/fsutil"
 )
 
-// FormatVersion is the on-disk layout version of a drive.
+// FormatVersion is the on-disk layout version of a drive that this
+// binary writes.
 //
-//	<drive>/kcs.format           JSON {"version":1,"drive":"<id>","node":"<node>"}
+//	<drive>/kcs.format           JSON {"version":2,"cluster":"<cluster id>","node":"<node>","drive":"<node>/<index>","created":"<RFC 3339>"}
 //	<drive>/kcs/tmp/             temporary files of writes in progress
 //	<drive>/kcs/shards/ab/cd/abcd…-<part>-<shard>   committed shards
-const FormatVersion = 1
+//
+// Format 1 ({"version":1,"drive":…,"node":…}) named no cluster: a drive
+// of one cluster could be taken for a drive of another, whose orphan scan
+// would then delete its shards as unreferenced. Format 2 names the
+// cluster. A node adopts its format-1 drives (Drive.Stamp) once it knows
+// its cluster id, at the first start after the upgrade; "cluster" is empty
+// only between a new node's formatting of its drives and its entry into a
+// cluster (bootstrap or join), which stamps them.
+const FormatVersion = 2
 
 // Name identifies a shard: the data id of the stream it belongs to (an
 // object version or a multipart part), the part number (0 for a plain
@@ -67,56 +76,161 @@ func ParseName(s string) (Name, error) {
 type Drive struct {
 	ID   string
 	Path string
+	node string
 }
 
-type formatFile struct {
+// Format is a drive's identity, kept in <drive>/kcs.format: which cluster,
+// node and drive of that node it is. A node checks it at every start, so a
+// drive moved to another node, another cluster's drive, or an empty
+// directory where a formatted drive should be (a disk not mounted) is
+// refused instead of being written to.
+type Format struct {
 	Version int    `json:"version"`
-	Drive   string `json:"drive"`
+	Cluster string `json:"cluster"` // empty: formatted by a node not yet in a cluster (format 1: unknown)
 	Node    string `json:"node"`
+	Drive   string `json:"drive"`
+	// Created is when the drive was formatted (or, for a drive of format
+	// 1, adopted as format 2). Zero in format 1.
+	Created time.Time `json:"created,omitzero"`
 }
+
+// FormatFile is the name of a drive's format file.
+const FormatFile = "kcs.format"
+
+// ErrNoFormat is returned for a directory without a format file: an empty
+// or new drive, or the mount point of a disk that is not mounted.
+var ErrNoFormat = errors.New("shardstore: no " + FormatFile)
 
 // ErrWrongDrive is returned when a directory already belongs to another
 // drive or node: a drive plugged into the wrong node must not be written.
 var ErrWrongDrive = errors.New("shardstore: directory belongs to another drive")
 
-// Open prepares path as drive id of node: it writes the format file the
-// first time, checks it afterwards, and removes temporary files that
-// writes interrupted by a crash left behind.
+// ErrWrongCluster is returned when a drive's format names another cluster.
+var ErrWrongCluster = errors.New("shardstore: drive belongs to another cluster")
+
+// ReadFormat reads the format file of the drive at path. A directory
+// without one gives ErrNoFormat; a format of a version this binary does
+// not know, or one it cannot parse, is an error too.
+func ReadFormat(path string) (*Format, error) {
+	fpath := filepath.Join(path, FormatFile)
+	raw, err := os.ReadFile(fpath)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w in %s", ErrNoFormat, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("shardstore: %w", err)
+	}
+	var f Format
+	if err := json.Unmarshal(raw, &f); err != nil || f.Node == "" || f.Drive == "" {
+		return nil, fmt.Errorf("shardstore: %s is unreadable: %q", fpath, raw)
+	}
+	if f.Version != 1 && f.Version != FormatVersion {
+		return nil, fmt.Errorf("shardstore: %s is of format %d, which this kcs (format %d) does not know: was the drive used by a newer kcs?", fpath, f.Version, FormatVersion)
+	}
+	if f.Version == 1 {
+		f.Cluster, f.Created = "", time.Time{} // format 1 had neither
+	}
+	return &f, nil
+}
+
+// WriteFormat writes f as the format file of the drive at path, as format
+// FormatVersion, atomically and durably. The directory must exist: kcs
+// never makes up a drive's directory where the caller did not decide to.
+func WriteFormat(path string, f Format) error {
+	if st, err := os.Stat(path); err != nil {
+		return fmt.Errorf("shardstore: %w", err)
+	} else if !st.IsDir() {
+		return fmt.Errorf("shardstore: %s is not a directory", path)
+	}
+	f.Version = FormatVersion
+	b, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	if err := fsutil.WriteFile(filepath.Join(path, FormatFile), append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("shardstore: %w", err)
+	}
+	return nil
+}
+
+// Open opens the formatted drive at path as drive id of node: its format
+// file must name them (any cluster; see Stamp and CheckIdentity). It
+// creates the shard directories if missing and removes the temporary files
+// that writes interrupted by a crash left behind. It formats nothing: an
+// unformatted directory gives ErrNoFormat (see WriteFormat).
 func Open(path, id, node string) (*Drive, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
 	}
-	d := &Drive{ID: id, Path: abs}
+	f, err := ReadFormat(abs)
+	if err != nil {
+		return nil, err
+	}
+	if f.Drive != id || f.Node != node {
+		return nil, fmt.Errorf("%w: %s is drive %q of node %q, not %q of %q", ErrWrongDrive, abs, f.Drive, f.Node, id, node)
+	}
+	d := &Drive{ID: id, Path: abs, node: node}
 	if err := os.MkdirAll(d.dir("tmp"), 0o700); err != nil {
 		return nil, fmt.Errorf("shardstore: %w", err)
 	}
 	if err := os.MkdirAll(d.dir("shards"), 0o700); err != nil {
 		return nil, fmt.Errorf("shardstore: %w", err)
 	}
-	fpath := filepath.Join(abs, "kcs.format")
-	raw, err := os.ReadFile(fpath)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		b, _ := json.Marshal(formatFile{Version: FormatVersion, Drive: id, Node: node})
-		if err := fsutil.WriteFile(fpath, b, 0o600); err != nil {
-			return nil, err
-		}
-	case err != nil:
-		return nil, fmt.Errorf("shardstore: %w", err)
-	default:
-		var f formatFile
-		if err := json.Unmarshal(raw, &f); err != nil || f.Version != FormatVersion {
-			return nil, fmt.Errorf("shardstore: %s: unreadable or unknown format: %s", fpath, raw)
-		}
-		if f.Drive != id || f.Node != node {
-			return nil, fmt.Errorf("%w: %s is drive %q of node %q, not %q of %q", ErrWrongDrive, abs, f.Drive, f.Node, id, node)
-		}
-	}
 	if err := d.cleanTmp(); err != nil {
 		return nil, err
 	}
 	return d, nil
+}
+
+// Stamp records cluster in the drive's format once the node knows its
+// cluster id: it adopts a drive of format 1 (rewriting it as format 2) and
+// completes a format 2 written before the node was in a cluster. It
+// returns the format's version before (0: nothing changed). A drive whose
+// format names another cluster is not touched: ErrWrongCluster.
+func (d *Drive) Stamp(cluster string, now time.Time) (was int, err error) {
+	if cluster == "" {
+		return 0, errors.New("shardstore: stamp: no cluster id")
+	}
+	f, err := ReadFormat(d.Path)
+	if err != nil {
+		return 0, err
+	}
+	if f.Drive != d.ID || f.Node != d.node {
+		return 0, fmt.Errorf("%w: %s is drive %q of node %q now, not %q of %q", ErrWrongDrive, d.Path, f.Drive, f.Node, d.ID, d.node)
+	}
+	if f.Cluster != "" && f.Cluster != cluster {
+		return 0, fmt.Errorf("%w: %s is drive %s of cluster %s, not of cluster %s", ErrWrongCluster, d.Path, f.Drive, f.Cluster, cluster)
+	}
+	if f.Version == FormatVersion && f.Cluster == cluster {
+		return 0, nil
+	}
+	was = f.Version
+	nf := *f
+	nf.Cluster = cluster
+	if nf.Created.IsZero() {
+		nf.Created = now.UTC()
+	}
+	return was, WriteFormat(d.Path, nf)
+}
+
+// CheckIdentity reads the drive's format file again and checks that it
+// still names this drive of this node in cluster: work that deletes shards
+// (the orphan scan) calls it first, so that it never deletes on a drive
+// that is not, or not any more, this node's in this cluster (another
+// cluster's disk mounted there meanwhile, or a format not yet stamped).
+func (d *Drive) CheckIdentity(cluster string) error {
+	f, err := ReadFormat(d.Path)
+	if err != nil {
+		return err
+	}
+	if f.Drive != d.ID || f.Node != d.node {
+		return fmt.Errorf("%w: %s is drive %q of node %q, not %q of %q", ErrWrongDrive, d.Path, f.Drive, f.Node, d.ID, d.node)
+	}
+	if cluster == "" || f.Cluster != cluster {
+		return fmt.Errorf("%w: %s names cluster %q, not %q", ErrWrongCluster, d.Path, f.Cluster, cluster)
+	}
+	return nil
 }
 
 func (d *Drive) dir(elem ...string) string {
