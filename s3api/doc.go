@@ -31,6 +31,7 @@
 // headers.go and checksum.go translate headers, conditions and checksums;
 // xml.go reads and writes documents; body.go bounds request bodies.
 //
-// Server answers S3 only: the kcs binary serves its admin API under
-// /_kcs/ and must route those requests elsewhere before they reach it.
+// Server answers S3 only: the kcs binary serves its admin API and health
+// checks under /_kcs/ and must route those requests (path style; see
+// Server.VirtualHosted) elsewhere before they reach it.
 package s3api

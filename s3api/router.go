@@ -67,6 +67,12 @@ func (s *Server) hostBucket(host string) string {
 	return b
 }
 
+// VirtualHosted reports whether r names its bucket in Host (virtual-hosted
+// style, with Config.Domain). Its whole path is then a key of that bucket,
+// one that begins with /_kcs/ included: whoever mounts other handlers
+// under /_kcs/ beside Server must send such requests to Server.
+func (s *Server) VirtualHosted(r *http.Request) bool { return s.hostBucket(r.Host) != "" }
+
 // unsupportedSubresources are query parameters that select an S3
 // operation kcs does not offer. Answering them with the operation the
 // request would otherwise map to (a listing for GET /bucket?acl, an

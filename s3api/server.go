@@ -83,14 +83,15 @@ const DefaultRegion = "us-east-1"
 // Mount it as the root handler of an http.Server, not under
 // http.ServeMux: ServeMux cleans paths and redirects requests whose path
 // holds "..", "." or "//", which are valid parts of S3 keys. Server does
-// not claim the /_kcs/ prefix, where the kcs binary mounts its admin API:
-// the binary must send those requests elsewhere before they reach Server
-// (which would treat them as requests for the bucket "_kcs", a name S3's
-// rules never allow). Set http.Server's ReadHeaderTimeout and
-// MaxHeaderBytes; oversized request lines and headers are refused by
-// net/http before Server sees them. An Admission (Config.Admission, its
-// Handler around Server and its Listener under the http.Server) bounds
-// what clients can hold.
+// not claim the /_kcs/ prefix of path-style requests, where the kcs binary
+// mounts its admin API and health checks: the binary must send those
+// requests elsewhere before they reach Server (which would treat them as
+// requests for the bucket "_kcs", a name S3's rules never allow), except
+// virtual-hosted ones (VirtualHosted), whose paths are keys. Set
+// http.Server's ReadHeaderTimeout and MaxHeaderBytes; oversized request
+// lines and headers are refused by net/http before Server sees them. An
+// Admission (Config.Admission, its Handler around Server and its Listener
+// under the http.Server) bounds what clients can hold.
 type Server struct {
 	region string
 	domain string // lower case, without a trailing dot; "" for path style only

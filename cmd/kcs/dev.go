@@ -69,6 +69,7 @@ func newDevCmd() *cobra.Command {
 		dir       string
 		basePort  int
 		logLevel  string
+		logFormat string
 		debugAddr string
 	)
 	cmd := &cobra.Command{
@@ -80,7 +81,7 @@ State lives under --dir and survives restarts. The master key is generated on fi
 kept in --dir/dev-master.key, marked as a development key: never do this in production.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(logLevel)
+			log, err := newLogger(logLevel, logFormat)
 			if err != nil {
 				return err
 			}
@@ -234,7 +235,9 @@ kept in --dir/dev-master.key, marked as a development key: never do this in prod
 	f.StringVar(&dir, "dir", "kcs-dev", "directory for the cluster's drives, metadata and dev secrets")
 	f.IntVar(&basePort, "base-port", 9000, "S3 ports are base, base+1, base+2; RPC base+100…; Raft base+200…; metrics base+300… (0: free ports, kept in --dir/ports.json for the next start)")
 	f.StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
+	f.StringVar(&logFormat, "log-format", logFormatText, logFormatUsage)
 	f.StringVar(&debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof) on this address")
+	logFailure(cmd, &logFormat)
 	annotateEnv(cmd)
 	return cmd
 }

@@ -5,9 +5,7 @@
 package main
 
 import (
-	"fmt"
 	"os"
-	"runtime/debug"
 
 	"github.com/spf13/cobra"
 )
@@ -26,17 +24,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: false,
 	}
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return bindEnv(cmd) }
-	root.AddCommand(newServerCmd(), newDevCmd(), newAdminCmd(), newBenchCmd())
-	root.AddCommand(&cobra.Command{
-		Use:   "version",
-		Short: "Print the version of this binary",
-		Run: func(cmd *cobra.Command, _ []string) {
-			v := "(devel)"
-			if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-				v = bi.Main.Version
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), "kcs", v)
-		},
-	})
+	root.AddCommand(newServerCmd(), newDevCmd(), newAdminCmd(), newBenchCmd(), newVersionCmd())
 	return root
 }

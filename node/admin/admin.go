@@ -136,12 +136,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, status, errorBody{Error: err.Error(), Kind: "replay"})
 		return
 	}
+	start := time.Now()
+	aw := &actionWriter{ResponseWriter: w}
 	if r.Method != http.MethodGet {
 		// A state change: refused if its id was committed through another
 		// node; otherwise its command commits under the id.
 		done, err := h.svc.RequestDone(r.Context(), id)
 		if err != nil {
-			h.fail(w, err)
+			h.fail(aw, err)
+			h.logAction(r, aw, time.Since(start))
 			return
 		}
 		if done {
@@ -152,8 +155,77 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(node.WithRequestID(r.Context(), id))
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	h.log.Info("admin request", "method", r.Method, "path", r.URL.Path)
-	h.mux.ServeHTTP(w, r)
+	h.mux.ServeHTTP(aw, r)
+	h.logAction(r, aw, time.Since(start))
+}
+
+// actionWriter records an admin action's answer for its log line.
+type actionWriter struct {
+	http.ResponseWriter
+	status int
+	err    error // the failure fail answered
+	target []any // what the action was on, beyond the path's names (note)
+}
+
+func (w *actionWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *actionWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *actionWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// note adds key/value pairs naming what an action was on (a tenant
+// created under a generated name, its first access key) to its log line.
+// Never a secret.
+func note(w http.ResponseWriter, kv ...any) {
+	if aw, ok := w.(*actionWriter); ok {
+		aw.target = append(aw.target, kv...)
+	}
+}
+
+// logAction writes an authenticated admin request's one log line: who
+// (the client's address; behind a trusted proxy the one it named), which
+// action, on what, and how it ended. A refused request has its own line
+// instead (a warning, in ServeHTTP). Failures of the node's making are
+// errors, a node out of reach for now (503) a warning, the rest
+// information.
+func (h *Handler) logAction(r *http.Request, w *actionWriter, took time.Duration) {
+	action := r.Method + " " + strings.TrimPrefix(r.URL.Path, Prefix)
+	if r.Pattern != "" {
+		action = strings.Replace(r.Pattern, Prefix, "", 1)
+	}
+	status := w.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	attrs := []any{"remote", r.RemoteAddr, "action", action}
+	for _, p := range []struct{ name, attr string }{{"tenant", "tenant"}, {"key", "access_key"}, {"bucket", "bucket"}} {
+		if v := r.PathValue(p.name); v != "" {
+			attrs = append(attrs, p.attr, v)
+		}
+	}
+	attrs = append(attrs, w.target...)
+	attrs = append(attrs, "status", status, "duration", took)
+	level := slog.LevelInfo
+	switch {
+	case status == http.StatusServiceUnavailable:
+		level = slog.LevelWarn
+	case status >= 500:
+		level = slog.LevelError
+	}
+	if w.err != nil {
+		attrs = append(attrs, "err", w.err.Error())
+	}
+	h.log.Log(r.Context(), level, "admin action", attrs...)
 }
 
 // remember records a request id for as long as its request could be
@@ -258,8 +330,8 @@ func (h *Handler) fail(w http.ResponseWriter, err error) {
 	if errors.As(err, &e) && e.Msg != "" {
 		msg = e.Msg
 	}
-	if status == http.StatusInternalServerError {
-		h.log.Error("admin request failed", "err", err)
+	if aw, ok := w.(*actionWriter); ok {
+		aw.err = err // logged with the action (logAction)
 	}
 	writeJSON(w, status, errorBody{Error: msg, Kind: k.String()})
 }
@@ -277,11 +349,18 @@ func (h *Handler) createTenant(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
+	if req.Tenant != "" {
+		note(w, "tenant", req.Tenant)
+	}
 	info, err := h.svc.CreateTenant(r.Context(), req.Tenant, req.AccessKey, req.Secret)
 	if err != nil {
 		h.fail(w, err)
 		return
 	}
+	if req.Tenant == "" {
+		note(w, "tenant", info.Tenant)
+	}
+	note(w, "access_key", info.AccessKey)
 	writeJSON(w, http.StatusCreated, info)
 }
 
@@ -308,6 +387,7 @@ func (h *Handler) createKey(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
+	note(w, "access_key", info.AccessKey)
 	writeJSON(w, http.StatusCreated, info)
 }
 
@@ -369,10 +449,16 @@ func (h *Handler) rotateMaster(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
+	if req.KeyID != "" {
+		note(w, "master_key", req.KeyID)
+	}
 	k, err := h.svc.RotateMasterKey(r.Context(), req.KeyID)
 	if err != nil {
 		h.fail(w, err)
 		return
+	}
+	if req.KeyID == "" {
+		note(w, "master_key", k.MasterKey)
 	}
 	writeJSON(w, http.StatusOK, k)
 }

@@ -36,7 +36,7 @@ func (h *Handler) setQuota(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	h.log.Info("quota set", "tenant", tenant, "bucket", bucket, "quota", q)
+	note(w, "quota", q)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -11,9 +11,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/kommunal-cloud/kcs/node/objapi"
 )
@@ -75,10 +75,11 @@ func OpenStore(cfg StoreConfig) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	logs, err := raftboltdb.NewBoltStore(filepath.Join(cfg.Dir, "raft.db"))
+	raftPath := filepath.Join(cfg.Dir, "raft.db")
+	logs, err := raftboltdb.New(raftboltdb.Options{Path: raftPath, BoltOptions: &bolt.Options{Timeout: LockTimeout}})
 	if err != nil {
 		fsm.Close()
-		return nil, fmt.Errorf("meta: raft log: %w", err)
+		return nil, fmt.Errorf("meta: raft log: %w", openError(raftPath, err))
 	}
 	// One snapshot is kept: a second, older one would keep a deleted
 	// tenant's key after Shred.
@@ -463,30 +464,6 @@ func (s *streamLayer) Addr() net.Addr {
 		return a
 	}
 	return s.Listener.Addr()
-}
-
-// hclogger routes Raft's logs into slog, at warning level and above for
-// the chatty parts.
-func hclogger(name string, log *slog.Logger) hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{
-		Name:   name,
-		Level:  hclog.Warn,
-		Output: slogWriter{log: log.With("component", name)},
-	})
-}
-
-type slogWriter struct{ log *slog.Logger }
-
-func (w slogWriter) Write(p []byte) (int, error) {
-	w.log.Info(string(trimNL(p)))
-	return len(p), nil
-}
-
-func trimNL(p []byte) []byte {
-	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
-		p = p[:len(p)-1]
-	}
-	return p
 }
 
 // patientStable is Raft's stable store (term and vote) that waits out a
