@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -132,23 +133,7 @@ func serve(ctx context.Context, o serveOptions) (*serving, error) {
 		}
 		o.node.S3Addrs = append(o.node.S3Addrs, scheme+l.ln.Addr().String())
 	}
-	meter, err := openMeter(o, log)
-	var n *node.Node
-	if err == nil {
-		o.node.Traffic = meter
-		if n, err = node.Start(ctx, o.node); err != nil {
-			meter.Close()
-		}
-	}
-	if err != nil {
-		closeAll()
-		if metricsLn != nil {
-			metricsLn.Close()
-		}
-		return nil, err
-	}
-	s := &serving{node: n, meter: meter, log: log, done: make(chan error, len(lns)+1)}
-	s.addrs.Raft, s.addrs.RPC = n.Addrs()
+	s := &serving{log: log, done: make(chan error, len(lns)+1)}
 	for _, l := range lns {
 		if l.tls {
 			s.addrs.S3TLS = l.ln.Addr().String()
@@ -159,21 +144,91 @@ func serve(ctx context.Context, o serveOptions) (*serving, error) {
 	if metricsLn != nil {
 		s.addrs.Metrics = metricsLn.Addr().String()
 	}
+	// The listeners serve from the start: while the node starts — checks
+	// its drives, opens its metadata, waits for a quorum, which after a
+	// power cut of every site may take long — /_kcs/health/live answers
+	// 200 and everything else 503 with the reason, so that supervisors and
+	// load balancers see a starting node, not a dead one (health.go).
+	var s3Handler, metricsHandler atomic.Pointer[http.Handler]
 	adm := s3api.NewAdmission(admissionLimits(o), log.With("component", "admission"))
-	s3cfg := s3api.Config{Region: o.region, Domain: o.domain, Logger: log.With("component", "s3"), Admission: adm, Meter: meter}
+	gate := func(h *atomic.Pointer[http.Handler]) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if p := h.Load(); p != nil {
+				(*p).ServeHTTP(w, r)
+				return
+			}
+			starting(w, r)
+		})
+	}
+	headerTimeout := adm.Limits().IdleTimeout
+	if headerTimeout <= 0 {
+		headerTimeout = 30 * time.Second
+	}
+	for _, l := range lns {
+		srv := &http.Server{
+			// Progress deadlines for bodies and responses, the real client
+			// behind a trusted proxy, and the caps (s3api.Admission).
+			Handler:           adm.Handler(gate(&s3Handler)),
+			ConnContext:       adm.ConnContext,
+			ReadHeaderTimeout: headerTimeout,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		ln := adm.Listener(l.ln, l.tls)
+		if l.tls {
+			srv.TLSConfig = tlsCfg
+			ln = tls.NewListener(ln, tlsCfg)
+		}
+		s.start(srv, ln)
+	}
+	if metricsLn != nil {
+		s.start(&http.Server{Handler: gate(&metricsHandler), ReadHeaderTimeout: 10 * time.Second}, metricsLn)
+	}
+
+	// The drives are checked before anything is made in --meta-dir, whose
+	// default lies on the first drive (node/drives.go).
+	err := node.CheckDrives(o.node)
+	if err == nil {
+		s.meter, err = openMeter(o, log)
+	}
+	if err == nil {
+		o.node.Traffic = s.meter
+		if s.node, err = node.Start(ctx, o.node); err != nil {
+			s.meter.Close()
+		}
+	}
+	if err != nil {
+		for _, srv := range s.servers {
+			srv.Close()
+		}
+		return nil, err
+	}
+	n := s.node
+	s.addrs.Raft, s.addrs.RPC = n.Addrs()
+	s3cfg := s3api.Config{Region: o.region, Domain: o.domain, Logger: log.With("component", "s3"), Admission: adm, Meter: s.meter}
 	if metricsLn != nil {
 		reg := metrics.New(n)
 		s3cfg.Observer = reg
 		admissionMetrics(reg, adm)
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", reg.Handler())
-		s.start(&http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, metricsLn)
+		mux.Handle(healthPrefix, healthHandler(n))
+		var h http.Handler = mux
+		metricsHandler.Store(&h)
 		log.Info("metrics listening", "addr", "http://"+metricsLn.Addr().String()+"/metrics")
 	}
 	s3 := s3api.New(s3cfg, n, n)
 	adminAPI := admin.NewHandler(n, o.adminSecret, log.With("component", "admin"))
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/_kcs/") {
+	health := healthHandler(n)
+	var handler http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ownPath(s3, r) {
+			if strings.HasPrefix(r.URL.Path, healthPrefix) {
+				// Before the request caps: a loaded node still answers
+				// its load balancer (health.go).
+				health.ServeHTTP(w, r)
+				return
+			}
 			// The admin API reads its body before it checks the signature:
 			// its requests count as one tenant of their own.
 			release, ok := adm.Admit("admin")
@@ -190,28 +245,7 @@ func serve(ctx context.Context, o serveOptions) (*serving, error) {
 		}
 		s3.ServeHTTP(w, r)
 	})
-	headerTimeout := adm.Limits().IdleTimeout
-	if headerTimeout <= 0 {
-		headerTimeout = 30 * time.Second
-	}
-	for _, l := range lns {
-		srv := &http.Server{
-			// Progress deadlines for bodies and responses, the real client
-			// behind a trusted proxy, and the caps (s3api.Admission).
-			Handler:           adm.Handler(handler),
-			ConnContext:       adm.ConnContext,
-			ReadHeaderTimeout: headerTimeout,
-			IdleTimeout:       2 * time.Minute,
-			MaxHeaderBytes:    64 << 10,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		}
-		ln := adm.Listener(l.ln, l.tls)
-		if l.tls {
-			srv.TLSConfig = tlsCfg
-			ln = tls.NewListener(ln, tlsCfg)
-		}
-		s.start(srv, ln)
-	}
+	s3Handler.Store(&handler)
 	return s, nil
 }
 
@@ -319,18 +353,10 @@ func parseReserve(flag, v string) (uint64, error) {
 	return max(uint64(n), 1), nil
 }
 
-func newLogger(level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
-}
-
 func newServerCmd() *cobra.Command {
 	var (
 		o                                 serveOptions
-		drives, logLevel                  string
+		drives, logLevel, logFormat       string
 		masterFile, secretFile, adminFile string
 		oldMasterFile                     string
 		fastRaft                          bool
@@ -342,6 +368,7 @@ func newServerCmd() *cobra.Command {
 		trustedProxies                    []string
 		maxUploadInline                   string
 		defaultQuota                      string
+		allowOpenSecrets                  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -355,7 +382,7 @@ or from the environment (KCS_MASTER_KEY, KCS_CLUSTER_SECRET, KCS_ADMIN_SECRET), 
 flags. The master key is held in memory only; kcs server never writes it to the drives.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(logLevel)
+			log, err := newLogger(logLevel, logFormat)
 			if err != nil {
 				return err
 			}
@@ -400,6 +427,16 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 			o.node.DefaultTenantQuota = q.Quota()
 			if err := parseLimits(&o.limits, bodyMemory, trustedProxies); err != nil {
 				return err
+			}
+			if err := checkJoinAddr(o.node.Join); err != nil {
+				return err
+			}
+			for _, f := range []struct{ what, path string }{
+				{"master key", masterFile}, {"old master key", oldMasterFile}, {"cluster secret", secretFile}, {"admin secret", adminFile},
+			} {
+				if err := checkSecretFile(f.what, f.path, allowOpenSecrets, log); err != nil {
+					return err
+				}
 			}
 			mk, err := readSecret("master key", masterFile, "KCS_MASTER_KEY", true)
 			if err != nil {
@@ -458,6 +495,8 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 	f.StringVar(&o.node.Site, "site", "", "site (data center) of this node")
 	f.StringVar(&drives, "drives", "", "comma-separated drive directories")
 	f.StringVar(&o.node.MetaDir, "meta-dir", "", "directory for Raft and metadata state (default <first drive>/.kcs-meta)")
+	f.StringSliceVar(&o.node.ReplaceDrives, "replace-drive", nil, "accept these drives (paths as in --drives, or ids NODE/INDEX), found empty, as replacements of the recorded drives: they are formatted and a scrub pass refills them; remove the flag once the node runs")
+	f.StringSliceVar(&o.node.AddDrives, "add-drive", nil, "accept these drives (paths as in --drives, listed after the recorded ones), found empty, as new drives of this node; remove the flag once the node runs")
 	f.StringVar(&o.s3Addr, "s3-addr", "", "S3 over HTTP listen address, e.g. :9000")
 	f.StringVar(&o.s3TLSAddr, "s3-tls-addr", "", "S3 over HTTPS listen address, e.g. :9443")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "certificate file (PEM) for --s3-tls-addr")
@@ -467,7 +506,8 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 	f.StringVar(&o.region, "region", "us-east-1", "region used in SigV4 scopes")
 	f.StringVar(&o.domain, "domain", "", "domain for virtual-host-style requests (bucket.DOMAIN); path style always works")
 	f.BoolVar(&o.node.Bootstrap, "bootstrap", false, "start a new cluster with this node as its first member")
-	f.StringVar(&o.node.Join, "join", "", "RPC address of any member, to join its cluster")
+	f.StringVar(&o.node.Join, "join", "", "RPC address of any member (host:port, its --rpc-addr), to join its cluster")
+	f.BoolVar(&allowOpenSecrets, "allow-open-secret-files", false, "start even when a secret file is readable by others than its owner (warns instead of refusing)")
 	f.StringVar(&masterFile, "master-key-file", "", "file holding the master key (64 hex digits or base64 of 32 bytes)")
 	f.StringVar(&oldMasterFile, "old-master-key-file", "", "file holding previous master keys, one per line, that still unwrap what they wrapped (during a master key rotation)")
 	f.StringVar(&secretFile, "cluster-secret-file", "", "file holding the cluster secret (at least 16 characters)")
@@ -494,11 +534,13 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 	f.StringSliceVar(&trustedProxies, "trusted-proxies", nil, "comma-separated addresses or CIDR prefixes of load balancers whose PROXY protocol headers and X-Forwarded-For/-Proto are believed")
 	f.StringVar(&addressesFile, "addresses-file", "", "once serving, write the addresses bound (JSON: s3, s3_tls, raft, rpc, metrics) to this file; with port 0 in an address flag, how to learn the port")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&logFormat, "log-format", logFormatText, logFormatUsage)
 	f.DurationVar(&o.trafficRetention, "traffic-retention", metering.DefaultRetention, "how long each tenant's hourly traffic counts (requests, bytes in and out, for kcs admin tenant usage and billing) are kept in <meta-dir>/traffic.db; at least 13 months for a year's comparison")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics (/metrics, no authentication) on this address, e.g. 127.0.0.1:9100")
 	f.StringVar(&debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof) on this address; keep it on loopback")
 	f.BoolVar(&fastRaft, "fast-raft", false, "shorter Raft timeouts (tests; loopback clusters)")
 	f.MarkHidden("fast-raft")
+	logFailure(cmd, &logFormat)
 	annotateEnv(cmd)
 	return cmd
 }

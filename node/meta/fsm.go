@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/kommunal-cloud/kcs/node/objapi"
 )
@@ -144,10 +145,26 @@ func OpenFSM(path string, log *slog.Logger) (*FSM, error) {
 	return f, nil
 }
 
+// LockTimeout bounds the wait for a database file's lock. bbolt holds an
+// exclusive lock while a database is open, so a second process on the
+// same files (a second kcs server on the same --meta-dir) would otherwise
+// wait for ever, deaf to signals.
+const LockTimeout = 5 * time.Second
+
+// openError says why a bbolt file did not open, naming the lock when
+// another process holds it.
+func openError(path string, err error) error {
+	if errors.Is(err, berrors.ErrTimeout) {
+		return fmt.Errorf("meta: %s is locked by another process (waited %v): is another kcs server running on this --meta-dir? "+
+			"Stop it first (fuser %s names it)", path, LockTimeout, path)
+	}
+	return fmt.Errorf("meta: open %s: %w", path, err)
+}
+
 func (f *FSM) open() error {
-	db, err := bolt.Open(f.path, 0o600, &bolt.Options{Timeout: 0, FreelistType: bolt.FreelistMapType})
+	db, err := bolt.Open(f.path, 0o600, &bolt.Options{Timeout: LockTimeout, FreelistType: bolt.FreelistMapType})
 	if err != nil {
-		return fmt.Errorf("meta: open %s: %w", f.path, err)
+		return openError(f.path, err)
 	}
 	var applied uint64
 	var migrated *migration

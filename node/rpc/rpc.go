@@ -66,7 +66,10 @@ type Handler interface {
 	// encoded meta.Result; meta.ErrNotLeader on a follower.
 	Apply(ctx context.Context, cmd []byte) ([]byte, error)
 	ReadIndex(ctx context.Context) (uint64, error)
-	Join(ctx context.Context, n meta.Node) error
+	// Join adds a node to the cluster, or promotes it (join.go).
+	Join(ctx context.Context, req JoinRequest) error
+	// Identity is what a joining node checks its master key against.
+	Identity(ctx context.Context) (Identity, error)
 	Status(ctx context.Context) Status
 }
 
@@ -85,7 +88,8 @@ func NewServer(h Handler, log *slog.Logger) http.Handler {
 	mux.HandleFunc("DELETE "+prefix+"/shard/{drive}/{name}", s.deleteShard)
 	mux.HandleFunc("POST "+prefix+"/apply", s.apply)
 	mux.HandleFunc("GET "+prefix+"/readindex", s.readIndex)
-	mux.HandleFunc("POST "+prefix+"/join", s.join)
+	mux.HandleFunc("POST "+prefix+"/join", s.join)        // join.go
+	mux.HandleFunc("GET "+prefix+"/identity", s.identity) // join.go
 	mux.HandleFunc("GET "+prefix+"/status", s.status)
 	mux.HandleFunc("GET "+prefix+"/traffic", s.traffic) // traffic.go
 	return mux
@@ -243,19 +247,6 @@ func (s *server) readIndex(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	json.NewEncoder(w).Encode(map[string]uint64{"index": idx})
-}
-
-func (s *server) join(w http.ResponseWriter, r *http.Request) {
-	var n meta.Node
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&n); err != nil {
-		s.fail(w, r, &objapi.Error{Op: "join", Kind: objapi.KindInvalidArgument, Err: err})
-		return
-	}
-	if err := s.h.Join(r.Context(), n); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *server) status(w http.ResponseWriter, r *http.Request) {
@@ -509,21 +500,6 @@ func (c *Client) ReadIndex(ctx context.Context, addr string) (uint64, error) {
 		return 0, &objapi.Error{Op: "rpc", Kind: objapi.KindUnavailable, Err: err}
 	}
 	return v.Index, nil
-}
-
-// Join asks the member at addr to add node n to the cluster.
-func (c *Client) Join(ctx context.Context, addr string, n meta.Node) error {
-	b, _ := json.Marshal(n)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint(addr, "/join"), bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	resp, err := c.do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	return nil
 }
 
 // Status asks the node at addr for its status.

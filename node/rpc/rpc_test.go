@@ -22,6 +22,7 @@ type applier struct {
 	result []byte
 	got    atomic.Int64 // bytes of the last command it applied
 	calls  atomic.Int64
+	joined atomic.Pointer[JoinRequest] // the last join request
 }
 
 func (a *applier) Drive(string) (*shardstore.Drive, bool) { return nil, false }
@@ -31,8 +32,14 @@ func (a *applier) Apply(_ context.Context, cmd []byte) ([]byte, error) {
 	return a.result, nil
 }
 func (a *applier) ReadIndex(context.Context) (uint64, error) { return 0, nil }
-func (a *applier) Join(context.Context, meta.Node) error     { return nil }
-func (a *applier) Status(context.Context) Status             { return Status{} }
+func (a *applier) Join(_ context.Context, req JoinRequest) error {
+	a.joined.Store(&req)
+	return nil
+}
+func (a *applier) Identity(context.Context) (Identity, error) {
+	return Identity{ClusterID: "c1", KeyCheck: []byte{1, 2, 3}, MasterKey: "mk-1"}, nil
+}
+func (a *applier) Status(context.Context) Status { return Status{} }
 
 func serve(t *testing.T, h http.Handler) (*Client, string) {
 	t.Helper()

@@ -35,8 +35,10 @@ const (
 	minSecretLen     = 16
 )
 
-// ErrAuth is returned when a peer fails to prove the cluster secret.
-var ErrAuth = errors.New("transport: peer does not know the cluster secret")
+// ErrAuth is returned when a peer fails to prove the cluster secret, or
+// refuses this node's proof: either way the two hold different cluster
+// secrets (or the peer is no kcs node).
+var ErrAuth = errors.New("transport: the cluster secrets differ (a proof of the cluster secret was refused)")
 
 // Security holds what a node needs to accept and open connections.
 type Security struct {
@@ -203,7 +205,11 @@ func (c *serverConn) handshake() error {
 			c.err = c.s.exchange(tc, false)
 		}
 		if c.err != nil {
-			c.s.log.Warn("refused cluster connection", "remote", c.raw.RemoteAddr().String(), "err", c.err)
+			msg := "refused a cluster connection"
+			if errors.Is(c.err, ErrAuth) {
+				msg = "refused a cluster connection: the peer does not hold this cluster's secret (--cluster-secret-file differs, or it belongs to another cluster)"
+			}
+			c.s.log.Warn(msg, "remote", c.raw.RemoteAddr().String(), "err", c.err)
 			tc.Close()
 			return
 		}
