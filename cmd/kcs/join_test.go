@@ -173,6 +173,10 @@ func TestE2ECheckedJoins(t *testing.T) {
 	if log := c.logTail(n6); !strings.Contains(log, "joined the cluster as a non-voter") {
 		t.Errorf("n6 did not join as a non-voter first:\n%s", log)
 	}
+	// Enough traffic to have spanned the joins (they are quick).
+	for deadline := time.Now().Add(30 * time.Second); ops.Load() < 10 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
 	close(stop)
 	wg.Wait()
 	if ops.Load() < 10 || failed.Load() > 0 {
