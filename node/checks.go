@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"time"
 
 	"github.com/kommunal-cloud/kcs/node/meta"
 	"github.com/kommunal-cloud/kcs/node/objapi"
@@ -27,10 +28,24 @@ func (n *Node) HeadUpload(ctx context.Context, c Caller, bucket, key, uploadID s
 		if err != nil {
 			return err
 		}
-		if !ok || u.Tenant != c.Tenant || u.Bucket != bucket || u.Key != key {
+		if ok && u.Tenant == c.Tenant && u.Bucket == bucket && u.Key == key {
+			info = n.uploadInfo(u)
+			return nil
+		}
+		// Completed already: a retried CompleteMultipartUpload, which
+		// CompleteMultipartUpload answers with the version it made.
+		o, done, err := completedVersion(r, bucket, key, uploadID)
+		if err != nil {
+			return err
+		}
+		if !done {
 			return &objapi.Error{Op: "HeadUpload", Kind: objapi.KindNoSuchUpload, Bucket: bucket, Key: key}
 		}
-		info = n.uploadInfo(u)
+		info = UploadInfo{Bucket: bucket, Key: key, UploadID: uploadID, Initiated: time.Unix(0, o.Modified).UTC(),
+			Owner: c.Tenant, StorageClass: storageStd, ChecksumType: o.ChecksumType, Completed: true}
+		if len(o.Checksums) > 0 {
+			info.ChecksumAlgorithm = o.Checksums[0].Alg
+		}
 		return nil
 	})
 	return info, err

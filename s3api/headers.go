@@ -5,11 +5,13 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kommunal-cloud/kcs/node/objapi"
 	"github.com/kommunal-cloud/kcs/s3api/sigv4"
@@ -42,7 +44,9 @@ const (
 )
 
 // userMeta collects the x-amz-meta-* headers, names lowercased and the
-// prefix cut. Repeated headers are joined with commas, as S3 does.
+// prefix cut. Repeated headers are joined with commas, as S3 does. Values
+// are stored as text (metaValue), and S3's limit counts their UTF-8
+// bytes.
 func userMeta(h http.Header) (map[string]string, error) {
 	var meta map[string]string
 	size := 0
@@ -55,7 +59,7 @@ func userMeta(h http.Header) (map[string]string, error) {
 		if short == "" {
 			return nil, errorf("InvalidArgument", "A metadata header needs a name after x-amz-meta-.")
 		}
-		v := strings.Join(values, ",")
+		v := metaValue(strings.Join(values, ","))
 		size += len(short) + len(v)
 		if size > maxUserMetaBytes {
 			return nil, errorf("MetadataTooLarge", "Your metadata headers exceed the maximum allowed metadata size of 2048 bytes.")
@@ -66,6 +70,68 @@ func userMeta(h http.Header) (map[string]string, error) {
 		meta[short] = v
 	}
 	return meta, nil
+}
+
+// metaValue turns a metadata header's bytes into the text S3 stores.
+// "Values of such headers are character decoded as per RFC 2047 before
+// storing and encoded as per RFC 2047 [...] before returning"
+// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html):
+// encoded-words ("=?UTF-8?B?w6Q=?=") are decoded. Bytes that are not
+// UTF-8 are read as ISO-8859-1, HTTP's historical charset for header
+// values (RFC 9110 §5.5), so that a client's "ä" sent as the byte 0xE4
+// is kept as "ä" rather than mangled.
+func metaValue(raw string) string {
+	v := raw
+	if !utf8.ValidString(v) {
+		var b strings.Builder
+		for i := 0; i < len(raw); i++ {
+			b.WriteRune(rune(raw[i]))
+		}
+		v = b.String()
+	}
+	if strings.Contains(v, "=?") {
+		if dec, err := new(mime.WordDecoder).DecodeHeader(v); err == nil {
+			v = dec
+		}
+	}
+	return v
+}
+
+// setUserMeta writes an object's user metadata as S3 returns it: names
+// in lower case, as stored ("Amazon S3 stores user-defined metadata keys
+// in lowercase", UsingMetadata), written straight into the map so that
+// net/http does not canonicalise them to X-Amz-Meta-Name, which clients
+// such as boto3 hand on as the metadata's keys; values with characters
+// beyond US-ASCII RFC 2047-encoded ("=?UTF-8?B?...?="), as S3 encodes
+// them. A value no header can carry (control characters) is left out and
+// counted in x-amz-missing-meta, as S3 does with metadata the REST API
+// cannot return
+// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html).
+func setUserMeta(h http.Header, meta map[string]string) {
+	missing := 0
+	for k, v := range meta {
+		ascii, legal := true, true
+		for i := 0; i < len(v); i++ {
+			switch c := v[i]; {
+			case c >= utf8.RuneSelf:
+				ascii = false
+			case c < ' ' && c != '\t', c == 0x7f:
+				legal = false
+			}
+		}
+		switch {
+		case !legal:
+			missing++
+			continue
+		case !ascii:
+			// Go writes the encoding in lower case; S3 writes "B".
+			v = strings.ReplaceAll(mime.BEncoding.Encode("UTF-8", v), "=?UTF-8?b?", "=?UTF-8?B?")
+		}
+		h[metaPrefix+strings.ToLower(k)] = []string{v}
+	}
+	if missing > 0 {
+		h.Set("X-Amz-Missing-Meta", strconv.Itoa(missing))
+	}
 }
 
 // storedHeaders are the system headers a write keeps with the object.
@@ -137,9 +203,7 @@ func setObjectHeaders(h http.Header, info objapi.ObjectInfo) {
 	if info.StorageClass != "" && info.StorageClass != "STANDARD" {
 		h.Set("X-Amz-Storage-Class", info.StorageClass)
 	}
-	for k, v := range info.UserMeta {
-		h.Set(metaPrefix+k, v)
-	}
+	setUserMeta(h, info.UserMeta)
 	for name, v := range map[string]string{
 		"Cache-Control":       info.Headers.CacheControl,
 		"Content-Disposition": info.Headers.ContentDisposition,
@@ -163,7 +227,7 @@ func objectHeaders(h http.Header) objapi.Headers {
 	return objapi.Headers{
 		CacheControl:       strings.Join(h.Values("Cache-Control"), ", "),
 		ContentDisposition: h.Get("Content-Disposition"),
-		ContentEncoding:    sigv4.StripAWSChunked(strings.Join(h.Values("Content-Encoding"), ",")),
+		ContentEncoding:    sigv4.StripAWSChunked(strings.Join(h.Values("Content-Encoding"), ", ")),
 		ContentLanguage:    h.Get("Content-Language"),
 		Expires:            h.Get("Expires"),
 	}

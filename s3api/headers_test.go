@@ -3,12 +3,14 @@ package s3api
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"io"
 	"math"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -82,6 +84,43 @@ func TestUserMeta(t *testing.T) {
 	empty := http.Header{"X-Amz-Meta-": {"v"}}
 	if _, err := userMeta(empty); toAPIError(err).Code != "InvalidArgument" {
 		t.Errorf("empty name: %v", err)
+	}
+}
+
+// Metadata values are stored as text and returned as S3 returns them
+// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html):
+// RFC 2047 encoded-words decoded on the way in, values beyond US-ASCII
+// encoded on the way out, names in lower case exactly as stored.
+func TestUserMetaAsS3(t *testing.T) {
+	for raw, want := range map[string]string{
+		"az-17":                     "az-17",
+		"Müller":                    "Müller",              // UTF-8 as sent
+		"M\xfcller":                 "Müller",              // ISO-8859-1: HTTP's charset
+		"=?UTF-8?B?TcO8bGxlcg==?=":  "Müller",              // RFC 2047, B
+		"=?utf-8?q?M=C3=BCller?=":   "Müller",              // RFC 2047, Q
+		"=?ISO-8859-1?Q?M=FCller?=": "Müller",              // another charset Go knows
+		"=?x-unknown?Q?abc?=":       "=?x-unknown?Q?abc?=", // kept as sent
+		"a =?UTF-8?B?w6Q=?= b":      "a ä b",
+	} {
+		if got := metaValue(raw); got != want {
+			t.Errorf("metaValue(%q) = %q, want %q", raw, got, want)
+		}
+	}
+	h := http.Header{}
+	setUserMeta(h, map[string]string{"aktenzeichen": "az-17", "antragsteller": "Müller", "steuer": "a\x01b", "leer": ""})
+	want := http.Header{
+		"x-amz-meta-aktenzeichen":  {"az-17"},
+		"x-amz-meta-antragsteller": {"=?UTF-8?B?TcO8bGxlcg==?="},
+		"x-amz-meta-leer":          {""},
+		"X-Amz-Missing-Meta":       {"1"},
+	}
+	if !reflect.DeepEqual(h, want) {
+		t.Errorf("headers %v, want %v", h, want)
+	}
+	// The 2 KB count the stored UTF-8 bytes.
+	long := http.Header{"X-Amz-Meta-K": {"=?UTF-8?B?" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("v", maxUserMetaBytes-1))) + "?="}}
+	if m, err := userMeta(long); err != nil || m["k"] != strings.Repeat("v", maxUserMetaBytes-1) {
+		t.Errorf("an encoded value of 2047 bytes: %v", err)
 	}
 }
 

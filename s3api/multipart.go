@@ -152,7 +152,11 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 			return errorf("InvalidRequest", "Value for x-amz-checksum-type header is invalid.")
 		}
 	}
-	// The upload must be the caller's before its list of parts is read.
+	// The upload must be the caller's before its list of parts is read:
+	// in progress, or completed already (UploadInfo.Completed), which the
+	// object layer answers with the object it made, as S3 answers a
+	// completion retried after it succeeded (SDKs retry one that timed
+	// out).
 	uploadID := rq.query.Get("uploadId")
 	if _, err := s.layer.HeadUpload(r.Context(), rq.caller, rq.bucket, rq.key, uploadID); err != nil {
 		return err

@@ -61,13 +61,8 @@ func (s *Server) sendObject(w http.ResponseWriter, r *http.Request, rq *request,
 	if opts.PartNumber > 0 && obj.Info.PartsCount > 0 {
 		h.Set("X-Amz-Mp-Parts-Count", strconv.Itoa(obj.Info.PartsCount))
 	}
-	// A checksum describes the whole object: sent with a part or range,
-	// clients (the AWS SDKs) would check the partial body against it and
-	// fail. S3 sends checksums only when asked to.
-	whole := obj.Offset == 0 && obj.Length == obj.Info.Size
-	if whole && strings.EqualFold(r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") && len(obj.Info.Checksums) > 0 {
-		setChecksumHeaders(h, obj.Info.Checksums)
-		h.Set("X-Amz-Checksum-Type", cmp.Or(obj.Info.ChecksumType, checksumFullObject))
+	if strings.EqualFold(r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") {
+		setReadChecksums(h, obj)
 	}
 	applyResponseOverrides(h, q)
 	h.Set("Content-Length", strconv.FormatInt(obj.Length, 10))
@@ -81,6 +76,44 @@ func (s *Server) sendObject(w http.ResponseWriter, r *http.Request, rq *request,
 		return nil
 	}
 	return sendBody(r.Context(), w, status, obj)
+}
+
+// setReadChecksums writes the checksum headers of a read that asked for
+// them (x-amz-checksum-mode: ENABLED), as S3 answers: the object's
+// checksum and type when the whole object is sent; for a part of a
+// COMPOSITE object, the part's own checksum with type COMPOSITE, which
+// the SDKs check the part's bytes against (GetObject's partNumber and
+// ChecksumMode,
+// https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html; the
+// part's checksum is what S3 sends, as LocalStack's tests validated
+// against S3 record). Anything else — a range, a part of a FULL_OBJECT
+// object of several parts, whose parts' CRCs S3 does not return — gets
+// none: clients would check the partial body against the whole object's
+// checksum and fail.
+func setReadChecksums(h http.Header, obj *objapi.Object) {
+	info := obj.Info
+	if len(info.Checksums) == 0 {
+		return
+	}
+	if info.Part != nil && info.ChecksumType == checksumComposite {
+		var sums []objapi.Checksum
+		for _, c := range info.Part.Checksums {
+			for _, o := range info.Checksums {
+				if strings.EqualFold(c.Algorithm, o.Algorithm) {
+					sums = append(sums, c)
+				}
+			}
+		}
+		if len(sums) > 0 {
+			setChecksumHeaders(h, sums)
+			h.Set("X-Amz-Checksum-Type", checksumComposite)
+		}
+		return
+	}
+	if obj.Offset == 0 && obj.Length == info.Size {
+		setChecksumHeaders(h, info.Checksums)
+		h.Set("X-Amz-Checksum-Type", cmp.Or(info.ChecksumType, checksumFullObject))
+	}
 }
 
 // sendBody streams obj's bytes. The status line is held back until the

@@ -46,26 +46,36 @@ func parsePostPolicy(b64 string) (*postPolicy, error) {
 	if err != nil {
 		return nil, invalid("Invalid Base64 encoding.", err)
 	}
-	var doc struct {
-		Expiration *string           `json:"expiration"`
-		Conditions []json.RawMessage `json:"conditions"`
-	}
+	// S3 reads the document's keys as written: "EXPIRATION" is not the
+	// expiration. encoding/json matches struct fields regardless of case,
+	// so the keys are looked up in a map, whose keys it keeps exact.
+	var doc map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	if err := dec.Decode(&doc); err != nil {
+	if err := dec.Decode(&doc); err != nil || doc == nil {
 		return nil, invalid("Invalid JSON.", err)
 	}
-	if doc.Expiration == nil {
+	rawExp, ok := doc["expiration"]
+	if !ok {
 		return nil, invalid("Policy missing expiration.", nil)
 	}
-	p := &postPolicy{}
-	if p.expiration, err = time.Parse(time.RFC3339, *doc.Expiration); err != nil {
-		return nil, invalid(fmt.Sprintf("Invalid 'expiration' value: '%s'", *doc.Expiration), err)
+	var expiration string
+	if err := json.Unmarshal(rawExp, &expiration); err != nil {
+		return nil, invalid(fmt.Sprintf("Invalid 'expiration' value: '%s'", rawExp), err)
 	}
-	if doc.Conditions == nil {
+	p := &postPolicy{}
+	if p.expiration, err = time.Parse(time.RFC3339, expiration); err != nil {
+		return nil, invalid(fmt.Sprintf("Invalid 'expiration' value: '%s'", expiration), err)
+	}
+	rawConds, ok := doc["conditions"]
+	if !ok {
 		return nil, invalid("Policy missing conditions.", nil)
 	}
-	for _, c := range doc.Conditions {
+	var conditions []json.RawMessage
+	if err := json.Unmarshal(rawConds, &conditions); err != nil || conditions == nil {
+		return nil, invalid("Policy missing conditions.", err)
+	}
+	for _, c := range conditions {
 		if msg := p.addCondition(c); msg != "" {
 			return nil, invalid(msg, nil)
 		}

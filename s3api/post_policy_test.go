@@ -66,6 +66,13 @@ func TestPostPolicyCheck(t *testing.T) {
 		`{"expiration": "2030-01-01T00:00:00Z", "conditions": [{}]}`,
 		`{"expiration": "2030-01-01T00:00:00Z", "conditions": ["key"]}`,
 		`{"expiration": "2030-01-01T00:00:00Z", "conditions": [["eq", "$key"]]}`,
+		// Keys are case-sensitive, as in S3: encoding/json would match
+		// these to the fields.
+		`{"expiration": "2030-01-01T00:00:00Z", "CONDITIONS": []}`,
+		`{"EXPIRATION": "2030-01-01T00:00:00Z", "conditions": []}`,
+		`{"Expiration": "2030-01-01T00:00:00Z", "Conditions": []}`,
+		`{"expiration": 2030, "conditions": []}`,
+		`{"expiration": "2030-01-01T00:00:00Z", "conditions": {"key": "x"}}`,
 	} {
 		if _, err := parsePostPolicy(base64.StdEncoding.EncodeToString([]byte(bad))); err == nil || toAPIError(err).Code != "InvalidPolicyDocument" {
 			t.Errorf("%s: %v", bad, err)

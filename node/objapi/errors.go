@@ -17,7 +17,7 @@ const (
 	KindNoSuchUpload     Kind = 3  // the multipart upload does not exist
 	KindBucketExists     Kind = 4  // another tenant owns a bucket of that name
 	KindBucketOwnedByYou Kind = 5  // the caller already owns the bucket
-	KindBucketNotEmpty   Kind = 6  // the bucket still holds objects or uploads
+	KindBucketNotEmpty   Kind = 6  // the bucket still holds objects (uploads, while a member predates command level 2)
 	KindAccessDenied     Kind = 7  // the caller may not touch this
 	KindInvalidBucket    Kind = 8  // the bucket name breaks S3's rules
 	KindKeyTooLong       Kind = 9  // object key over 1024 bytes

@@ -34,8 +34,9 @@ type Buckets interface {
 	CreateBucket(ctx context.Context, c Caller, bucket string) error
 	// HeadBucket describes a bucket of the caller's.
 	HeadBucket(ctx context.Context, c Caller, bucket string) (BucketInfo, error)
-	// DeleteBucket deletes a bucket that holds no object and no upload in
-	// progress (KindBucketNotEmpty otherwise).
+	// DeleteBucket deletes a bucket that holds no object
+	// (KindBucketNotEmpty otherwise), and aborts its uploads in progress
+	// with it, as S3 does.
 	DeleteBucket(ctx context.Context, c Caller, bucket string) error
 }
 
@@ -64,7 +65,8 @@ type Objects interface {
 	// has part 1), is KindInvalidRange. HEAD uses GetObject too and does
 	// not call Send. Info carries what GET and HEAD answer with: Headers,
 	// TagCount, PartsCount, Checksums and their ChecksumType (FULL_OBJECT
-	// or COMPOSITE).
+	// or COMPOSITE); with PartNumber, Part (the part's own checksums) for an
+	// object uploaded in parts; with opts.Parts, Parts.
 	GetObject(ctx context.Context, c Caller, bucket, key string, opts GetOptions) (*Object, error)
 	// DeleteObject removes a key. Deleting a key that does not exist
 	// succeeds, as in S3, unless opts.IfMatch is given: then a missing key
@@ -134,16 +136,22 @@ type Uploads interface {
 	// whole-object checksums the combined value (KindBadDigest),
 	// opts.ChecksumType the upload's (KindInvalidRequest). The object's
 	// Checksums are returned as stored: COMPOSITE values end in "-N".
-	// opts.IfNoneMatch and IfMatch are decided as PutObject's.
+	// opts.IfNoneMatch and IfMatch are decided as PutObject's. An upload
+	// already completed into bucket/key's current version is answered
+	// again with that version (its ETag and checksums) when parts lists
+	// the parts it was completed from: the retry of a completion whose
+	// answer was lost, which S3 answers so; any other list is
+	// KindNoSuchUpload, as is an upload whose version was replaced.
 	CompleteMultipartUpload(ctx context.Context, c Caller, bucket, key, uploadID string, parts []CompletePart, opts CompleteOptions) (ObjectInfo, error)
 	// HeadUpload describes an upload in progress without reading its
 	// parts: KindNoSuchUpload unless uploadID is an upload of bucket/key
-	// started by the caller's tenant, and the bucket's errors
+	// started by the caller's tenant, or one completed into bucket/key's
+	// current version (UploadInfo.Completed), and the bucket's errors
 	// (KindNoSuchBucket, KindAccessDenied) as the other methods give them.
 	// s3api asks it before reading a CompleteMultipartUpload's list of
 	// parts, which may be megabytes, so it must be cheap: a read (as
-	// linearizable as any) of the bucket's and the upload's records, not
-	// of the parts.
+	// linearizable as any) of the bucket's and the upload's records (or
+	// the object's, for a completed upload), not of the parts.
 	HeadUpload(ctx context.Context, c Caller, bucket, key, uploadID string) (UploadInfo, error)
 	// AbortMultipartUpload ends an upload and drops its parts.
 	AbortMultipartUpload(ctx context.Context, c Caller, bucket, key, uploadID string) error

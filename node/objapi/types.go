@@ -57,6 +57,15 @@ type ObjectInfo struct {
 	Headers      Headers
 	TagCount     int
 	ChecksumType string // "FULL_OBJECT" or "COMPOSITE" when Checksums is set
+	// Part describes the part a GetObject with PartNumber resolved to, in
+	// an object uploaded in parts: its number as uploaded, size and
+	// checksums (a part read answers with the part's checksum). nil
+	// otherwise.
+	Part *PartInfo
+	// Parts lists an object's parts in order, with their numbers as
+	// uploaded, sizes and checksums, when GetOptions.Parts asked for them
+	// (GetObjectAttributes); nil for objects not uploaded in parts.
+	Parts []PartInfo
 }
 
 // Tag is an object tag.
@@ -125,6 +134,9 @@ type RangeSpec struct {
 type GetOptions struct {
 	Range      *RangeSpec
 	PartNumber int // 0: the whole object
+	// Parts asks for Info.Parts, the list of the object's parts
+	// (GetObjectAttributes); other reads leave it out.
+	Parts bool
 }
 
 // Object is an object version ready to be sent: its description and the
@@ -201,6 +213,11 @@ type UploadInfo struct {
 	StorageClass      string
 	ChecksumAlgorithm string
 	ChecksumType      string
+	// Completed marks an upload HeadUpload found completed into its key's
+	// current version rather than in progress: a CompleteMultipartUpload
+	// retried after it succeeded, which CompleteMultipartUpload answers
+	// with that version, as S3 does.
+	Completed bool
 }
 
 // DeleteOptions go with a DeleteObject.

@@ -80,15 +80,21 @@ func hasAWSChunked(h http.Header) bool {
 
 // StripAWSChunked returns a Content-Encoding value without aws-chunked, which
 // describes the transfer, not the object: "aws-chunked,gzip" → "gzip",
-// "aws-chunked" → "". s3api stores what remains with the object, as S3 does.
+// "aws-chunked" → "". s3api stores what remains with the object, as S3 does,
+// and keeps the client's bytes of it: "deflate, gzip" stays "deflate, gzip"
+// (not "deflate,gzip"), since clients compare what they read back with
+// what they wrote.
 func StripAWSChunked(contentEncoding string) string {
+	if !strings.Contains(strings.ToLower(contentEncoding), "aws-chunked") {
+		return contentEncoding
+	}
 	var keep []string
 	for e := range strings.SplitSeq(contentEncoding, ",") {
-		if e = strings.TrimSpace(e); e != "" && !strings.EqualFold(e, "aws-chunked") {
+		if t := strings.TrimSpace(e); t != "" && !strings.EqualFold(t, "aws-chunked") {
 			keep = append(keep, e)
 		}
 	}
-	return strings.Join(keep, ",")
+	return strings.TrimSpace(strings.Join(keep, ","))
 }
 
 // newBody wires r.Body through what its payload mode needs: the aws-chunked

@@ -104,6 +104,12 @@ func TestStripAWSChunked(t *testing.T) {
 		"":                       "",
 		"identity":               "identity",
 		" aws-chunked , deflate": "deflate",
+		// The rest is kept as the client wrote it.
+		"deflate, gzip":              "deflate, gzip",
+		"deflate, gzip,aws-chunked":  "deflate, gzip",
+		"aws-chunked, deflate, gzip": "deflate, gzip",
+		"deflate, aws-chunked, br":   "deflate, br",
+		"gzip ,  br":                 "gzip ,  br",
 	} {
 		if got := StripAWSChunked(in); got != want {
 			t.Errorf("StripAWSChunked(%q) = %q, want %q", in, got, want)

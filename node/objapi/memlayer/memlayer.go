@@ -53,8 +53,11 @@ type memBucket struct {
 type memObject struct {
 	info  objapi.ObjectInfo
 	data  []byte
-	parts []int64 // part sizes, for objects uploaded in parts
-	tags  []objapi.Tag
+	parts []objapi.PartInfo // for objects uploaded in parts
+	// uploadID is the upload the object was completed from: a retried
+	// completion is answered with the object.
+	uploadID string
+	tags     []objapi.Tag
 }
 
 type memUpload struct {
@@ -177,12 +180,14 @@ func (m *Layer) DeleteBucket(ctx context.Context, c objapi.Caller, bucket string
 	if err != nil {
 		return err
 	}
-	busy := len(b.objects) > 0
-	for _, u := range m.uploads {
-		busy = busy || u.bucket == bucket
-	}
-	if busy {
+	if len(b.objects) > 0 {
 		return &objapi.Error{Op: "DeleteBucket", Kind: objapi.KindBucketNotEmpty, Bucket: bucket}
+	}
+	// Uploads in progress go with the bucket, as in S3.
+	for id, u := range m.uploads {
+		if u.bucket == bucket {
+			delete(m.uploads, id)
+		}
 	}
 	delete(m.buckets, bucket)
 	return nil
@@ -308,9 +313,9 @@ func (m *Layer) GetObject(ctx context.Context, c objapi.Caller, bucket, key stri
 		}
 		off = 0
 		for _, p := range o.parts[:opts.PartNumber-1] {
-			off += p
+			off += p.Size
 		}
-		n = o.parts[opts.PartNumber-1]
+		n = o.parts[opts.PartNumber-1].Size
 	case opts.Range != nil:
 		partial = true
 		var ok bool
@@ -337,6 +342,13 @@ func (m *Layer) GetObject(ctx context.Context, c objapi.Caller, bucket, key stri
 	info := o.info
 	info.PartsCount = len(o.parts)
 	info.TagCount = len(o.tags)
+	if opts.PartNumber > 0 && o.parts != nil {
+		p := o.parts[opts.PartNumber-1]
+		info.Part = &p
+	}
+	if opts.Parts {
+		info.Parts = slices.Clone(o.parts)
+	}
 	return objapi.NewObject(info, off, n, partial, send), nil
 }
 
@@ -737,6 +749,9 @@ func (m *Layer) CompleteMultipartUpload(ctx context.Context, c objapi.Caller, bu
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	u, err := m.upload(op, c, bucket, key, uploadID)
+	if objapi.IsKind(err, objapi.KindNoSuchUpload) {
+		return m.completedAgain(bucket, key, uploadID, parts, err)
+	}
 	if err != nil {
 		return objapi.ObjectInfo{}, err
 	}
@@ -751,7 +766,7 @@ func (m *Layer) CompleteMultipartUpload(ctx context.Context, c objapi.Caller, bu
 		composite = a.New()
 	}
 	var data []byte
-	var sizes []int64
+	var done []objapi.PartInfo
 	for i, cp := range parts {
 		p, ok := u.parts[cp.Number]
 		if !ok || p.info.ETag != strings.Trim(cp.ETag, `"`) {
@@ -775,7 +790,7 @@ func (m *Layer) CompleteMultipartUpload(ctx context.Context, c objapi.Caller, bu
 		}
 		h.Write(p.md5)
 		data = append(data, p.data...)
-		sizes = append(sizes, p.info.Size)
+		done = append(done, p.info)
 	}
 	var sums []objapi.Checksum
 	switch {
@@ -802,8 +817,34 @@ func (m *Layer) CompleteMultipartUpload(ctx context.Context, c objapi.Caller, bu
 	if len(sums) > 0 {
 		info.ChecksumType = u.checksumType
 	}
-	b.objects[key] = &memObject{info: info, data: data, parts: sizes, tags: slices.Clone(u.opts.Tags)}
+	b.objects[key] = &memObject{info: info, data: data, parts: done, uploadID: uploadID, tags: slices.Clone(u.opts.Tags)}
 	delete(m.uploads, uploadID)
+	return info, nil
+}
+
+// completedAgain answers a completion of an upload no longer in
+// progress: with the object it made, while that is the key's current
+// version and parts lists the parts it was made from (a retry after
+// success, as S3 answers it); with notFound otherwise. Call with m.mu
+// held, the bucket checked.
+func (m *Layer) completedAgain(bucket, key, uploadID string, parts []objapi.CompletePart, notFound error) (objapi.ObjectInfo, error) {
+	o, ok := m.buckets[bucket].objects[key]
+	if !ok || o.uploadID != uploadID || len(o.parts) != len(parts) {
+		return objapi.ObjectInfo{}, notFound
+	}
+	for i, cp := range parts {
+		p := o.parts[i]
+		if cp.Number != p.Number || strings.Trim(cp.ETag, `"`) != p.ETag {
+			return objapi.ObjectInfo{}, notFound
+		}
+		for _, want := range cp.Checksums {
+			if findChecksum(p.Checksums, want.Algorithm) != want.Value {
+				return objapi.ObjectInfo{}, notFound
+			}
+		}
+	}
+	info := o.info
+	info.TagCount = len(o.tags)
 	return info, nil
 }
 
@@ -826,6 +867,16 @@ func (m *Layer) HeadUpload(ctx context.Context, c objapi.Caller, bucket, key, up
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	u, err := m.upload("HeadUpload", c, bucket, key, uploadID)
+	if objapi.IsKind(err, objapi.KindNoSuchUpload) {
+		if o, ok := m.buckets[bucket].objects[key]; ok && uploadID != "" && o.uploadID == uploadID {
+			info := objapi.UploadInfo{Bucket: bucket, Key: key, UploadID: uploadID, Initiated: o.info.Modified, Owner: c.Tenant,
+				StorageClass: "STANDARD", ChecksumType: o.info.ChecksumType, Completed: true}
+			if len(o.info.Checksums) > 0 {
+				info.ChecksumAlgorithm = o.info.Checksums[0].Algorithm
+			}
+			return info, nil
+		}
+	}
 	if err != nil {
 		return objapi.UploadInfo{}, err
 	}

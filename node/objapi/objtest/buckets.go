@@ -105,10 +105,32 @@ var bucketTests = []test{
 		t.put(b, "k", []byte("x"), objapi.PutOptions{})
 		t.wantKind(t.l.DeleteBucket(t.ctx, t.me, b), objapi.KindBucketNotEmpty, "DeleteBucket with an object")
 		t.must(t.l.DeleteObject(t.ctx, t.me, b, "k", objapi.DeleteOptions{}), "DeleteObject")
-		id, err := t.l.CreateMultipartUpload(t.ctx, t.me, b, "u", objapi.PutOptions{})
-		t.must(err, "CreateMultipartUpload")
-		t.wantKind(t.l.DeleteBucket(t.ctx, t.me, b), objapi.KindBucketNotEmpty, "DeleteBucket with an upload in progress")
-		t.must(t.l.AbortMultipartUpload(t.ctx, t.me, b, "u", id), "AbortMultipartUpload")
 		t.must(t.l.DeleteBucket(t.ctx, t.me, b), "DeleteBucket once empty")
+	}},
+	// Uploads in progress do not keep a bucket: as S3 does, DeleteBucket
+	// aborts them with it. An object with them does.
+	{"DeleteWithUploads", func(t *T) {
+		b := t.bucket()
+		id := t.upload(b, "u", objapi.PutOptions{})
+		t.part(b, "u", id, 1, []byte("teil"))
+		t.upload(b, "v", objapi.PutOptions{})
+		t.put(b, "k", []byte("x"), objapi.PutOptions{})
+		t.wantKind(t.l.DeleteBucket(t.ctx, t.me, b), objapi.KindBucketNotEmpty, "DeleteBucket with an object and uploads")
+		if _, err := t.l.HeadUpload(t.ctx, t.me, b, "u", id); err != nil {
+			t.Errorf("a refused DeleteBucket aborted an upload: %v", err)
+		}
+		t.must(t.l.DeleteObject(t.ctx, t.me, b, "k", objapi.DeleteOptions{}), "DeleteObject")
+		t.must(t.l.DeleteBucket(t.ctx, t.me, b), "DeleteBucket with uploads in progress")
+		_, err := t.l.HeadBucket(t.ctx, t.me, b)
+		t.wantKind(err, objapi.KindNoSuchBucket, "HeadBucket after DeleteBucket")
+		// Made anew, the bucket has none of the old uploads.
+		t.must(t.l.CreateBucket(t.ctx, t.me, b), "CreateBucket again")
+		_, err = t.l.HeadUpload(t.ctx, t.me, b, "u", id)
+		t.wantKind(err, objapi.KindNoSuchUpload, "an upload of the deleted bucket")
+		res, err := t.l.ListMultipartUploads(t.ctx, t.me, b, objapi.ListUploadsOptions{MaxUploads: 10})
+		t.must(err, "ListMultipartUploads")
+		if len(res.Uploads) != 0 {
+			t.Errorf("the new bucket lists the old one's uploads: %+v", res.Uploads)
+		}
 	}},
 }

@@ -96,6 +96,19 @@ var checksumTests = []test{
 			if !sameChecksums(obj.Info.Checksums, want) || obj.Info.ChecksumType != "COMPOSITE" {
 				t.Errorf("%s: GetObject's checksums %v type %q", alg, obj.Info.Checksums, obj.Info.ChecksumType)
 			}
+			// Each part keeps its own checksum: a part read and the list
+			// of parts answer with it.
+			for n, p := range map[int][]byte{1: p1, 2: p2} {
+				obj, _ := t.get(b, key, objapi.GetOptions{PartNumber: n})
+				if part := obj.Info.Part; part == nil || !sameChecksums(part.Checksums, []objapi.Checksum{sumOf(alg, p)}) {
+					t.Errorf("%s: part %d's description %+v", alg, n, part)
+				}
+			}
+			obj, _ = t.get(b, key, objapi.GetOptions{Parts: true})
+			if ps := obj.Info.Parts; len(ps) != 2 || !sameChecksums(ps[0].Checksums, []objapi.Checksum{sumOf(alg, p1)}) ||
+				!sameChecksums(ps[1].Checksums, []objapi.Checksum{sumOf(alg, p2)}) {
+				t.Errorf("%s: the object's parts %+v", alg, ps)
+			}
 		}
 	}},
 	// FULL_OBJECT: the CRC of the whole object, combined from the parts'.

@@ -83,6 +83,17 @@ var multipartTests = []test{
 			if !bytes.Equal(got, p) || obj.Offset != int64(off) || obj.Length != int64(len(p)) || !obj.Partial {
 				t.Errorf("part %d: offset %d length %d partial %v", n, obj.Offset, obj.Length, obj.Partial)
 			}
+			if part := obj.Info.Part; part == nil || part.Number != n || part.Size != int64(len(p)) || part.ETag != md5hex(p) {
+				t.Errorf("part %d's description: %+v", n, part)
+			}
+		}
+		if obj.Info.Parts != nil {
+			t.Errorf("a GetObject without Parts lists them: %+v", obj.Info.Parts)
+		}
+		obj, _ = t.get(b, "film.mp4", objapi.GetOptions{Parts: true})
+		if ps := obj.Info.Parts; len(ps) != 3 || ps[0].Number != 1 || ps[0].Size != int64(len(p1)) || ps[1].Number != 2 ||
+			ps[1].Size != int64(len(p2)) || ps[2].Number != 3 || ps[2].Size != int64(len(p3)) || ps[2].ETag != md5hex(p3) {
+			t.Errorf("the object's parts: %+v", ps)
 		}
 		_, err = t.l.GetObject(t.ctx, t.me, b, "film.mp4", objapi.GetOptions{PartNumber: 4})
 		t.wantKind(err, objapi.KindInvalidRange, "part 4 of 3")
@@ -98,13 +109,45 @@ var multipartTests = []test{
 		// The upload is over.
 		_, err = t.l.ListParts(t.ctx, t.me, b, "film.mp4", id, objapi.ListPartsOptions{MaxParts: 10})
 		t.wantKind(err, objapi.KindNoSuchUpload, "ListParts after completion")
-		_, err = t.l.CompleteMultipartUpload(t.ctx, t.me, b, "film.mp4", id, completeParts(i1, i2, i3), objapi.CompleteOptions{})
-		t.wantKind(err, objapi.KindNoSuchUpload, "CompleteMultipartUpload again")
 		_, err = t.l.UploadPart(t.ctx, t.me, b, "film.mp4", id, 4, bytes.NewReader(nil), objapi.PartOptions{})
 		t.wantKind(err, objapi.KindNoSuchUpload, "UploadPart after completion")
 	}},
+	// A completion retried after it succeeded (its answer lost) is
+	// answered as S3 does, with the object it made; a retry that lists
+	// other parts, or one after the object was replaced, is not.
+	{"CompleteAgain", func(t *T) {
+		b := t.bucket()
+		id := t.upload(b, "k", objapi.PutOptions{ChecksumAlgorithm: "SHA256", UserMeta: map[string]string{"az": "17"}})
+		p1, p2 := data(minPart, 26), data(10, 27)
+		i1 := t.part(b, "k", id, 1, p1, sumOf("SHA256", p1))
+		i2 := t.part(b, "k", id, 2, p2, sumOf("SHA256", p2))
+		first, err := t.l.CompleteMultipartUpload(t.ctx, t.me, b, "k", id, completeParts(i1, i2), objapi.CompleteOptions{})
+		t.must(err, "CompleteMultipartUpload")
+		info, err := t.l.HeadUpload(t.ctx, t.me, b, "k", id)
+		t.must(err, "HeadUpload of the completed upload")
+		if !info.Completed || info.UploadID != id {
+			t.Errorf("HeadUpload after completion: %+v", info)
+		}
+		again, err := t.l.CompleteMultipartUpload(t.ctx, t.me, b, "k", id, completeParts(i1, i2), objapi.CompleteOptions{})
+		t.must(err, "CompleteMultipartUpload again")
+		if again.ETag != first.ETag || again.Size != first.Size || !slices.Equal(again.Checksums, first.Checksums) ||
+			again.ChecksumType != first.ChecksumType || again.UserMeta["az"] != "17" {
+			t.Errorf("the retry answers %+v, the completion answered %+v", again, first)
+		}
+		_, err = t.l.CompleteMultipartUpload(t.ctx, t.me, b, "k", id, completeParts(i1), objapi.CompleteOptions{})
+		t.wantKind(err, objapi.KindNoSuchUpload, "a retry listing other parts")
+		_, err = t.l.CompleteMultipartUpload(t.ctx, t.me, b, "other", id, completeParts(i1, i2), objapi.CompleteOptions{})
+		t.wantKind(err, objapi.KindNoSuchUpload, "a retry for another key")
+		_, err = t.l.CompleteMultipartUpload(t.ctx, t.other, b, "k", id, completeParts(i1, i2), objapi.CompleteOptions{})
+		t.wantKind(err, objapi.KindAccessDenied, "a retry by another tenant")
+		t.put(b, "k", []byte("replaced"), objapi.PutOptions{})
+		_, err = t.l.CompleteMultipartUpload(t.ctx, t.me, b, "k", id, completeParts(i1, i2), objapi.CompleteOptions{})
+		t.wantKind(err, objapi.KindNoSuchUpload, "a retry after the object was replaced")
+		_, err = t.l.HeadUpload(t.ctx, t.me, b, "k", id)
+		t.wantKind(err, objapi.KindNoSuchUpload, "HeadUpload after the object was replaced")
+	}},
 	// HeadUpload finds an upload of the caller's by its id, bucket and key
-	// alone, until it is completed or aborted.
+	// alone, until it is aborted, or completed and its object replaced.
 	{"HeadUpload", func(t *T) {
 		b := t.bucket()
 		id := t.upload(b, "k", objapi.PutOptions{ChecksumAlgorithm: "CRC32"})
@@ -129,8 +172,16 @@ var multipartTests = []test{
 		p := t.part(b, "k", id, 1, []byte("x"))
 		_, err = t.l.CompleteMultipartUpload(t.ctx, t.me, b, "k", id, completeParts(p), objapi.CompleteOptions{})
 		t.must(err, "CompleteMultipartUpload")
+		// Completed into the key's current version: a retried completion
+		// is answered (CompleteAgain).
+		info, err = t.l.HeadUpload(t.ctx, t.me, b, "k", id)
+		t.must(err, "HeadUpload after completion")
+		if !info.Completed {
+			t.Errorf("HeadUpload after completion: %+v", info)
+		}
+		t.put(b, "k", []byte("y"), objapi.PutOptions{})
 		_, err = t.l.HeadUpload(t.ctx, t.me, b, "k", id)
-		t.wantKind(err, objapi.KindNoSuchUpload, "HeadUpload after completion")
+		t.wantKind(err, objapi.KindNoSuchUpload, "HeadUpload after its object was replaced")
 	}},
 	// The completed object is the parts listed, in their order, not every
 	// part uploaded; one part alone may be of any size.
