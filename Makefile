@@ -7,7 +7,7 @@ BENCH_OUT ?= bench.out
 # object layer's concurrency is raced by in-process clusters in ./node.
 RACE_PKGS := ./erasure/... ./node/... ./s3api/...
 
-.PHONY: all build run test lint unit bench benchstat fuzz soak check hostile clean
+.PHONY: all build run test lint unit bench benchstat fuzz soak check hostile recovery redundancy clean
 
 all: build
 
@@ -77,6 +77,23 @@ check:
 # at a quarter of the scale.
 hostile:
 	KCS_HOSTILE_SCALE=1 $(GO) test -count=1 -timeout 0 -run '^TestE2EHostileLoad$$' -v ./cmd/kcs
+
+# recovery: the disaster recovery tests with RECOVERY_SCALE times the
+# objects — a metadata backup restored into a new cluster given the old
+# drives (every object read back), and two of three sites destroyed and
+# the survivor recovered (what survives read back, the loss report exactly
+# the rest). `make test` runs both at scale 1.
+RECOVERY_SCALE ?= 20
+recovery:
+	KCS_RECOVERY_SCALE=$(RECOVERY_SCALE) $(GO) test -count=1 -timeout 0 -run '^TestE2E(MetaBackupRestore|RecoverFromLosingTheMajority)$$' -v ./cmd/kcs
+
+# redundancy: full redundancy at a larger scale (TestE2EReprotect with
+# REDUNDANCY_OBJECTS objects written while a site is down, then every one
+# re-coded back to full protection when it returns, checked on disk), and
+# the drain-and-remove and spread tests. `make test` runs them with 24.
+REDUNDANCY_OBJECTS ?= 1000
+redundancy:
+	KCS_REDUNDANCY_OBJECTS=$(REDUNDANCY_OBJECTS) $(GO) test -count=1 -timeout 0 -run '^TestE2E(Reprotect|DrainAndRemove|Spread)$$' -v ./cmd/kcs
 
 # fuzz: run each fuzz target for FUZZTIME (the seed corpus alone runs in `make test`).
 FUZZTIME ?= 60s

@@ -75,3 +75,11 @@ func (n *Node) ShardFiles(drive int) int {
 
 // SetDriveReserve changes this node's free-space reserve for data drives.
 func (n *Node) SetDriveReserve(b uint64) { n.live.SetReserve(b) }
+
+// SetMaxDeleteAbortParts changes how many parts of uploads in progress one
+// DeleteBucket command aborts, and returns a func that restores it.
+func SetMaxDeleteAbortParts(n int64) (restore func()) {
+	old := maxDeleteAbortParts
+	maxDeleteAbortParts = n
+	return func() { maxDeleteAbortParts = old }
+}

@@ -438,6 +438,15 @@ func (n *Node) announceMovedAddrs(ctx context.Context) error {
 			}
 		}
 		var failures []error
+		if attempt > 1 {
+			// The members' records as they are now: after a restore from
+			// a backup they name old addresses until each member has
+			// registered its new ones.
+			n.store.FSM.View(func(r *meta.Reader) error {
+				members, _ = r.Nodes()
+				return nil
+			})
+		}
 		for _, m := range members {
 			if m.ID == n.cfg.ID {
 				continue

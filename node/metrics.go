@@ -39,9 +39,18 @@ type Metrics struct {
 	OrphansRemoved     int64 // unreferenced shard files deleted
 	UploadsExpired     int64 // multipart uploads aborted for their age
 	GarbageStreams     int64 // streams of replaced or deleted versions whose shards were deleted
-	// BelowFullProtection counts streams that lost shards while they were
-	// written and are not rebuilt yet (cluster-wide, from the metadata).
+	// BelowFullProtection counts streams below full protection, cluster-
+	// wide, from the metadata: on sets below it (a degraded family's, a
+	// draining or removed drive's, an older geometry's) or with shards
+	// lost at the write and not rebuilt yet.
 	BelowFullProtection int
+	// StreamsMoved, StreamMovedBytes and StreamMovesFailed count what this
+	// node re-coded onto other sets as leader (redundancy.go);
+	// StreamsDraining counts the streams with a shard on a draining node
+	// or drive, StreamsOutsideFamily those a spread would move
+	// (cluster-wide).
+	StreamsMoved, StreamMovedBytes, StreamMovesFailed int64
+	StreamsDraining, StreamsOutsideFamily             int64
 	// MetadataWritable is false while the metadata drive is below its
 	// reserve or cannot be written: the node answers 503 meanwhile.
 	MetadataWritable bool
@@ -67,7 +76,7 @@ func (n *Node) Metrics() Metrics {
 		GarbageStreams:     n.gc.Collected(),
 		MetadataWritable:   n.metaHealthy() == nil,
 	}
-	m.BelowFullProtection = n.belowFullProtection()
+	n.redundancyMetrics(&m)
 	if t := c.scrubLastPass.Load(); t != 0 {
 		m.ScrubLastPass = time.Unix(t, 0)
 	}

@@ -195,14 +195,21 @@ func (n *Node) CompleteMultipartUpload(ctx context.Context, c Caller, bucket, ke
 		return ObjectInfo{}, err
 	}
 	u, dk, err := n.upload(ctx, op, c, bucket, key, uploadID)
+	if objapi.IsKind(err, objapi.KindNoSuchUpload) {
+		return n.completedAgain(c, bucket, key, uploadID, parts)
+	}
 	if err != nil {
 		return ObjectInfo{}, err
 	}
 	var stored map[int]meta.Part
 	var tk *crypt.TenantKey
+	var level meta.Level
 	err = n.store.FSM.View(func(r *meta.Reader) error {
 		var err error
 		if stored, err = r.Parts(uploadID); err != nil {
+			return err
+		}
+		if level, err = r.MembersLevel(); err != nil {
 			return err
 		}
 		// The object's data key is wrapped by the current version, which
@@ -258,6 +265,11 @@ func (n *Node) CompleteMultipartUpload(ctx context.Context, c Caller, bucket, ke
 		Modified: n.now().UnixNano(), SealedMeta: sealed, WrappedKey: wrapped, KeyVersion: tk.Version(),
 		Parts: chosen, Multipart: true,
 	}
+	if level >= 2 {
+		// Recorded so that a retry of this completion is answered with
+		// the version (completedAgain); a member of level 1 would drop it.
+		obj.UploadID = uploadID
+	}
 	if u.ChecksumAlgorithm != "" {
 		value, err := objectChecksum(u, chosen)
 		if err != nil {
@@ -280,6 +292,67 @@ func (n *Node) CompleteMultipartUpload(ctx context.Context, c Caller, bucket, ke
 		return ObjectInfo{}, err
 	}
 	return n.info(bucket, key, &obj, sm, c.Tenant), nil
+}
+
+// completedVersion returns bucket/key's current version if it was
+// completed from upload uploadID (it records the upload: Object.UploadID).
+// The caller has checked that the bucket is the caller's.
+func completedVersion(r *meta.Reader, bucket, key, uploadID string) (*meta.Object, bool, error) {
+	if uploadID == "" {
+		return nil, false, nil
+	}
+	o, ok, err := r.Object(bucket, key)
+	if err != nil || !ok || o.UploadID != uploadID {
+		return nil, false, err
+	}
+	return o, true, nil
+}
+
+// completedAgain answers a CompleteMultipartUpload whose upload is no
+// longer in progress. S3 answers a completion retried after it succeeded
+// (an SDK whose answer timed out) with the object it made, its ETag and
+// checksums, not NoSuchUpload, conditions and all (the reference does not
+// say so; runs against S3 show it:
+// https://github.com/minio/minio/issues/13318,
+// https://github.com/adobe/S3Mock/issues/2586). So does kcs, while the
+// upload's version is still the key's current one and the request lists
+// the parts it was completed from. Anything else is NoSuchUpload.
+func (n *Node) completedAgain(c Caller, bucket, key, uploadID string, parts []CompletePart) (ObjectInfo, error) {
+	const op = "CompleteMultipartUpload"
+	noSuch := &objapi.Error{Op: op, Kind: objapi.KindNoSuchUpload, Bucket: bucket, Key: key}
+	var info ObjectInfo
+	// n.upload confirmed the miss with a linearizable read; the
+	// version is read after it.
+	err := n.store.FSM.View(func(r *meta.Reader) error {
+		if _, err := bucketFor(r, op, c, bucket); err != nil {
+			return err
+		}
+		o, done, err := completedVersion(r, bucket, key, uploadID)
+		if err != nil {
+			return err
+		}
+		if !done || len(o.Parts) != len(parts) {
+			return noSuch
+		}
+		for i, cp := range parts {
+			p := &o.Parts[i]
+			if cp.Number != p.Number || objapi.UnquoteETag(cp.ETag) != p.ETag {
+				return noSuch
+			}
+			for _, want := range cp.Checksums {
+				if findChecksum(p.Checksums, want.Algorithm) != want.Value {
+					return noSuch
+				}
+			}
+		}
+		o, _, sm, err := n.openObject(r, op, c, bucket, key)
+		if err != nil {
+			return err
+		}
+		info = n.info(bucket, key, o, sm, c.Tenant)
+		return nil
+	})
+	return info, err
 }
 
 // AbortMultipartUpload drops an upload; its parts' shards are collected.

@@ -127,6 +127,14 @@ type Config struct {
 	// writes lost (when a drive was full or a node down at the first try).
 	// 0 means 30 seconds.
 	RestoreEvery time.Duration
+	// ReprotectEvery is how often the leader looks for streams to re-code
+	// onto the full family (below full protection, on a draining drive,
+	// or, during a spread, outside it; redundancy.go); it also looks when
+	// the topology changes. 0 means 10 seconds; negative turns it off.
+	// ReprotectRate caps the ciphertext bytes per second it moves (0: 64
+	// MiB/s; negative: no cap).
+	ReprotectEvery time.Duration
+	ReprotectRate  int64
 	// Traffic is this node's traffic meter (its S3 server counts into it):
 	// the node answers its peers' and the admin API's questions about
 	// tenants' traffic from it (traffic.go). The caller opens and closes
@@ -171,6 +179,10 @@ type Node struct {
 	counters       counters
 	started        time.Time
 	ready          readiness // the last readiness check (health.go)
+
+	// redundancy keeps full redundancy: re-protection, drains, spreads,
+	// voters (redundancy.go).
+	redundancy *redundancy
 
 	// ctx is the node's root context, cancelled by Close: background work
 	// and calls made on behalf of no client derive from it.
@@ -249,6 +261,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n := &Node{
 		keys: keys, cfg: cfg, log: cfg.Logger.With("node", cfg.ID), sec: sec,
 		drives: map[string]*shardstore.Drive{}, started: time.Now(), stop: make(chan struct{}),
+		redundancy: newRedundancy(),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	// The drives are checked before anything is created, and opened
@@ -333,6 +346,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.every(real, time.Hour, n.repairs.wake, nil, n.repairs.work)
 	n.every(real, time.Hour, n.store.FSM.ShredRequests(), n.shredRequested, n.shredNow)
 	n.onLeader(n.cfg.RestoreEvery, n.store.FSM.Degraded(), nil, n.restoreLost)
+	n.startRedundancy()
 	n.onLeader(30*time.Second, n.purgeNow, nil, n.purgeAll)
 	n.onLeader(30*time.Second, n.rewrapNow, n.store.FSM.Rotations(), n.rewrapAll)
 	n.every(n.cfg.Clock, n.cfg.OrphanScanEvery, nil, nil, n.scanOrphansLogged)

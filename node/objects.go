@@ -258,6 +258,11 @@ func (n *Node) info(bucket, key string, o *meta.Object, sm sealedMeta, tenant st
 	return info
 }
 
+// partInfo describes one part of an object uploaded in parts.
+func partInfo(p *meta.Part) PartInfo {
+	return PartInfo{Number: p.Number, ETag: p.ETag, Size: p.Size, Modified: time.Unix(0, p.Modified).UTC(), Checksums: fromChecksums(p.Checksums)}
+}
+
 // openObject reads an object's record, unwraps its data key and opens its
 // sealed metadata, within one read transaction.
 func (n *Node) openObject(r *meta.Reader, op string, c Caller, bucket, key string) (*meta.Object, *crypt.DataKey, sealedMeta, error) {
@@ -315,6 +320,12 @@ func (n *Node) GetObject(ctx context.Context, c Caller, bucket, key string, opts
 		return nil, err
 	}
 	obj := &Object{Info: n.info(bucket, key, o, sm, c.Tenant), Length: o.Size}
+	if opts.Parts && o.Multipart {
+		obj.Info.Parts = make([]PartInfo, len(o.Parts))
+		for i := range o.Parts {
+			obj.Info.Parts[i] = partInfo(&o.Parts[i])
+		}
+	}
 	switch {
 	case opts.PartNumber > 0:
 		if !o.Multipart {
@@ -329,6 +340,8 @@ func (n *Node) GetObject(ctx context.Context, c Caller, bucket, key string, opts
 				obj.Offset += o.Parts[i].Size
 			}
 			obj.Length = o.Parts[opts.PartNumber-1].Size
+			p := partInfo(&o.Parts[opts.PartNumber-1])
+			obj.Info.Part = &p
 		}
 		obj.Partial = true
 	case opts.Range != nil:

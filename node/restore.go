@@ -93,14 +93,3 @@ func (n *Node) restoreStream(ctx context.Context, d meta.DegradedStream) error {
 	n.log.Info("lost shards rebuilt; stream back at full protection", "data_id", fmt.Sprintf("%x", d.DataID), "part", part.Number, "shards", d.Lost)
 	return nil
 }
-
-// belowFullProtection counts the streams whose lost shards are not rebuilt
-// yet.
-func (n *Node) belowFullProtection() int {
-	count := 0
-	n.store.FSM.View(func(r *meta.Reader) error {
-		count = r.DegradedCount()
-		return nil
-	})
-	return count
-}

@@ -28,6 +28,9 @@ func (n *Node) Status(ctx context.Context) rpc.Status {
 	if err := n.metaHealthy(); err != nil {
 		st.Problem = err.Error()
 	}
+	if rd := n.redundancy; rd != nil {
+		st.StreamsMoved, st.StreamsMovedLastMinute = rd.moved.Load(), rd.lastMinute()
+	}
 	return st
 }
 

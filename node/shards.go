@@ -362,6 +362,23 @@ func (n *Node) readStream(ctx context.Context, w io.Writer, p *meta.Part, dk *cr
 	if err != nil {
 		return &objapi.Error{Op: "read", Kind: objapi.KindCorrupt, Err: err}
 	}
+	if sites != nil {
+		// Shards on nodes the records no longer list (removed after they
+		// were destroyed) are gone, not out of reach: a stream left with
+		// fewer than k elsewhere is lost, which no retry mends.
+		held := 0
+		for _, d := range p.Drives {
+			if owner := nodeOfDrive(d); owner == n.cfg.ID || sites[owner] != "" {
+				held++
+			}
+		}
+		if held < p.K {
+			n.log.Error("object data lost: too few of its shards are on members of the cluster (kcs admin meta loss-report lists every such object)",
+				"data_id", fmt.Sprintf("%x", p.DataID), "part", p.Number, "shards_on_members", held, "k", p.K)
+			return &objapi.Error{Op: "read", Kind: objapi.KindCorrupt,
+				Msg: fmt.Sprintf("the object's data is lost: %d of its %d shards were on nodes still in the cluster, %d are needed", held, len(p.Drives), p.K)}
+		}
+	}
 	srcs, prefer := n.sources(p, sites)
 	rep, err := datapath.Get(ctx, w, datapath.GetRequest{
 		ObjectID: p.DataID, DataKey: dk, StreamAD: streamAD, Header: h, PlainSize: p.Size,

@@ -29,6 +29,11 @@ type NodeStatus struct {
 	// Problem says why a reachable node cannot serve (a full metadata
 	// drive); empty when it serves.
 	Problem string `json:"problem,omitempty"`
+	// Draining is set while the node is being emptied (kcs admin node
+	// drain).
+	Draining bool `json:"draining,omitempty"`
+
+	moved, movedLastMinute int64 // streams the node re-coded, for Redundancy
 }
 
 // SiteStatus groups a site's members.
@@ -56,9 +61,12 @@ type ClusterStatus struct {
 	// counts keys an older one still wraps (a rotation in progress).
 	MasterKey        string `json:"master_key"`
 	MasterKeyPending int    `json:"master_key_pending"`
-	// BelowFullProtection counts streams that lost shards while they were
-	// written and are not rebuilt yet (the leader rebuilds them).
-	BelowFullProtection int `json:"below_full_protection"`
+	// BelowFullProtection counts streams below full protection: written
+	// while a site was down, on a draining or removed drive, of an older
+	// geometry, or with shards lost while they were written (the leader
+	// re-codes or rebuilds them). Redundancy says more.
+	BelowFullProtection int               `json:"below_full_protection"`
+	Redundancy          *RedundancyStatus `json:"redundancy,omitempty"`
 }
 
 // ClusterStatus asks every member for its status.
@@ -72,7 +80,7 @@ func (n *Node) ClusterStatus(ctx context.Context) (*ClusterStatus, error) {
 		cid     string
 		mkey    string
 		pending int
-		below   int
+		prot    *meta.Protection
 	)
 	err := n.store.FSM.View(func(r *meta.Reader) error {
 		var err error
@@ -85,7 +93,9 @@ func (n *Node) ClusterStatus(ctx context.Context) (*ClusterStatus, error) {
 		if pending, err = r.MasterPending(); err != nil {
 			return err
 		}
-		below = r.DegradedCount()
+		if prot, err = r.Protection(); err != nil {
+			return err
+		}
 		lay, err = r.Layout()
 		return err
 	})
@@ -101,11 +111,12 @@ func (n *Node) ClusterStatus(ctx context.Context) (*ClusterStatus, error) {
 	if leader != "" {
 		role[leader] = "leader"
 	}
-	out := &ClusterStatus{ClusterID: cid, Leader: leader, Epoch: lay.Epoch, GeneratedBy: n.cfg.ID, MasterKey: mkey, MasterKeyPending: pending, BelowFullProtection: below}
+	out := &ClusterStatus{ClusterID: cid, Leader: leader, Epoch: lay.Epoch, GeneratedBy: n.cfg.ID, MasterKey: mkey, MasterKeyPending: pending, BelowFullProtection: int(prot.Below)}
 	statuses := make([]NodeStatus, len(nodes))
 	var wg sync.WaitGroup
 	for i, rec := range nodes {
-		ns := NodeStatus{ID: rec.ID, Site: rec.Site, Role: role[rec.ID], RaftAddr: rec.RaftAddr, RPCAddr: rec.RPCAddr, S3Addrs: rec.S3Addrs}
+		ns := NodeStatus{ID: rec.ID, Site: rec.Site, Role: role[rec.ID], RaftAddr: rec.RaftAddr, RPCAddr: rec.RPCAddr, S3Addrs: rec.S3Addrs,
+			Draining: rec.Draining}
 		if ns.Role == "" {
 			ns.Role = "none"
 		}
@@ -128,9 +139,11 @@ func (n *Node) ClusterStatus(ctx context.Context) (*ClusterStatus, error) {
 			}
 			statuses[i].Reachable, statuses[i].Applied, statuses[i].Drives, statuses[i].Started = true, st.Applied, st.Drives, st.Started
 			statuses[i].Problem = st.Problem
+			statuses[i].moved, statuses[i].movedLastMinute = st.StreamsMoved, st.StreamsMovedLastMinute
 		}(i, rec)
 	}
 	wg.Wait()
+	out.Redundancy = redundancyStatus(prot, statuses)
 	bySite := map[string][]NodeStatus{}
 	for _, s := range statuses {
 		bySite[s.Site] = append(bySite[s.Site], s)

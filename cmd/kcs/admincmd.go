@@ -316,7 +316,8 @@ shards in the background.`,
 	}
 	mrotate.Flags().StringVar(&keyID, "key-id", "", "id of the new master key (mk-…)")
 	masterCmd.AddCommand(mrotate)
-	cmd.AddCommand(tenant, key, cluster, nodeCmd, masterCmd)
+	addRedundancyCommands(f, cluster, nodeCmd) // redundancycmd.go
+	cmd.AddCommand(tenant, key, cluster, nodeCmd, masterCmd, newMetaAdminCmd(f))
 	return cmd
 }
 
@@ -357,6 +358,7 @@ func printStatus(tw *tabwriter.Writer, st *node.ClusterStatus) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\n", label, strings.Join(fam.Sites, ", "), fam.Sets)
 	}
+	printRedundancy(tw, st)
 }
 
 func human(b uint64) string {

@@ -24,6 +24,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: false,
 	}
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return bindEnv(cmd) }
-	root.AddCommand(newServerCmd(), newDevCmd(), newAdminCmd(), newBenchCmd(), newVersionCmd())
+	root.AddCommand(newServerCmd(), newDevCmd(), newAdminCmd(), newMetaCmd(), newBenchCmd(), newVersionCmd())
 	return root
 }

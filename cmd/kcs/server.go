@@ -361,7 +361,7 @@ func newServerCmd() *cobra.Command {
 		oldMasterFile                     string
 		fastRaft                          bool
 		debugAddr                         string
-		scrubMiB                          int64
+		scrubMiB, reprotectMiB            int64
 		driveReserve, metaReserve         string
 		addressesFile                     string
 		bodyMemory                        string
@@ -408,6 +408,12 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 			o.node.ScrubRate = scrubMiB << 20
 			if scrubMiB <= 0 {
 				o.node.ScrubRate = -1 // no cap
+			}
+			if o.node.ReprotectEvery <= 0 {
+				o.node.ReprotectEvery = -1 // off
+			}
+			if o.node.ReprotectRate = reprotectMiB << 20; reprotectMiB <= 0 {
+				o.node.ReprotectRate = -1 // no cap
 			}
 			if o.node.DriveReserve, err = parseReserve("--drive-reserve", driveReserve); err != nil {
 				return err
@@ -517,6 +523,8 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 	f.DurationVar(&o.node.UploadExpiry, "upload-expiry", 7*24*time.Hour, "abort multipart uploads left unfinished this long, and collect their parts")
 	f.DurationVar(&o.node.ScrubEvery, "scrub-every", 7*24*time.Hour, "time between scrub passes, which read every local shard and have missing or corrupt ones rebuilt (0: no scrub)")
 	f.Int64Var(&scrubMiB, "scrub-rate", 64, "MiB/s a scrub pass may read (0: no cap)")
+	f.DurationVar(&o.node.ReprotectEvery, "reprotect-every", node.DefaultReprotectEvery, "how often the leader looks for streams to re-code onto the full erasure family: below full protection (written while a site was down, on a draining drive), or outside it during a spread; it also looks at once when the topology changes (0: never)")
+	f.Int64Var(&reprotectMiB, "reprotect-rate", node.DefaultReprotectRate>>20, "MiB/s of ciphertext the leader re-codes (re-protection, drains, spreads), leaving the disks and the network to clients (0: no cap)")
 	f.StringVar(&driveReserve, "drive-reserve", "1GiB", "free space a data drive keeps: below it, the drive takes no new shards (new writes go to sets with room)")
 	f.StringVar(&metaReserve, "meta-reserve", "256MiB", "free space the metadata drive keeps: below it, the node answers 503 and hands over Raft leadership until space returns")
 	f.DurationVar(&o.limits.IdleTimeout, "idle-timeout", s3api.DefaultIdleTimeout, "S3 and admin connections: how long request headers, one read of a body or one write of a response may take without a byte moving; a stalled body gets 400 RequestTimeout (0: none)")

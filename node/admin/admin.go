@@ -67,6 +67,16 @@ type Service interface {
 	TenantUsage(ctx context.Context, tenant string) (*node.TenantUsage, error)
 	SetQuota(ctx context.Context, tenant, bucket string, q node.QuotaReport) error
 	StartScrub()
+	// Full redundancy (redundancy.go).
+	DrainNode(ctx context.Context, id, drive string, cancel bool) (*node.DrainReport, error)
+	RemovalPlan(ctx context.Context, id string) (*node.RemovalReport, error)
+	RemoveNode(ctx context.Context, id string, force bool) (*node.RemovalReport, error)
+	PromoteNode(ctx context.Context, id string) error
+	Spread(ctx context.Context, stop bool) (*node.SpreadReport, error)
+	// MetaBackup takes a backup of the metadata, and LossReport lists the
+	// streams with fewer than k shards (backup.go).
+	MetaBackup(ctx context.Context) (*node.MetaBackup, error)
+	LossReport(ctx context.Context, lost func(node.LostStream) error, progress func(node.LossSummary)) (*node.LossSummary, error)
 	// RequestDone reports whether an operation committed under this
 	// request id (node.WithRequestID).
 	RequestDone(ctx context.Context, id [16]byte) (bool, error)
@@ -121,6 +131,9 @@ func NewHandler(svc Service, secret []byte, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("GET "+Prefix+"/tenants/{tenant}/traffic", h.tenantTraffic) // traffic.go
 	h.mux.HandleFunc("GET "+Prefix+"/cluster/status", h.status)
 	h.mux.HandleFunc("POST "+Prefix+"/node/scrub", h.scrub)
+	h.redundancyRoutes()
+	h.mux.HandleFunc("GET "+Prefix+"/meta/backup", h.metaBackup)      // backup.go
+	h.mux.HandleFunc("GET "+Prefix+"/meta/loss-report", h.lossReport) // backup.go
 	return h
 }
 
@@ -493,9 +506,37 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 			return err
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.Endpoint, "/")+Prefix+path, bytes.NewReader(body))
+	req, err := c.request(ctx, method, path, body)
 	if err != nil {
 		return err
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return errorOf(resp)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if out != nil && len(data) > 0 {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+// request makes a signed request of the admin API.
+func (c *Client) request(ctx context.Context, method, path string, body []byte) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.Endpoint, "/")+Prefix+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
 	}
 	date := time.Now().UTC().Format(time.RFC3339)
 	var id [16]byte
@@ -506,33 +547,20 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	req.Header.Set("X-Kcs-Request-Id", rid)
 	req.Header.Set("Authorization", authScheme+" "+sign(c.Secret, method, req.URL.Path, req.URL.RawQuery, date, rid, sum[:]))
 	req.Header.Set("Content-Type", "application/json")
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		var e errorBody
-		if json.Unmarshal(data, &e) != nil || e.Error == "" {
-			e.Error = strings.TrimSpace(string(data))
-			if e.Error == "" {
-				e.Error = resp.Status
-			}
+	return req, nil
+}
+
+// errorOf reads an error answer.
+func errorOf(resp *http.Response) error {
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var e errorBody
+	if json.Unmarshal(data, &e) != nil || e.Error == "" {
+		e.Error = strings.TrimSpace(string(data))
+		if e.Error == "" {
+			e.Error = resp.Status
 		}
-		return &Error{Status: resp.StatusCode, Kind: e.Kind, Msg: e.Error}
 	}
-	if out != nil && len(data) > 0 {
-		return json.Unmarshal(data, out)
-	}
-	return nil
+	return &Error{Status: resp.StatusCode, Kind: e.Kind, Msg: e.Error}
 }
 
 // CreateTenant creates a tenant and returns its first access key.

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
 // fillTenant gives a tenant n buckets with rules of corsBytes each, in
@@ -119,5 +121,72 @@ func BenchmarkListBucketsBesideABigTenant(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A bucket whose only content is uploads in progress: DeleteBucket
+// without AbortUploads refuses (as every binary of level 1 does), with it
+// the bucket goes and so do its uploads — their parts come back as
+// garbage and leave the stream index, its usage leaves the tenant's — and
+// a bound on the parts it may abort refuses beyond it. Objects refuse the
+// deletion either way.
+func TestDeleteBucketAbortsUploads(t *testing.T) {
+	h := newFSMHarness(t)
+	h.apply(NewCommand(&CreateTenant{Tenant: Tenant{ID: "t", KeyVersion: 1}}))
+	h.apply(NewCommand(&CreateBucket{Name: "b", Tenant: "t"}))
+	for i, up := range []string{"u1", "u2"} {
+		h.apply(NewCommand(&CreateUpload{ID: up, Tenant: "t", Bucket: "b", Key: fmt.Sprint("k", i), KeyVersion: 1}))
+		for n := 1; n <= 2; n++ {
+			if r := h.apply(NewCommand(&PutPart{UploadID: up, Tenant: "t", Part: codedPart(n, 100, byte(10*i+n))})); r.Err != nil {
+				t.Fatal(r.Err)
+			}
+		}
+	}
+	if c := NewCommand(&DeleteBucket{Name: "b", Tenant: "t", AbortUploads: true}); c.Level() != 2 {
+		t.Fatalf("a deletion that aborts uploads is of level %d, want 2", c.Level())
+	}
+	if c := NewCommand(&DeleteBucket{Name: "b", Tenant: "t"}); c.Level() != 1 {
+		t.Fatalf("a plain deletion is of level %d, want 1", c.Level())
+	}
+	if r := h.apply(NewCommand(&DeleteBucket{Name: "b", Tenant: "t"})); r.Err == nil || r.Err.Kind != objapi.KindBucketNotEmpty {
+		t.Fatalf("delete without aborting: %v", r.Err)
+	}
+	if r := h.apply(NewCommand(&DeleteBucket{Name: "b", Tenant: "t", AbortUploads: true, MaxAbortParts: 3})); r.Err == nil || r.Err.Kind != objapi.KindBucketNotEmpty {
+		t.Fatalf("delete beyond its bound of parts: %v", r.Err)
+	}
+	r := h.apply(NewCommand(&DeleteBucket{Name: "b", Tenant: "t", AbortUploads: true, MaxAbortParts: 4}))
+	if r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if len(r.Garbage) != 4 {
+		t.Fatalf("garbage %d parts, want the uploads' 4", len(r.Garbage))
+	}
+	h.f.View(func(rd *Reader) error {
+		for _, p := range r.Garbage {
+			if rd.Referenced(p.DataID) {
+				t.Errorf("aborted part %x is still indexed", p.DataID)
+			}
+		}
+		for _, up := range []string{"u1", "u2"} {
+			if _, ok, _ := rd.Upload(up); ok {
+				t.Errorf("upload %s outlived its bucket", up)
+			}
+			if parts, _ := rd.Parts(up); len(parts) > 0 {
+				t.Errorf("upload %s's parts outlived its bucket", up)
+			}
+		}
+		if _, ok, _ := rd.Bucket("b"); ok {
+			t.Error("the bucket stays")
+		}
+		if u, _ := rd.Usage("t", ""); u != (Usage{}) {
+			t.Errorf("the tenant's usage is %+v, want zero", u)
+		}
+		return nil
+	})
+	// Objects refuse it, uploads or not.
+	h.apply(NewCommand(&CreateBucket{Name: "c", Tenant: "t"}))
+	h.apply(NewCommand(&PutObject{Bucket: "c", Key: "o", Tenant: "t", Object: Object{KeyVersion: 1, VersionID: "v", Parts: []Part{codedPart(0, 10, 99)}}}))
+	if r := h.apply(NewCommand(&DeleteBucket{Name: "c", Tenant: "t", AbortUploads: true})); r.Err == nil || r.Err.Kind != objapi.KindBucketNotEmpty {
+		t.Fatalf("delete of a bucket with an object: %v", r.Err)
 	}
 }

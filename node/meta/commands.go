@@ -76,6 +76,11 @@ const (
 	OpRewrapMaster    Op = 24
 	OpShardsRestored  Op = 25
 	OpSetQuota        Op = 26
+	OpMoveStream      Op = 27
+	OpSetDraining     Op = 28
+	OpRemoveNode      Op = 29
+	OpPromoteNode     Op = 30
+	OpSpread          Op = 31
 )
 
 // Payload is what a command does: one type per kind of command, each
@@ -97,7 +102,9 @@ const (
 //
 // Optional interfaces a payload may implement: streamStorer (it makes
 // streams referenced), keyRotation (the leader has keys to rewrap after
-// it) and leveled (it needs a higher command level than its kind's).
+// it), topologyChange (the leader looks again at where streams live and
+// who votes) and leveled (it needs a higher command level than its
+// kind's).
 type Payload interface {
 	apply(tx *bolt.Tx) (*Result, error)
 }
@@ -163,6 +170,11 @@ var kinds = map[Op]kind{
 	OpRewrapMaster:    kindOf[RewrapMaster](1),
 	OpShardsRestored:  kindOf[ShardsRestored](1),
 	OpSetQuota:        kindOf[SetQuota](2),
+	OpMoveStream:      kindOf[MoveStream](2),
+	OpSetDraining:     kindOf[SetDraining](2),
+	OpRemoveNode:      kindOf[RemoveNode](2),
+	OpPromoteNode:     kindOf[PromoteNode](2),
+	OpSpread:          kindOf[Spread](2),
 }
 
 func kindOf[T any, P interface {

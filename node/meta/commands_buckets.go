@@ -160,10 +160,26 @@ func putBucketConfig(tx *bolt.Tx, bucket, kind string, v any) error {
 	return put(tx.Bucket(bBucketCfg), bucketConfigKey(bucket, kind), v)
 }
 
-// DeleteBucket removes an empty bucket.
+// DeleteBucket removes an empty bucket. With AbortUploads (command level
+// 2) it aborts the bucket's multipart uploads in progress with it, as S3
+// does, returning their parts as garbage; without, uploads in progress
+// refuse the deletion as objects do, which is what a binary of level 1
+// does with any DeleteBucket. MaxAbortParts bounds the parts one
+// deletion aborts (0: no bound), as one AbortUpload is bounded by an
+// upload's 10 000: beyond it the deletion is refused, and the proposer
+// aborts the uploads one by one first.
 type DeleteBucket struct {
-	Name   string `cbor:"1,keyasint"`
-	Tenant string `cbor:"2,keyasint"`
+	Name          string `cbor:"1,keyasint"`
+	Tenant        string `cbor:"2,keyasint"`
+	AbortUploads  bool   `cbor:"3,keyasint,omitempty"`
+	MaxAbortParts int64  `cbor:"4,keyasint,omitempty"`
+}
+
+func (d *DeleteBucket) level() Level {
+	if d.AbortUploads {
+		return 2
+	}
+	return 1
 }
 
 func (d *DeleteBucket) apply(tx *bolt.Tx) (*Result, error) {
@@ -176,16 +192,53 @@ func (d *DeleteBucket) apply(tx *bolt.Tx) (*Result, error) {
 			return fail(objapi.KindBucketNotEmpty, "")
 		}
 	}
-	if ub := tx.Bucket(bBucketUploads).Bucket(name); ub != nil {
-		if k, _ := ub.Cursor().First(); k != nil {
-			return fail(objapi.KindBucketNotEmpty, "multipart uploads in progress")
-		}
-	}
-	// An empty bucket's row is zero; whatever it holds leaves the
-	// tenant's with it.
+	// An empty bucket's row is zero but for its uploads; whatever it
+	// holds leaves the tenant's with it.
 	left, err := readUsage(tx, d.Tenant, d.Name)
 	if err != nil {
 		return nil, err
+	}
+	res := &Result{}
+	var uploads []Upload
+	if ub := tx.Bucket(bBucketUploads).Bucket(name); ub != nil {
+		if k, _ := ub.Cursor().First(); k != nil {
+			if !d.AbortUploads {
+				return fail(objapi.KindBucketNotEmpty, "multipart uploads in progress")
+			}
+			if d.MaxAbortParts > 0 && left.UploadParts > d.MaxAbortParts {
+				return fail(objapi.KindBucketNotEmpty, "its multipart uploads in progress hold %d parts, more than one deletion aborts (%d)",
+					left.UploadParts, d.MaxAbortParts)
+			}
+		}
+		// Everything is read before the first write.
+		c := ub.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			i := bytes.LastIndexByte(k, 0)
+			if i < 0 {
+				return nil, fmt.Errorf("meta: bucketuploads key %q of bucket %q has no upload id", k, d.Name)
+			}
+			var u Upload
+			ok, err := get(tx.Bucket(bUploads), k[i+1:], &u)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				return nil, fmt.Errorf("meta: bucketuploads of bucket %q lists upload %q, which does not exist", d.Name, k[i+1:])
+			}
+			parts, err := uploadParts(tx, u.ID)
+			if err != nil {
+				return nil, err
+			}
+			for _, n := range slices.Sorted(maps.Keys(parts)) {
+				res.Garbage = append(res.Garbage, parts[n])
+			}
+			uploads = append(uploads, u)
+		}
+	}
+	for i := range uploads {
+		if err := dropUpload(tx, &uploads[i]); err != nil {
+			return nil, err
+		}
 	}
 	for _, parent := range [][]byte{bObjects, bBucketUploads} {
 		if tx.Bucket(parent).Bucket(name) != nil {
@@ -200,7 +253,7 @@ func (d *DeleteBucket) apply(tx *bolt.Tx) (*Result, error) {
 	if err := dropRow(tx, usageKey(d.Tenant, d.Name)); err != nil {
 		return nil, err
 	}
-	return &Result{}, dropBucket(tx, d.Name)
+	return res, dropBucket(tx, d.Name)
 }
 
 // PutBucketCORS sets (or, with no rules, removes) a bucket's CORS rules.

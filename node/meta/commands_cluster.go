@@ -39,6 +39,14 @@ type RegisterNode Node
 
 func (n *RegisterNode) apply(tx *bolt.Tx) (*Result, error) {
 	rec := (*Node)(n)
+	if tx.Bucket(bRemoved).Get([]byte(rec.ID)) != nil {
+		return fail(objapi.KindConflict, "node %s was removed from the cluster: a node that comes back needs a new id and empty drives", rec.ID)
+	}
+	// Drains and promotions are the cluster's, not what the node reports
+	// of itself: a restarted member keeps them (redundancy.go).
+	if err := keepOperatorState(tx, rec); err != nil {
+		return nil, err
+	}
 	// The members as they will be, in id (key) order: the layout is
 	// planned from them before anything is written.
 	members, err := records(tx.Bucket(bNodes), func(m *Node) bool { return m.ID != rec.ID })
@@ -68,13 +76,7 @@ type layoutPlan struct {
 // that already exist with the same geometry and drives keep their ids, so
 // objects that name them are unaffected.
 func planLayout(tx *bolt.Tx, members []Node) (*layoutPlan, error) {
-	var drives []placement.Drive
-	for _, n := range members {
-		for _, d := range n.Drives {
-			drives = append(drives, placement.Drive{ID: d.ID, Node: n.ID, Site: n.Site})
-		}
-	}
-	fams, err := placement.Plan(drives)
+	fams, err := placement.Plan(activeDrives(members))
 	if err != nil {
 		return &layoutPlan{}, nil // no drives yet: no layout
 	}

@@ -211,8 +211,15 @@ func (c *CompleteUpload) apply(tx *bolt.Tx) (*Result, error) {
 		return nil, err
 	}
 	used := map[int]bool{}
-	for _, p := range c.Object.Parts {
+	for i, p := range c.Object.Parts {
 		s, ok := stored[p.Number]
+		if ok && len(s.MovedFrom) > 0 && bytes.Equal(s.MovedFrom, p.DataID) {
+			// The leader re-coded the part onto another set after the
+			// proposer read it (MoveStream): the object takes it where it
+			// is now, and the dataids index follows (storedStreams).
+			p = withLocation(p, &s)
+			c.Object.Parts[i] = p
+		}
 		if !ok || !bytes.Equal(s.DataID, p.DataID) {
 			return fail(objapi.KindInvalidPart, "part %d changed or is gone", p.Number)
 		}
@@ -234,6 +241,16 @@ func (c *CompleteUpload) apply(tx *bolt.Tx) (*Result, error) {
 		return res, err
 	}
 	return res, dropUpload(tx, u)
+}
+
+// level: recording the upload in the object (Object.UploadID) changes
+// what the command writes; a binary of level 1 would store the version
+// without it.
+func (c *CompleteUpload) level() Level {
+	if c.Object.UploadID != "" {
+		return 2
+	}
+	return 1
 }
 
 func (c *CompleteUpload) streamHome(tx *bolt.Tx) (*DataRef, error) {

@@ -37,7 +37,8 @@ type streamStorer interface {
 //
 // The degraded index follows the same streams: a stream stored with lost
 // shards enters it, and leaves it when they are rebuilt or the stream
-// becomes garbage.
+// becomes garbage. So does the set index (setstreams, setstats;
+// redundancy.go), which tells which streams each erasure set holds.
 func indexStreams(tx *bolt.Tx, st streamStorer, home *DataRef, r *Result) error {
 	idx := tx.Bucket(bDataIDs)
 	deg := tx.Bucket(bDegraded)
@@ -46,6 +47,9 @@ func indexStreams(tx *bolt.Tx, st streamStorer, home *DataRef, r *Result) error 
 			return err
 		}
 		if err := deg.Delete(p.DataID); err != nil {
+			return err
+		}
+		if err := unindexSet(tx, &p); err != nil {
 			return err
 		}
 	}
@@ -74,6 +78,9 @@ func indexStreams(tx *bolt.Tx, st streamStorer, home *DataRef, r *Result) error 
 			return err
 		}
 		if err := idx.Put(p.DataID, v); err != nil {
+			return err
+		}
+		if err := indexSet(tx, &p); err != nil {
 			return err
 		}
 	}

@@ -47,6 +47,11 @@ import (
 //	usage    tenant ‖ 0x00 → Usage: what the tenant stores;
 //	         tenant ‖ 0x00 ‖ bucket name → Usage: what the bucket stores
 //	quotas   the same keys → Quota, where one is set
+//	setstreams  set id (u32) ‖ data id → "": the coded streams of each
+//	         erasure set (redundancy.go)
+//	setstats set id (u32) → SetStats: how many streams a set holds, and
+//	         their physical bytes
+//	removed  node id → u64 unix ns: members removed from the cluster
 //
 // sys also holds "clock" → u64: the latest proposer clock (unix ns) seen
 // in a command, the FSM's deterministic notion of time.
@@ -64,8 +69,13 @@ import (
 // them when it is opened, as schema 2 was; a binary of schema 2 refuses a
 // database of schema 3.
 //
+// Schema 4 added setstreams, setstats and removed (redundancy.go). The
+// set index derives from the dataids index and the part records, and is
+// computed when a database of an older schema is opened; removed starts
+// empty.
+//
 // Integers are big-endian; records are CBOR (see records.go).
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 var (
 	bSys           = []byte("sys")
@@ -87,6 +97,9 @@ var (
 	bDegraded      = []byte("degraded")
 	bUsage         = []byte("usage")
 	bQuotas        = []byte("quotas")
+	bSetStreams    = []byte("setstreams")
+	bSetStats      = []byte("setstats")
+	bRemoved       = []byte("removed")
 
 	kSchema  = []byte("schema")
 	kApplied = []byte("applied")
@@ -104,7 +117,7 @@ var (
 
 // allBuckets are the top-level buckets of the current schema.
 var allBuckets = [][]byte{bSys, bTenants, bAccessKeys, bBuckets, bTenantBuckets, bBucketCfg, bObjects, bUploads, bParts,
-	bUploadUsage, bBucketUploads, bNodes, bSets, bDataIDs, bCmds, bCmdLog, bDegraded, bUsage, bQuotas}
+	bUploadUsage, bBucketUploads, bNodes, bSets, bDataIDs, bCmds, bCmdLog, bDegraded, bUsage, bQuotas, bSetStreams, bSetStats, bRemoved}
 
 // snapshotMagic starts every snapshot: "KCSM" and a format version byte.
 var snapshotMagic = []byte{'K', 'C', 'S', 'M', 1}
@@ -128,6 +141,7 @@ type FSM struct {
 	shred    chan struct{} // signalled when a tenant deletion or key retirement was applied
 	rotated  chan struct{} // signalled when a tenant key rotation was applied
 	degraded chan struct{} // signalled when a stream with lost shards was committed
+	topology chan struct{} // signalled when members, drains, voters or a spread changed (redundancy.go)
 	closing  chan struct{} // closed by Close: a halted apply loop gives up
 	stalled  atomic.Pointer[error]
 }
@@ -138,7 +152,7 @@ func OpenFSM(path string, log *slog.Logger) (*FSM, error) {
 		log = slog.Default()
 	}
 	f := &FSM{path: path, log: log, notify: make(chan struct{}), shred: make(chan struct{}, 1), rotated: make(chan struct{}, 1),
-		degraded: make(chan struct{}, 1), closing: make(chan struct{})}
+		degraded: make(chan struct{}, 1), topology: make(chan struct{}, 1), closing: make(chan struct{})}
 	if err := f.open(); err != nil {
 		return nil, err
 	}
@@ -336,7 +350,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 }
 
 // applySignals are what a batch asks the node to do once it is committed.
-type applySignals struct{ shred, rotated, degraded bool }
+type applySignals struct{ shred, rotated, degraded, topology bool }
 
 func (f *FSM) applyOnce(logs []*raft.Log, failed map[int]error) ([]any, uint64, applySignals, error) {
 	out := make([]any, len(logs))
@@ -376,6 +390,9 @@ func (f *FSM) applyOnce(logs []*raft.Log, failed map[int]error) ([]any, uint64, 
 			if res.Err == nil && !res.Duplicate && storesLostShards(cmd.Payload) {
 				sig.degraded = true
 			}
+			if _, ok := cmd.Payload.(topologyChange); ok && res.Err == nil {
+				sig.topology = true
+			}
 		}
 		if err := forgetOutcomes(tx, last); err != nil {
 			return err
@@ -390,7 +407,7 @@ func (f *FSM) signal(sig applySignals) {
 	for _, c := range []struct {
 		ch  chan struct{}
 		set bool
-	}{{f.shred, sig.shred}, {f.rotated, sig.rotated}, {f.degraded, sig.degraded}} {
+	}{{f.shred, sig.shred}, {f.rotated, sig.rotated}, {f.degraded, sig.degraded}, {f.topology, sig.topology}} {
 		if c.set {
 			select {
 			case c.ch <- struct{}{}:

@@ -64,6 +64,14 @@ func goldenObject() Object {
 		ChecksumType: "COMPOSITE"}
 }
 
+// goldenObjectWithUploadID is a version completed from goldenUpload by a
+// proposer of command level 2.
+func goldenObjectWithUploadID() Object {
+	o := goldenObject()
+	o.UploadID = goldenUpload().ID
+	return o
+}
+
 func goldenUpload() Upload {
 	return Upload{ID: "0193f5e2-upload-01", Tenant: "gemeinde-oberhof", Bucket: "akten", Key: "2026/haushalt.pdf", Initiated: goldenTime,
 		WrappedKey: goldenBytes(0x78, 84), KeyVersion: 2, SealedMeta: goldenBytes(0x5F, 40), ChecksumAlgorithm: "CRC32C",
@@ -172,6 +180,18 @@ func goldenCommands() []goldenCommand {
 			VersionID: "0193f5e2-v2", SealedMeta: goldenBytes(0x5D, 48), Limits: goldenLimits()})},
 		{"op26-set-quota", NewCommand(&SetQuota{Tenant: "gemeinde-oberhof", Bucket: "akten", Quota: goldenQuota()})},
 		{"op03-create-tenant-with-quota", NewCommand(&CreateTenant{Tenant: ten, FirstKey: &ak, Quota: &Quota{Bytes: 1 << 40, Objects: 1e6, Buckets: 100, Uploads: 1000, Parts: 10000, Inline: 64 << 20}})},
+		// Level 2: a deletion that aborts the bucket's uploads, and a
+		// completion that records its upload in the object.
+		{"op07-delete-bucket-abort-uploads", NewCommand(&DeleteBucket{Name: "akten", Tenant: "gemeinde-oberhof", AbortUploads: true, MaxAbortParts: 10000})},
+		{"op12-complete-upload-with-upload-id", NewCommand(&CompleteUpload{UploadID: up.ID, Tenant: up.Tenant, Object: goldenObjectWithUploadID(), IfNoneMatch: true, IfMatch: `"def"`})},
+		// Level 2: re-protection, drains, removals, promotions, spreads
+		// (commands_redundancy.go).
+		{"op27-move-stream", NewCommand(goldenMoveStream())},
+		{"op27-move-stream-upload-part", NewCommand(goldenMoveUploadPart())},
+		{"op28-set-draining", NewCommand(&SetDraining{Node: "n1", Drive: "n1/1", Draining: true})},
+		{"op29-remove-node", NewCommand(&RemoveNode{Node: "n1", Force: true, Removed: goldenTime})},
+		{"op30-promote-node", NewCommand(&PromoteNode{Node: "n4"})},
+		{"op31-spread", NewCommand(&Spread{Stop: true})},
 		// A command of level 2 (this test binary's, levels_test.go): a
 		// format 3 entry, with its level and release.
 		{"op250-test-level-2", NewCommand(&testLevel2{Note: "level two"})},
@@ -223,6 +243,7 @@ func goldenRecords() []goldenRecord {
 		{"access-key", &ak},
 		{"bucket", &b},
 		{"object", &obj},
+		{"object-with-upload-id", func() *Object { o := goldenObjectWithUploadID(); return &o }()},
 		{"part", &part},
 		{"part-inline", &inline},
 		{"upload", &up},
@@ -238,6 +259,9 @@ func goldenRecords() []goldenRecord {
 		{"usage", &Usage{Objects: 12, Bytes: 5 << 30, Physical: 8 << 30, Inline: 4096, Uploads: 2, UploadParts: 7, UploadBytes: 35 << 20,
 			UploadPhysical: 53 << 20, UploadInline: 100, Buckets: 3}},
 		{"quota", func() *Quota { q := goldenQuota(); q.Buckets = 100; return &q }()},
+		{"node-draining-voter", goldenNodeDrainingVoter()},
+		{"part-moved", goldenMovedPart()},
+		{"set-stats", &SetStats{Streams: 1 << 20, Physical: 5 << 40}},
 		{"wire-result", &wireResult{Kind: 7, Msg: "the object exists", Failed: true, Garbage: []Part{part}, Replaced: &obj, Duplicate: true}},
 	}
 }

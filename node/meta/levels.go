@@ -17,7 +17,7 @@ import (
 // misapply it.
 //
 // So every kind of command has a command level: the ops 1–25 are level 1,
-// op 26 (SetQuota) level 2,
+// ops 26–31 (SetQuota and full redundancy's) level 2,
 // and a release that adds commands raises CommandLevel by one, registers
 // them with the new level and names itself in levelReleases. A payload
 // whose new fields change what an existing command does declares the
@@ -40,6 +40,12 @@ import (
 // of level 2 ever applies a command that sets a quota, and a binary of
 // level 1 refuses a database of schema 3 (it cannot install such a
 // snapshot), so no member that would ignore a quota ever holds one.
+// Level 2 also has DeleteBucket with AbortUploads (the bucket's uploads
+// in progress are aborted with it, where level 1 refuses the deletion)
+// and CompleteUpload recording its upload in the object (Object.UploadID,
+// which answers a retried completion), and the commands of full
+// redundancy — MoveStream, SetDraining, RemoveNode, PromoteNode, Spread
+// (commands_redundancy.go) — with the record fields only they set.
 
 // Level is a command level: a binary of level L knows every command of
 // level L and below.

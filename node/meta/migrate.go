@@ -40,6 +40,11 @@ func migrate(tx *bolt.Tx, from uint32) (*migration, error) {
 		if err := migrate2to3(tx, m); err != nil {
 			return nil, err
 		}
+		fallthrough
+	case 3:
+		if err := migrate3to4(tx, m); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("no migration from schema %d", from)
 	}

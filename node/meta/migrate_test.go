@@ -112,13 +112,13 @@ func dumpString(t *testing.T, f *FSM) string {
 	return b.String()
 }
 
-// A database of schema 1 or 2 — the state a binary of that schema left
+// A database of schema 1, 2 or 3 — the state a binary of that schema left
 // after TestGoldenState's script — is migrated when it is opened, to exactly
 // the bytes this binary leaves after the same script: a member upgraded in
 // place and a member that applied every entry with the new binary hold the
 // same state, and go on applying the same entries alike.
 func TestMigratedStateEqualsApplied(t *testing.T) {
-	for _, fixture := range []string{"state-schema1.txt", "state-schema2.txt"} {
+	for _, fixture := range []string{"state-schema1.txt", "state-schema2.txt", "state-schema3.txt"} {
 		t.Run(fixture, func(t *testing.T) { testMigratedStateEqualsApplied(t, fixture) })
 	}
 }
@@ -158,10 +158,10 @@ func testMigratedStateEqualsApplied(t *testing.T, fixture string) {
 	f.Close()
 }
 
-// A snapshot from a leader that still runs a binary of schema 1 or 2 (a rolling
+// A snapshot from a leader that still runs a binary of schema 1, 2 or 3 (a rolling
 // upgrade) is migrated as it is installed.
 func TestRestoreMigratesAnOlderSnapshot(t *testing.T) {
-	for _, fixture := range []string{"state-schema1.txt", "state-schema2.txt"} {
+	for _, fixture := range []string{"state-schema1.txt", "state-schema2.txt", "state-schema3.txt"} {
 		t.Run(fixture, func(t *testing.T) { testRestoreMigratesAnOlderSnapshot(t, fixture) })
 	}
 }
@@ -206,9 +206,9 @@ func TestNewerSchemaRefused(t *testing.T) {
 	damage(t, f, func(tx *bolt.Tx) error { return tx.Bucket(bSys).Put(kSchema, u32(SchemaVersion+1)) })
 	f.Close()
 	_, err = OpenFSM(path, quiet)
-	if err == nil || !strings.Contains(err.Error(), "database schema 4, this binary reads schemas 1 to 3") ||
+	if err == nil || !strings.Contains(err.Error(), "database schema 5, this binary reads schemas 1 to 4") ||
 		!strings.Contains(err.Error(), "newer kcs binary") {
-		t.Fatalf("opening a schema 4 database: %v", err)
+		t.Fatalf("opening a schema 5 database: %v", err)
 	}
 }
 

@@ -55,6 +55,13 @@ type Node struct {
 	// levels.go). Zero in records of binaries before levels (level 1).
 	CommandLevel Level  `cbor:"9,keyasint,omitempty"`
 	Version      string `cbor:"10,keyasint,omitempty"`
+	// Draining marks a node an operator is emptying before its removal
+	// (SetDraining, level 2): none of its drives takes new shards, and the
+	// leader moves every stream off them. Voter marks a node an operator
+	// promoted (PromoteNode): the leader keeps it a Raft voter. Both are
+	// the cluster's decisions, not the node's: a RegisterNode keeps them.
+	Draining bool `cbor:"11,keyasint,omitempty"`
+	Voter    bool `cbor:"12,keyasint,omitempty"`
 }
 
 // Drive is one of a node's drives. Its ID is "<node>/<index>".
@@ -62,6 +69,9 @@ type Drive struct {
 	ID    string `cbor:"1,keyasint"`
 	Index int    `cbor:"2,keyasint"`
 	Path  string `cbor:"3,keyasint"`
+	// Draining marks a drive being emptied (SetDraining, level 2), as
+	// Node.Draining does a whole node's.
+	Draining bool `cbor:"4,keyasint,omitempty"`
 }
 
 // Set is an erasure set: shard i of an object in the set lives on drive
@@ -161,6 +171,13 @@ type Object struct {
 	// ChecksumType says how Checksums were formed: FULL_OBJECT (the whole
 	// object's) or COMPOSITE (a checksum of the parts', "-N").
 	ChecksumType string `cbor:"11,keyasint"`
+	// UploadID is the multipart upload this version was completed from,
+	// so that a CompleteMultipartUpload retried after it succeeded (an SDK
+	// whose answer timed out) is answered as S3 does: with this version,
+	// not NoSuchUpload. Set by proposers of command level 2 (a
+	// CompleteUpload that sets it needs level 2); empty in versions
+	// written otherwise.
+	UploadID string `cbor:"12,keyasint,omitempty"`
 }
 
 // Part is one independently coded and encrypted stream of an object: the
@@ -190,6 +207,11 @@ type Part struct {
 	// FSM's degraded index tracks them until they are rebuilt
 	// (ShardsRestored); this field keeps what was true at the write.
 	Lost []int `cbor:"15,keyasint,omitempty"`
+	// MovedFrom is the data id an upload's part had before the leader
+	// re-coded it onto another set (MoveStream, level 2), so that a
+	// completion proposed with the part as it was still takes it (see
+	// CompleteUpload). Empty in parts never moved, and in objects' parts.
+	MovedFrom []byte `cbor:"16,keyasint,omitempty"`
 }
 
 // Upload is a multipart upload in progress.

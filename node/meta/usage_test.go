@@ -52,7 +52,8 @@ func codedPart(n int, size int64, id byte) Part {
 // The usage rows the commands keep equal, after every command of a long
 // random run, what a full scan of the records computes: puts, overwrites,
 // deletes, uploads with parts replaced, completed and aborted, buckets
-// made and dropped, and a tenant deleted with all it held.
+// made and dropped (with their uploads, too), and a tenant deleted with
+// all it held.
 func TestUsageRowsStayExact(t *testing.T) {
 	h := newFSMHarness(t)
 	rng := rand.New(rand.NewPCG(11, 12))
@@ -71,6 +72,7 @@ func TestUsageRowsStayExact(t *testing.T) {
 		return codedPart(n, int64(1+rng.IntN(1<<20)), id())
 	}
 	keys := []string{"a", "b", "c/d", "e"}
+	abortedWith := 0 // uploads aborted by deleting their bucket
 	check := func(step int, what string) {
 		t.Helper()
 		got, want := usageRows(t, h), recomputed(t, h)
@@ -84,6 +86,7 @@ func TestUsageRowsStayExact(t *testing.T) {
 		}
 		return "", "", false
 	}
+	moves := rand.New(rand.NewPCG(13, 14)) // re-codes (redundancy_test.go), apart from the run's choices
 	for step := range 600 {
 		var what string
 		switch op := rng.IntN(10); {
@@ -152,12 +155,30 @@ func TestUsageRowsStayExact(t *testing.T) {
 			}
 		case op == 9:
 			b, tn, _ := pick(buckets)
-			what = "delete bucket " + b
-			if r := h.apply(NewCommand(&DeleteBucket{Name: b, Tenant: tn})); r.Err == nil {
+			// Half of the deletions abort the bucket's uploads (level 2),
+			// some of them within a bound of parts they may exceed.
+			abort := rng.IntN(2) == 0
+			var bound int64
+			if abort && rng.IntN(2) == 0 {
+				bound = int64(1 + rng.IntN(3))
+			}
+			what = fmt.Sprintf("delete bucket %s (abort uploads %v, at most %d parts)", b, abort, bound)
+			if r := h.apply(NewCommand(&DeleteBucket{Name: b, Tenant: tn, AbortUploads: abort, MaxAbortParts: bound})); r.Err == nil {
 				delete(buckets, b)
+				for up, ub := range uploads {
+					if ub == b {
+						delete(uploads, up)
+						abortedWith++
+					}
+				}
 			}
 		}
 		check(step, what)
+		checkSetIndex(t, h, what)
+		moveSomeStream(t, h, moves, func(what string) { check(step, what) })
+	}
+	if abortedWith == 0 {
+		t.Fatal("no bucket was deleted with uploads in progress: the run does not cover it")
 	}
 	rows := usageRows(t, h)
 	if len(rows) < 2 {

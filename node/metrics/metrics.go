@@ -112,7 +112,12 @@ var (
 	descOrphans  = prometheus.NewDesc("kcs_orphan_shards_removed_total", "Shard files no metadata referenced, deleted by the orphan scan.", nil, nil)
 	descExpired  = prometheus.NewDesc("kcs_multipart_uploads_expired_total", "Unfinished multipart uploads aborted for their age.", nil, nil)
 	descGarbage  = prometheus.NewDesc("kcs_garbage_streams_collected_total", "Streams of replaced or deleted object versions whose shards were deleted.", nil, nil)
-	descBelow    = prometheus.NewDesc("kcs_streams_below_full_protection", "Streams (objects and parts) that lost shards while they were written and are not rebuilt yet, cluster-wide.", nil, nil)
+	descBelow    = prometheus.NewDesc("kcs_streams_below_full_protection", "Streams (objects and parts) below full protection, cluster-wide: written while a site was down, on a draining or removed drive, of an older geometry, or with shards lost while they were written; the leader re-codes or rebuilds them.", nil, nil)
+	descMoved    = prometheus.NewDesc("kcs_streams_moved_total", "Streams this node re-coded onto other erasure sets as the leader (re-protection, drains, spreads); its rate is how fast the streams below full protection fall.", nil, nil)
+	descMovedB   = prometheus.NewDesc("kcs_stream_moved_bytes_total", "Ciphertext bytes of the streams this node re-coded onto other erasure sets.", nil, nil)
+	descMoveFail = prometheus.NewDesc("kcs_stream_moves_failed_total", "Re-codings of a stream that failed (tried again in the next round).", nil, nil)
+	descDraining = prometheus.NewDesc("kcs_streams_draining", "Streams with a shard on a draining node or drive, cluster-wide (0: the drains are done).", nil, nil)
+	descOutside  = prometheus.NewDesc("kcs_streams_outside_full_family", "Streams with full protection on erasure sets the current full family does not have (written before nodes, drives or sites were added): what a spread moves.", nil, nil)
 	descTStored  = prometheus.NewDesc("kcs_tenant_stored_bytes", "Logical bytes a tenant stores: its objects and the parts of its open multipart uploads (what a bytes quota bounds).", []string{"tenant"}, nil)
 	descTPhys    = prometheus.NewDesc("kcs_tenant_physical_bytes", "Bytes a tenant's data takes on the drives and in the metadata, erasure overhead included.", []string{"tenant"}, nil)
 	descTObjects = prometheus.NewDesc("kcs_tenant_objects", "Objects a tenant stores.", []string{"tenant"}, nil)
@@ -126,6 +131,7 @@ var (
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLeader, descApplied, descTotal, descFree, descDriveErr, descRepaired, descRepFail,
 		descScrubSh, descScrubB, descScrubBad, descScrubP, descScrubT, descOrphans, descExpired, descGarbage, descBelow, descMetaOK,
+		descMoved, descMovedB, descMoveFail, descDraining, descOutside,
 		descTStored, descTPhys, descTObjects, descTBuckets, descTUploads, descTInline, descTQuota} {
 		ch <- d
 	}
@@ -169,6 +175,11 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descExpired, m.UploadsExpired)
 	counter(descGarbage, m.GarbageStreams)
 	gauge(descBelow, float64(m.BelowFullProtection))
+	counter(descMoved, m.StreamsMoved)
+	counter(descMovedB, m.StreamMovedBytes)
+	counter(descMoveFail, m.StreamMovesFailed)
+	gauge(descDraining, float64(m.StreamsDraining))
+	gauge(descOutside, float64(m.StreamsOutsideFamily))
 	metaOK := 0.0
 	if m.MetadataWritable {
 		metaOK = 1

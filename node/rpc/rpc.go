@@ -57,6 +57,11 @@ type Status struct {
 	// Problem says why the node cannot serve (its metadata drive is full,
 	// say); empty when it can.
 	Problem string `json:"problem,omitempty"`
+	// StreamsMoved counts the streams this node re-coded onto other sets
+	// (as leader: re-protection, drains, spreads) since it started, and
+	// StreamsMovedLastMinute those of the last minute.
+	StreamsMoved           int64 `json:"streams_moved,omitempty"`
+	StreamsMovedLastMinute int64 `json:"streams_moved_last_minute,omitempty"`
 }
 
 // Handler is what a node offers its peers.
@@ -91,7 +96,8 @@ func NewServer(h Handler, log *slog.Logger) http.Handler {
 	mux.HandleFunc("POST "+prefix+"/join", s.join)        // join.go
 	mux.HandleFunc("GET "+prefix+"/identity", s.identity) // join.go
 	mux.HandleFunc("GET "+prefix+"/status", s.status)
-	mux.HandleFunc("GET "+prefix+"/traffic", s.traffic) // traffic.go
+	mux.HandleFunc("GET "+prefix+"/traffic", s.traffic)        // traffic.go
+	mux.HandleFunc("POST "+prefix+"/shards/stat", s.shardStat) // shardstat.go
 	return mux
 }
 
