@@ -139,19 +139,36 @@ in the metadata (up to --inline-limit) are never lost. Members that do not answe
 named: a stream listed may then only be out of reach; ask again once they are back.
 
 With --json it prints one JSON document, {"lost": [...], "summary": {...}}, written as the
-node finds them; a report cut short ends without its summary, and the command fails.`,
+node finds them; a report cut short ends without its summary, and the command fails.
+
+Exit status: 0 nothing lost and every member answered; 3 streams are lost; 2 nothing
+found lost but members did not answer (the report may be incomplete); 1 the report
+itself failed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := f.client()
 			if err != nil {
 				return err
 			}
+			var sum *node.LossSummary
 			if f.asJSON {
-				_, err = lossReportJSON(cmd.Context(), c, cmd.OutOrStdout())
+				sum, err = lossReportJSON(cmd.Context(), c, cmd.OutOrStdout())
 			} else {
-				_, err = lossReportTable(cmd.Context(), c, cmd.OutOrStdout())
+				sum, err = lossReportTable(cmd.Context(), c, cmd.OutOrStdout())
 			}
-			return err
+			if err != nil {
+				return err
+			}
+			// The report is printed; its outcome is the exit status.
+			switch {
+			case sum.Lost > 0:
+				cmd.SilenceErrors = true
+				return exitCode(3)
+			case len(sum.Unreachable) > 0:
+				cmd.SilenceErrors = true
+				return exitCode(2)
+			}
+			return nil
 		},
 	}
 	return cmd

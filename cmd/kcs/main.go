@@ -5,16 +5,28 @@
 package main
 
 import (
+	"errors"
 	"os"
+	"strconv"
 
 	"github.com/spf13/cobra"
 )
 
 func main() {
 	if err := newRootCmd().Execute(); err != nil {
+		var ec exitCode
+		if errors.As(err, &ec) {
+			os.Exit(int(ec))
+		}
 		os.Exit(1)
 	}
 }
+
+// exitCode is a result a command reports by its exit status alone (it has
+// printed what it found): scripts tell outcomes apart without parsing.
+type exitCode int
+
+func (e exitCode) Error() string { return "exit status " + strconv.Itoa(int(e)) }
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -49,23 +50,34 @@ func (c *cluster) kcsCmd(env []string, args ...string) (string, error) {
 }
 
 // freeAddr returns a loopback address with a port free now, for a server
-// whose address must be known before it starts (a Raft configuration
-// names it).
+// whose address must be known before it starts: a restored Raft
+// configuration names every member's address, so port 0 cannot serve
+// here. The port is taken below the kernel's ephemeral range (32768 and
+// up), which port-0 listeners and outgoing connections draw from, so
+// nothing else takes it between this check and the server's bind.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+mrand.IntN(12000))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return addr
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port below the ephemeral range")
+	return ""
 }
 
 // lossReport runs kcs admin meta loss-report --json against s.
 func (c *cluster) lossReport(t *testing.T, s *server) ([]node.LostStream, node.LossSummary) {
 	t.Helper()
 	out, err := c.kcsCmd(nil, "admin", "meta", "loss-report", "--json", "--endpoint", "http://"+s.s3())
-	if err != nil {
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
 		t.Fatalf("loss report: %v\n%s", err, out)
 	}
 	var rep struct {
@@ -73,7 +85,17 @@ func (c *cluster) lossReport(t *testing.T, s *server) ([]node.LostStream, node.L
 		Summary *node.LossSummary `json:"summary"`
 	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Summary == nil {
-		t.Fatalf("loss report does not parse (%v):\n%s", err, out)
+		t.Fatalf("loss report does not parse (%v, exit status %d):\n%s", err, code, out)
+	}
+	// The exit status tells a script the outcome: 3 lost, 2 incomplete.
+	want := 0
+	if rep.Summary.Lost > 0 {
+		want = 3
+	} else if len(rep.Summary.Unreachable) > 0 {
+		want = 2
+	}
+	if code != want {
+		t.Fatalf("loss report: exit status %d, want %d:\n%s", code, want, out)
 	}
 	return rep.Lost, *rep.Summary
 }
