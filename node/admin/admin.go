@@ -3,7 +3,8 @@
 // listeners under /_kcs/admin/ (a path no bucket can have: bucket names
 // never start with '_'), and every request is signed with the admin secret:
 // an HMAC-SHA256 over method, path, query, time, a random request id and a
-// hash of the body, so the secret itself never crosses the wire.
+// hash of the body (sent in a header, so that the signature is checked
+// before the body is read), so the secret itself never crosses the wire.
 //
 // A captured request cannot be replayed. It is valid for MaxSkew around
 // its time only; each node remembers the ids it has served for that long
@@ -287,17 +288,32 @@ func (h *Handler) authenticate(r *http.Request) ([]byte, [16]byte, error) {
 		return nil, id, errors.New("missing or malformed X-Kcs-Request-Id")
 	}
 	copy(id[:], b)
+	// The body's hash travels in a header under the signature, so that the
+	// signature is checked before a byte of the body is read: a client
+	// without the secret costs the node no body reads.
+	claimed, err := hex.DecodeString(r.Header.Get(contentHashHeader))
+	if err != nil || len(claimed) != sha256.Size {
+		return nil, id, errors.New("missing or malformed " + contentHashHeader + " (a kcs admin client older than this node? upgrade it)")
+	}
+	want := sign(h.secret, r.Method, r.URL.Path, r.URL.RawQuery, date, rid, claimed)
+	if !hmac.Equal([]byte(sig), []byte(want)) {
+		return nil, id, errors.New("signature does not match")
+	}
+	if r.ContentLength > maxBody {
+		return nil, id, errors.New("body too large")
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil || len(body) > maxBody {
 		return nil, id, errors.New("body unreadable or too large")
 	}
-	sum := sha256.Sum256(body)
-	want := sign(h.secret, r.Method, r.URL.Path, r.URL.RawQuery, date, rid, sum[:])
-	if !hmac.Equal([]byte(sig), []byte(want)) {
-		return nil, id, errors.New("signature does not match")
+	if sum := sha256.Sum256(body); !hmac.Equal(sum[:], claimed) {
+		return nil, id, errors.New("the body does not match its signed hash")
 	}
 	return body, id, nil
 }
+
+// contentHashHeader carries the hex SHA-256 of a request's body, signed.
+const contentHashHeader = "X-Kcs-Content-Sha256"
 
 // CheckSecret refuses an admin secret shorter than MinSecret bytes after
 // decoding (it is read as hex or base64 when it parses as either).
@@ -545,6 +561,7 @@ func (c *Client) request(ctx context.Context, method, path string, body []byte) 
 	sum := sha256.Sum256(body)
 	req.Header.Set("X-Kcs-Date", date)
 	req.Header.Set("X-Kcs-Request-Id", rid)
+	req.Header.Set(contentHashHeader, hex.EncodeToString(sum[:]))
 	req.Header.Set("Authorization", authScheme+" "+sign(c.Secret, method, req.URL.Path, req.URL.RawQuery, date, rid, sum[:]))
 	req.Header.Set("Content-Type", "application/json")
 	return req, nil
