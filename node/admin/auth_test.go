@@ -51,7 +51,9 @@ func TestSignatureBeforeBody(t *testing.T) {
 		t.Fatalf("a signed request: %d", code)
 	}
 	other := &Client{Endpoint: "http://node", Secret: bytes.Repeat([]byte("x"), 32)}
-	code, read := send(other, func(r *http.Request) { r.Body = io.NopCloser(io.MultiReader(r.Body, bytes.NewReader(make([]byte, 900<<10)))) })
+	code, read := send(other, func(r *http.Request) {
+		r.Body = io.NopCloser(io.MultiReader(r.Body, bytes.NewReader(make([]byte, 900<<10))))
+	})
 	if code != http.StatusForbidden || read != 0 {
 		t.Fatalf("another secret: %d after reading %d body bytes, want 403 after none", code, read)
 	}
