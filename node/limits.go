@@ -3,7 +3,6 @@ package node
 import (
 	"fmt"
 
-	"github.com/kommunal-cloud/kcs/node/crypt"
 	"github.com/kommunal-cloud/kcs/node/meta"
 	"github.com/kommunal-cloud/kcs/node/objapi"
 )
@@ -45,9 +44,7 @@ func (n *Node) checkInlineBudget(op string, u *meta.Upload, part int, size int64
 	if u.Limits == nil || u.Limits.MaxUploadInline <= 0 || size < 0 || size > int64(n.cfg.InlineLimit) {
 		return nil
 	}
-	var h crypt.Header
-	h[2] = crypt.DefaultPackageShift
-	stream := h.CiphertextSize(size)
+	stream := n.inlineEstimate(size)
 	var total int64
 	err := n.store.FSM.View(func(r *meta.Reader) error {
 		usage, err := r.UploadUsage(u.ID)

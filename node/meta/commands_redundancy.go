@@ -104,18 +104,9 @@ func addSetStats(tx *bolt.Tx, set uint32, d SetStats) error {
 // the same bytes.
 func migrate3to4(tx *bolt.Tx, _ *migration) error {
 	r := &Reader{tx: tx}
-	c := tx.Bucket(bDataIDs).Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		p, ok, err := r.resolve(k, v)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			continue
-		}
-		if err := indexSet(tx, p); err != nil {
-			return err
-		}
+	_, err := r.pageStreams(nil, func() bool { return true }, func(h *holder) error { return indexSet(tx, h.part) })
+	if err != nil {
+		return err
 	}
 	return tx.Bucket(bSys).Put(kSchema, u32(4))
 }
@@ -328,14 +319,25 @@ type SetDraining struct {
 
 func (*SetDraining) changesTopology() {}
 
-func (c *SetDraining) apply(tx *bolt.Tx) (*Result, error) {
+// memberOf reads every member and finds id among them (its index), or
+// refuses a command naming no member.
+func memberOf(tx *bolt.Tx, id string) ([]Node, int, *Result, error) {
 	members, err := records[Node](tx.Bucket(bNodes), nil)
 	if err != nil {
-		return nil, err
+		return nil, 0, nil, err
 	}
-	i := slices.IndexFunc(members, func(n Node) bool { return n.ID == c.Node })
+	i := slices.IndexFunc(members, func(n Node) bool { return n.ID == id })
 	if i < 0 {
-		return fail(objapi.KindInvalidArgument, "no member %s", c.Node)
+		r, err := fail(objapi.KindInvalidArgument, "no member %s", id)
+		return nil, 0, r, err
+	}
+	return members, i, nil, nil
+}
+
+func (c *SetDraining) apply(tx *bolt.Tx) (*Result, error) {
+	members, i, refused, err := memberOf(tx, c.Node)
+	if refused != nil || err != nil {
+		return refused, err
 	}
 	rec := &members[i]
 	if c.Drive == "" {
@@ -381,13 +383,9 @@ type RemoveNode struct {
 func (*RemoveNode) changesTopology() {}
 
 func (c *RemoveNode) apply(tx *bolt.Tx) (*Result, error) {
-	members, err := records[Node](tx.Bucket(bNodes), nil)
-	if err != nil {
-		return nil, err
-	}
-	i := slices.IndexFunc(members, func(n Node) bool { return n.ID == c.Node })
-	if i < 0 {
-		return fail(objapi.KindInvalidArgument, "no member %s", c.Node)
+	members, i, refused, err := memberOf(tx, c.Node)
+	if refused != nil || err != nil {
+		return refused, err
 	}
 	rec := members[i]
 	if !c.Force {

@@ -326,6 +326,26 @@ func (r *Reader) PartOf(dataID []byte) (*Part, bool, error) {
 // looked at (nil at the end): a scan over every stream in short read
 // transactions.
 func (r *Reader) Streams(after []byte, max int) ([]Part, []byte, error) {
+	var out []Part
+	last, err := r.pageStreams(after, func() bool { return len(out) < max }, func(h *holder) error {
+		out = append(out, *h.part)
+		return nil
+	})
+	return out, last, err
+}
+
+// holder is a referenced stream's part record with what holds it: its
+// data reference and, for an object's stream, the object version.
+type holder struct {
+	part   *Part
+	ref    DataRef
+	object *Object // nil for an upload's part
+}
+
+// pageStreams walks the referenced streams after the data id after, in
+// data id order, handing each whose holder still names it to fn while
+// more is true, and returns the last data id looked at (nil at the end).
+func (r *Reader) pageStreams(after []byte, more func() bool, fn func(*holder) error) ([]byte, error) {
 	c := r.tx.Bucket(bDataIDs).Cursor()
 	k, v := c.First()
 	if after != nil {
@@ -334,29 +354,41 @@ func (r *Reader) Streams(after []byte, max int) ([]Part, []byte, error) {
 			k, v = c.Next()
 		}
 	}
-	var out []Part
 	var last []byte
-	for ; k != nil && len(out) < max; k, v = c.Next() {
+	for ; k != nil && more(); k, v = c.Next() {
 		last = bytes.Clone(k)
-		p, ok, err := r.resolve(k, v)
+		h, ok, err := r.holderOf(k, v)
 		if err != nil {
-			return out, last, err
+			return last, err
 		}
 		if ok {
-			out = append(out, *p)
+			if err := fn(h); err != nil {
+				return last, err
+			}
 		}
 	}
 	if k == nil {
 		last = nil
 	}
-	return out, last, nil
+	return last, nil
 }
 
 func (r *Reader) resolve(dataID, v []byte) (*Part, bool, error) {
-	var ref DataRef
-	if err := decMode.Unmarshal(v, &ref); err != nil {
+	h, ok, err := r.holderOf(dataID, v)
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	return h.part, true, nil
+}
+
+// holderOf reads the part record a dataids entry (dataID → v) points to,
+// with its holder; false if the holder no longer names the stream.
+func (r *Reader) holderOf(dataID, v []byte) (*holder, bool, error) {
+	h := &holder{}
+	if err := decMode.Unmarshal(v, &h.ref); err != nil {
 		return nil, false, fmt.Errorf("dataids %x: %w", dataID, err)
 	}
+	ref := &h.ref
 	var parts []Part
 	if ref.Upload != "" {
 		var p Part
@@ -370,11 +402,12 @@ func (r *Reader) resolve(dataID, v []byte) (*Part, bool, error) {
 		if err != nil || !ok {
 			return nil, false, err
 		}
-		parts = o.Parts
+		h.object, parts = o, o.Parts
 	}
 	for i := range parts {
 		if parts[i].Number == ref.Part && bytes.Equal(parts[i].DataID, dataID) {
-			return &parts[i], true, nil
+			h.part = &parts[i]
+			return h, true, nil
 		}
 	}
 	return nil, false, nil

@@ -1,7 +1,5 @@
 package meta
 
-import "bytes"
-
 // StreamRef is a referenced stream with what holds it: an object version
 // (Key, VersionID) or a part of an open multipart upload (Key, Upload).
 type StreamRef struct {
@@ -18,62 +16,35 @@ type StreamRef struct {
 // the last data id looked at (nil at the end). A holder whose records do
 // not decode is an error, as in Streams.
 func (r *Reader) StreamRefs(after []byte, max int) ([]StreamRef, []byte, error) {
-	c := r.tx.Bucket(bDataIDs).Cursor()
-	k, v := c.First()
-	if after != nil {
-		k, v = c.Seek(after)
-		if k != nil && bytes.Equal(k, after) {
-			k, v = c.Next()
-		}
-	}
 	var out []StreamRef
-	var last []byte
 	tenants := map[string]string{} // bucket → tenant, for this page
-	for ; k != nil && len(out) < max; k, v = c.Next() {
-		last = bytes.Clone(k)
-		p, ok, err := r.resolve(k, v)
-		if err != nil {
-			return out, last, err
-		}
-		if !ok {
-			continue
-		}
-		var ref DataRef
-		if err := decMode.Unmarshal(v, &ref); err != nil {
-			return out, last, err
-		}
-		sr := StreamRef{Part: *p, Bucket: ref.Bucket, Key: ref.Key, Upload: ref.Upload}
-		if ref.Upload != "" {
-			u, ok, err := r.Upload(ref.Upload)
+	last, err := r.pageStreams(after, func() bool { return len(out) < max }, func(h *holder) error {
+		sr := StreamRef{Part: *h.part, Bucket: h.ref.Bucket, Key: h.ref.Key, Upload: h.ref.Upload}
+		if h.ref.Upload != "" {
+			u, ok, err := r.Upload(h.ref.Upload)
 			if err != nil {
-				return out, last, err
+				return err
 			}
 			if ok {
 				sr.Tenant, sr.Bucket, sr.Key = u.Tenant, u.Bucket, u.Key
 			}
 		} else {
-			o, ok, err := r.Object(ref.Bucket, ref.Key)
-			if err != nil {
-				return out, last, err
-			}
-			if ok {
-				sr.VersionID = o.VersionID
-			}
-			t, seen := tenants[ref.Bucket]
+			sr.VersionID = h.object.VersionID
+			t, seen := tenants[h.ref.Bucket]
 			if !seen {
-				if b, ok, err := r.Bucket(ref.Bucket); err != nil {
-					return out, last, err
-				} else if ok {
+				b, ok, err := r.Bucket(h.ref.Bucket)
+				if err != nil {
+					return err
+				}
+				if ok {
 					t = b.Tenant
 				}
-				tenants[ref.Bucket] = t
+				tenants[h.ref.Bucket] = t
 			}
 			sr.Tenant = t
 		}
 		out = append(out, sr)
-	}
-	if k == nil {
-		last = nil
-	}
-	return out, last, nil
+		return nil
+	})
+	return out, last, err
 }
