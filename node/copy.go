@@ -29,6 +29,9 @@ type copySource struct {
 	dk    *crypt.DataKey
 	sm    sealedMeta
 	sites map[string]string
+	// latest: the source is its key's current version (copying an older
+	// one onto its own key restores it).
+	latest bool
 }
 
 // openCopySource reads the source's record and checks S3's copy
@@ -40,7 +43,10 @@ func (n *Node) openCopySource(ctx context.Context, op string, c Caller, src Copy
 	cs := &copySource{sites: map[string]string{}}
 	err := n.store.FSM.View(func(r *meta.Reader) error {
 		var err error
-		cs.o, cs.dk, cs.sm, err = n.openObject(r, op, c, src.Bucket, src.Key)
+		cs.o, cs.latest, cs.dk, cs.sm, err = n.openVersion(r, op, c, src.Bucket, src.Key, src.VersionID)
+		if objapi.IsKind(err, objapi.KindMethodNotAllowed) {
+			return objapi.Errorf(op, objapi.KindInvalidRequest, "The source of a copy request may not specifically refer to a delete marker by version id.")
+		}
 		if err != nil {
 			return err
 		}
@@ -107,7 +113,7 @@ func (n *Node) CopyObject(ctx context.Context, c Caller, src CopySource, bucket,
 	if err != nil {
 		return ObjectInfo{}, err
 	}
-	if src.Bucket == bucket && src.Key == key && !opts.ReplaceMetadata && !opts.ReplaceTags && opts.Put.ChecksumAlgorithm == "" {
+	if src.Bucket == bucket && src.Key == key && cs.latest && !opts.ReplaceMetadata && !opts.ReplaceTags && opts.Put.ChecksumAlgorithm == "" {
 		return ObjectInfo{}, objapi.Errorf(op, objapi.KindInvalidRequest,
 			"this copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes")
 	}
@@ -176,15 +182,19 @@ func (n *Node) CopyObject(ctx context.Context, c Caller, src CopySource, bucket,
 		obj.Checksums, obj.ChecksumType = cs.o.Checksums, checksum.FullObject
 	}
 	obj.Parts[0].Checksums = obj.Checksums
+	setLock(&obj, opts.Put.Lock)
 	cmd := meta.NewCommand(&meta.PutObject{Bucket: bucket, Key: key, Tenant: c.Tenant, Object: obj,
 		IfNoneMatch: opts.Put.IfNoneMatch, IfMatch: etagCondition(opts.Put.IfMatch), Limits: w.limits})
-	if _, err := n.commit(ctx, op, bucket, key, cmd, &wrapping{tenant: c.Tenant, dk: dk, owner: crypt.ObjectOwner(c.Tenant, bucket, key, version),
+	res, err := n.commit(ctx, op, bucket, key, cmd, &wrapping{tenant: c.Tenant, dk: dk, owner: crypt.ObjectOwner(c.Tenant, bucket, key, version),
 		set: func(w crypt.WrappedKey, v uint32) {
 			cmd.Payload.(*meta.PutObject).Object.WrappedKey, cmd.Payload.(*meta.PutObject).Object.KeyVersion = w, v
-		}}, st.part); err != nil {
+		}}, st.part)
+	if err != nil {
 		return ObjectInfo{}, err
 	}
-	return n.info(bucket, key, &obj, sm, c.Tenant), nil
+	info := n.committedInfo(bucket, key, &obj, sm, c.Tenant, res)
+	info.CopySourceVersionID = cs.o.S3VersionID()
+	return info, nil
 }
 
 // UploadPartCopy makes a part from (a range of) an existing object. If the

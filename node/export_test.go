@@ -83,3 +83,17 @@ func SetMaxDeleteAbortParts(n int64) (restore func()) {
 	maxDeleteAbortParts = n
 	return func() { maxDeleteAbortParts = old }
 }
+
+// VersionWrappedKey returns the wrapped data key of a version of
+// bucket/key (S3 version id), for tests that look for copies on disk.
+func (n *Node) VersionWrappedKey(bucket, key, id string) []byte {
+	var out []byte
+	n.store.FSM.View(func(r *meta.Reader) error {
+		o, _, ok, err := r.Version(bucket, key, id)
+		if ok {
+			out = o.WrappedKey
+		}
+		return err
+	})
+	return out
+}

@@ -54,6 +54,16 @@ type Metrics struct {
 	// MetadataWritable is false while the metadata drive is below its
 	// reserve or cannot be written: the node answers 503 meanwhile.
 	MetadataWritable bool
+	// Lifecycle counts what this node's lifecycle passes did as leader
+	// (lifecycle.go): current versions expired, noncurrent versions and
+	// expired delete markers removed, incomplete uploads aborted,
+	// noncurrent versions due that object lock kept, commands that
+	// failed, and passes completed (LifecycleLastPass: the last one's
+	// end).
+	LifecycleExpired, LifecycleNoncurrentRemoved, LifecycleMarkersRemoved int64
+	LifecycleUploadsAborted, LifecycleLockedSkipped, LifecycleFailed      int64
+	LifecyclePasses                                                       int64
+	LifecycleLastPass                                                     time.Time
 	// Tenants is every tenant's stored usage and quota (without its
 	// buckets'), from this node's copy of the metadata.
 	Tenants []TenantUsage
@@ -77,6 +87,7 @@ func (n *Node) Metrics() Metrics {
 		MetadataWritable:   n.metaHealthy() == nil,
 	}
 	n.redundancyMetrics(&m)
+	n.lifecycleMetrics(&m)
 	if t := c.scrubLastPass.Load(); t != 0 {
 		m.ScrubLastPass = time.Unix(t, 0)
 	}

@@ -49,6 +49,9 @@ func (n *Node) CreateMultipartUpload(ctx context.Context, c Caller, bucket, key 
 			return "", err
 		}
 	}
+	if err := w.checkLock("CreateMultipartUpload", opts.Lock); err != nil {
+		return "", err
+	}
 	now := n.now()
 	id := newUploadID(now)
 	dk, err := crypt.GenerateDataKey()
@@ -66,6 +69,12 @@ func (n *Node) CreateMultipartUpload(ctx context.Context, c Caller, bucket, key 
 	u := &meta.Upload{ID: id, Tenant: c.Tenant, Bucket: bucket, Key: key, Initiated: now.UnixNano(),
 		WrappedKey: wrapped, KeyVersion: w.tk.Version(), SealedMeta: sealed, ChecksumAlgorithm: alg, ChecksumType: ctype,
 		Limits: w.limits}
+	if l := opts.Lock; l != nil {
+		u.LockMode, u.LegalHold = l.Mode, l.LegalHold
+		if l.Mode != "" {
+			u.LockUntil = l.Until.UnixNano()
+		}
+	}
 	if _, err := n.commit(ctx, "CreateMultipartUpload", bucket, key, meta.NewCommand((*meta.CreateUpload)(u)),
 		&wrapping{tenant: c.Tenant, dk: dk, owner: crypt.UploadOwner(c.Tenant, bucket, key, id),
 			set: func(w crypt.WrappedKey, v uint32) { u.WrappedKey, u.KeyVersion = w, v }}); err != nil {
@@ -264,6 +273,7 @@ func (n *Node) CompleteMultipartUpload(ctx context.Context, c Caller, bucket, ke
 		VersionID: version, Size: size, ETag: fmt.Sprintf("%x-%d", sums.Sum(nil), len(parts)),
 		Modified: n.now().UnixNano(), SealedMeta: sealed, WrappedKey: wrapped, KeyVersion: tk.Version(),
 		Parts: chosen, Multipart: true,
+		LockMode: u.LockMode, LockUntil: u.LockUntil, LegalHold: u.LegalHold,
 	}
 	if level >= 2 {
 		// Recorded so that a retry of this completion is answered with
@@ -285,13 +295,14 @@ func (n *Node) CompleteMultipartUpload(ctx context.Context, c Caller, bucket, ke
 	}
 	cmd := meta.NewCommand(&meta.CompleteUpload{UploadID: uploadID, Tenant: c.Tenant, Object: obj,
 		IfNoneMatch: opts.IfNoneMatch, IfMatch: etagCondition(opts.IfMatch)})
-	if _, err := n.commit(ctx, op, bucket, key, cmd, &wrapping{tenant: c.Tenant, dk: dk, owner: crypt.ObjectOwner(c.Tenant, bucket, key, version),
+	res, err := n.commit(ctx, op, bucket, key, cmd, &wrapping{tenant: c.Tenant, dk: dk, owner: crypt.ObjectOwner(c.Tenant, bucket, key, version),
 		set: func(w crypt.WrappedKey, v uint32) {
 			cmd.Payload.(*meta.CompleteUpload).Object.WrappedKey, cmd.Payload.(*meta.CompleteUpload).Object.KeyVersion = w, v
-		}}); err != nil {
+		}})
+	if err != nil {
 		return ObjectInfo{}, err
 	}
-	return n.info(bucket, key, &obj, sm, c.Tenant), nil
+	return n.committedInfo(bucket, key, &obj, sm, c.Tenant, res), nil
 }
 
 // completedVersion returns bucket/key's current version if it was

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -94,6 +95,11 @@ type Config struct {
 	// OrphanScanEvery is how often each node scans its drives for orphan
 	// shards. 0 means hourly.
 	OrphanScanEvery time.Duration
+	// ShredEvery bounds how long the wrapped key of a deleted object
+	// version may stay on a disk (a Raft log entry, a snapshot, a free
+	// database page): the leader has every node shred this often when
+	// anything was committed since the last time (default 24 h).
+	ShredEvery time.Duration
 	// ScrubEvery is the time from the end of one scrub pass to the start of
 	// the next: each pass reads and checks every shard on the node's
 	// drives and queues the repair of missing or corrupt ones. 0 means 7
@@ -135,6 +141,13 @@ type Config struct {
 	// MiB/s; negative: no cap).
 	ReprotectEvery time.Duration
 	ReprotectRate  int64
+	// LifecycleEvery is how often (on Clock) the leader runs a pass of
+	// the buckets' lifecycle rules (lifecycle.go); 0 means hourly,
+	// negative no periodic passes (LifecycleNow still runs one).
+	// LifecycleRate caps the commands per second a pass proposes (0:
+	// DefaultLifecycleRate; negative: no cap).
+	LifecycleEvery time.Duration
+	LifecycleRate  int64
 	// Traffic is this node's traffic meter (its S3 server counts into it):
 	// the node answers its peers' and the admin API's questions about
 	// tenants' traffic from it (traffic.go). The caller opens and closes
@@ -176,6 +189,8 @@ type Node struct {
 	shredRequested chan struct{}
 	purgeNow       chan struct{}
 	rewrapNow      chan struct{}
+	shredCycleNow  chan struct{} // the leader's periodic shred (shred.go)
+	lastShredCycle atomic.Uint64 // applied index after the last ShredCycle this node proposed
 	counters       counters
 	started        time.Time
 	ready          readiness // the last readiness check (health.go)
@@ -183,6 +198,8 @@ type Node struct {
 	// redundancy keeps full redundancy: re-protection, drains, spreads,
 	// voters (redundancy.go).
 	redundancy *redundancy
+	// lifecycle applies the buckets' lifecycle rules (lifecycle.go).
+	lifecycle *lifecycle
 
 	// ctx is the node's root context, cancelled by Close: background work
 	// and calls made on behalf of no client derive from it.
@@ -226,6 +243,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.OrphanGrace == 0 {
 		cfg.OrphanGrace = time.Hour
 	}
+	if cfg.ShredEvery == 0 {
+		cfg.ShredEvery = 24 * time.Hour
+	}
 	if cfg.OrphanScanEvery == 0 {
 		cfg.OrphanScanEvery = time.Hour
 	}
@@ -261,7 +281,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n := &Node{
 		keys: keys, cfg: cfg, log: cfg.Logger.With("node", cfg.ID), sec: sec,
 		drives: map[string]*shardstore.Drive{}, started: time.Now(), stop: make(chan struct{}),
-		redundancy: newRedundancy(),
+		redundancy: newRedundancy(), lifecycle: newLifecycle(),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	// The drives are checked before anything is created, and opened
@@ -347,9 +367,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.every(real, time.Hour, n.store.FSM.ShredRequests(), n.shredRequested, n.shredNow)
 	n.onLeader(n.cfg.RestoreEvery, n.store.FSM.Degraded(), nil, n.restoreLost)
 	n.startRedundancy()
+	n.startLifecycle()
 	n.onLeader(30*time.Second, n.purgeNow, nil, n.purgeAll)
 	n.onLeader(30*time.Second, n.rewrapNow, n.store.FSM.Rotations(), n.rewrapAll)
 	n.every(n.cfg.Clock, n.cfg.OrphanScanEvery, nil, nil, n.scanOrphansLogged)
+	n.shredCycleNow = make(chan struct{}, 1)
+	n.every(n.cfg.Clock, n.cfg.ShredEvery, n.shredCycleNow, nil, n.shredCycle)
 	n.every(n.cfg.Clock, uploadExpiryEvery(n.cfg.UploadExpiry), nil, nil, n.expireUploads)
 	n.background(n.runScrubs)
 	if n.store.FSM.ShredPending() {

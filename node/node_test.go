@@ -1227,11 +1227,11 @@ func TestScrubScheduleFollowsTheClock(t *testing.T) {
 	clock := clockwork.NewFakeClock()
 	c := startNodes(t, 1, func(cfg *node.Config) { cfg.ScrubEvery = 7 * 24 * time.Hour; cfg.Clock = clock })
 	n := c.nodes[0]
-	// The scrub waits on the clock, next to the orphan scan's and the
-	// upload expiry's tickers.
+	// The scrub waits on the clock, next to the orphan scan's, the upload
+	// expiry's and the periodic shred's tickers.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := clock.BlockUntilContext(ctx, 3); err != nil {
+	if err := clock.BlockUntilContext(ctx, 4); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(6 * 24 * time.Hour)

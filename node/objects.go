@@ -138,6 +138,11 @@ func (l *limitBody) Read(p []byte) (int, error) {
 type writeCtx struct {
 	tk     *crypt.TenantKey
 	limits *meta.Limits // what the command carries (nil below command level 2)
+	// objectLock: the bucket has object lock; lockDefault: with a default
+	// retention, which every new version gets unless it brings its own.
+	objectLock, lockDefault bool
+	// rules are the bucket's lifecycle rules, for x-amz-expiration.
+	rules []meta.LifecycleRule
 }
 
 // version is a new object version's id, data key (fresh and random),
@@ -167,10 +172,17 @@ func (w *writeCtx) newVersion(c Caller, bucket, key string, sm sealedMeta) (*ver
 func (n *Node) prepareWrite(op string, c Caller, bucket string) (*writeCtx, error) {
 	var w writeCtx
 	err := n.store.FSM.View(func(r *meta.Reader) error {
-		if _, err := bucketFor(r, op, c, bucket); err != nil {
+		b, err := bucketFor(r, op, c, bucket)
+		if err != nil {
 			return err
 		}
-		var err error
+		w.rules = bucketRules(r, bucket)
+		if w.objectLock = b.ObjectLock; b.ObjectLock {
+			_, w.lockDefault, err = r.BucketLock(bucket)
+			if err != nil {
+				return err
+			}
+		}
 		w.tk, err = n.currentTenantKey(r, c.Tenant)
 		w.limits = n.limits(r)
 		return err
@@ -210,6 +222,9 @@ func (n *Node) PutObject(ctx context.Context, c Caller, bucket, key string, body
 	if err := n.checkObjectQuota("PutObject", c, bucket, key, opts.Size); err != nil {
 		return ObjectInfo{}, err
 	}
+	if err := w.checkLock("PutObject", opts.Lock); err != nil {
+		return ObjectInfo{}, err
+	}
 	sm := metaOf(opts)
 	v, err := w.newVersion(c, bucket, key, sm)
 	if err != nil {
@@ -224,6 +239,10 @@ func (n *Node) PutObject(ctx context.Context, c Caller, bucket, key string, body
 	if opts.Checksums != nil {
 		sums = opts.Checksums()
 	}
+	if w.locks(opts.Lock) && len(opts.ContentMD5) == 0 && len(sums) == 0 {
+		n.deleteShardsSoon(st.part)
+		return ObjectInfo{}, errLockIntegrity("PutObject")
+	}
 	st.part.ETag = hex.EncodeToString(st.md5[:])
 	st.part.Checksums = toChecksums(sums)
 	obj := meta.Object{
@@ -231,23 +250,27 @@ func (n *Node) PutObject(ctx context.Context, c Caller, bucket, key string, body
 		SealedMeta: sealed, WrappedKey: wrapped, KeyVersion: w.tk.Version(), Checksums: st.part.Checksums,
 		Parts: []meta.Part{st.part},
 	}
+	setLock(&obj, opts.Lock)
 	if len(obj.Checksums) > 0 {
 		obj.ChecksumType = checksum.FullObject
 	}
 	cmd := meta.NewCommand(&meta.PutObject{Bucket: bucket, Key: key, Tenant: c.Tenant, Object: obj,
 		IfNoneMatch: opts.IfNoneMatch, IfMatch: etagCondition(opts.IfMatch), Limits: w.limits})
-	if _, err := n.commit(ctx, "PutObject", bucket, key, cmd, &wrapping{tenant: c.Tenant, dk: dk, owner: crypt.ObjectOwner(c.Tenant, bucket, key, version),
+	res, err := n.commit(ctx, "PutObject", bucket, key, cmd, &wrapping{tenant: c.Tenant, dk: dk, owner: crypt.ObjectOwner(c.Tenant, bucket, key, version),
 		set: func(w crypt.WrappedKey, v uint32) {
 			cmd.Payload.(*meta.PutObject).Object.WrappedKey, cmd.Payload.(*meta.PutObject).Object.KeyVersion = w, v
-		}}, st.part); err != nil {
+		}}, st.part)
+	if err != nil {
 		return ObjectInfo{}, err
 	}
-	return n.info(bucket, key, &obj, sm, c.Tenant), nil
+	info := n.committedInfo(bucket, key, &obj, sm, c.Tenant, res)
+	info.Expiration = expiration(w.rules, key, &obj, opts.Tags)
+	return info, nil
 }
 
 func (n *Node) info(bucket, key string, o *meta.Object, sm sealedMeta, tenant string) ObjectInfo {
 	info := ObjectInfo{
-		Bucket: bucket, Key: key, VersionID: nullVersion, Size: o.Size, ETag: o.ETag,
+		Bucket: bucket, Key: key, VersionID: o.S3VersionID(), Size: o.Size, ETag: o.ETag,
 		Modified: time.Unix(0, o.Modified).UTC(), ContentType: sm.ContentType, UserMeta: sm.UserMeta,
 		Checksums: fromChecksums(o.Checksums), Owner: tenant, StorageClass: storageStd,
 		Headers: sm.Headers, TagCount: len(sm.Tags), ChecksumType: o.ChecksumType,
@@ -255,6 +278,7 @@ func (n *Node) info(bucket, key string, o *meta.Object, sm sealedMeta, tenant st
 	if o.Multipart {
 		info.PartsCount = len(o.Parts)
 	}
+	info.Lock = lockInfo(o)
 	return info
 }
 
@@ -263,33 +287,52 @@ func partInfo(p *meta.Part) PartInfo {
 	return PartInfo{Number: p.Number, ETag: p.ETag, Size: p.Size, Modified: time.Unix(0, p.Modified).UTC(), Checksums: fromChecksums(p.Checksums)}
 }
 
-// openObject reads an object's record, unwraps its data key and opens its
-// sealed metadata, within one read transaction.
+// openObject reads an object's current version, unwraps its data key and
+// opens its sealed metadata, within one read transaction.
 func (n *Node) openObject(r *meta.Reader, op string, c Caller, bucket, key string) (*meta.Object, *crypt.DataKey, sealedMeta, error) {
+	o, _, dk, sm, err := n.openVersion(r, op, c, bucket, key, "")
+	return o, dk, sm, err
+}
+
+// openVersion is openObject for the version with S3 version id id ("" for
+// the current one), and says whether it is the current one. A delete
+// marker is KindNoSuchKey as the current version and KindMethodNotAllowed
+// by id, its id in the error.
+func (n *Node) openVersion(r *meta.Reader, op string, c Caller, bucket, key, id string) (*meta.Object, bool, *crypt.DataKey, sealedMeta, error) {
 	var sm sealedMeta
 	if _, err := bucketFor(r, op, c, bucket); err != nil {
-		return nil, nil, sm, err
+		return nil, false, nil, sm, err
 	}
-	o, ok, err := r.Object(bucket, key)
+	if id != "" && !meta.ValidVersionID(id) {
+		return nil, false, nil, sm, &objapi.Error{Op: op, Kind: objapi.KindInvalidArgument, Bucket: bucket, Key: key, Msg: "Invalid version id specified"}
+	}
+	o, latest, ok, err := r.Version(bucket, key, id)
 	if err != nil {
-		return nil, nil, sm, err
+		return nil, false, nil, sm, err
 	}
-	if !ok {
-		return nil, nil, sm, &objapi.Error{Op: op, Kind: objapi.KindNoSuchKey, Bucket: bucket, Key: key}
+	switch {
+	case !ok && id != "":
+		return nil, false, nil, sm, &objapi.Error{Op: op, Kind: objapi.KindNoSuchVersion, Bucket: bucket, Key: key}
+	case !ok:
+		return nil, false, nil, sm, &objapi.Error{Op: op, Kind: objapi.KindNoSuchKey, Bucket: bucket, Key: key}
+	case o.DeleteMarker && id != "":
+		return nil, false, nil, sm, &objapi.Error{Op: op, Kind: objapi.KindMethodNotAllowed, Bucket: bucket, Key: key, DeleteMarker: true, VersionID: o.S3VersionID()}
+	case o.DeleteMarker:
+		return nil, false, nil, sm, &objapi.Error{Op: op, Kind: objapi.KindNoSuchKey, Bucket: bucket, Key: key, DeleteMarker: true, VersionID: o.S3VersionID()}
 	}
 	tk, err := n.tenantKey(r, c.Tenant, o.KeyVersion)
 	if err != nil {
-		return nil, nil, sm, err
+		return nil, false, nil, sm, err
 	}
 	dk, err := tk.UnwrapDataKey(o.WrappedKey, crypt.ObjectOwner(c.Tenant, bucket, key, o.VersionID))
 	if err != nil {
-		return nil, nil, sm, &objapi.Error{Op: op, Kind: objapi.KindCorrupt, Bucket: bucket, Key: key, Err: err}
+		return nil, false, nil, sm, &objapi.Error{Op: op, Kind: objapi.KindCorrupt, Bucket: bucket, Key: key, Err: err}
 	}
 	sm, err = openMeta(dk, o.SealedMeta, objectAD(c.Tenant, bucket, key, o.VersionID))
 	if err != nil {
-		return nil, nil, sm, &objapi.Error{Op: op, Kind: objapi.KindCorrupt, Bucket: bucket, Key: key, Err: err}
+		return nil, false, nil, sm, &objapi.Error{Op: op, Kind: objapi.KindCorrupt, Bucket: bucket, Key: key, Err: err}
 	}
-	return o, dk, sm, nil
+	return o, latest, dk, sm, nil
 }
 
 // GetObject resolves an object version, the range or part asked for, and
@@ -299,16 +342,21 @@ func (n *Node) GetObject(ctx context.Context, c Caller, bucket, key string, opts
 		return nil, err
 	}
 	var (
-		o     *meta.Object
-		dk    *crypt.DataKey
-		sm    sealedMeta
-		sites = map[string]string{}
+		o      *meta.Object
+		latest bool
+		rules  []meta.LifecycleRule
+		dk     *crypt.DataKey
+		sm     sealedMeta
+		sites  = map[string]string{}
 	)
 	err := n.store.FSM.View(func(r *meta.Reader) error {
 		var err error
-		o, dk, sm, err = n.openObject(r, "GetObject", c, bucket, key)
+		o, latest, dk, sm, err = n.openVersion(r, "GetObject", c, bucket, key, opts.VersionID)
 		if err != nil {
 			return err
+		}
+		if latest {
+			rules = bucketRules(r, bucket)
 		}
 		nodes, err := r.Nodes()
 		for _, x := range nodes {
@@ -320,6 +368,10 @@ func (n *Node) GetObject(ctx context.Context, c Caller, bucket, key string, opts
 		return nil, err
 	}
 	obj := &Object{Info: n.info(bucket, key, o, sm, c.Tenant), Length: o.Size}
+	obj.Info.IsLatest = latest
+	if latest {
+		obj.Info.Expiration = expiration(rules, key, o, sm.Tags)
+	}
 	if opts.Parts && o.Multipart {
 		obj.Info.Parts = make([]PartInfo, len(o.Parts))
 		for i := range o.Parts {
@@ -406,13 +458,10 @@ func resolveRange(size int64, r *RangeSpec) (int64, int64, error) {
 	return r.First, last - r.First + 1, nil
 }
 
-// DeleteObject deletes an object's current version; deleting a key that
-// does not exist succeeds, as in S3.
+// DeleteObject deletes an object as DeleteVersion does; deleting a key
+// that does not exist succeeds, as in S3.
 func (n *Node) DeleteObject(ctx context.Context, c Caller, bucket, key string, opts DeleteOptions) error {
-	if err := ValidObjectKey(key); err != nil {
-		return err
-	}
-	_, err := n.commit(ctx, "DeleteObject", bucket, key, meta.NewCommand(&meta.DeleteObject{Bucket: bucket, Key: key, Tenant: c.Tenant, IfMatch: etagCondition(opts.IfMatch)}), nil)
+	_, err := n.DeleteVersion(ctx, c, bucket, key, opts)
 	return err
 }
 
@@ -446,46 +495,12 @@ func (n *Node) ListObjects(ctx context.Context, c Caller, bucket string, opts Li
 	return out, err
 }
 
-// DeleteObjects deletes keys of a bucket in one metadata commit. Keys that
-// do not exist count as deleted, as in S3; invalid keys fail alone.
+// DeleteObjects deletes keys of a bucket in one metadata commit, as
+// DeleteVersions does without version ids.
 func (n *Node) DeleteObjects(ctx context.Context, c Caller, bucket string, keys []string) ([]DeleteResult, error) {
-	out := make([]DeleteResult, len(keys))
-	var valid []string
+	objs := make([]objapi.ObjectVersion, len(keys))
 	for i, k := range keys {
-		out[i].Key = k
-		if err := ValidObjectKey(k); err != nil {
-			out[i].Err = err
-			continue
-		}
-		valid = append(valid, k)
+		objs[i].Key = k
 	}
-	if len(valid) > 0 {
-		res, err := n.cons.Propose(ctx, meta.NewCommand(&meta.DeleteObjects{Bucket: bucket, Tenant: c.Tenant, Keys: valid}))
-		if res, err = result("DeleteObjects", bucket, "", res, err); err != nil {
-			if objapi.IsKind(err, objapi.KindNoSuchBucket) || objapi.IsKind(err, objapi.KindAccessDenied) {
-				return nil, err
-			}
-			for i := range out {
-				if out[i].Err == nil {
-					out[i].Err = err
-				}
-			}
-			return out, nil
-		}
-		n.gc.Add(res.Garbage)
-		return out, nil
-	}
-	// Nothing to commit, but the bucket must still be the caller's: no
-	// answer may tell another tenant what exists.
-	if err := n.cons.Linearize(ctx); err != nil {
-		return nil, err
-	}
-	err := n.store.FSM.View(func(r *meta.Reader) error {
-		_, err := bucketFor(r, "DeleteObjects", c, bucket)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return n.DeleteVersions(ctx, c, bucket, objs, false)
 }

@@ -27,7 +27,17 @@ func TestConformance(t *testing.T) {
 			}
 			callers = append(callers, objapi.Caller{Tenant: tenant, AccessKey: info.AccessKey})
 		}
-		return objtest.Env{Layer: &roundRobin{nodes: c.nodes}, Caller: callers[0], Other: callers[1]}
+		colleague, err := c.nodes[1].CreateAccessKey(ctx, callers[0].Tenant, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return objtest.Env{Layer: &roundRobin{nodes: c.nodes}, Caller: callers[0], Other: callers[1],
+			Versioning: true, Colleague: objapi.Caller{Tenant: callers[0].Tenant, AccessKey: colleague.AccessKey},
+			AllowBypass: func(accessKey string) {
+				if err := c.nodes[2].SetKeyBypass(ctx, callers[0].Tenant, accessKey, true); err != nil {
+					t.Fatal(err)
+				}
+			}}
 	})
 }
 
@@ -135,6 +145,78 @@ func (r *roundRobin) DeleteBucketCors(ctx context.Context, c objapi.Caller, buck
 
 func (r *roundRobin) BucketCORS(ctx context.Context, bucket string) ([]objapi.CORSRule, error) {
 	return r.n().BucketCORS(ctx, bucket)
+}
+
+func (r *roundRobin) CreateBucketWith(ctx context.Context, c objapi.Caller, bucket string, opts objapi.CreateBucketOptions) error {
+	return r.n().CreateBucketWith(ctx, c, bucket, opts)
+}
+
+func (r *roundRobin) PutBucketVersioning(ctx context.Context, c objapi.Caller, bucket, status string) error {
+	return r.n().PutBucketVersioning(ctx, c, bucket, status)
+}
+
+func (r *roundRobin) GetBucketVersioning(ctx context.Context, c objapi.Caller, bucket string) (string, error) {
+	return r.n().GetBucketVersioning(ctx, c, bucket)
+}
+
+func (r *roundRobin) DeleteVersion(ctx context.Context, c objapi.Caller, bucket, key string, opts objapi.DeleteOptions) (objapi.DeleteInfo, error) {
+	return r.n().DeleteVersion(ctx, c, bucket, key, opts)
+}
+
+func (r *roundRobin) DeleteVersions(ctx context.Context, c objapi.Caller, bucket string, objs []objapi.ObjectVersion, bypassGovernance bool) ([]objapi.DeleteResult, error) {
+	return r.n().DeleteVersions(ctx, c, bucket, objs, bypassGovernance)
+}
+
+func (r *roundRobin) ListObjectVersions(ctx context.Context, c objapi.Caller, bucket string, opts objapi.ListVersionsOptions) (objapi.ListVersionsResult, error) {
+	return r.n().ListObjectVersions(ctx, c, bucket, opts)
+}
+
+func (r *roundRobin) PutObjectLockConfiguration(ctx context.Context, c objapi.Caller, bucket string, cfg objapi.ObjectLockConfig) error {
+	return r.n().PutObjectLockConfiguration(ctx, c, bucket, cfg)
+}
+
+func (r *roundRobin) GetObjectLockConfiguration(ctx context.Context, c objapi.Caller, bucket string) (objapi.ObjectLockConfig, error) {
+	return r.n().GetObjectLockConfiguration(ctx, c, bucket)
+}
+
+func (r *roundRobin) PutObjectRetention(ctx context.Context, c objapi.Caller, bucket, key, versionID string, ret objapi.Retention, bypassGovernance bool) error {
+	return r.n().PutObjectRetention(ctx, c, bucket, key, versionID, ret, bypassGovernance)
+}
+
+func (r *roundRobin) GetObjectRetention(ctx context.Context, c objapi.Caller, bucket, key, versionID string) (objapi.Retention, error) {
+	return r.n().GetObjectRetention(ctx, c, bucket, key, versionID)
+}
+
+func (r *roundRobin) PutObjectLegalHold(ctx context.Context, c objapi.Caller, bucket, key, versionID string, on bool) error {
+	return r.n().PutObjectLegalHold(ctx, c, bucket, key, versionID, on)
+}
+
+func (r *roundRobin) GetObjectLegalHold(ctx context.Context, c objapi.Caller, bucket, key, versionID string) (bool, error) {
+	return r.n().GetObjectLegalHold(ctx, c, bucket, key, versionID)
+}
+
+func (r *roundRobin) PutBucketLifecycle(ctx context.Context, c objapi.Caller, bucket string, rules []objapi.LifecycleRule) error {
+	return r.n().PutBucketLifecycle(ctx, c, bucket, rules)
+}
+
+func (r *roundRobin) GetBucketLifecycle(ctx context.Context, c objapi.Caller, bucket string) ([]objapi.LifecycleRule, error) {
+	return r.n().GetBucketLifecycle(ctx, c, bucket)
+}
+
+func (r *roundRobin) DeleteBucketLifecycle(ctx context.Context, c objapi.Caller, bucket string) error {
+	return r.n().DeleteBucketLifecycle(ctx, c, bucket)
+}
+
+func (r *roundRobin) GetVersionTagging(ctx context.Context, c objapi.Caller, bucket, key, versionID string) ([]objapi.Tag, string, error) {
+	return r.n().GetVersionTagging(ctx, c, bucket, key, versionID)
+}
+
+func (r *roundRobin) PutVersionTagging(ctx context.Context, c objapi.Caller, bucket, key, versionID string, tags []objapi.Tag) (string, error) {
+	return r.n().PutVersionTagging(ctx, c, bucket, key, versionID, tags)
+}
+
+func (r *roundRobin) DeleteVersionTagging(ctx context.Context, c objapi.Caller, bucket, key, versionID string) (string, error) {
+	return r.n().DeleteVersionTagging(ctx, c, bucket, key, versionID)
 }
 
 var _ objapi.Layer = (*roundRobin)(nil)

@@ -360,7 +360,7 @@ func (n *Node) moveStream(ctx context.Context, s *meta.HeldStream, set *meta.Set
 		n.deleteShardsSoon(moved)
 		return 0, fmt.Errorf("move %s: %w", s.Where(), err)
 	}
-	cmd := &meta.MoveStream{Bucket: s.Ref.Bucket, Key: s.Ref.Key, VersionID: s.VersionID, Upload: s.Ref.Upload, Number: p.Number,
+	cmd := &meta.MoveStream{Bucket: s.Ref.Bucket, Key: s.Ref.Key, VersionID: s.VersionID, Seq: s.Ref.Seq, Upload: s.Ref.Upload, Number: p.Number,
 		From: p.DataID, To: meta.StreamLocation{DataID: moved.DataID, SetID: set.ID, K: set.K, M: set.M, BlockSize: moved.BlockSize,
 			Format: moved.Format, Drives: set.Drives}}
 	// The commit rule of every write: refused (the stream changed

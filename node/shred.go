@@ -18,29 +18,10 @@ import (
 // pages, a snapshot that keeps no log entries before it), and the leader
 // purges the tenant's buckets in batches, collecting their shards.
 
-// DeleteTenant deletes a tenant: its keys at once, its data after.
+// DeleteTenant deletes a tenant: its keys at once, its data after. It is
+// refused while object lock protects any of the tenant's versions.
 func (n *Node) DeleteTenant(ctx context.Context, id string) (*TenantDeletion, error) {
-	if !tenantPattern.MatchString(id) {
-		return nil, objapi.Errorf("DeleteTenant", objapi.KindNoSuchTenant, "tenant %q does not exist", id)
-	}
-	var buckets int
-	if err := n.cons.Linearize(ctx); err != nil {
-		return nil, err
-	}
-	n.store.FSM.View(func(r *meta.Reader) error {
-		bs, err := r.BucketsOf(id)
-		buckets = len(bs)
-		return err
-	})
-	res, err := n.cons.Propose(ctx, meta.NewCommand(&meta.DeleteTenant{ID: id}))
-	if err != nil {
-		return nil, err
-	}
-	if res.Err != nil {
-		return nil, res.Err
-	}
-	n.log.Warn("tenant deleted: its keys are shredded on every node, its buckets purged", "tenant", id, "buckets", buckets)
-	return &TenantDeletion{Tenant: id, Buckets: buckets}, nil
+	return n.deleteTenant(ctx, id, false)
 }
 
 // TenantDeletion reports a tenant's deletion.
@@ -140,3 +121,35 @@ func (n *Node) purgeBucket(stop <-chan struct{}, bucket string) error {
 		}
 	}
 }
+
+// shredCycle is the leader's periodic shred: when anything was committed
+// since the last one, a ShredCycle command has every node shred, so that
+// the wrapped key of a version deleted since leaves the Raft log, the
+// snapshots and the databases' free pages within ShredEvery (plus the
+// shred's own run). A new leader shreds at its first tick: it does not
+// know when the last one was.
+func (n *Node) shredCycle(ctx context.Context) {
+	if !n.store.IsLeader() {
+		return
+	}
+	applied := n.store.FSM.Applied()
+	if last := n.lastShredCycle.Load(); last != 0 && applied <= last+1 {
+		return // nothing but the last cycle's own entry since
+	}
+	pctx, cancel := context.WithTimeout(ctx, clusterTimeout)
+	defer cancel()
+	res, err := n.cons.Propose(pctx, meta.NewCommand(&meta.ShredCycle{}))
+	if err == nil && res.Err != nil {
+		err = res.Err
+	}
+	if err != nil {
+		n.log.Warn("periodic shred not started; next tick retries", "err", err)
+		return
+	}
+	n.lastShredCycle.Store(n.store.FSM.Applied())
+	n.log.Info("periodic shred: every node destroys the keys of records deleted since the last one")
+}
+
+// ShredCycleNow has the leader start a periodic shred now (tests, and an
+// operator who wants deleted records' keys gone before the next tick).
+func (n *Node) ShredCycleNow() { poke(n.shredCycleNow) }

@@ -67,6 +67,10 @@ type ClusterStatus struct {
 	// re-codes or rebuilds them). Redundancy says more.
 	BelowFullProtection int               `json:"below_full_protection"`
 	Redundancy          *RedundancyStatus `json:"redundancy,omitempty"`
+	// Lifecycle reports the lifecycle passes of the node that generated
+	// the status (they run on the leader: ask the leader's endpoint for
+	// the current ones).
+	Lifecycle *LifecycleStatus `json:"lifecycle,omitempty"`
 }
 
 // ClusterStatus asks every member for its status.
@@ -144,6 +148,8 @@ func (n *Node) ClusterStatus(ctx context.Context) (*ClusterStatus, error) {
 	}
 	wg.Wait()
 	out.Redundancy = redundancyStatus(prot, statuses)
+	lc := n.LifecycleStatus()
+	out.Lifecycle = &lc
 	bySite := map[string][]NodeStatus{}
 	for _, s := range statuses {
 		bySite[s.Site] = append(bySite[s.Site], s)

@@ -38,37 +38,61 @@ func validTags(tags []Tag) error {
 
 // GetObjectTagging returns an object's tags (empty if it has none).
 func (n *Node) GetObjectTagging(ctx context.Context, c Caller, bucket, key string) ([]Tag, error) {
+	tags, _, err := n.GetVersionTagging(ctx, c, bucket, key, "")
+	return tags, err
+}
+
+// GetVersionTagging returns a version's tags and its version id.
+func (n *Node) GetVersionTagging(ctx context.Context, c Caller, bucket, key, versionID string) ([]Tag, string, error) {
 	if err := n.cons.Linearize(ctx); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var tags []Tag
+	var id string
 	err := n.store.FSM.View(func(r *meta.Reader) error {
-		_, _, sm, err := n.openObject(r, "GetObjectTagging", c, bucket, key)
-		tags = sm.Tags
+		o, _, _, sm, err := n.openVersion(r, "GetObjectTagging", c, bucket, key, versionID)
+		if err == nil {
+			tags, id = sm.Tags, o.S3VersionID()
+		}
 		return err
 	})
-	return tags, err
+	return tags, id, err
 }
 
 // PutObjectTagging replaces an object's tags. Tags are sealed with the
 // object's metadata, so this re-seals it for the current version; a version
 // replaced meanwhile makes it retry on the new one.
 func (n *Node) PutObjectTagging(ctx context.Context, c Caller, bucket, key string, tags []Tag) error {
+	_, err := n.PutVersionTagging(ctx, c, bucket, key, "", tags)
+	return err
+}
+
+// PutVersionTagging replaces a version's tags.
+func (n *Node) PutVersionTagging(ctx context.Context, c Caller, bucket, key, versionID string, tags []Tag) (string, error) {
 	if err := validTags(tags); err != nil {
-		return err
+		return "", err
 	}
-	return n.updateMeta(ctx, "PutObjectTagging", c, bucket, key, func(sm *sealedMeta) { sm.Tags = tags })
+	return n.updateMeta(ctx, "PutObjectTagging", c, bucket, key, versionID, func(sm *sealedMeta) { sm.Tags = tags })
 }
 
 // DeleteObjectTagging removes an object's tags.
 func (n *Node) DeleteObjectTagging(ctx context.Context, c Caller, bucket, key string) error {
-	return n.updateMeta(ctx, "DeleteObjectTagging", c, bucket, key, func(sm *sealedMeta) { sm.Tags = nil })
+	_, err := n.DeleteVersionTagging(ctx, c, bucket, key, "")
+	return err
 }
 
-func (n *Node) updateMeta(ctx context.Context, op string, c Caller, bucket, key string, change func(*sealedMeta)) error {
+// DeleteVersionTagging removes a version's tags.
+func (n *Node) DeleteVersionTagging(ctx context.Context, c Caller, bucket, key, versionID string) (string, error) {
+	return n.updateMeta(ctx, "DeleteObjectTagging", c, bucket, key, versionID, func(sm *sealedMeta) { sm.Tags = nil })
+}
+
+// updateMeta re-seals a version's metadata after change: the current
+// version (retried if it is replaced meanwhile) or the one with S3 version
+// id versionID. It answers the version id.
+func (n *Node) updateMeta(ctx context.Context, op string, c Caller, bucket, key, versionID string, change func(*sealedMeta)) (string, error) {
 	for attempt := 0; ; attempt++ {
 		if err := n.cons.Linearize(ctx); err != nil {
-			return err
+			return "", err
 		}
 		var (
 			o      *meta.Object
@@ -79,23 +103,23 @@ func (n *Node) updateMeta(ctx context.Context, op string, c Caller, bucket, key 
 		)
 		err := n.store.FSM.View(func(r *meta.Reader) error {
 			var err error
-			o, dk, sm, err = n.openObject(r, op, c, bucket, key)
+			o, _, dk, sm, err = n.openVersion(r, op, c, bucket, key, versionID)
 			limits = n.limits(r)
 			return err
 		})
 		if err != nil {
-			return err
+			return "", err
 		}
 		change(&sm)
 		if sealed, err = sealMeta(dk, sm, objectAD(c.Tenant, bucket, key, o.VersionID)); err != nil {
-			return err
+			return "", err
 		}
-		res, err := n.cons.Propose(ctx, meta.NewCommand(&meta.SetObjectMeta{
-			Bucket: bucket, Key: key, Tenant: c.Tenant, VersionID: o.VersionID, SealedMeta: sealed, Limits: limits}))
+		cmd := &meta.SetObjectMeta{Bucket: bucket, Key: key, Tenant: c.Tenant, VersionID: o.VersionID, SealedMeta: sealed, Limits: limits, Seq: o.Seq}
+		res, err := n.cons.Propose(ctx, meta.NewCommand(cmd))
 		_, err = result(op, bucket, key, res, err)
-		if objapi.IsKind(err, objapi.KindConflict) && attempt < 3 {
+		if objapi.IsKind(err, objapi.KindConflict) && attempt < 3 && versionID == "" {
 			continue // the object was replaced meanwhile: tag the new version
 		}
-		return err
+		return o.S3VersionID(), err
 	}
 }

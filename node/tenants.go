@@ -44,6 +44,10 @@ type AccessKeyInfo struct {
 	Secret    string    `json:"secret,omitempty"`
 	Tenant    string    `json:"tenant"`
 	Created   time.Time `json:"created"`
+	// BypassGovernance: requests signed with the key may override GOVERNANCE
+	// retention (x-amz-bypass-governance-retention); an operator grants it
+	// (SetKeyBypass).
+	BypassGovernance bool `json:"bypass_governance"`
 }
 
 func secretOwner(accessKey string) crypt.Owner { return crypt.SecretOwner("s3-secret", accessKey) }
@@ -155,6 +159,45 @@ func (n *Node) ListTenants(ctx context.Context) ([]TenantInfo, error) {
 	return out, err
 }
 
+// DeleteTenantBypassingGovernance is DeleteTenant as an operator's
+// explicit override of GOVERNANCE retention: the tenant's versions under
+// it go with the tenant. Versions under COMPLIANCE retention or legal hold
+// still refuse the deletion (KindAccessDenied, saying how many, an example
+// and until when).
+func (n *Node) DeleteTenantBypassingGovernance(ctx context.Context, id string) (*TenantDeletion, error) {
+	return n.deleteTenant(ctx, id, true)
+}
+
+// deleteTenant deletes a tenant, bypassing GOVERNANCE retention or not:
+// the FSM refuses while the tenant holds versions object lock keeps.
+func (n *Node) deleteTenant(ctx context.Context, id string, bypassGovernance bool) (*TenantDeletion, error) {
+	const op = "DeleteTenant"
+	if !tenantPattern.MatchString(id) {
+		return nil, objapi.Errorf(op, objapi.KindNoSuchTenant, "tenant %q does not exist", id)
+	}
+	if err := n.cons.Linearize(ctx); err != nil {
+		return nil, err
+	}
+	var buckets int
+	if err := n.store.FSM.View(func(r *meta.Reader) error {
+		bs, err := r.BucketsOf(id)
+		buckets = len(bs)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	res, err := n.cons.Propose(ctx, meta.NewCommand(&meta.DeleteTenant{ID: id, BypassGovernance: bypassGovernance}))
+	if _, err := result(op, "", "", res, err); err != nil {
+		return nil, err
+	}
+	if bypassGovernance {
+		n.log.Warn("governance retention overridden by operator: the tenant's versions under it are deleted with it",
+			"tenant", id, "buckets", buckets)
+	}
+	n.log.Warn("tenant deleted: its keys are shredded on every node, its buckets purged", "tenant", id, "buckets", buckets)
+	return &TenantDeletion{Tenant: id, Buckets: buckets}, nil
+}
+
 // CreateAccessKey gives a tenant another access key (for rotation: create
 // the new one, move the applications over, delete the old one).
 func (n *Node) CreateAccessKey(ctx context.Context, tenant, accessKey, secret string) (*AccessKeyInfo, error) {
@@ -185,7 +228,7 @@ func (n *Node) ListAccessKeys(ctx context.Context, tenant string) ([]AccessKeyIn
 		}
 		keys, err := r.AccessKeysOf(tenant)
 		for _, k := range keys {
-			out = append(out, AccessKeyInfo{AccessKey: k.ID, Tenant: k.Tenant, Created: time.Unix(0, k.Created)})
+			out = append(out, AccessKeyInfo{AccessKey: k.ID, Tenant: k.Tenant, Created: time.Unix(0, k.Created), BypassGovernance: k.BypassGovernance})
 		}
 		return err
 	})

@@ -56,13 +56,15 @@ func (s *Server) getBucketACL(w http.ResponseWriter, r *http.Request, rq *reques
 }
 
 func (s *Server) getObjectACL(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := objapi.ValidObjectKey(rq.key); err != nil {
-		return err
-	}
-	obj, err := s.layer.GetObject(r.Context(), rq.caller, rq.bucket, rq.key, objapi.GetOptions{})
+	vid, err := objectVersionRequest(rq)
 	if err != nil {
 		return err
 	}
+	obj, err := s.layer.GetObject(r.Context(), rq.caller, rq.bucket, rq.key, objapi.GetOptions{VersionID: vid})
+	if err != nil {
+		return err
+	}
+	setVersionID(w.Header(), obj.Info.VersionID, vid)
 	return writeXML(w, http.StatusOK, privateACL(obj.Info.Owner))
 }
 
@@ -76,10 +78,11 @@ func (s *Server) putACL(w http.ResponseWriter, r *http.Request, rq *request) err
 		}
 	} else {
 		exists = func() (string, error) {
-			if err := objapi.ValidObjectKey(rq.key); err != nil {
+			vid, err := objectVersionRequest(rq)
+			if err != nil {
 				return "", err
 			}
-			obj, err := s.layer.GetObject(r.Context(), rq.caller, rq.bucket, rq.key, objapi.GetOptions{})
+			obj, err := s.layer.GetObject(r.Context(), rq.caller, rq.bucket, rq.key, objapi.GetOptions{VersionID: vid})
 			if err != nil {
 				return "", err
 			}

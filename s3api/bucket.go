@@ -79,7 +79,16 @@ func (s *Server) createBucket(w http.ResponseWriter, r *http.Request, rq *reques
 	if err := s.checkLocation(cfg.LocationConstraint); err != nil {
 		return err
 	}
-	if err := s.layer.CreateBucket(r.Context(), rq.caller, rq.bucket); err != nil {
+	var opts objapi.CreateBucketOptions
+	switch v := strings.TrimSpace(r.Header.Get("X-Amz-Bucket-Object-Lock-Enabled")); {
+	case v == "" || strings.EqualFold(v, "false"):
+	case strings.EqualFold(v, "true"):
+		// Object lock, and versioning with it.
+		opts.ObjectLock = true
+	default:
+		return errorf("InvalidArgument", "x-amz-bucket-object-lock-enabled must be true or false.")
+	}
+	if err := s.layer.CreateBucketWith(r.Context(), rq.caller, rq.bucket, opts); err != nil {
 		return err
 	}
 	w.Header().Set("Location", "/"+rq.bucket)

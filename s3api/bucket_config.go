@@ -5,24 +5,10 @@ import (
 	"net/http"
 )
 
-// Two read-only bucket configurations tools ask for (backup tools, rclone,
-// compliance scanners). Both answer truthfully from what kcs is: buckets
-// are not versioned (yet), and every object is encrypted at rest with keys
-// the service manages. Changing either (PUT) stays NotImplemented.
-
-type versioningConfiguration struct {
-	XMLName xml.Name `xml:"VersioningConfiguration"`
-	Xmlns   string   `xml:"xmlns,attr"`
-}
-
-// getBucketVersioning answers an empty VersioningConfiguration: S3's
-// answer for a bucket that was never versioned.
-func (s *Server) getBucketVersioning(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if _, err := s.layer.HeadBucket(r.Context(), rq.caller, rq.bucket); err != nil {
-		return err
-	}
-	return writeXML(w, http.StatusOK, &versioningConfiguration{Xmlns: s3NS})
-}
+// A read-only bucket configuration tools ask for (backup tools, rclone,
+// compliance scanners), answered truthfully from what kcs is: every
+// object is encrypted at rest with keys the service manages. Changing it
+// (PUT) stays NotImplemented. (Versioning is in versioning.go.)
 
 type serverSideEncryptionConfiguration struct {
 	XMLName xml.Name                   `xml:"ServerSideEncryptionConfiguration"`

@@ -37,7 +37,7 @@ type copyPartResult struct {
 func copySource(h http.Header) (objapi.CopySource, error) {
 	var src objapi.CopySource
 	var err error
-	if src.Bucket, src.Key, err = parseCopySource(h.Get("X-Amz-Copy-Source")); err != nil {
+	if src.Bucket, src.Key, src.VersionID, err = parseCopySource(h.Get("X-Amz-Copy-Source")); err != nil {
 		return src, err
 	}
 	// ETag lists as sent: the object layer matches them (objapi.ETagMatches).
@@ -54,39 +54,38 @@ func copySource(h http.Header) (objapi.CopySource, error) {
 }
 
 // parseCopySource splits x-amz-copy-source, "bucket/key" URL-encoded, with
-// or without a leading slash, optionally followed by "?versionId=…". An
-// unencoded '?' starts that query, as in S3: a key's own '?' arrives as
-// %3F. Buckets are unversioned, so only versionId=null (the one version)
-// is accepted.
-func parseCopySource(v string) (bucket, key string, err error) {
+// or without a leading slash, optionally followed by "?versionId=…", the
+// source's version ("" for the current one). An unencoded '?' starts that
+// query, as in S3: a key's own '?' arrives as %3F.
+func parseCopySource(v string) (bucket, key, versionID string, err error) {
 	bad := errorf("InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
 	path, query, hasQuery := strings.Cut(v, "?")
 	if hasQuery {
 		q, err := url.ParseQuery(query)
 		if err != nil {
-			return "", "", bad
+			return "", "", "", bad
 		}
-		for name, vals := range q {
+		for name := range q {
 			if name != "versionId" {
-				return "", "", bad
+				return "", "", "", bad
 			}
-			if len(vals) != 1 || vals[0] != "null" {
-				return "", "", errorf("NotImplemented", "Object versioning is not implemented.")
-			}
+		}
+		if versionID, err = versionParam(q); err != nil {
+			return "", "", "", err
 		}
 	}
 	dec, err := url.PathUnescape(path)
 	if err != nil || !utf8.ValidString(dec) {
-		return "", "", bad
+		return "", "", "", bad
 	}
 	bucket, key, ok := strings.Cut(strings.TrimPrefix(dec, "/"), "/")
 	if !ok || bucket == "" || key == "" {
-		return "", "", bad
+		return "", "", "", bad
 	}
 	if err := objapi.ValidObjectKey(key); err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
-	return bucket, key, nil
+	return bucket, key, versionID, nil
 }
 
 // copyObject copies an object (CopyObject). x-amz-metadata-directive
@@ -122,6 +121,9 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, rq *request)
 			return err
 		}
 	}
+	if opts.Put.Lock, err = lockHeaders(r.Header, s.now()); err != nil {
+		return err
+	}
 	info, err := s.layer.CopyObject(r.Context(), rq.caller, src, rq.bucket, rq.key, opts)
 	if err != nil {
 		return err
@@ -134,8 +136,23 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, rq *request)
 	if len(info.Checksums) > 0 {
 		res.ChecksumType = info.ChecksumType
 	}
-	w.Header().Set("X-Amz-Server-Side-Encryption", sseAlgorithm)
+	h := w.Header()
+	h.Set("X-Amz-Server-Side-Encryption", sseAlgorithm)
+	setWriteVersion(h, info)
+	setCopySourceVersion(h, src, info.CopySourceVersionID)
 	return writeXML(w, http.StatusOK, &res)
+}
+
+// setCopySourceVersion writes x-amz-copy-source-version-id: the version
+// the layer copied (copied), or, if it does not say, the one the request
+// named. A null version is named only when the request named it.
+func setCopySourceVersion(h http.Header, src objapi.CopySource, copied string) {
+	switch {
+	case copied != "" && copied != "null":
+		h.Set("X-Amz-Copy-Source-Version-Id", copied)
+	case src.VersionID != "":
+		h.Set("X-Amz-Copy-Source-Version-Id", src.VersionID)
+	}
 }
 
 // directive parses x-amz-metadata-directive or x-amz-tagging-directive:
@@ -180,6 +197,7 @@ func (s *Server) uploadPartCopy(w http.ResponseWriter, r *http.Request, rq *requ
 		return err
 	}
 	w.Header().Set("X-Amz-Server-Side-Encryption", sseAlgorithm)
+	setCopySourceVersion(w.Header(), src, "")
 	return writeXML(w, http.StatusOK, &copyPartResult{
 		ETag:         quoteETag(info.ETag),
 		LastModified: xmlTime(info.Modified),
@@ -210,7 +228,7 @@ func parseCopyRange(v string) (*objapi.RangeSpec, error) {
 // does not carry the size, so the source is looked up.
 func (s *Server) badCopyRange(r *http.Request, rq *request, src objapi.CopySource, cause error) error {
 	msg := "Range specified is not valid for source object"
-	if obj, err := s.layer.GetObject(r.Context(), rq.caller, src.Bucket, src.Key, objapi.GetOptions{}); err == nil {
+	if obj, err := s.layer.GetObject(r.Context(), rq.caller, src.Bucket, src.Key, objapi.GetOptions{VersionID: src.VersionID}); err == nil {
 		msg = fmt.Sprintf("Range specified is not valid for source object of size: %d", obj.Info.Size)
 	}
 	return &s3Error{Code: "InvalidArgument", Msg: msg, Err: cause}

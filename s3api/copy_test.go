@@ -145,7 +145,7 @@ func TestSDKCopyObject(t *testing.T) {
 		{"into another tenant's bucket", s3.CopyObjectInput{Bucket: aws.String("kreis")}, 403, "AccessDenied"},
 		{"unknown directive", s3.CopyObjectInput{MetadataDirective: "MERGE"}, 400, "InvalidArgument"},
 		{"bad tagging", s3.CopyObjectInput{TaggingDirective: types.TaggingDirectiveReplace, Tagging: aws.String("a=1&a=2")}, 400, "InvalidTag"},
-		{"another version", s3.CopyObjectInput{CopySource: aws.String(source + "?versionId=abc")}, 501, "NotImplemented"},
+		{"another version", s3.CopyObjectInput{CopySource: aws.String(source + "?versionId=abc")}, 404, "NoSuchVersion"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := tc.in
@@ -190,7 +190,8 @@ func TestRawCopySource(t *testing.T) {
 		{"akten/%zz", 400, "InvalidArgument"},
 		{"akten/%FF", 400, "InvalidArgument"},
 		{"akten/k?partNumber=1", 400, "InvalidArgument"},
-		{"akten/k?versionId=v1", 501, "NotImplemented"},
+		{"akten/a%20b/%C3%A4%3Fx?versionId=v1", 404, "NoSuchVersion"},
+		{"akten/k?versionId=", 400, "InvalidArgument"},
 		{"akten/" + strings.Repeat("k", 1025), 400, "KeyTooLongError"},
 	} {
 		t.Run(tc.source, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 
 	"github.com/kommunal-cloud/kcs/node/objapi"
 )
@@ -75,8 +76,10 @@ type deleteResult struct {
 }
 
 type deletedItem struct {
-	Key       string
-	VersionID string `xml:"VersionId,omitempty"`
+	Key                   string
+	VersionID             string `xml:"VersionId,omitempty"`
+	DeleteMarker          bool   `xml:",omitempty"`
+	DeleteMarkerVersionID string `xml:"DeleteMarkerVersionId,omitempty"`
 }
 
 type deleteError struct {
@@ -86,14 +89,19 @@ type deleteError struct {
 	Message   string
 }
 
-// deleteObjects deletes the listed keys (DeleteObjects). S3 requires the
-// body's integrity to be proven (Content-MD5 or an x-amz-checksum-*):
-// a corrupted key list would delete the wrong objects. Keys that do not
-// exist count as deleted. Quiet mode reports only the failures. The
-// bucket is looked up before the document is read, and the document is
-// read key by key, refused at the first beyond S3's 1000.
+// deleteObjects deletes the listed keys, or versions of them
+// (DeleteObjects). S3 requires the body's integrity to be proven
+// (Content-MD5 or an x-amz-checksum-*): a corrupted key list would delete
+// the wrong objects. Keys and versions that do not exist count as
+// deleted. Quiet mode reports only the failures. The bucket is looked up
+// before the document is read, and the document is read key by key,
+// refused at the first beyond S3's 1000.
 func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, rq *request) error {
 	want, err := requestDigest(r.Header, true)
+	if err != nil {
+		return err
+	}
+	bypass, err := bypassGovernance(r.Header)
 	if err != nil {
 		return err
 	}
@@ -115,57 +123,65 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, rq *reque
 		e := toAPIError(err)
 		res.Errors = append(res.Errors, deleteError{Key: *o.Key, VersionID: deref(o.VersionID), Code: e.Code, Message: e.Message})
 	}
-	// Keys the object layer is asked about, each once, in request order.
-	var keys []string
-	asked := map[string]bool{}
+	// Versions the object layer is asked about, each once, in request
+	// order.
+	var objs []objapi.ObjectVersion
+	asked := map[objapi.ObjectVersion]bool{}
 	for _, o := range doc.Objects {
 		if o.Key == nil {
 			return errorf("MalformedXML", "")
 		}
-		if !asked[*o.Key] && itemError(o) == nil {
-			asked[*o.Key] = true
-			keys = append(keys, *o.Key)
+		ov := objapi.ObjectVersion{Key: *o.Key, VersionID: deref(o.VersionID)}
+		if !asked[ov] && itemError(o) == nil {
+			asked[ov] = true
+			objs = append(objs, ov)
 		}
 	}
 	var results []objapi.DeleteResult
-	if len(keys) > 0 {
-		if results, err = s.layer.DeleteObjects(r.Context(), rq.caller, rq.bucket, keys); err != nil {
+	if len(objs) > 0 {
+		if results, err = s.layer.DeleteVersions(r.Context(), rq.caller, rq.bucket, objs, bypass); err != nil {
 			return err
 		}
 	}
-	outcome := make(map[string]error, len(results))
+	outcome := make(map[objapi.ObjectVersion]objapi.DeleteResult, len(results))
 	for _, d := range results {
-		outcome[d.Key] = d.Err
+		outcome[objapi.ObjectVersion{Key: d.Key, VersionID: d.VersionID}] = d
 	}
 	for _, o := range doc.Objects {
 		if err := itemError(o); err != nil {
 			fail(o, err)
 			continue
 		}
-		err, ok := outcome[*o.Key]
+		d, ok := outcome[objapi.ObjectVersion{Key: *o.Key, VersionID: deref(o.VersionID)}]
 		switch {
 		case !ok:
 			// The object layer broke its contract; the client must not
 			// believe the key is gone.
 			fail(o, errors.New("the object layer reported nothing for this key"))
-		case err != nil && !objapi.IsKind(err, objapi.KindNoSuchKey):
-			fail(o, err)
+		case d.Err != nil && !objapi.IsKind(d.Err, objapi.KindNoSuchKey) && !objapi.IsKind(d.Err, objapi.KindNoSuchVersion):
+			fail(o, d.Err)
 		case !doc.Quiet:
-			res.Deleted = append(res.Deleted, deletedItem{Key: *o.Key, VersionID: deref(o.VersionID)})
+			item := deletedItem{Key: *o.Key, VersionID: deref(o.VersionID)}
+			if d.Err == nil {
+				item.DeleteMarker, item.DeleteMarkerVersionID = d.DeleteMarker, d.DeleteMarkerVersionID
+			}
+			res.Deleted = append(res.Deleted, item)
 		}
 	}
 	return writeXML(w, http.StatusOK, &res)
 }
 
 // itemError is why one key of a DeleteObjects cannot be deleted before
-// the object layer is asked: an invalid key, another version than the
-// only one, or a condition.
+// the object layer is asked: an invalid key or version id, or a
+// condition.
 func itemError(o deleteObject) error {
 	if err := objapi.ValidObjectKey(*o.Key); err != nil {
 		return err
 	}
-	if o.VersionID != nil && *o.VersionID != "null" {
-		return errorf("NotImplemented", "Object versioning is not implemented.")
+	if o.VersionID != nil {
+		if _, err := versionParam(url.Values{"versionId": {*o.VersionID}}); err != nil {
+			return err
+		}
 	}
 	if o.ETag != nil || o.LastModifiedTime != nil || o.Size != nil {
 		return errorf("NotImplemented", "Conditional deletes of single keys in DeleteObjects are not implemented.")

@@ -53,7 +53,9 @@ func TestSDKDeleteObjects(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(out.Deleted) != 0 || len(out.Errors) != 1 || aws.ToString(out.Errors[0].Code) != "NotImplemented" || aws.ToString(out.Errors[0].Key) != "e f" {
+		// A version that does not exist is gone already, as a missing key
+		// is: nothing to report, and the current version stays.
+		if len(out.Deleted) != 0 || len(out.Errors) != 0 {
 			t.Errorf("quiet: deleted %v, errors %+v", out.Deleted, out.Errors)
 		}
 		list, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("akten")})

@@ -81,6 +81,12 @@ var codes = map[string]s3Code{
 	"TooManyBuckets":                     {http.StatusBadRequest, "You have attempted to create more buckets than allowed."},
 	"SignatureDoesNotMatch":              {http.StatusForbidden, "The request signature we calculated does not match the signature you provided. Check your key and signing method."},
 	"XAmzContentSHA256Mismatch":          {http.StatusBadRequest, "The provided 'x-amz-content-sha256' header does not match what was computed."},
+	// Versioning, object lock and lifecycle.
+	"NoSuchVersion":                        {http.StatusNotFound, "The specified version does not exist."},
+	"ObjectLockConfigurationNotFoundError": {http.StatusNotFound, "Object Lock configuration does not exist for this bucket"},
+	"NoSuchObjectLockConfiguration":        {http.StatusNotFound, "The specified object does not have a ObjectLock configuration"},
+	"NoSuchLifecycleConfiguration":         {http.StatusNotFound, "The lifecycle configuration does not exist."},
+	"InvalidBucketState":                   {http.StatusConflict, "The request is not valid with the current state of the bucket."},
 }
 
 // kindCodes maps the object layer's kinds. A kind missing here is a bug
@@ -131,6 +137,14 @@ var kindCodes = map[objapi.Kind]string{
 	// As Ceph RGW answers: 403 is a refusal no retry changes (SDKs retry
 	// 5xx and SlowDown); S3's own code for a bucket count is TooManyBuckets.
 	objapi.KindQuotaExceeded: "QuotaExceeded", objapi.KindTooManyBuckets: "TooManyBuckets",
+	// A version id that names nothing, and a read by version id of a
+	// delete marker (S3 answers 405 for a GET or HEAD of one).
+	objapi.KindNoSuchVersion:          "NoSuchVersion",
+	objapi.KindMethodNotAllowed:       "MethodNotAllowed",
+	objapi.KindNoSuchBucketLockConfig: "ObjectLockConfigurationNotFoundError",
+	objapi.KindNoSuchObjectLockConfig: "NoSuchObjectLockConfiguration",
+	objapi.KindNoSuchLifecycle:        "NoSuchLifecycleConfiguration",
+	objapi.KindInvalidBucketState:     "InvalidBucketState",
 }
 
 // clientKinds are the kinds whose objapi.Error.Msg is shown to the client.
@@ -252,6 +266,17 @@ func toAPIError(err error) apiError {
 		e := lookupCode(code)
 		if ne.Msg != "" && clientKind(ne.Kind) {
 			e.Message = ne.Msg
+		}
+		// A read that met a delete marker says so, as S3 does: a 404 for
+		// the current version, a 405 for one asked for by id.
+		if ne.DeleteMarker || ne.VersionID != "" {
+			e.Header = map[string]string{}
+			if ne.DeleteMarker {
+				e.Header["X-Amz-Delete-Marker"] = "true"
+			}
+			if ne.VersionID != "" {
+				e.Header["X-Amz-Version-Id"] = ne.VersionID
+			}
 		}
 		return e
 	}

@@ -218,6 +218,7 @@ func setObjectHeaders(h http.Header, info objapi.ObjectInfo) {
 	if info.TagCount > 0 {
 		h.Set("X-Amz-Tagging-Count", strconv.Itoa(info.TagCount))
 	}
+	setLockHeaders(h, info)
 }
 
 // objectHeaders collects the standard headers an object keeps (PutObject,
@@ -346,7 +347,8 @@ func checkPreconditions(h http.Header, info objapi.ObjectInfo) error {
 // checkWriteHeaders refuses the headers of a PUT, CreateMultipartUpload,
 // CopyObject or CreateBucket that ask for something kcs does not do.
 // Ignoring them would be a wrong success: an object the client believes is
-// locked, public, encrypted under its own key or redirecting.
+// public, encrypted under its own key or redirecting. (Object lock headers
+// are read by lockHeaders.)
 func checkWriteHeaders(h http.Header) error {
 	notImpl := func(what string) error { return errorf("NotImplemented", what+" is not implemented.") }
 	if v := h.Get("X-Amz-Server-Side-Encryption"); v != "" && v != sseAlgorithm {
@@ -361,8 +363,6 @@ func checkWriteHeaders(h http.Header) error {
 			return notImpl("Server-side encryption with customer or KMS keys")
 		case strings.HasPrefix(lower, "x-amz-copy-source-server-side-encryption-"):
 			return notImpl("Copying from an object encrypted with a customer key")
-		case strings.HasPrefix(lower, "x-amz-object-lock-"), lower == "x-amz-bucket-object-lock-enabled" && strings.EqualFold(h.Get(name), "true"):
-			return notImpl("Object lock")
 		case strings.HasPrefix(lower, "x-amz-grant-"):
 			return notImpl("Access control grants")
 		case lower == "x-amz-website-redirect-location":

@@ -29,7 +29,7 @@ func TestRequestLogLevels(t *testing.T) {
 		{"403 unsigned", rawReq{method: "GET", path: "/akten/fehlt", unsigned: true}, 403},
 		{"400 bad bucket name", rawReq{method: "PUT", path: "/A_B"}, 400},
 		{"501 logging", rawReq{method: "GET", path: "/akten", query: "logging"}, 501},
-		{"501 versionId", rawReq{method: "GET", path: "/akten/k", query: "versionId=abc"}, 501},
+		{"404 versionId", rawReq{method: "GET", path: "/akten/k", query: "versionId=abc"}, 404},
 	} {
 		resp := h.do(tc.req)
 		if resp.StatusCode != tc.status {

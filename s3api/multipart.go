@@ -65,6 +65,9 @@ func (s *Server) createMultipartUpload(w http.ResponseWriter, r *http.Request, r
 	if err != nil {
 		return err
 	}
+	if opts.Lock, err = lockHeaders(r.Header, s.now()); err != nil {
+		return err
+	}
 	if v := r.Header.Get("X-Amz-Checksum-Algorithm"); v != "" {
 		if opts.ChecksumAlgorithm, err = parseChecksumAlgorithm(v); err != nil {
 			return err
@@ -196,6 +199,7 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, r *http.Request,
 		res.ChecksumType = info.ChecksumType
 	}
 	w.Header().Set("X-Amz-Server-Side-Encryption", sseAlgorithm)
+	setWriteVersion(w.Header(), info)
 	return writeXML(w, http.StatusOK, &res)
 }
 

@@ -52,7 +52,8 @@ const maxAttributeParts = 1000
 // x-amz-object-attributes): the object's ETag, checksum, parts, storage
 // class and size, without its data.
 func (s *Server) getObjectAttributes(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := objapi.ValidObjectKey(rq.key); err != nil {
+	vid, err := objectVersionRequest(rq)
+	if err != nil {
 		return err
 	}
 	want := map[string]bool{}
@@ -81,7 +82,7 @@ func (s *Server) getObjectAttributes(w http.ResponseWriter, r *http.Request, rq 
 	if err != nil {
 		return err
 	}
-	obj, err := s.layer.GetObject(r.Context(), rq.caller, rq.bucket, rq.key, objapi.GetOptions{Parts: want["ObjectParts"]})
+	obj, err := s.layer.GetObject(r.Context(), rq.caller, rq.bucket, rq.key, objapi.GetOptions{Parts: want["ObjectParts"], VersionID: vid})
 	if err != nil {
 		return err
 	}
@@ -114,6 +115,7 @@ func (s *Server) getObjectAttributes(w http.ResponseWriter, r *http.Request, rq 
 		res.Checksum = &attributesChecksum{Checksums: xmlChecksums(cs), ChecksumType: info.ChecksumType}
 	}
 	w.Header().Set("Last-Modified", info.Modified.UTC().Format(http.TimeFormat))
+	setVersionID(w.Header(), info.VersionID, vid)
 	return writeXML(w, http.StatusOK, &res)
 }
 

@@ -29,6 +29,10 @@ func (s *Server) sendObject(w http.ResponseWriter, r *http.Request, rq *request,
 	}
 	q := rq.query
 	var opts objapi.GetOptions
+	var err error
+	if opts.VersionID, err = versionParam(q); err != nil {
+		return err
+	}
 	if q.Has("partNumber") {
 		n, err := parsePartNumber(q.Get("partNumber"))
 		if err != nil {
@@ -55,6 +59,7 @@ func (s *Server) sendObject(w http.ResponseWriter, r *http.Request, rq *request,
 	}
 	h := w.Header()
 	setObjectHeaders(h, obj.Info)
+	setVersionID(h, obj.Info.VersionID, opts.VersionID)
 	if err := checkPreconditions(r.Header, obj.Info); err != nil {
 		return err
 	}
@@ -162,7 +167,8 @@ func (d *deferredWriter) Write(p []byte) (int, error) {
 // the range. cause is nil for a range that can never be satisfied
 // ("bytes=-0").
 func (s *Server) notSatisfiable(w http.ResponseWriter, r *http.Request, rq *request, cause error) error {
-	obj, err := s.layer.GetObject(r.Context(), rq.caller, rq.bucket, rq.key, objapi.GetOptions{})
+	vid, _ := versionParam(rq.query) // checked by sendObject
+	obj, err := s.layer.GetObject(r.Context(), rq.caller, rq.bucket, rq.key, objapi.GetOptions{VersionID: vid})
 	if err != nil {
 		if cause != nil {
 			return cause
@@ -170,6 +176,7 @@ func (s *Server) notSatisfiable(w http.ResponseWriter, r *http.Request, rq *requ
 		return err
 	}
 	setObjectHeaders(w.Header(), obj.Info)
+	setVersionID(w.Header(), obj.Info.VersionID, vid)
 	if err := checkPreconditions(r.Header, obj.Info); err != nil {
 		return err
 	}

@@ -25,6 +25,9 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	if opts.ContentMD5, err = contentMD5(r.Header); err != nil {
 		return err
 	}
+	if opts.Lock, err = lockHeaders(r.Header, s.now()); err != nil {
+		return err
+	}
 	body, err := s.requestBody(rq, maxPutSize)
 	if err != nil {
 		return err
@@ -39,12 +42,13 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	return nil
 }
 
-// writePutResult answers a successful write of an object with its ETag
-// and checksums.
+// writePutResult answers a successful write of an object with its ETag,
+// checksums, version and expiration.
 func writePutResult(w http.ResponseWriter, info objapi.ObjectInfo) {
 	h := w.Header()
 	h.Set("ETag", quoteETag(info.ETag))
 	h.Set("X-Amz-Server-Side-Encryption", sseAlgorithm)
+	setWriteVersion(h, info)
 	setChecksumHeaders(h, info.Checksums)
 	if len(info.Checksums) > 0 && info.ChecksumType != "" {
 		h.Set("X-Amz-Checksum-Type", info.ChecksumType)
@@ -74,4 +78,14 @@ func putOptions(h http.Header) (objapi.PutOptions, error) {
 		ct = defaultContentType
 	}
 	return objapi.PutOptions{ContentType: ct, Headers: objectHeaders(h), UserMeta: meta, Tags: tags, Size: -1}, nil
+}
+
+// setWriteVersion writes the x-amz-version-id and x-amz-expiration of a
+// version a write made (PutObject, CopyObject, CompleteMultipartUpload,
+// POST uploads).
+func setWriteVersion(h http.Header, info objapi.ObjectInfo) {
+	setVersionID(h, info.VersionID, "")
+	if info.Expiration != "" {
+		h.Set("X-Amz-Expiration", info.Expiration)
+	}
 }

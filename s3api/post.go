@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/kommunal-cloud/kcs/node/objapi"
 	"github.com/kommunal-cloud/kcs/s3api/sigv2"
@@ -122,7 +123,7 @@ func (s *Server) postObject(w http.ResponseWriter, r *http.Request, rq *request)
 		return err
 	}
 
-	opts, sums, err := postPutOptions(form)
+	opts, sums, err := postPutOptions(form, s.now())
 	if err != nil {
 		return err
 	}
@@ -271,8 +272,9 @@ var postHeaders = map[string]string{
 
 // postPutOptions turns the form's fields into what PutObject stores, with
 // the checks a PUT's headers get (checkWriteHeaders, metadata size), and
-// returns the checksums the file must have.
-func postPutOptions(form *postForm) (objapi.PutOptions, []postSum, error) {
+// returns the checksums the file must have. Object lock fields are read
+// as a PUT's headers (lockHeaders), against now.
+func postPutOptions(form *postForm, now time.Time) (objapi.PutOptions, []postSum, error) {
 	h := http.Header{}
 	for name, v := range form.fields {
 		switch {
@@ -291,6 +293,9 @@ func postPutOptions(form *postForm) (objapi.PutOptions, []postSum, error) {
 	}
 	opts, err := putOptions(h)
 	if err != nil {
+		return objapi.PutOptions{}, nil, err
+	}
+	if opts.Lock, err = lockHeaders(h, now); err != nil {
 		return objapi.PutOptions{}, nil, err
 	}
 	if v, ok := form.get("tagging"); ok {
@@ -430,6 +435,7 @@ func (s *Server) postAnswer(w http.ResponseWriter, r *http.Request, rq *request,
 	h.Set("ETag", etag)
 	h.Set("Location", loc)
 	h.Set("X-Amz-Server-Side-Encryption", sseAlgorithm)
+	setWriteVersion(h, info)
 	redirect, ok := form.get("success_action_redirect")
 	if !ok {
 		redirect, _ = form.get("redirect") // the field's older name

@@ -78,16 +78,17 @@ func (s *Server) VirtualHosted(r *http.Request) bool { return s.hostBucket(r.Hos
 // request would otherwise map to (a listing for GET /bucket?acl, an
 // overwrite for PUT /key?retention) would be a wrong success, so they get
 // 501 NotImplemented. Other unknown parameters are ignored, as S3 ignores
-// them (cache busters, the SDKs' x-id). "cors", "delete" and "tagging"
+// them (cache busters, the SDKs' x-id). "cors", "delete", "tagging",
+// "versioning", "object-lock", "lifecycle", "retention" and "legal-hold"
 // are served where S3 offers them and refused elsewhere by the routes.
 var unsupportedSubresources = map[string]bool{
 	"accelerate": true, "analytics": true,
 	"intelligent-tiering": true, "inventory": true,
-	"legal-hold": true, "lifecycle": true, "logging": true, "metadataConfiguration": true,
-	"metadataTable": true, "metrics": true, "notification": true, "object-lock": true,
+	"logging": true, "metadataConfiguration": true,
+	"metadataTable": true, "metrics": true, "notification": true,
 	"ownershipControls": true, "policy": true, "policyStatus": true, "publicAccessBlock": true,
 	"renameObject": true, "replication": true, "requestPayment": true, "restore": true,
-	"retention": true, "select": true, "select-type": true, "session": true,
+	"select": true, "select-type": true, "session": true,
 	"torrent": true, "website": true,
 }
 
@@ -145,10 +146,37 @@ func (rt route) bucketRoute(r *http.Request, q url.Values) route {
 		}
 		return rt.notAllowed()
 	case q.Has("versioning"):
-		if r.Method == http.MethodGet {
+		switch r.Method {
+		case http.MethodGet:
 			return rt.to("GetBucketVersioning", (*Server).getBucketVersioning)
+		case http.MethodPut:
+			return rt.to("PutBucketVersioning", (*Server).putBucketVersioning)
 		}
-		return rt.unsupported(subresourceOp(r.Method, "versioning"), "Bucket versioning is not implemented.")
+		return rt.notAllowed()
+	case q.Has("object-lock"):
+		switch r.Method {
+		case http.MethodGet:
+			return rt.to("GetObjectLockConfiguration", (*Server).getObjectLockConfiguration)
+		case http.MethodPut:
+			return rt.to("PutObjectLockConfiguration", (*Server).putObjectLockConfiguration)
+		}
+		return rt.notAllowed()
+	case q.Has("lifecycle"):
+		switch r.Method {
+		case http.MethodGet:
+			return rt.to("GetBucketLifecycleConfiguration", (*Server).getBucketLifecycle)
+		case http.MethodPut:
+			return rt.to("PutBucketLifecycleConfiguration", (*Server).putBucketLifecycle)
+		case http.MethodDelete:
+			return rt.to("DeleteBucketLifecycle", (*Server).deleteBucketLifecycle)
+		}
+		return rt.notAllowed()
+	case q.Has("retention"), q.Has("legal-hold"):
+		sub := "retention"
+		if q.Has("legal-hold") {
+			sub = "legal-hold"
+		}
+		return rt.unsupported(subresourceOp(r.Method, sub), "The '"+sub+"' subresource is not implemented on buckets.")
 	case q.Has("encryption"):
 		if r.Method == http.MethodGet {
 			return rt.to("GetBucketEncryption", (*Server).getBucketEncryption)
@@ -207,16 +235,50 @@ func (rt route) bucketRoute(r *http.Request, q url.Values) route {
 	return rt.notAllowed()
 }
 
+// versionedOps are the object operations that take a versionId query
+// parameter (the handlers read it with versionParam).
+var versionedOps = map[string]bool{
+	"GetObject": true, "HeadObject": true, "DeleteObject": true,
+	"GetObjectTagging": true, "PutObjectTagging": true, "DeleteObjectTagging": true,
+	"GetObjectAttributes": true, "GetObjectAcl": true, "PutObjectAcl": true,
+	"GetObjectRetention": true, "PutObjectRetention": true,
+	"GetObjectLegalHold": true, "PutObjectLegalHold": true,
+}
+
 func (rt route) objectRoute(r *http.Request, q url.Values) route {
-	if v, ok := q["versionId"]; ok && (len(v) != 1 || v[0] != "null") {
-		// Buckets are unversioned: "null" names the only version there is;
-		// any other id would need versioning.
-		return rt.unsupported(objectOp(r.Method), "Object versioning is not implemented.")
+	rt = rt.objectOperation(r, q)
+	if v, ok := q["versionId"]; ok && rt.err == nil && !versionedOps[rt.op] && (len(v) != 1 || v[0] != "null") {
+		// A write makes a new version, an upload's parts belong to no
+		// version: an id there would be ignored, and the client would
+		// believe it was honoured. ("null" was always accepted.)
+		return rt.fail(rt.op, errorf("InvalidArgument", "This operation does not take a versionId."))
 	}
-	for _, sub := range []string{"cors", "delete", "versioning", "encryption", "versions"} {
+	return rt
+}
+
+func (rt route) objectOperation(r *http.Request, q url.Values) route {
+	for _, sub := range []string{"cors", "delete", "versioning", "encryption", "versions", "object-lock", "lifecycle"} {
 		if q.Has(sub) {
 			return rt.unsupported(subresourceOp(r.Method, sub), "The '"+sub+"' subresource is not implemented on objects.")
 		}
+	}
+	if q.Has("retention") {
+		switch r.Method {
+		case http.MethodGet:
+			return rt.to("GetObjectRetention", (*Server).getObjectRetention)
+		case http.MethodPut:
+			return rt.to("PutObjectRetention", (*Server).putObjectRetention)
+		}
+		return rt.notAllowed()
+	}
+	if q.Has("legal-hold") {
+		switch r.Method {
+		case http.MethodGet:
+			return rt.to("GetObjectLegalHold", (*Server).getObjectLegalHold)
+		case http.MethodPut:
+			return rt.to("PutObjectLegalHold", (*Server).putObjectLegalHold)
+		}
+		return rt.notAllowed()
 	}
 	if q.Has("tagging") {
 		switch r.Method {
@@ -317,17 +379,3 @@ func allowedMethods(rq *request) string {
 // subresourceOp names an unsupported operation for the log, e.g.
 // "PUT ?tagging".
 func subresourceOp(method, sub string) string { return method + " ?" + sub }
-
-func objectOp(method string) string {
-	switch method {
-	case http.MethodGet:
-		return "GetObject"
-	case http.MethodHead:
-		return "HeadObject"
-	case http.MethodDelete:
-		return "DeleteObject"
-	case http.MethodPut:
-		return "PutObject"
-	}
-	return method
-}

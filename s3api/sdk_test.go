@@ -822,8 +822,9 @@ func TestReadOnlyConfigurations(t *testing.T) {
 		e.ServerSideEncryptionConfiguration.Rules[0].ApplyServerSideEncryptionByDefault.SSEAlgorithm != types.ServerSideEncryptionAes256 {
 		t.Fatalf("encryption: %v %+v", err, e)
 	}
-	if _, err := c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: bucket, VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); code(err) != "NotImplemented" {
-		t.Fatalf("enabling versioning: %v", err)
+	if _, err := c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: bucket, VersioningConfiguration: &types.VersioningConfiguration{
+		Status: types.BucketVersioningStatusEnabled, MFADelete: types.MFADeleteEnabled}}); code(err) != "NotImplemented" {
+		t.Fatalf("enabling MFA delete: %v", err)
 	}
 	put, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: aws.String("a"), Body: strings.NewReader("hallo"), ChecksumAlgorithm: types.ChecksumAlgorithmCrc32})
 	if err != nil {

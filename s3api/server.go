@@ -20,8 +20,8 @@ import (
 )
 
 // ObjectLayer is what s3api needs of the object layer: every S3 operation
-// on buckets and objects, in objapi's five roles (objapi.Buckets, Objects,
-// Uploads, Tagging, CORS), whose comments are the contract. The object
+// on buckets and objects, in objapi's six roles (objapi.Buckets, Objects,
+// Uploads, Tagging, CORS, Versions), whose comments are the contract. The object
 // layer, not s3api, decides what the caller may touch; errors are
 // *objapi.Error values whose Kind picks the S3 code (errors.go).
 // *node.Node implements it; objapi/objtest checks an implementation

@@ -166,15 +166,18 @@ func validateTags(tags []objapi.Tag) error {
 	return nil
 }
 
-// getObjectTagging answers an object's tags (GetObjectTagging).
+// getObjectTagging answers the tags of an object's current version, or
+// of the version named (GetObjectTagging).
 func (s *Server) getObjectTagging(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := objapi.ValidObjectKey(rq.key); err != nil {
-		return err
-	}
-	tags, err := s.layer.GetObjectTagging(r.Context(), rq.caller, rq.bucket, rq.key)
+	vid, err := objectVersionRequest(rq)
 	if err != nil {
 		return err
 	}
+	tags, version, err := s.layer.GetVersionTagging(r.Context(), rq.caller, rq.bucket, rq.key, vid)
+	if err != nil {
+		return err
+	}
+	setVersionID(w.Header(), version, vid)
 	res := taggingResult{Tags: make([]resultTag, len(tags))}
 	for i, t := range tags {
 		res.Tags[i] = resultTag(t)
@@ -184,7 +187,8 @@ func (s *Server) getObjectTagging(w http.ResponseWriter, r *http.Request, rq *re
 
 // putObjectTagging replaces an object's tags (PutObjectTagging).
 func (s *Server) putObjectTagging(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := objapi.ValidObjectKey(rq.key); err != nil {
+	vid, err := objectVersionRequest(rq)
+	if err != nil {
 		return err
 	}
 	want, err := requestDigest(r.Header, false)
@@ -209,21 +213,26 @@ func (s *Server) putObjectTagging(w http.ResponseWriter, r *http.Request, rq *re
 	if err != nil {
 		return err
 	}
-	if err := s.layer.PutObjectTagging(r.Context(), rq.caller, rq.bucket, rq.key, tags); err != nil {
+	version, err := s.layer.PutVersionTagging(r.Context(), rq.caller, rq.bucket, rq.key, vid, tags)
+	if err != nil {
 		return err
 	}
+	setVersionID(w.Header(), version, vid)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
 
 // deleteObjectTagging removes an object's tags (DeleteObjectTagging).
 func (s *Server) deleteObjectTagging(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := objapi.ValidObjectKey(rq.key); err != nil {
+	vid, err := objectVersionRequest(rq)
+	if err != nil {
 		return err
 	}
-	if err := s.layer.DeleteObjectTagging(r.Context(), rq.caller, rq.bucket, rq.key); err != nil {
+	version, err := s.layer.DeleteVersionTagging(r.Context(), rq.caller, rq.bucket, rq.key, vid)
+	if err != nil {
 		return err
 	}
+	setVersionID(w.Header(), version, vid)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -123,8 +124,9 @@ secret (--admin-secret-file, or KCS_ADMIN_SECRET).`,
 		},
 	}
 	var confirm string
+	var delBypass bool
 	del := &cobra.Command{
-		Use:   "delete NAME --confirm NAME",
+		Use:   "delete NAME --confirm NAME [--bypass-governance]",
 		Short: "Delete a tenant: its keys are shredded at once, its data becomes unreadable and is purged",
 		Long: `Delete a tenant (a municipality leaving). In one metadata commit its key and access keys
 are removed: from that moment none of its objects can be decrypted on any node. Every node
@@ -132,7 +134,13 @@ then destroys its own copies of the key (metadata database rewritten without fre
 log entries and snapshots that held it deleted), and the leader purges the tenant's buckets in
 the background, deleting their shards. Bucket names stay taken until their purge ends.
 
-This cannot be undone. Give the tenant's name twice: as the argument and to --confirm.`,
+This cannot be undone. Give the tenant's name twice: as the argument and to --confirm.
+
+Object lock: while the tenant holds versions under retention or legal hold the deletion is
+refused, and the refusal says how many, gives an example and until when the retention runs.
+--bypass-governance overrides GOVERNANCE retention (those versions are deleted with the
+tenant; the node logs the override); COMPLIANCE retention and legal holds yield to nothing:
+wait until the retention has run out, or have the tenant remove its legal holds.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if confirm != args[0] {
@@ -142,8 +150,17 @@ This cannot be undone. Give the tenant's name twice: as the argument and to --co
 			if err != nil {
 				return err
 			}
-			d, err := c.DeleteTenant(cmd.Context(), args[0])
+			var d *node.TenantDeletion
+			if delBypass {
+				d, err = c.DeleteTenantBypassingGovernance(cmd.Context(), args[0])
+			} else {
+				d, err = c.DeleteTenant(cmd.Context(), args[0])
+			}
 			if err != nil {
+				var ae *admin.Error
+				if errors.As(err, &ae) && ae.Kind == node.KindAccessDenied.String() {
+					return fmt.Errorf("tenant %s was not deleted: %w", args[0], err)
+				}
 				return err
 			}
 			return f.print(cmd.OutOrStdout(), d, func(tw *tabwriter.Writer) {
@@ -152,6 +169,8 @@ This cannot be undone. Give the tenant's name twice: as the argument and to --co
 		},
 	}
 	del.Flags().StringVar(&confirm, "confirm", "", "the tenant's name again, to confirm")
+	del.Flags().BoolVar(&delBypass, "bypass-governance", false,
+		"also delete versions under GOVERNANCE retention (never COMPLIANCE retention or legal holds)")
 	rotate := &cobra.Command{
 		Use:   "rotate-key NAME",
 		Short: "Give a tenant a new key; older versions are rewrapped and retired in the background",
@@ -213,9 +232,13 @@ Applications notice nothing; uploads running meanwhile commit under the new vers
 				return err
 			}
 			return f.print(cmd.OutOrStdout(), ks, func(tw *tabwriter.Writer) {
-				fmt.Fprintln(tw, "ACCESS KEY\tCREATED")
+				fmt.Fprintln(tw, "ACCESS KEY\tCREATED\tBYPASS GOVERNANCE")
 				for _, k := range ks {
-					fmt.Fprintf(tw, "%s\t%s\n", k.AccessKey, k.Created.Format(time.RFC3339))
+					bypass := "no"
+					if k.BypassGovernance {
+						bypass = "yes"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", k.AccessKey, k.Created.Format(time.RFC3339), bypass)
 				}
 			})
 		},
@@ -236,7 +259,39 @@ Applications notice nothing; uploads running meanwhile commit under the new vers
 			return nil
 		},
 	}
-	key.AddCommand(kcreate, klist, kdelete)
+	var revoke bool
+	kbypass := &cobra.Command{
+		Use:   "allow-bypass-governance TENANT ACCESS_KEY [--revoke]",
+		Short: "Let an access key override GOVERNANCE retention (x-amz-bypass-governance-retention), or no longer",
+		Long: `Let one of a tenant's access keys override GOVERNANCE object-lock retention: requests
+signed with it that send x-amz-bypass-governance-retention: true may delete versions under
+GOVERNANCE retention (DeleteObject, DeleteObjects) and shorten or remove their retention
+(PutObjectRetention). Without this grant such requests are refused (AccessDenied). COMPLIANCE
+retention and legal holds yield to no key.
+
+Whoever holds the key can then undo what GOVERNANCE retention protects: grant it to a key kept
+for that purpose (e.g. one created with "kcs admin key create"), not to an application's everyday
+key, and take it back with --revoke once done. "kcs admin key list TENANT" shows which keys hold
+the grant. The grant ends with the key (kcs admin key delete).`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			if err := c.SetKeyBypass(cmd.Context(), args[0], args[1], !revoke); err != nil {
+				return err
+			}
+			if revoke {
+				fmt.Fprintf(cmd.OutOrStdout(), "access key %s of %s may no longer bypass governance retention\n", args[1], args[0])
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "access key %s of %s may now bypass governance retention (revoke: --revoke)\n", args[1], args[0])
+			}
+			return nil
+		},
+	}
+	kbypass.Flags().BoolVar(&revoke, "revoke", false, "take the grant back")
+	key.AddCommand(kcreate, klist, kdelete, kbypass)
 
 	cluster := &cobra.Command{Use: "cluster", Short: "Cluster-wide views"}
 	status := &cobra.Command{
@@ -359,6 +414,35 @@ func printStatus(tw *tabwriter.Writer, st *node.ClusterStatus) {
 		fmt.Fprintf(tw, "%s\t%s\t%d\n", label, strings.Join(fam.Sites, ", "), fam.Sets)
 	}
 	printRedundancy(tw, st)
+	printLifecycle(tw, st.Lifecycle)
+}
+
+// printLifecycle prints the lifecycle section: the passes of the node
+// that answered (they run on the leader).
+func printLifecycle(tw *tabwriter.Writer, lc *node.LifecycleStatus) {
+	if lc == nil {
+		return
+	}
+	fmt.Fprintf(tw, "\nlifecycle (node %s", lc.Node)
+	if !lc.Leader {
+		fmt.Fprint(tw, ", not the leader: passes run on the leader")
+	}
+	fmt.Fprint(tw, ")\n")
+	switch {
+	case lc.Running:
+		fmt.Fprintf(tw, "pass running since %s, at %s/%s\n", lc.LastStart.Format(time.RFC3339), lc.Bucket, lc.Key)
+	case !lc.LastEnd.IsZero():
+		state := "complete"
+		if !lc.LastComplete {
+			state = "interrupted (the next leader's pass goes on)"
+		}
+		fmt.Fprintf(tw, "last pass %s - %s, %s\n", lc.LastStart.Format(time.RFC3339), lc.LastEnd.Format(time.RFC3339), state)
+	default:
+		fmt.Fprint(tw, "no pass yet\n")
+	}
+	l := lc.Last
+	fmt.Fprintf(tw, "last pass: %d buckets, %d versions looked at; %d expired, %d noncurrent removed, %d delete markers removed, %d uploads aborted, %d locked and kept, %d failed\n",
+		l.Buckets, l.Versions, l.Expired, l.NoncurrentRemoved, l.MarkersRemoved, l.UploadsAborted, l.LockedSkipped, l.Failed)
 }
 
 func human(b uint64) string {

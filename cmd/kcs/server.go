@@ -415,6 +415,12 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 			if o.node.ReprotectRate = reprotectMiB << 20; reprotectMiB <= 0 {
 				o.node.ReprotectRate = -1 // no cap
 			}
+			if o.node.LifecycleEvery <= 0 {
+				o.node.LifecycleEvery = -1 // off
+			}
+			if o.node.LifecycleRate <= 0 {
+				o.node.LifecycleRate = -1 // no cap
+			}
 			if o.node.DriveReserve, err = parseReserve("--drive-reserve", driveReserve); err != nil {
 				return err
 			}
@@ -520,11 +526,14 @@ flags. The master key is held in memory only; kcs server never writes it to the 
 	f.StringVar(&adminFile, "admin-secret-file", "", "file holding the admin secret for the admin API")
 	f.IntVar(&o.node.InlineLimit, "inline-limit", 16<<10, "objects and parts up to this many bytes are kept, encrypted, in the replicated metadata instead of as shards (-1: never)")
 	f.DurationVar(&o.node.GCGrace, "gc-grace", 5*time.Minute, "how long the shards of replaced or deleted versions stay readable for downloads in flight before they are deleted")
+	f.DurationVar(&o.node.ShredEvery, "shred-every", 24*time.Hour, "how long the wrapped key of a deleted object version may stay on a disk: this often, when anything was committed since, every node rewrites its metadata database and compacts its Raft log so that no log entry, snapshot or free page holds deleted records' keys")
 	f.DurationVar(&o.node.UploadExpiry, "upload-expiry", 7*24*time.Hour, "abort multipart uploads left unfinished this long, and collect their parts")
 	f.DurationVar(&o.node.ScrubEvery, "scrub-every", 7*24*time.Hour, "time between scrub passes, which read every local shard and have missing or corrupt ones rebuilt (0: no scrub)")
 	f.Int64Var(&scrubMiB, "scrub-rate", 64, "MiB/s a scrub pass may read (0: no cap)")
 	f.DurationVar(&o.node.ReprotectEvery, "reprotect-every", node.DefaultReprotectEvery, "how often the leader looks for streams to re-code onto the full erasure family: below full protection (written while a site was down, on a draining drive), or outside it during a spread; it also looks at once when the topology changes (0: never)")
 	f.Int64Var(&reprotectMiB, "reprotect-rate", node.DefaultReprotectRate>>20, "MiB/s of ciphertext the leader re-codes (re-protection, drains, spreads), leaving the disks and the network to clients (0: no cap)")
+	f.DurationVar(&o.node.LifecycleEvery, "lifecycle-every", node.DefaultLifecycleEvery, "how often the leader applies the buckets' lifecycle rules (expirations, noncurrent versions, expired delete markers, incomplete uploads) in one pass over every bucket with rules (0: never)")
+	f.Int64Var(&o.node.LifecycleRate, "lifecycle-rate", node.DefaultLifecycleRate, "metadata commands per second a lifecycle pass may propose (deletions, delete markers, aborts) (0: no cap)")
 	f.StringVar(&driveReserve, "drive-reserve", "1GiB", "free space a data drive keeps: below it, the drive takes no new shards (new writes go to sets with room)")
 	f.StringVar(&metaReserve, "meta-reserve", "256MiB", "free space the metadata drive keeps: below it, the node answers 503 and hands over Raft leadership until space returns")
 	f.DurationVar(&o.limits.IdleTimeout, "idle-timeout", s3api.DefaultIdleTimeout, "S3 and admin connections: how long request headers, one read of a body or one write of a response may take without a byte moving; a stalled body gets 400 RequestTimeout (0: none)")

@@ -28,6 +28,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -58,11 +59,17 @@ type Service interface {
 	CreateTenant(ctx context.Context, id, accessKey, secret string) (*node.AccessKeyInfo, error)
 	ListTenants(ctx context.Context) ([]node.TenantInfo, error)
 	DeleteTenant(ctx context.Context, id string) (*node.TenantDeletion, error)
+	// DeleteTenantBypassingGovernance is DeleteTenant overriding GOVERNANCE
+	// retention (never COMPLIANCE retention or a legal hold).
+	DeleteTenantBypassingGovernance(ctx context.Context, id string) (*node.TenantDeletion, error)
 	RotateTenantKey(ctx context.Context, id string) (*node.KeyRotation, error)
 	RotateMasterKey(ctx context.Context, id string) (*node.MasterKeyRotation, error)
 	CreateAccessKey(ctx context.Context, tenant, accessKey, secret string) (*node.AccessKeyInfo, error)
 	ListAccessKeys(ctx context.Context, tenant string) ([]node.AccessKeyInfo, error)
 	DeleteAccessKey(ctx context.Context, tenant, accessKey string) error
+	// SetKeyBypass lets a tenant's access key override GOVERNANCE
+	// retention, or no longer.
+	SetKeyBypass(ctx context.Context, tenant, accessKey string, allow bool) error
 	ClusterStatus(ctx context.Context) (*node.ClusterStatus, error)
 	TenantTraffic(ctx context.Context, tenant string, from, to time.Time) (*node.TrafficReport, error)
 	TenantUsage(ctx context.Context, tenant string) (*node.TenantUsage, error)
@@ -90,6 +97,16 @@ type KeyRequest struct {
 	AccessKey string `json:"access_key,omitempty"`
 	Secret    string `json:"secret,omitempty"`
 }
+
+// KeyBypassRequest grants an access key the right to bypass GOVERNANCE
+// retention (Allow) or takes it back.
+type KeyBypassRequest struct {
+	Allow bool `json:"allow"`
+}
+
+// bypassGovernanceParam is the query parameter of a tenant's deletion
+// that overrides GOVERNANCE retention.
+const bypassGovernanceParam = "bypass-governance"
 
 type errorBody struct {
 	Error string `json:"error"`
@@ -126,6 +143,7 @@ func NewHandler(svc Service, secret []byte, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("POST "+Prefix+"/tenants/{tenant}/keys", h.createKey)
 	h.mux.HandleFunc("GET "+Prefix+"/tenants/{tenant}/keys", h.listKeys)
 	h.mux.HandleFunc("DELETE "+Prefix+"/tenants/{tenant}/keys/{key}", h.deleteKey)
+	h.mux.HandleFunc("PUT "+Prefix+"/tenants/{tenant}/keys/{key}/bypass-governance", h.setKeyBypass)
 	h.mux.HandleFunc("GET "+Prefix+"/tenants/{tenant}/usage", h.tenantUsage)
 	h.mux.HandleFunc("PUT "+Prefix+"/tenants/{tenant}/quota", h.setQuota)
 	h.mux.HandleFunc("PUT "+Prefix+"/tenants/{tenant}/buckets/{bucket}/quota", h.setQuota)
@@ -349,6 +367,11 @@ func (h *Handler) fail(w http.ResponseWriter, err error) {
 		status = http.StatusNotFound
 	case node.KindTenantExists, node.KindConflict:
 		status = http.StatusConflict
+	case node.KindAccessDenied:
+		// The cluster refuses the action as things stand (a tenant holding
+		// versions under object lock): 409 with the reason, since 403 is
+		// the API's answer to a request it cannot authenticate.
+		status = http.StatusConflict
 	case node.KindInvalidArgument:
 		status = http.StatusBadRequest
 	case node.KindUnavailable:
@@ -440,6 +463,20 @@ func (h *Handler) deleteKey(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+func (h *Handler) setKeyBypass(w http.ResponseWriter, r *http.Request) {
+	var req KeyBypassRequest
+	if err := decode(r, &req); err != nil {
+		h.fail(w, err)
+		return
+	}
+	note(w, "bypass_governance", req.Allow)
+	if err := h.svc.SetKeyBypass(r.Context(), r.PathValue("tenant"), r.PathValue("key"), req.Allow); err != nil {
+		h.fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 	st, err := h.svc.ClusterStatus(r.Context())
 	if err != nil {
@@ -450,7 +487,22 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) deleteTenant(w http.ResponseWriter, r *http.Request) {
-	d, err := h.svc.DeleteTenant(r.Context(), r.PathValue("tenant"))
+	bypass := false
+	if v := r.URL.Query().Get(bypassGovernanceParam); v != "" {
+		var err error
+		if bypass, err = strconv.ParseBool(v); err != nil {
+			h.fail(w, node.Errorf("DeleteTenant", node.KindInvalidArgument, "%s=%q: want true or false", bypassGovernanceParam, v))
+			return
+		}
+	}
+	var d *node.TenantDeletion
+	var err error
+	if bypass {
+		note(w, "bypass_governance", true)
+		d, err = h.svc.DeleteTenantBypassingGovernance(r.Context(), r.PathValue("tenant"))
+	} else {
+		d, err = h.svc.DeleteTenant(r.Context(), r.PathValue("tenant"))
+	}
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -594,6 +646,15 @@ func (c *Client) DeleteTenant(ctx context.Context, tenant string) (*node.TenantD
 	return &out, err
 }
 
+// DeleteTenantBypassingGovernance deletes a tenant overriding GOVERNANCE
+// retention: its versions under it go too. COMPLIANCE retention and legal
+// holds still refuse the deletion (an *Error of HTTP 409 saying until when).
+func (c *Client) DeleteTenantBypassingGovernance(ctx context.Context, tenant string) (*node.TenantDeletion, error) {
+	var out node.TenantDeletion
+	err := c.do(ctx, http.MethodDelete, "/tenants/"+tenant+"?"+bypassGovernanceParam+"=true", nil, &out)
+	return &out, err
+}
+
 // RotateTenantKey gives a tenant a new key version.
 func (c *Client) RotateTenantKey(ctx context.Context, tenant string) (*node.KeyRotation, error) {
 	var out node.KeyRotation
@@ -632,6 +693,12 @@ func (c *Client) ListAccessKeys(ctx context.Context, tenant string) ([]node.Acce
 // DeleteAccessKey deletes an access key.
 func (c *Client) DeleteAccessKey(ctx context.Context, tenant, accessKey string) error {
 	return c.do(ctx, http.MethodDelete, "/tenants/"+tenant+"/keys/"+accessKey, nil, nil)
+}
+
+// SetKeyBypass lets a tenant's access key override GOVERNANCE retention
+// (allow), or no longer.
+func (c *Client) SetKeyBypass(ctx context.Context, tenant, accessKey string, allow bool) error {
+	return c.do(ctx, http.MethodPut, "/tenants/"+tenant+"/keys/"+accessKey+"/bypass-governance", KeyBypassRequest{Allow: allow}, nil)
 }
 
 // ClusterStatus returns the cluster's status.

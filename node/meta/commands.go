@@ -81,6 +81,12 @@ const (
 	OpRemoveNode      Op = 29
 	OpPromoteNode     Op = 30
 	OpSpread          Op = 31
+	OpSetVersioning   Op = 32
+	OpSetBucketLock   Op = 33
+	OpSetLifecycle    Op = 34
+	OpSetObjectLock   Op = 35
+	OpSetKeyBypass    Op = 36
+	OpShredCycle      Op = 37
 )
 
 // Payload is what a command does: one type per kind of command, each
@@ -175,6 +181,12 @@ var kinds = map[Op]kind{
 	OpRemoveNode:      kindOf[RemoveNode](2),
 	OpPromoteNode:     kindOf[PromoteNode](2),
 	OpSpread:          kindOf[Spread](2),
+	OpSetVersioning:   kindOf[SetVersioning](2),
+	OpSetBucketLock:   kindOf[SetBucketLock](2),
+	OpSetLifecycle:    kindOf[SetLifecycle](2),
+	OpSetObjectLock:   kindOf[SetObjectLock](2),
+	OpSetKeyBypass:    kindOf[SetKeyBypass](2),
+	OpShredCycle:      kindOf[ShredCycle](2),
 }
 
 func kindOf[T any, P interface {
@@ -225,6 +237,29 @@ type Result struct {
 	// outcome (Err) is the first application's; Garbage and Replaced went
 	// to whoever got that first answer, or to the orphan scan.
 	Duplicate bool
+	// VersionID is the S3 version id of the version a command wrote or
+	// removed, or of the delete marker it added (DeleteMarker).
+	VersionID    string
+	DeleteMarker bool
+	// Entries are the outcomes of a DeleteObjects' Entries, in order.
+	Entries []EntryResult
+}
+
+// EntryResult is the outcome of one entry of a DeleteObjects.
+type EntryResult struct {
+	Failed       bool   `cbor:"1,keyasint,omitempty"`
+	Kind         uint16 `cbor:"2,keyasint,omitempty"`
+	Msg          string `cbor:"3,keyasint,omitempty"`
+	VersionID    string `cbor:"4,keyasint,omitempty"`
+	DeleteMarker bool   `cbor:"5,keyasint,omitempty"`
+}
+
+// Error is the entry's failure, nil if it succeeded.
+func (e *EntryResult) Error() *objapi.Error {
+	if !e.Failed {
+		return nil
+	}
+	return &objapi.Error{Kind: objapi.Kind(e.Kind), Msg: e.Msg}
 }
 
 // withoutInline returns r with its parts' inline bytes left out, sharing
@@ -378,13 +413,18 @@ type wireResult struct {
 	Garbage   []Part  `cbor:"4,keyasint"`
 	Replaced  *Object `cbor:"5,keyasint"`
 	Duplicate bool    `cbor:"6,keyasint,omitempty"`
+	// Versions (level 2 commands).
+	VersionID    string        `cbor:"7,keyasint,omitempty"`
+	DeleteMarker bool          `cbor:"8,keyasint,omitempty"`
+	Entries      []EntryResult `cbor:"9,keyasint,omitempty"`
 }
 
 // EncodeResult serializes r for the RPC that forwards commands to the
 // leader, without inline bytes (see Result).
 func EncodeResult(r *Result) ([]byte, error) {
 	r = r.withoutInline()
-	w := wireResult{Garbage: r.Garbage, Replaced: r.Replaced, Duplicate: r.Duplicate}
+	w := wireResult{Garbage: r.Garbage, Replaced: r.Replaced, Duplicate: r.Duplicate,
+		VersionID: r.VersionID, DeleteMarker: r.DeleteMarker, Entries: r.Entries}
 	if r.Err != nil {
 		w.Failed, w.Kind, w.Msg = true, uint16(r.Err.Kind), r.Err.Msg
 	}
@@ -397,7 +437,8 @@ func DecodeResult(b []byte) (*Result, error) {
 	if err := unmarshal(b, &w); err != nil {
 		return nil, err
 	}
-	r := &Result{Garbage: w.Garbage, Replaced: w.Replaced, Duplicate: w.Duplicate}
+	r := &Result{Garbage: w.Garbage, Replaced: w.Replaced, Duplicate: w.Duplicate,
+		VersionID: w.VersionID, DeleteMarker: w.DeleteMarker, Entries: w.Entries}
 	if w.Failed {
 		r.Err = &objapi.Error{Kind: objapi.Kind(w.Kind), Msg: w.Msg}
 	}

@@ -18,8 +18,19 @@ import (
 // (no proposer sets them) are stored apart, as PutBucketCORS stores them.
 type CreateBucket Bucket
 
+// level: a bucket created with object lock (and versioning) needs level 2.
+func (c *CreateBucket) level() Level {
+	if c.ObjectLock || c.Versioning != VersioningOff {
+		return 2
+	}
+	return 1
+}
+
 func (c *CreateBucket) apply(tx *bolt.Tx) (*Result, error) {
 	b := *(*Bucket)(c)
+	if b.ObjectLock {
+		b.Versioning = VersioningOn
+	}
 	cors := b.CORS
 	b.CORS = nil
 	if tx.Bucket(bTenants).Get([]byte(b.Tenant)) == nil {
@@ -187,9 +198,11 @@ func (d *DeleteBucket) apply(tx *bolt.Tx) (*Result, error) {
 		return r, err
 	}
 	name := []byte(d.Name)
-	if ob := tx.Bucket(bObjects).Bucket(name); ob != nil {
-		if k, _ := ob.Cursor().First(); k != nil {
-			return fail(objapi.KindBucketNotEmpty, "")
+	for _, parent := range [][]byte{bObjects, bVersions} {
+		if ob := tx.Bucket(parent).Bucket(name); ob != nil {
+			if k, _ := ob.Cursor().First(); k != nil {
+				return fail(objapi.KindBucketNotEmpty, "")
+			}
 		}
 	}
 	// An empty bucket's row is zero but for its uploads; whatever it
@@ -240,7 +253,7 @@ func (d *DeleteBucket) apply(tx *bolt.Tx) (*Result, error) {
 			return nil, err
 		}
 	}
-	for _, parent := range [][]byte{bObjects, bBucketUploads} {
+	for _, parent := range [][]byte{bObjects, bBucketUploads, bVersions} {
 		if tx.Bucket(parent).Bucket(name) != nil {
 			if err := tx.Bucket(parent).DeleteBucket(name); err != nil {
 				return nil, err
@@ -310,6 +323,21 @@ func (p *PurgeBucket) apply(tx *bolt.Tx) (*Result, error) {
 		}
 		left -= len(keys)
 	}
+	// Then noncurrent versions and delete markers.
+	vb := tx.Bucket(bVersions).Bucket(name)
+	var vkeys [][]byte
+	if vb != nil && left > 0 {
+		c := vb.Cursor()
+		for k, v := c.First(); k != nil && len(vkeys) < left; k, v = c.Next() {
+			var o Object
+			if err := unmarshal(v, &o); err != nil {
+				return nil, err
+			}
+			res.Garbage = append(res.Garbage, o.Parts...)
+			vkeys = append(vkeys, bytes.Clone(k))
+		}
+		left -= len(vkeys)
+	}
 	var uploads []Upload
 	if ub := tx.Bucket(bBucketUploads).Bucket(name); ub != nil && left > 0 {
 		var ids []string
@@ -344,6 +372,11 @@ func (p *PurgeBucket) apply(tx *bolt.Tx) (*Result, error) {
 			return nil, err
 		}
 	}
+	for _, k := range vkeys {
+		if err := vb.Delete(k); err != nil {
+			return nil, err
+		}
+	}
 	for i := range uploads {
 		if err := dropUpload(tx, &uploads[i]); err != nil {
 			return nil, err
@@ -352,7 +385,7 @@ func (p *PurgeBucket) apply(tx *bolt.Tx) (*Result, error) {
 	if left <= 0 {
 		return res, nil // perhaps more: the next command goes on
 	}
-	for _, parent := range [][]byte{bObjects, bBucketUploads} {
+	for _, parent := range [][]byte{bObjects, bBucketUploads, bVersions} {
 		if tx.Bucket(parent).Bucket(name) != nil {
 			if err := tx.Bucket(parent).DeleteBucket(name); err != nil {
 				return nil, err

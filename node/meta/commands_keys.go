@@ -82,8 +82,9 @@ type RewrapKeys struct {
 	Items  []Rewrap `cbor:"2,keyasint"`
 }
 
-// Rewrap is one data key to rewrap: an object's current version (Bucket,
-// Key, VersionID) or a multipart upload (Upload).
+// Rewrap is one data key to rewrap: an object version (Bucket, Key,
+// VersionID; Seq for versions other than the current one) or a multipart
+// upload (Upload).
 type Rewrap struct {
 	Bucket    string `cbor:"1,keyasint,omitempty"`
 	Key       string `cbor:"2,keyasint,omitempty"`
@@ -92,6 +93,10 @@ type Rewrap struct {
 	From      uint32 `cbor:"5,keyasint"` // the version that wraps it now
 	To        uint32 `cbor:"6,keyasint"` // the version of Wrapped
 	Wrapped   []byte `cbor:"7,keyasint"`
+	Seq       uint64 `cbor:"8,keyasint,omitempty"`
+
+	pos   []byte // where StaleObjects found it
+	phase string
 }
 
 func (c *RewrapKeys) apply(tx *bolt.Tx) (*Result, error) {
@@ -105,8 +110,11 @@ func (c *RewrapKeys) apply(tx *bolt.Tx) (*Result, error) {
 	}
 	// Every record is read, and rewrapped in memory, before the first
 	// write; an item sees what the items before it changed.
-	type objectKey struct{ bucket, key string }
-	uploads, objects := map[string]*Upload{}, map[objectKey]*Object{}
+	type objectKey struct {
+		bucket, key string
+		seq         uint64
+	}
+	uploads, objects := map[string]*Upload{}, map[objectKey]*located{}
 	var changedUploads []string
 	var changedObjects []objectKey
 	for _, it := range c.Items {
@@ -138,21 +146,25 @@ func (c *RewrapKeys) apply(tx *bolt.Tx) (*Result, error) {
 			}
 			continue // bucket gone
 		}
-		ok := objectKey{it.Bucket, it.Key}
-		o, seen := objects[ok]
+		ok := objectKey{it.Bucket, it.Key, it.Seq}
+		l, seen := objects[ok]
 		if !seen {
 			var rec Object
 			found, err := get(tx.Bucket(bObjects).Bucket([]byte(it.Bucket)), []byte(it.Key), &rec)
 			if err != nil {
 				return nil, err
 			}
-			if found {
-				o = &rec
+			if found && rec.VersionID == it.VersionID {
+				l = &located{o: rec, current: true}
+			} else if l, found, err = versionBySeq(tx, it.Bucket, it.Key, it.Seq); err != nil {
+				return nil, err
+			} else if !found {
+				l = nil
 			}
-			objects[ok] = o
+			objects[ok] = l
 		}
-		if o != nil && o.VersionID == it.VersionID && o.KeyVersion == it.From {
-			o.WrappedKey, o.KeyVersion = it.Wrapped, it.To
+		if l != nil && l.o.VersionID == it.VersionID && l.o.KeyVersion == it.From {
+			l.o.WrappedKey, l.o.KeyVersion = it.Wrapped, it.To
 			changedObjects = append(changedObjects, ok)
 		}
 	}
@@ -163,7 +175,7 @@ func (c *RewrapKeys) apply(tx *bolt.Tx) (*Result, error) {
 		}
 	}
 	for _, k := range changedObjects {
-		if err := put(tx.Bucket(bObjects).Bucket([]byte(k.bucket)), []byte(k.key), objects[k]); err != nil {
+		if err := storeVersion(tx, k.bucket, k.key, objects[k]); err != nil {
 			return nil, err
 		}
 	}

@@ -43,7 +43,12 @@ func (c *CreateUpload) apply(tx *bolt.Tx) (*Result, error) {
 	return &Result{}, tx.Bucket(bBucketUploads).Bucket([]byte(u.Bucket)).Put(uploadIndexKey(u.Key, u.ID), nil)
 }
 
-func (c *CreateUpload) level() Level { return limitsLevel(c.Limits) }
+func (c *CreateUpload) level() Level {
+	if c.LockMode != "" || c.LegalHold {
+		return 2
+	}
+	return limitsLevel(c.Limits)
+}
 
 func uploadIndexKey(key, uploadID string) []byte {
 	return append(append([]byte(key), 0), uploadID...)
@@ -259,7 +264,7 @@ func (c *CompleteUpload) streamHome(tx *bolt.Tx) (*DataRef, error) {
 	if err != nil || !ok {
 		return nil, err // a missing upload fails in apply
 	}
-	return &DataRef{Bucket: u.Bucket, Key: u.Key}, nil
+	return &DataRef{Bucket: u.Bucket, Key: u.Key, Seq: homeSeq(tx, u.Bucket)}, nil
 }
 
 func (c *CompleteUpload) storedStreams() ([]Part, bool) { return c.Object.Parts, false }

@@ -1,6 +1,8 @@
 package meta
 
 import (
+	"bytes"
+	"fmt"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
@@ -34,8 +36,8 @@ func (p *PutObject) apply(tx *bolt.Tx) (*Result, error) {
 
 func (p *PutObject) level() Level { return limitsLevel(p.Limits) }
 
-func (p *PutObject) streamHome(*bolt.Tx) (*DataRef, error) {
-	return &DataRef{Bucket: p.Bucket, Key: p.Key}, nil
+func (p *PutObject) streamHome(tx *bolt.Tx) (*DataRef, error) {
+	return &DataRef{Bucket: p.Bucket, Key: p.Key, Seq: homeSeq(tx, p.Bucket)}, nil
 }
 
 func (p *PutObject) storedStreams() ([]Part, bool) { return p.Object.Parts, true }
@@ -44,9 +46,12 @@ func (p *PutObject) storedStreams() ([]Part, bool) { return p.Object.Parts, true
 // conditions against the version it replaces and the quotas against what
 // it stores. extraGarbage is added to the result (unused parts of a
 // completed upload), and extra to the change of usage (the completed
-// upload that leaves).
+// upload that leaves). In a versioned bucket the version it follows
+// becomes noncurrent; otherwise o is the null version and replaces the
+// one there was (see versions.go).
 func putObject(tx *bolt.Tx, bucket, key, tenant string, o *Object, ifNoneMatch bool, ifMatch string, extraGarbage []Part, extra Usage) (*Result, error) {
-	if r, err := ownBucket(tx, bucket, tenant); r != nil || err != nil {
+	b, r, err := bucketOf(tx, bucket, tenant)
+	if r != nil || err != nil {
 		return r, err
 	}
 	if r, err := currentKey(tx, tenant, o.KeyVersion); r != nil || err != nil {
@@ -70,27 +75,86 @@ func putObject(tx *bolt.Tx, bucket, key, tenant string, o *Object, ifNoneMatch b
 	if exists && old.VersionID != "" && old.VersionID == o.VersionID {
 		// The same command applied twice (a forwarded proposal retried
 		// after its answer was lost): nothing was replaced.
-		return &Result{}, nil
+		res := &Result{Duplicate: true}
+		if b.Versioning != VersioningOff {
+			res.VersionID = old.S3VersionID()
+		}
+		return res, nil
+	}
+	if r := lockDefaults(tx, b, o); r != nil {
+		return r, nil
+	}
+	res := &Result{Garbage: extraGarbage}
+	if b.Versioning != VersioningOff {
+		// Versions of an unversioned bucket keep Seq 0, as they had before
+		// versioning: their records stay what a binary before it writes.
+		o.Seq = peekSeq(tx) + 1 // taken (setSeq) once everything is read
+		o.Versioned = b.Versioning == VersioningOn
+		res.VersionID = o.S3VersionID()
 	}
 	d := objectUsage(o).plus(extra)
-	if exists {
+	var dropNull *located // a noncurrent null version o replaces
+	if b.Versioning == VersioningSuspended && (!exists || old.Versioned) {
+		l, ok, err := findNull(tx, bucket, key)
+		if err != nil {
+			return nil, err
+		}
+		if ok && !l.current {
+			dropNull = l
+			d = d.minus(versionUsage(&l.o))
+			res.Garbage = append(res.Garbage, l.o.Parts...)
+		}
+	}
+	replace := exists && !old.Versioned && b.Versioning != VersioningOn
+	if replace {
 		d = d.minus(objectUsage(&old))
+		res.Replaced = &old
+		res.Garbage = append(res.Garbage, old.Parts...)
 	}
 	if e, err := overQuota(tx, tenant, bucket, d); e != nil || err != nil {
 		return refuse(e), err
 	}
+	if o.Seq != 0 {
+		if err := setSeq(tx, o.Seq); err != nil {
+			return nil, err
+		}
+	}
+	if exists && !replace {
+		if err := demote(tx, bucket, key, &old); err != nil {
+			return nil, err
+		}
+	}
+	if dropNull != nil {
+		if err := removeVersion(tx, bucket, key, dropNull); err != nil {
+			return nil, err
+		}
+	}
 	if err := put(ob, []byte(key), o); err != nil {
 		return nil, err
 	}
-	if err := charge(tx, tenant, bucket, d); err != nil {
-		return nil, err
+	return res, charge(tx, tenant, bucket, d)
+}
+
+// lockDefaults checks a new version's object lock against its bucket, and
+// gives it the bucket's default retention when it brings none.
+func lockDefaults(tx *bolt.Tx, b *Bucket, o *Object) *Result {
+	if !b.ObjectLock {
+		if o.LockMode != "" || o.LegalHold {
+			r, _ := fail(objapi.KindInvalidRequest, "Bucket is missing Object Lock Configuration")
+			return r
+		}
+		return nil
 	}
-	res := &Result{Garbage: extraGarbage}
-	if exists {
-		res.Replaced = &old
-		res.Garbage = append(res.Garbage, old.Parts...)
+	if o.LockMode != "" {
+		return nil
 	}
-	return res, nil
+	var cfg LockConfig
+	if ok, err := get(tx.Bucket(bBucketCfg), bucketConfigKey(b.Name, cfgLock), &cfg); err != nil || !ok || cfg.Mode == "" {
+		return nil
+	}
+	o.LockMode = cfg.Mode
+	o.LockUntil = cfg.until(fsmClock(tx))
+	return nil
 }
 
 func etagMatch(cond, etag string) bool {
@@ -103,86 +167,224 @@ func etagMatch(cond, etag string) bool {
 	return false
 }
 
-// DeleteObject removes the current version of Bucket/Key.
+// DeleteObject deletes as S3's DeleteObject does (see deleteObject).
 type DeleteObject struct {
 	Bucket  string `cbor:"1,keyasint"`
 	Key     string `cbor:"2,keyasint"`
 	Tenant  string `cbor:"3,keyasint"`
 	IfMatch string `cbor:"4,keyasint"`
+	// VersionID (S3's) removes that version for good; Bypass is a
+	// GOVERNANCE bypass the proposer checked the caller may make; MarkerID
+	// is the random part of the id of a delete marker the command adds. All
+	// level 2.
+	VersionID string `cbor:"5,keyasint,omitempty"`
+	Bypass    bool   `cbor:"6,keyasint,omitempty"`
+	MarkerID  string `cbor:"7,keyasint,omitempty"`
+	// IfSeq deletes only if the current version is still the one with
+	// this Seq (the lifecycle worker's expiry of what it looked at).
+	IfSeq uint64 `cbor:"8,keyasint,omitempty"`
+}
+
+func (d *DeleteObject) level() Level {
+	if d.VersionID != "" || d.Bypass || d.MarkerID != "" || d.IfSeq != 0 {
+		return 2
+	}
+	return 1
 }
 
 func (d *DeleteObject) apply(tx *bolt.Tx) (*Result, error) {
-	if r, err := ownBucket(tx, d.Bucket, d.Tenant); r != nil || err != nil {
+	b, r, err := bucketOf(tx, d.Bucket, d.Tenant)
+	if r != nil || err != nil {
 		return r, err
 	}
-	ob := tx.Bucket(bObjects).Bucket([]byte(d.Bucket))
-	var old Object
-	exists, err := get(ob, []byte(d.Key), &old)
+	res := &Result{}
+	var freed Usage
+	e, err := deleteObject(tx, b, d, res, &freed)
+	if err != nil || e != nil {
+		return refuse(e), err
+	}
+	return res, charge(tx, d.Tenant, d.Bucket, freed.neg())
+}
+
+// deleteObject applies one deletion of bucket b to res, adding what it
+// frees to freed. Without a version id: in an unversioned bucket the key's
+// version goes; in a versioned one a delete marker becomes current (the
+// current version noncurrent), and when versioning is suspended the null
+// version goes and the marker is the null version. With one: that version
+// goes for good unless object lock keeps it, and the newest remaining one
+// becomes current. A version id that names nothing deletes nothing, as in
+// S3.
+func deleteObject(tx *bolt.Tx, b *Bucket, d *DeleteObject, res *Result, freed *Usage) (*objapi.Error, error) {
+	ob := tx.Bucket(bObjects).Bucket([]byte(b.Name))
+	var cur Object
+	exists, err := get(ob, []byte(d.Key), &cur)
 	if err != nil {
 		return nil, err
 	}
 	if d.IfMatch != "" && !exists {
-		return fail(objapi.KindNoSuchKey, "")
+		return objapi.Errorf("", objapi.KindNoSuchKey, ""), nil
 	}
-	if d.IfMatch != "" && !etagMatch(d.IfMatch, old.ETag) {
-		return fail(objapi.KindPrecondition, "the object's ETag differs")
+	if d.IfMatch != "" && !etagMatch(d.IfMatch, cur.ETag) {
+		return objapi.Errorf("", objapi.KindPrecondition, "the object's ETag differs"), nil
 	}
-	if !exists {
-		return &Result{}, nil
+	if d.IfSeq != 0 && (!exists || cur.Seq != d.IfSeq) {
+		return objapi.Errorf("", objapi.KindConflict, "the object changed meanwhile"), nil
 	}
-	if err := ob.Delete([]byte(d.Key)); err != nil {
+	if d.VersionID != "" {
+		if !ValidVersionID(d.VersionID) {
+			return objapi.Errorf("", objapi.KindInvalidArgument, "Invalid version id specified"), nil
+		}
+		l, ok, err := findVersion(tx, b.Name, d.Key, d.VersionID)
+		if err != nil || !ok {
+			return nil, err
+		}
+		if e := lockRefusal(&l.o, fsmClock(tx), d.Bypass); e != nil {
+			return e, nil
+		}
+		res.VersionID, res.DeleteMarker = d.VersionID, l.o.DeleteMarker
+		res.Garbage = append(res.Garbage, l.o.Parts...)
+		*freed = freed.plus(versionUsage(&l.o))
+		if l.current {
+			res.Replaced = &l.o
+		}
+		if err := removeVersion(tx, b.Name, d.Key, l); err != nil {
+			return nil, err
+		}
+		return nil, promoteNewest(tx, b.Name, d.Key)
+	}
+	if b.Versioning == VersioningOff {
+		if !exists {
+			return nil, nil
+		}
+		res.Replaced = &cur
+		res.Garbage = append(res.Garbage, cur.Parts...)
+		*freed = freed.plus(objectUsage(&cur))
+		return nil, ob.Delete([]byte(d.Key))
+	}
+	if b.Versioning == VersioningSuspended {
+		l, ok, err := findNull(tx, b.Name, d.Key)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			res.Garbage = append(res.Garbage, l.o.Parts...)
+			*freed = freed.plus(versionUsage(&l.o))
+			if l.current {
+				exists = false
+				if err := ob.Delete([]byte(d.Key)); err != nil {
+					return nil, err
+				}
+			} else if err := removeVersion(tx, b.Name, d.Key, l); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if exists {
+		if err := demote(tx, b.Name, d.Key, &cur); err != nil {
+			return nil, err
+		}
+	}
+	seq, err := nextSeq(tx)
+	if err != nil {
 		return nil, err
 	}
-	if err := charge(tx, d.Tenant, d.Bucket, objectUsage(&old).neg()); err != nil {
+	m := Object{VersionID: d.MarkerID, Seq: seq, Versioned: b.Versioning == VersioningOn, DeleteMarker: true, Modified: fsmClock(tx)}
+	vb, err := versionsOf(tx, b.Name, true)
+	if err != nil {
 		return nil, err
 	}
-	return &Result{Replaced: &old, Garbage: old.Parts}, nil
+	res.VersionID, res.DeleteMarker = m.S3VersionID(), true
+	return nil, put(vb, versionKey(d.Key, seq), &m)
 }
 
-// DeleteObjects removes the current versions of many keys of a bucket in
-// one commit (S3's multi-object delete).
+// DeleteObjects deletes many keys, or versions, of a bucket in one commit
+// (S3's multi-object delete): Keys are deleted as DeleteObject without a
+// version id does, Entries (level 2) as DeleteObject with theirs. Each
+// entry's outcome is in the Result's Entries, in order.
 type DeleteObjects struct {
-	Bucket string   `cbor:"1,keyasint"`
-	Tenant string   `cbor:"2,keyasint"`
-	Keys   []string `cbor:"3,keyasint"`
+	Bucket  string        `cbor:"1,keyasint"`
+	Tenant  string        `cbor:"2,keyasint"`
+	Keys    []string      `cbor:"3,keyasint"`
+	Entries []DeleteEntry `cbor:"4,keyasint,omitempty"`
+	Bypass  bool          `cbor:"5,keyasint,omitempty"`
+}
+
+// DeleteEntry is one deletion of a DeleteObjects.
+type DeleteEntry struct {
+	Key       string `cbor:"1,keyasint"`
+	VersionID string `cbor:"2,keyasint,omitempty"`
+	MarkerID  string `cbor:"3,keyasint,omitempty"`
+}
+
+func (d *DeleteObjects) level() Level {
+	if len(d.Entries) > 0 || d.Bypass {
+		return 2
+	}
+	return 1
 }
 
 func (d *DeleteObjects) apply(tx *bolt.Tx) (*Result, error) {
-	if r, err := ownBucket(tx, d.Bucket, d.Tenant); r != nil || err != nil {
+	b, r, err := bucketOf(tx, d.Bucket, d.Tenant)
+	if r != nil || err != nil {
 		return r, err
 	}
-	ob := tx.Bucket(bObjects).Bucket([]byte(d.Bucket))
-	res := &Result{}
-	var gone []string // every record is read before the first delete
-	var freed Usage
+	entries := d.Entries
 	seen := map[string]bool{}
 	for _, k := range d.Keys {
 		if k == "" || seen[k] {
 			continue
 		}
 		seen[k] = true
-		var old Object
-		ok, err := get(ob, []byte(k), &old)
+		entries = append(entries, DeleteEntry{Key: k})
+	}
+	// Every record the entries may touch is decoded before the first
+	// write: what the entries write is well-formed.
+	ob := tx.Bucket(bObjects).Bucket([]byte(d.Bucket))
+	vb, err := versionsOf(tx, d.Bucket, false)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		var o Object
+		if _, err := get(ob, []byte(e.Key), &o); err != nil {
+			return nil, err
+		}
+		if vb == nil {
+			continue
+		}
+		p := versionPrefix(e.Key)
+		c := vb.Cursor()
+		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+			if err := unmarshal(v, &o); err != nil {
+				return nil, fmt.Errorf("meta: version %q: %w", k, err)
+			}
+		}
+	}
+	res := &Result{}
+	var freed Usage
+	for _, e := range entries {
+		one := &Result{}
+		fail, err := deleteObject(tx, b, &DeleteObject{Bucket: d.Bucket, Key: e.Key, Tenant: d.Tenant, VersionID: e.VersionID,
+			MarkerID: e.MarkerID, Bypass: d.Bypass}, one, &freed)
 		if err != nil {
 			return nil, err
 		}
-		if !ok {
-			continue
+		res.Garbage = append(res.Garbage, one.Garbage...)
+		er := EntryResult{VersionID: one.VersionID, DeleteMarker: one.DeleteMarker}
+		if fail != nil {
+			er.Failed, er.Kind, er.Msg = true, uint16(fail.Kind), fail.Msg
 		}
-		gone = append(gone, k)
-		res.Garbage = append(res.Garbage, old.Parts...)
-		freed = freed.plus(objectUsage(&old))
-	}
-	for _, k := range gone {
-		if err := ob.Delete([]byte(k)); err != nil {
-			return nil, err
+		if len(d.Entries) > 0 {
+			res.Entries = append(res.Entries, er)
 		}
 	}
 	return res, charge(tx, d.Tenant, d.Bucket, freed.neg())
 }
 
 // SetObjectMeta replaces the sealed metadata (tags, say) of one object
-// version; it fails with KindConflict if the version is no longer current.
+// version: the current one, or the one with sequence number Seq (level
+// 2); it fails with KindConflict if the version (its VersionID) is no
+// longer current, or gone.
 type SetObjectMeta struct {
 	Bucket     string `cbor:"1,keyasint"`
 	Key        string `cbor:"2,keyasint"`
@@ -191,9 +393,15 @@ type SetObjectMeta struct {
 	SealedMeta []byte `cbor:"5,keyasint"`
 	// Limits bound the new sealed metadata (level 2).
 	Limits *Limits `cbor:"6,keyasint,omitempty"`
+	Seq    uint64  `cbor:"7,keyasint,omitempty"`
 }
 
-func (s *SetObjectMeta) level() Level { return limitsLevel(s.Limits) }
+func (s *SetObjectMeta) level() Level {
+	if s.Seq != 0 {
+		return 2
+	}
+	return limitsLevel(s.Limits)
+}
 
 func (s *SetObjectMeta) apply(tx *bolt.Tx) (*Result, error) {
 	if r, err := ownBucket(tx, s.Bucket, s.Tenant); r != nil || err != nil {
@@ -202,18 +410,18 @@ func (s *SetObjectMeta) apply(tx *bolt.Tx) (*Result, error) {
 	if r, err := checkSealedMeta(s.Limits, s.SealedMeta); r != nil || err != nil {
 		return r, err
 	}
-	ob := tx.Bucket(bObjects).Bucket([]byte(s.Bucket))
-	var o Object
-	ok, err := get(ob, []byte(s.Key), &o)
+	// The version the proposer opened, wherever it is now: the current
+	// one, or one a newer version made noncurrent meanwhile.
+	l, ok, err := versionBySeq(tx, s.Bucket, s.Key, s.Seq)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		return fail(objapi.KindNoSuchKey, "")
-	}
-	if o.VersionID != s.VersionID {
+	if !ok || l.o.VersionID != s.VersionID || l.o.DeleteMarker {
+		if !ok && s.Seq == 0 && tx.Bucket(bObjects).Bucket([]byte(s.Bucket)).Get([]byte(s.Key)) == nil {
+			return fail(objapi.KindNoSuchKey, "")
+		}
 		return fail(objapi.KindConflict, "the object changed meanwhile")
 	}
-	o.SealedMeta = s.SealedMeta
-	return &Result{}, put(ob, []byte(s.Key), &o)
+	l.o.SealedMeta = s.SealedMeta
+	return &Result{}, storeVersion(tx, s.Bucket, s.Key, l)
 }

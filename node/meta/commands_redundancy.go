@@ -202,6 +202,8 @@ type MoveStream struct {
 	Number    int            `cbor:"5,keyasint"`
 	From      []byte         `cbor:"6,keyasint"`
 	To        StreamLocation `cbor:"7,keyasint"`
+	// Seq is the version's (Object.Seq): noncurrent versions move too.
+	Seq uint64 `cbor:"8,keyasint,omitempty"`
 
 	moved *Part // what apply stored, for the indexes
 }
@@ -221,16 +223,14 @@ func (c *MoveStream) apply(tx *bolt.Tx) (*Result, error) {
 	if !ok || b.Purging {
 		return fail(objapi.KindConflict, "the bucket is gone")
 	}
-	ob := tx.Bucket(bObjects).Bucket([]byte(c.Bucket))
-	var o Object
-	if ob != nil {
-		if ok, err = get(ob, []byte(c.Key), &o); err != nil {
-			return nil, err
-		}
+	l, ok, err := versionBySeq(tx, c.Bucket, c.Key, c.Seq)
+	if err != nil {
+		return nil, err
 	}
-	if ob == nil || !ok || o.VersionID != c.VersionID {
+	if !ok || l.o.VersionID != c.VersionID {
 		return fail(objapi.KindConflict, "the object changed meanwhile")
 	}
+	o := &l.o
 	i := slices.IndexFunc(o.Parts, func(p Part) bool { return p.Number == c.Number && bytes.Equal(p.DataID, c.From) })
 	if i < 0 {
 		return fail(objapi.KindConflict, "the object changed meanwhile")
@@ -241,7 +241,7 @@ func (c *MoveStream) apply(tx *bolt.Tx) (*Result, error) {
 	}
 	moved := withLocation(old, c.To.part())
 	o.Parts[i] = moved
-	if err := put(ob, []byte(c.Key), &o); err != nil {
+	if err := storeVersion(tx, c.Bucket, c.Key, l); err != nil {
 		return nil, err
 	}
 	if err := charge(tx, b.Tenant, c.Bucket, Usage{Physical: PhysicalSize(&moved) - PhysicalSize(&old)}); err != nil {
@@ -295,7 +295,7 @@ func (c *MoveStream) streamHome(*bolt.Tx) (*DataRef, error) {
 	if c.Upload != "" {
 		return &DataRef{Upload: c.Upload}, nil
 	}
-	return &DataRef{Bucket: c.Bucket, Key: c.Key}, nil
+	return &DataRef{Bucket: c.Bucket, Key: c.Key, Seq: c.Seq}, nil
 }
 
 func (c *MoveStream) storedStreams() ([]Part, bool) {
@@ -522,17 +522,13 @@ func (r *Reader) Stream(dataID []byte) (*HeldStream, bool, error) {
 	if err := decMode.Unmarshal(v, &ref); err != nil {
 		return nil, false, fmt.Errorf("dataids %x: %w", dataID, err)
 	}
-	p, ok, err := r.resolve(dataID, v)
+	h, ok, err := r.holderOf(dataID, v)
 	if err != nil || !ok {
 		return nil, false, err
 	}
-	out := &HeldStream{Ref: ref, Part: *p}
-	if ref.Upload == "" {
-		o, ok, err := r.Object(ref.Bucket, ref.Key)
-		if err != nil || !ok {
-			return nil, false, err
-		}
-		out.VersionID = o.VersionID
+	out := &HeldStream{Ref: ref, Part: *h.part}
+	if h.object != nil {
+		out.VersionID = h.object.VersionID
 	}
 	return out, true, nil
 }

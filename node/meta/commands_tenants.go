@@ -66,6 +66,18 @@ func (c *CreateTenant) apply(tx *bolt.Tx) (*Result, error) {
 // its copies of the key once it applies the command.
 type DeleteTenant struct {
 	ID string `cbor:"1,keyasint"`
+	// BypassGovernance lets the deletion remove versions under GOVERNANCE
+	// retention (an operator's explicit override, level 2). Nothing lets
+	// it remove versions under COMPLIANCE retention or legal hold: while
+	// the tenant holds any, the deletion is refused.
+	BypassGovernance bool `cbor:"2,keyasint,omitempty"`
+}
+
+func (d *DeleteTenant) level() Level {
+	if d.BypassGovernance {
+		return 2
+	}
+	return 1
 }
 
 // apply drops the tenant's keys and access keys at once, in
@@ -84,6 +96,14 @@ func (d *DeleteTenant) apply(tx *bolt.Tx) (*Result, error) {
 	bs, err := bucketsOf(tx, d.ID)
 	if err != nil {
 		return nil, err
+	}
+	for i := range bs {
+		if !bs[i].ObjectLock {
+			continue
+		}
+		if e, err := lockedIn(tx, bs[i].Name, fsmClock(tx), d.BypassGovernance); e != nil || err != nil {
+			return refuse(e), err
+		}
 	}
 	// Everything is read: the writes begin.
 	if err := tb.Delete([]byte(d.ID)); err != nil {

@@ -52,6 +52,9 @@ import (
 //	setstats set id (u32) → SetStats: how many streams a set holds, and
 //	         their physical bytes
 //	removed  node id → u64 unix ns: members removed from the cluster
+//	versions one nested bucket per S3 bucket: object key ‖ 0x00 ‖ ^Seq
+//	         (u64) → Object: noncurrent versions and delete markers
+//	         (versions.go); sys "vseq" → u64 the last Seq assigned
 //
 // sys also holds "clock" → u64: the latest proposer clock (unix ns) seen
 // in a command, the FSM's deterministic notion of time.
@@ -74,8 +77,10 @@ import (
 // computed when a database of an older schema is opened; removed starts
 // empty.
 //
+// Schema 5 added versions (versions.go), empty in a migrated database.
+//
 // Integers are big-endian; records are CBOR (see records.go).
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 var (
 	bSys           = []byte("sys")
@@ -117,7 +122,7 @@ var (
 
 // allBuckets are the top-level buckets of the current schema.
 var allBuckets = [][]byte{bSys, bTenants, bAccessKeys, bBuckets, bTenantBuckets, bBucketCfg, bObjects, bUploads, bParts,
-	bUploadUsage, bBucketUploads, bNodes, bSets, bDataIDs, bCmds, bCmdLog, bDegraded, bUsage, bQuotas, bSetStreams, bSetStats, bRemoved}
+	bUploadUsage, bBucketUploads, bNodes, bSets, bDataIDs, bCmds, bCmdLog, bDegraded, bUsage, bQuotas, bSetStreams, bSetStats, bRemoved, bVersions}
 
 // snapshotMagic starts every snapshot: "KCSM" and a format version byte.
 var snapshotMagic = []byte{'K', 'C', 'S', 'M', 1}

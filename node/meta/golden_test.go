@@ -192,6 +192,18 @@ func goldenCommands() []goldenCommand {
 		{"op29-remove-node", NewCommand(&RemoveNode{Node: "n1", Force: true, Removed: goldenTime})},
 		{"op30-promote-node", NewCommand(&PromoteNode{Node: "n4"})},
 		{"op31-spread", NewCommand(&Spread{Stop: true})},
+		// Level 2: versioning, object lock, lifecycle.
+		{"op32-set-versioning", NewCommand(&SetVersioning{Bucket: "akten", Tenant: "gemeinde-oberhof", State: VersioningOn})},
+		{"op33-set-bucket-lock", NewCommand(&SetBucketLock{Bucket: "akten", Tenant: "gemeinde-oberhof", Default: LockConfig{Mode: "COMPLIANCE", Years: 10}})},
+		{"op34-set-lifecycle", NewCommand(&SetLifecycle{Bucket: "akten", Tenant: "gemeinde-oberhof", Rules: []LifecycleRule{{ID: "r1", Enabled: true,
+			Prefix: "tmp/", Tags: []Tag{{Key: "k", Value: "v"}}, SizeGreaterThan: 1, SizeLessThan: 1 << 20, ExpirationDays: 30,
+			NoncurrentDays: 7, NewerNoncurrentVersions: 2, AbortIncompleteDays: 3}}})},
+		{"op35-set-object-lock", NewCommand(&SetObjectLock{Bucket: "akten", Key: "a/b", Tenant: "gemeinde-oberhof", VersionID: "000000000000002a0193f5e2",
+			Retention: true, Mode: "GOVERNANCE", Until: goldenTime, Bypass: true, LegalHold: true, Hold: true})},
+		{"op36-set-key-bypass", NewCommand(&SetKeyBypass{ID: "AKIA", Bypass: true, Tenant: "gemeinde-oberhof"})},
+		{"op37-shred-cycle", NewCommand(&ShredCycle{})},
+		{"op09-delete-object-version", NewCommand(&DeleteObject{Bucket: "akten", Key: "a/b", Tenant: "gemeinde-oberhof", VersionID: "000000000000002a0193f5e2", Bypass: true, MarkerID: "m1", IfSeq: 42})},
+		{"op17-delete-objects-versions", NewCommand(&DeleteObjects{Bucket: "akten", Tenant: "gemeinde-oberhof", Entries: []DeleteEntry{{Key: "a", VersionID: "null"}, {Key: "b", MarkerID: "m2"}}, Bypass: true})},
 		// A command of level 2 (this test binary's, levels_test.go): a
 		// format 3 entry, with its level and release.
 		{"op250-test-level-2", NewCommand(&testLevel2{Note: "level two"})},

@@ -45,6 +45,12 @@ func migrate(tx *bolt.Tx, from uint32) (*migration, error) {
 		if err := migrate3to4(tx, m); err != nil {
 			return nil, err
 		}
+		fallthrough
+	case 4:
+		// Schema 5 added versions, which starts empty.
+		if err := tx.Bucket(bSys).Put(kSchema, u32(5)); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("no migration from schema %d", from)
 	}
@@ -178,6 +184,19 @@ func computeUsage(tx *bolt.Tx) ([]usageRow, error) {
 					return fmt.Errorf("object %q/%q: %w", b.Name, k, err)
 				}
 				*u = u.plus(objectUsage(&o))
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+		if vb := tx.Bucket(bVersions); vb != nil && vb.Bucket([]byte(b.Name)) != nil {
+			err := vb.Bucket([]byte(b.Name)).ForEach(func(k, v []byte) error {
+				var o Object
+				if err := unmarshal(v, &o); err != nil {
+					return fmt.Errorf("version %q/%q: %w", b.Name, k, err)
+				}
+				*u = u.plus(versionUsage(&o))
 				return nil
 			})
 			if err != nil {

@@ -206,9 +206,9 @@ func TestNewerSchemaRefused(t *testing.T) {
 	damage(t, f, func(tx *bolt.Tx) error { return tx.Bucket(bSys).Put(kSchema, u32(SchemaVersion+1)) })
 	f.Close()
 	_, err = OpenFSM(path, quiet)
-	if err == nil || !strings.Contains(err.Error(), "database schema 5, this binary reads schemas 1 to 4") ||
+	if err == nil || !strings.Contains(err.Error(), "database schema 6, this binary reads schemas 1 to 5") ||
 		!strings.Contains(err.Error(), "newer kcs binary") {
-		t.Fatalf("opening a schema 5 database: %v", err)
+		t.Fatalf("opening a schema 6 database: %v", err)
 	}
 }
 

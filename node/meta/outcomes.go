@@ -40,10 +40,13 @@ type outcome struct {
 	Failed bool   `cbor:"3,keyasint,omitempty"`
 	Kind   uint16 `cbor:"4,keyasint,omitempty"`
 	Msg    string `cbor:"5,keyasint,omitempty"`
+	// The version written or removed, so a repeat answers it too.
+	VersionID    string `cbor:"6,keyasint,omitempty"`
+	DeleteMarker bool   `cbor:"7,keyasint,omitempty"`
 }
 
 func (o *outcome) result() *Result {
-	r := &Result{Duplicate: true}
+	r := &Result{Duplicate: true, VersionID: o.VersionID, DeleteMarker: o.DeleteMarker}
 	if o.Failed {
 		r.Err = &objapi.Error{Kind: objapi.Kind(o.Kind), Msg: o.Msg}
 	}
@@ -65,6 +68,11 @@ func applyOnceByID(tx *bolt.Tx, index uint64, c *Command, failed error) (*Result
 			return prev.result(), nil
 		}
 	}
+	if sys := tx.Bucket(bSys); !c.ID.IsZero() && c.Proposed > fsmClock(tx) {
+		if err := sys.Put(kClock, u64(uint64(c.Proposed))); err != nil {
+			return nil, err
+		}
+	}
 	var res *Result
 	if failed != nil {
 		res = &Result{Err: &objapi.Error{Op: fmt.Sprintf("apply op %d", c.Op()), Kind: objapi.KindInternal, Msg: "the metadata command failed: " + failed.Error()}}
@@ -77,7 +85,7 @@ func applyOnceByID(tx *bolt.Tx, index uint64, c *Command, failed error) (*Result
 	if c.ID.IsZero() {
 		return res, nil
 	}
-	o := outcome{Index: index, Time: c.Proposed}
+	o := outcome{Index: index, Time: c.Proposed, VersionID: res.VersionID, DeleteMarker: res.DeleteMarker}
 	if res.Err != nil {
 		o.Failed, o.Kind, o.Msg = true, uint16(res.Err.Kind), res.Err.Msg
 		if o.Msg == "" && res.Err.Err != nil {

@@ -398,11 +398,11 @@ func (r *Reader) holderOf(dataID, v []byte) (*holder, bool, error) {
 		}
 		parts = []Part{p}
 	} else {
-		o, ok, err := r.Object(ref.Bucket, ref.Key)
+		l, ok, err := versionBySeq(r.tx, ref.Bucket, ref.Key, ref.Seq)
 		if err != nil || !ok {
 			return nil, false, err
 		}
-		h.object, parts = o, o.Parts
+		h.object, parts = &l.o, l.o.Parts
 	}
 	for i := range parts {
 		if parts[i].Number == ref.Part && bytes.Equal(parts[i].DataID, dataID) {
@@ -423,32 +423,55 @@ func (r *Reader) PurgingBuckets() ([]string, error) {
 	return out, err
 }
 
-// StaleObjects returns up to max objects of bucket after the key after
-// whose data keys are wrapped by another tenant key version than current,
-// as Rewrap items holding the old wrapped key (the caller rewraps it), and
-// the key to go on after ("" at the end of the bucket).
+// StaleObjects returns up to max object versions of bucket after the
+// position after whose data keys are wrapped by another tenant key
+// version than current, as Rewrap items holding the old wrapped key (the
+// caller rewraps it), and the position to go on after ("" at the end of
+// the bucket). Noncurrent versions come after the current ones; a
+// position is opaque to callers.
 func (r *Reader) StaleObjects(bucket string, current uint32, after string, max int) ([]Rewrap, string, error) {
-	ob := r.tx.Bucket(bObjects).Bucket([]byte(bucket))
-	if ob == nil {
-		return nil, "", nil
-	}
 	var out []Rewrap
-	c := ob.Cursor()
-	k, v := c.First()
-	if after != "" {
-		k, v = c.Seek(append([]byte(after), 0)) // the least key after it
-	}
-	for ; k != nil; k, v = c.Next() {
-		if len(out) >= max {
-			return out, out[len(out)-1].Key, nil
+	phases := []struct {
+		tag  string
+		root []byte
+	}{{"o", bObjects}, {"v", bVersions}}
+	for i, ph := range phases {
+		if after != "" && after[:1] != ph.tag {
+			if i == 0 {
+				continue // resuming in a later phase
+			}
 		}
-		var o Object
-		if err := unmarshal(v, &o); err != nil {
-			return nil, "", err
+		b := r.tx.Bucket(ph.root).Bucket([]byte(bucket))
+		if b == nil {
+			after = ""
+			continue
 		}
-		if o.KeyVersion != current {
-			out = append(out, Rewrap{Bucket: bucket, Key: string(k), VersionID: o.VersionID, From: o.KeyVersion, Wrapped: o.WrappedKey})
+		c := b.Cursor()
+		k, v := c.First()
+		if len(after) > 1 && after[:1] == ph.tag {
+			k, v = c.Seek(append([]byte(after[1:]), 0)) // the least key after it
 		}
+		for ; k != nil; k, v = c.Next() {
+			if len(out) >= max {
+				if last := out[len(out)-1]; last.phase != ph.tag {
+					return out, ph.tag, nil // the phase from its start
+				}
+				return out, ph.tag + string(out[len(out)-1].pos), nil
+			}
+			var o Object
+			if err := unmarshal(v, &o); err != nil {
+				return nil, "", err
+			}
+			if o.DeleteMarker || o.KeyVersion == current {
+				continue
+			}
+			it := Rewrap{Bucket: bucket, Key: string(k), VersionID: o.VersionID, Seq: o.Seq, From: o.KeyVersion, Wrapped: o.WrappedKey, pos: bytes.Clone(k), phase: ph.tag}
+			if ph.tag == "v" {
+				it.Key, _, _ = splitVersionKey(k)
+			}
+			out = append(out, it)
+		}
+		after = ""
 	}
 	return out, "", nil
 }

@@ -119,6 +119,10 @@ type AccessKey struct {
 	Tenant        string `cbor:"2,keyasint"`
 	WrappedSecret []byte `cbor:"3,keyasint"`
 	Created       int64  `cbor:"4,keyasint"`
+	// BypassGovernance lets the key's requests override GOVERNANCE
+	// retention (x-amz-bypass-governance-retention); an operator grants
+	// it (SetKeyBypass, level 2).
+	BypassGovernance bool `cbor:"5,keyasint,omitempty"`
 }
 
 // Bucket is an S3 bucket; names are global, as in S3. The record stays
@@ -135,6 +139,11 @@ type Bucket struct {
 	// Purging marks a bucket whose tenant was deleted: nobody can use it,
 	// its name stays taken, and the purge deletes its objects in batches.
 	Purging bool `cbor:"5,keyasint,omitempty"`
+	// Versioning is the bucket's versioning state (VersioningOff, …On,
+	// …Suspended); ObjectLock marks a bucket with object lock enabled,
+	// which keeps versioning on. Both level 2.
+	Versioning uint8 `cbor:"6,keyasint,omitempty"`
+	ObjectLock bool  `cbor:"7,keyasint,omitempty"`
 }
 
 // CORSRule is one rule of a bucket's CORS configuration.
@@ -178,6 +187,21 @@ type Object struct {
 	// CompleteUpload that sets it needs level 2); empty in versions
 	// written otherwise.
 	UploadID string `cbor:"12,keyasint,omitempty"`
+	// Seq orders the versions of a key: the FSM assigns it at commit from
+	// one counter (node clocks differ), so a later commit has a greater
+	// Seq. Zero in versions written before versioning (schema 5).
+	Seq uint64 `cbor:"13,keyasint,omitempty"`
+	// Versioned marks a version with its own id, written while the
+	// bucket's versioning was enabled; the others are the key's null
+	// version, of which there is at most one (see versions.go).
+	Versioned bool `cbor:"14,keyasint,omitempty"`
+	// DeleteMarker marks a delete marker: no data, no size.
+	DeleteMarker bool `cbor:"15,keyasint,omitempty"`
+	// Object lock: the version's retention (LockMode GOVERNANCE or
+	// COMPLIANCE until LockUntil, unix ns) and legal hold.
+	LockMode  string `cbor:"16,keyasint,omitempty"`
+	LockUntil int64  `cbor:"17,keyasint,omitempty"`
+	LegalHold bool   `cbor:"18,keyasint,omitempty"`
 }
 
 // Part is one independently coded and encrypted stream of an object: the
@@ -231,6 +255,11 @@ type Upload struct {
 	// proposers of command level 2, nil in uploads created before, which
 	// stay unbounded. A CreateUpload that sets them needs level 2.
 	Limits *Limits `cbor:"11,keyasint,omitempty"`
+	// The object lock the completed version gets (x-amz-object-lock-* at
+	// creation; level 2).
+	LockMode  string `cbor:"12,keyasint,omitempty"`
+	LockUntil int64  `cbor:"13,keyasint,omitempty"`
+	LegalHold bool   `cbor:"14,keyasint,omitempty"`
 }
 
 // Limits bound what a command may store in the metadata, which every
@@ -267,6 +296,10 @@ type DataRef struct {
 	Key    string `cbor:"2,keyasint,omitempty"`
 	Upload string `cbor:"3,keyasint,omitempty"`
 	Part   int    `cbor:"4,keyasint"`
+	// Seq names the version of Bucket/Key (Object.Seq): current or not,
+	// a version keeps its Seq, so its streams' entries never change when
+	// a newer version comes or goes.
+	Seq uint64 `cbor:"5,keyasint,omitempty"`
 }
 
 // Usage is what a tenant, or one of its buckets, stores: kept exact by the

@@ -126,7 +126,7 @@ func moveSomeStream(t *testing.T, h *fsmHarness, rng *rand.Rand, check func(what
 	for i := range geo[0] + geo[1] {
 		to.Drives = append(to.Drives, fmt.Sprintf("n%d/0", i))
 	}
-	c := &MoveStream{Bucket: s.Ref.Bucket, Key: s.Ref.Key, VersionID: s.VersionID, Upload: s.Ref.Upload, Number: s.Part.Number, From: s.Part.DataID, To: to}
+	c := &MoveStream{Bucket: s.Ref.Bucket, Key: s.Ref.Key, VersionID: s.VersionID, Seq: s.Ref.Seq, Upload: s.Ref.Upload, Number: s.Part.Number, From: s.Part.DataID, To: to}
 	stale := rng.IntN(5) == 0
 	if stale {
 		c.From = bytes.Repeat([]byte{0xEE}, 16)

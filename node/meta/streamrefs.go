@@ -8,6 +8,7 @@ type StreamRef struct {
 	Bucket    string
 	Key       string
 	VersionID string // objects only
+	Seq       uint64 // objects only: the version's Object.Seq
 	Upload    string // upload parts only
 }
 
@@ -29,7 +30,7 @@ func (r *Reader) StreamRefs(after []byte, max int) ([]StreamRef, []byte, error) 
 				sr.Tenant, sr.Bucket, sr.Key = u.Tenant, u.Bucket, u.Key
 			}
 		} else {
-			sr.VersionID = h.object.VersionID
+			sr.VersionID, sr.Seq = h.object.VersionID, h.object.Seq
 			t, seen := tenants[h.ref.Bucket]
 			if !seen {
 				b, ok, err := r.Bucket(h.ref.Bucket)

@@ -59,10 +59,11 @@ func (c *Class) UnmarshalText(b []byte) error {
 // names against it.
 var opClass = map[string]Class{
 	"GetObject": Read, "HeadObject": Read, "GetObjectAttributes": Read, "GetObjectTagging": Read,
+	"GetObjectRetention": Read, "GetObjectLegalHold": Read,
 
 	"PutObject": Write, "PostObject": Write, "CopyObject": Write,
 	"CreateMultipartUpload": Write, "UploadPart": Write, "UploadPartCopy": Write, "CompleteMultipartUpload": Write,
-	"PutObjectTagging": Write, "DeleteObjectTagging": Write,
+	"PutObjectTagging": Write, "DeleteObjectTagging": Write, "PutObjectRetention": Write, "PutObjectLegalHold": Write,
 
 	"ListBuckets": List, "ListObjects": List, "ListObjectsV2": List, "ListObjectVersions": List,
 	"ListMultipartUploads": List, "ListParts": List,
@@ -73,6 +74,8 @@ var opClass = map[string]Class{
 	"GetBucketLocation": Admin, "GetBucketVersioning": Admin, "GetBucketEncryption": Admin,
 	"GetBucketAcl": Admin, "PutBucketAcl": Admin, "GetObjectAcl": Admin, "PutObjectAcl": Admin,
 	"GetBucketCors": Admin, "PutBucketCors": Admin, "DeleteBucketCors": Admin, "PreflightCORS": Admin,
+	"PutBucketVersioning": Admin, "GetObjectLockConfiguration": Admin, "PutObjectLockConfiguration": Admin,
+	"GetBucketLifecycleConfiguration": Admin, "PutBucketLifecycleConfiguration": Admin, "DeleteBucketLifecycle": Admin,
 }
 
 // ClassOf returns the class of an S3 operation. A name that is no

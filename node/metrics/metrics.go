@@ -128,10 +128,24 @@ var (
 	descMetaOK   = prometheus.NewDesc("kcs_metadata_writable", "1 if this node can write its metadata (drive above its reserve), else 0: the node answers 503 meanwhile.", nil, nil)
 )
 
+// Lifecycle rules (node/lifecycle.go), counted by the leader that ran
+// the passes: sum over nodes.
+var (
+	descLcExpired    = prometheus.NewDesc("kcs_lifecycle_expired_total", "Current object versions lifecycle rules expired (a delete marker added, or the object deleted in an unversioned bucket).", nil, nil)
+	descLcNoncurrent = prometheus.NewDesc("kcs_lifecycle_noncurrent_removed_total", "Noncurrent object versions lifecycle rules removed.", nil, nil)
+	descLcMarkers    = prometheus.NewDesc("kcs_lifecycle_delete_markers_removed_total", "Expired delete markers (a key's only version left) lifecycle rules removed.", nil, nil)
+	descLcAborted    = prometheus.NewDesc("kcs_lifecycle_uploads_aborted_total", "Incomplete multipart uploads lifecycle rules aborted.", nil, nil)
+	descLcLocked     = prometheus.NewDesc("kcs_lifecycle_locked_skipped_total", "Noncurrent versions due for removal by a lifecycle rule that object lock kept (counted at every pass).", nil, nil)
+	descLcFailed     = prometheus.NewDesc("kcs_lifecycle_failed_total", "Lifecycle commands that failed (tried again by the next pass).", nil, nil)
+	descLcPasses     = prometheus.NewDesc("kcs_lifecycle_passes_total", "Lifecycle passes over every bucket with rules this node completed as leader.", nil, nil)
+	descLcLast       = prometheus.NewDesc("kcs_lifecycle_last_pass_timestamp_seconds", "End of the last lifecycle pass this node completed (Unix time; 0: none yet).", nil, nil)
+)
+
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLeader, descApplied, descTotal, descFree, descDriveErr, descRepaired, descRepFail,
 		descScrubSh, descScrubB, descScrubBad, descScrubP, descScrubT, descOrphans, descExpired, descGarbage, descBelow, descMetaOK,
 		descMoved, descMovedB, descMoveFail, descDraining, descOutside,
+		descLcExpired, descLcNoncurrent, descLcMarkers, descLcAborted, descLcLocked, descLcFailed, descLcPasses, descLcLast,
 		descTStored, descTPhys, descTObjects, descTBuckets, descTUploads, descTInline, descTQuota} {
 		ch <- d
 	}
@@ -180,6 +194,18 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descMoveFail, m.StreamMovesFailed)
 	gauge(descDraining, float64(m.StreamsDraining))
 	gauge(descOutside, float64(m.StreamsOutsideFamily))
+	counter(descLcExpired, m.LifecycleExpired)
+	counter(descLcNoncurrent, m.LifecycleNoncurrentRemoved)
+	counter(descLcMarkers, m.LifecycleMarkersRemoved)
+	counter(descLcAborted, m.LifecycleUploadsAborted)
+	counter(descLcLocked, m.LifecycleLockedSkipped)
+	counter(descLcFailed, m.LifecycleFailed)
+	counter(descLcPasses, m.LifecyclePasses)
+	lcLast := 0.0
+	if !m.LifecycleLastPass.IsZero() {
+		lcLast = float64(m.LifecycleLastPass.Unix())
+	}
+	gauge(descLcLast, lcLast)
 	metaOK := 0.0
 	if m.MetadataWritable {
 		metaOK = 1

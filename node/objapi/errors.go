@@ -48,6 +48,13 @@ const (
 	KindStaleKey         Kind = 34 // a data key wrapped by a tenant key version that was rotated meanwhile
 	KindQuotaExceeded    Kind = 35 // the write would take the tenant or bucket beyond a quota (bytes, objects, uploads, parts, inline bytes)
 	KindTooManyBuckets   Kind = 36 // the tenant has as many buckets as its quota allows
+	// Versioning, object lock and lifecycle.
+	KindNoSuchVersion          Kind = 37 // the version id names no version of the key (or is malformed)
+	KindMethodNotAllowed       Kind = 38 // the version asked for is a delete marker (GET/HEAD by version id)
+	KindNoSuchBucketLockConfig Kind = 39 // the bucket has no object lock configuration
+	KindNoSuchObjectLockConfig Kind = 40 // the version has no retention (or legal hold) set
+	KindNoSuchLifecycle        Kind = 41 // the bucket has no lifecycle configuration
+	KindInvalidBucketState     Kind = 42 // the bucket's state refuses the request (suspending versioning under object lock)
 )
 
 var kindNames = map[Kind]string{
@@ -63,6 +70,9 @@ var kindNames = map[Kind]string{
 	KindNotModified: "not modified", KindTooManyParts: "too many parts", KindConflict: "conflict",
 	KindNoSuchCORS: "no CORS configuration", KindInvalidTag: "invalid tag", KindInvalidRequest: "invalid request",
 	KindStaleKey: "tenant key rotated meanwhile", KindQuotaExceeded: "quota exceeded", KindTooManyBuckets: "too many buckets",
+	KindNoSuchVersion: "no such version", KindMethodNotAllowed: "method not allowed on a delete marker",
+	KindNoSuchBucketLockConfig: "no object lock configuration", KindNoSuchObjectLockConfig: "no retention or legal hold",
+	KindNoSuchLifecycle: "no lifecycle configuration", KindInvalidBucketState: "invalid bucket state",
 }
 
 func (k Kind) String() string {
@@ -81,6 +91,12 @@ type Error struct {
 	Key    string
 	Msg    string // a detail safe to show a client
 	Err    error  // the cause, for logs; never shown to clients
+	// DeleteMarker and VersionID describe the delete marker a read met
+	// (KindNoSuchKey for the current version, KindMethodNotAllowed for a
+	// version id): S3 answers them in x-amz-delete-marker and
+	// x-amz-version-id.
+	DeleteMarker bool
+	VersionID    string
 }
 
 func (e *Error) Error() string {

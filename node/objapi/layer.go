@@ -21,6 +21,7 @@ type Layer interface {
 	Uploads
 	Tagging
 	CORS
+	Versions
 }
 
 // Buckets creates, describes, lists and deletes a tenant's buckets.

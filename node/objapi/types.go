@@ -66,6 +66,18 @@ type ObjectInfo struct {
 	// uploaded, sizes and checksums, when GetOptions.Parts asked for them
 	// (GetObjectAttributes); nil for objects not uploaded in parts.
 	Parts []PartInfo
+	// IsLatest: the version is its key's current one. DeleteMarker: the
+	// version is a delete marker (ListObjectVersions).
+	IsLatest     bool
+	DeleteMarker bool
+	// Lock is the version's retention and legal hold.
+	Lock ObjectLock
+	// Expiration is the x-amz-expiration value when a lifecycle rule
+	// expires this version: `expiry-date="…", rule-id="…"`.
+	Expiration string
+	// CopySourceVersionID is the version a CopyObject or UploadPartCopy
+	// read (x-amz-copy-source-version-id); empty otherwise.
+	CopySourceVersionID string
 }
 
 // Tag is an object tag.
@@ -113,6 +125,10 @@ type PutOptions struct {
 	// the parts'). Empty type: S3's default for the algorithm.
 	ChecksumAlgorithm string
 	ChecksumType      string
+	// Lock is the new version's retention and legal hold
+	// (x-amz-object-lock-*); nil takes the bucket's default retention.
+	// A lock on a bucket without object lock is KindInvalidRequest.
+	Lock *ObjectLock
 }
 
 // PartOptions go with an UploadPart.
@@ -137,6 +153,10 @@ type GetOptions struct {
 	// Parts asks for Info.Parts, the list of the object's parts
 	// (GetObjectAttributes); other reads leave it out.
 	Parts bool
+	// VersionID reads that version ("null" included) instead of the
+	// current one: KindNoSuchVersion if there is none, KindMethodNotAllowed
+	// if it is a delete marker.
+	VersionID string
 }
 
 // Object is an object version ready to be sent: its description and the
@@ -223,12 +243,24 @@ type UploadInfo struct {
 // DeleteOptions go with a DeleteObject.
 type DeleteOptions struct {
 	IfMatch string // delete only if the current ETag matches (KindPrecondition otherwise)
+	// VersionID removes that version for good (see Versions.DeleteVersion).
+	VersionID string
+	// BypassGovernance is x-amz-bypass-governance-retention: honoured for
+	// access keys an operator allowed it, KindAccessDenied for others
+	// when a GOVERNANCE retention is in the way.
+	BypassGovernance bool
 }
 
 // DeleteResult is the outcome for one key of a DeleteObjects.
 type DeleteResult struct {
 	Key string
-	Err error
+	// VersionID is the version asked for; DeleteMarker and
+	// DeleteMarkerVersionID say whether a delete marker was removed or
+	// added, and which (as S3's DeleteResult answers them).
+	VersionID             string
+	DeleteMarker          bool
+	DeleteMarkerVersionID string
+	Err                   error
 }
 
 // CopySource names the object a copy reads, with S3's copy conditions.
@@ -240,6 +272,7 @@ type CopySource struct {
 	IfModifiedSince   time.Time  // zero: none
 	IfUnmodifiedSince time.Time  // zero: none
 	Range             *RangeSpec // UploadPartCopy: x-amz-copy-source-range (bytes=first-last only)
+	VersionID         string     // the source's version (?versionId= in x-amz-copy-source); "" for the current one
 }
 
 // CopyOptions go with a CopyObject.

@@ -32,9 +32,11 @@ import (
 // ETags and checksums (COMPOSITE and FULL_OBJECT), range and part
 // resolution, conditional writes decided at the commit (under the lock,
 // so that of racing writers exactly one wins), copies and their
-// conditions, tags, CORS rules, and reading every body to io.EOF before
-// committing. It holds whole objects in memory, which only a test double
-// may do.
+// conditions, tags, CORS rules, versioning (versions, null versions and
+// delete markers), object lock (retention, legal hold, governance
+// bypass), lifecycle rules (kept, not applied), and reading every body to
+// io.EOF before committing. It holds whole objects in memory, which only a
+// test double may do.
 type Layer struct {
 	now func() time.Time
 
@@ -42,14 +44,26 @@ type Layer struct {
 	buckets map[string]*memBucket
 	uploads map[string]*memUpload
 	seq     int64 // upload ids begin with it: they sort by initiation
+	vseq    int64 // version ids are made of it
+	// bypass holds the access keys allowed to bypass GOVERNANCE
+	// retention (AllowBypass).
+	bypass map[string]bool
 }
 
 type memBucket struct {
-	info    objapi.BucketInfo
-	objects map[string]*memObject
-	cors    []objapi.CORSRule
+	info objapi.BucketInfo
+	// objects holds each key's versions and delete markers, newest (the
+	// current one) first; a key without any has no entry.
+	objects    map[string][]*memObject
+	cors       []objapi.CORSRule
+	versioning string                   // "", objapi.VersioningEnabled or objapi.VersioningSuspended
+	lock       *objapi.ObjectLockConfig // nil: no object lock
+	lifecycle  []objapi.LifecycleRule
 }
 
+// memObject is one version of a key, or a delete marker
+// (info.DeleteMarker). info.VersionID is its S3 version id and info.Lock
+// its retention and legal hold.
 type memObject struct {
 	info  objapi.ObjectInfo
 	data  []byte
@@ -117,7 +131,16 @@ func validTags(op string, tags []objapi.Tag) error {
 
 // New returns an empty Layer whose clock is now.
 func New(now func() time.Time) *Layer {
-	return &Layer{now: now, buckets: map[string]*memBucket{}, uploads: map[string]*memUpload{}}
+	return &Layer{now: now, buckets: map[string]*memBucket{}, uploads: map[string]*memUpload{}, bypass: map[string]bool{}}
+}
+
+// AllowBypass lets accessKey bypass GOVERNANCE retention (with
+// x-amz-bypass-governance-retention), as an operator allows it in the real
+// layer.
+func (m *Layer) AllowBypass(accessKey string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.bypass[accessKey] = true
 }
 
 // bucketFor finds a bucket the caller owns. Call with m.mu held.
@@ -145,6 +168,12 @@ func (m *Layer) ListBuckets(ctx context.Context, c objapi.Caller) ([]objapi.Buck
 }
 
 func (m *Layer) CreateBucket(ctx context.Context, c objapi.Caller, bucket string) error {
+	return m.CreateBucketWith(ctx, c, bucket, objapi.CreateBucketOptions{})
+}
+
+// CreateBucketWith creates a bucket; one with object lock has versioning
+// enabled from the start.
+func (m *Layer) CreateBucketWith(ctx context.Context, c objapi.Caller, bucket string, opts objapi.CreateBucketOptions) error {
 	if err := objapi.ValidBucketName(bucket); err != nil {
 		return err
 	}
@@ -156,10 +185,15 @@ func (m *Layer) CreateBucket(ctx context.Context, c objapi.Caller, bucket string
 		}
 		return &objapi.Error{Op: "CreateBucket", Kind: objapi.KindBucketExists, Bucket: bucket}
 	}
-	m.buckets[bucket] = &memBucket{
+	b := &memBucket{
 		info:    objapi.BucketInfo{Name: bucket, Created: m.now(), Tenant: c.Tenant},
-		objects: map[string]*memObject{},
+		objects: map[string][]*memObject{},
 	}
+	if opts.ObjectLock {
+		b.versioning = objapi.VersioningEnabled
+		b.lock = &objapi.ObjectLockConfig{Enabled: true}
+	}
+	m.buckets[bucket] = b
 	return nil
 }
 
@@ -223,7 +257,8 @@ func checksumsOf(f func() []objapi.Checksum) []objapi.Checksum {
 // commitCheck decides a write's conditions against the current version.
 // Call with m.mu held, right before the write.
 func commitCheck(op string, b *memBucket, key string, ifNoneMatch bool, ifMatch string) error {
-	cur, exists := b.objects[key]
+	cur := b.current(key)
+	exists := cur != nil
 	if ifNoneMatch && exists {
 		return &objapi.Error{Op: op, Kind: objapi.KindPrecondition, Bucket: b.info.Name, Key: key}
 	}
@@ -252,7 +287,10 @@ func (m *Layer) PutObject(ctx context.Context, c objapi.Caller, bucket, key stri
 		return objapi.ObjectInfo{}, err
 	}
 	m.mu.Lock()
-	_, err := m.bucketFor("PutObject", c, bucket)
+	b, err := m.bucketFor("PutObject", c, bucket)
+	if err == nil {
+		_, err = m.lockFor("PutObject", b, opts.Lock, true)
+	}
 	m.mu.Unlock()
 	if err != nil {
 		return objapi.ObjectInfo{}, err
@@ -272,15 +310,20 @@ func (m *Layer) PutObject(ctx context.Context, c objapi.Caller, bucket, key stri
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	b, err := m.bucketFor("PutObject", c, bucket)
+	b, err = m.bucketFor("PutObject", c, bucket)
 	if err != nil {
 		return objapi.ObjectInfo{}, err
+	}
+	if info.Lock, err = m.lockFor("PutObject", b, opts.Lock, true); err != nil {
+		return objapi.ObjectInfo{}, err
+	}
+	if (info.Lock.Mode != "" || info.Lock.LegalHold) && opts.ContentMD5 == nil && len(info.Checksums) == 0 {
+		return objapi.ObjectInfo{}, objapi.Errorf("PutObject", objapi.KindInvalidRequest, "Content-MD5 or x-amz-checksum- header is required for Put Object requests with Object Lock parameters")
 	}
 	if err := commitCheck("PutObject", b, key, opts.IfNoneMatch, opts.IfMatch); err != nil {
 		return objapi.ObjectInfo{}, err
 	}
-	b.objects[key] = &memObject{info: info, data: data, tags: slices.Clone(opts.Tags)}
-	return info, nil
+	return m.add(b, key, &memObject{info: info, data: data, tags: slices.Clone(opts.Tags)}), nil
 }
 
 func (m *Layer) GetObject(ctx context.Context, c objapi.Caller, bucket, key string, opts objapi.GetOptions) (*objapi.Object, error) {
@@ -290,9 +333,9 @@ func (m *Layer) GetObject(ctx context.Context, c objapi.Caller, bucket, key stri
 	if err != nil {
 		return nil, err
 	}
-	o, ok := b.objects[key]
-	if !ok {
-		return nil, &objapi.Error{Op: "GetObject", Kind: objapi.KindNoSuchKey, Bucket: bucket, Key: key}
+	o, err := b.version("GetObject", key, opts.VersionID)
+	if err != nil {
+		return nil, err
 	}
 	size := int64(len(o.data))
 	off, n, partial := int64(0), size, false
@@ -339,9 +382,7 @@ func (m *Layer) GetObject(ctx context.Context, c objapi.Caller, bucket, key stri
 		}
 		return nil
 	}
-	info := o.info
-	info.PartsCount = len(o.parts)
-	info.TagCount = len(o.tags)
+	info := b.describe(key, o)
 	if opts.PartNumber > 0 && o.parts != nil {
 		p := o.parts[opts.PartNumber-1]
 		info.Part = &p
@@ -374,55 +415,20 @@ func resolveRange(r *objapi.RangeSpec, size int64) (off, n int64, ok bool) {
 	return r.First, last - r.First + 1, true
 }
 
-// DeleteObject deletes a key; one that does not exist is deleted already,
-// unless the delete is conditional.
+// DeleteObject deletes a key as DeleteVersion does without a version id:
+// one that does not exist is deleted already, unless the delete is
+// conditional; in a versioned bucket a delete marker is added.
 func (m *Layer) DeleteObject(ctx context.Context, c objapi.Caller, bucket, key string, opts objapi.DeleteOptions) error {
-	if err := objapi.ValidObjectKey(key); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	b, err := m.bucketFor("DeleteObject", c, bucket)
-	if err != nil {
-		return err
-	}
-	o, ok := b.objects[key]
-	switch {
-	case !ok && opts.IfMatch != "":
-		return &objapi.Error{Op: "DeleteObject", Kind: objapi.KindNoSuchKey, Bucket: bucket, Key: key}
-	case !ok:
-		return nil
-	}
-	if opts.IfMatch != "" && !objapi.ETagMatches(opts.IfMatch, o.info.ETag) {
-		return &objapi.Error{Op: "DeleteObject", Kind: objapi.KindPrecondition, Bucket: bucket, Key: key}
-	}
-	delete(b.objects, key)
-	return nil
+	_, err := m.DeleteVersion(ctx, c, bucket, key, opts)
+	return err
 }
 
 func (m *Layer) DeleteObjects(ctx context.Context, c objapi.Caller, bucket string, keys []string) ([]objapi.DeleteResult, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	// Invalid keys fail alone; as in the real layer, the bucket is looked
-	// up only for keys that could be deleted.
-	var b *memBucket
-	out := make([]objapi.DeleteResult, 0, len(keys))
-	// Reverse order: s3api must not rely on the results' order.
-	for _, k := range slices.Backward(keys) {
-		if err := objapi.ValidObjectKey(k); err != nil {
-			out = append(out, objapi.DeleteResult{Key: k, Err: err})
-			continue
-		}
-		if b == nil {
-			var err error
-			if b, err = m.bucketFor("DeleteObjects", c, bucket); err != nil {
-				return nil, err
-			}
-		}
-		delete(b.objects, k)
-		out = append(out, objapi.DeleteResult{Key: k})
+	objs := make([]objapi.ObjectVersion, len(keys))
+	for i, k := range keys {
+		objs[i] = objapi.ObjectVersion{Key: k}
 	}
-	return out, nil
+	return m.deleteVersions("DeleteObjects", c, bucket, objs, false)
 }
 
 // ListObjects lists in UTF-8 byte order (Go's string order) the keys
@@ -439,7 +445,9 @@ func (m *Layer) ListObjects(ctx context.Context, c objapi.Caller, bucket string,
 	max := min(opts.MaxKeys, 1000)
 	keys := make([]string, 0, len(b.objects))
 	for k := range b.objects {
-		keys = append(keys, k)
+		if b.current(k) != nil {
+			keys = append(keys, k)
+		}
 	}
 	slices.Sort(keys)
 	var res objapi.ListResult
@@ -468,7 +476,7 @@ func (m *Layer) ListObjects(ctx context.Context, c objapi.Caller, bucket string,
 			res.Truncated = true
 			break
 		}
-		o := b.objects[k].info
+		o := b.current(k).info
 		// What a listing tells of an object.
 		res.Objects = append(res.Objects, objapi.ObjectInfo{Bucket: bucket, Key: k, VersionID: o.VersionID, Size: o.Size, ETag: o.ETag,
 			Modified: o.Modified, Owner: o.Owner, StorageClass: o.StorageClass, Checksums: o.Checksums, ChecksumType: o.ChecksumType})
@@ -508,9 +516,12 @@ func (m *Layer) copySourceObject(op string, c objapi.Caller, src objapi.CopySour
 	if err != nil {
 		return nil, err
 	}
-	so, ok := sb.objects[src.Key]
-	if !ok {
-		return nil, &objapi.Error{Op: op, Kind: objapi.KindNoSuchKey, Bucket: src.Bucket, Key: src.Key}
+	so, err := sb.version(op, src.Key, src.VersionID)
+	if objapi.IsKind(err, objapi.KindMethodNotAllowed) {
+		return nil, objapi.Errorf(op, objapi.KindInvalidRequest, "The source of a copy request may not specifically refer to a delete marker by version id.")
+	}
+	if err != nil {
+		return nil, err
 	}
 	if err := checkCopyConditions(op, src, so.info); err != nil {
 		return nil, err
@@ -540,7 +551,8 @@ func (m *Layer) CopyObject(ctx context.Context, c objapi.Caller, src objapi.Copy
 	if err != nil {
 		return objapi.ObjectInfo{}, err
 	}
-	if src.Bucket == bucket && src.Key == key && !opts.ReplaceMetadata && !opts.ReplaceTags && opts.Put.ChecksumAlgorithm == "" {
+	if src.Bucket == bucket && src.Key == key && (src.VersionID == "" || so == m.buckets[bucket].current(key)) &&
+		!opts.ReplaceMetadata && !opts.ReplaceTags && opts.Put.ChecksumAlgorithm == "" {
 		return objapi.ObjectInfo{}, objapi.Errorf(op, objapi.KindInvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
 	if so.info.Size > maxPutSize {
@@ -565,6 +577,10 @@ func (m *Layer) CopyObject(ctx context.Context, c objapi.Caller, src objapi.Copy
 			return objapi.ObjectInfo{}, objapi.Errorf(op, objapi.KindInvalidArgument, "unsupported checksum algorithm %q", alg)
 		}
 	}
+	lock, err := m.lockFor(op, db, opts.Put.Lock, true)
+	if err != nil {
+		return objapi.ObjectInfo{}, err
+	}
 	if err := commitCheck(op, db, key, opts.Put.IfNoneMatch, opts.Put.IfMatch); err != nil {
 		return objapi.ObjectInfo{}, err
 	}
@@ -573,7 +589,7 @@ func (m *Layer) CopyObject(ctx context.Context, c objapi.Caller, src objapi.Copy
 	info := objapi.ObjectInfo{
 		Bucket: bucket, Key: key, VersionID: "null", Size: int64(len(data)), ETag: hex.EncodeToString(sum[:]),
 		Modified: m.now(), ContentType: so.info.ContentType, Headers: so.info.Headers, UserMeta: so.info.UserMeta,
-		Owner: c.Tenant, StorageClass: "STANDARD",
+		Owner: c.Tenant, StorageClass: "STANDARD", Lock: lock,
 	}
 	if opts.ReplaceMetadata {
 		info.ContentType, info.Headers, info.UserMeta = opts.Put.ContentType, opts.Put.Headers, opts.Put.UserMeta
@@ -594,8 +610,7 @@ func (m *Layer) CopyObject(ctx context.Context, c objapi.Caller, src objapi.Copy
 		info.ChecksumType = "FULL_OBJECT"
 	}
 	info.TagCount = len(tags)
-	db.objects[key] = &memObject{info: info, data: data, tags: slices.Clone(tags)}
-	return info, nil
+	return m.add(db, key, &memObject{info: info, data: data, tags: slices.Clone(tags)}), nil
 }
 
 func (m *Layer) UploadPartCopy(ctx context.Context, c objapi.Caller, src objapi.CopySource, bucket, key, uploadID string, part int) (objapi.PartInfo, error) {
@@ -664,7 +679,11 @@ func (m *Layer) CreateMultipartUpload(ctx context.Context, c objapi.Caller, buck
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, err := m.bucketFor(op, c, bucket); err != nil {
+	b, err := m.bucketFor(op, c, bucket)
+	if err != nil {
+		return "", err
+	}
+	if _, err := m.lockFor(op, b, opts.Lock, true); err != nil {
 		return "", err
 	}
 	// Ids sort by initiation, as the real layer's do: S3 lists a key's
@@ -805,6 +824,10 @@ func (m *Layer) CompleteMultipartUpload(ctx context.Context, c objapi.Caller, bu
 		}
 	}
 	b := m.buckets[bucket]
+	lock, err := m.lockFor(op, b, u.opts.Lock, false)
+	if err != nil {
+		return objapi.ObjectInfo{}, err
+	}
 	if err := commitCheck(op, b, key, opts.IfNoneMatch, opts.IfMatch); err != nil {
 		return objapi.ObjectInfo{}, err
 	}
@@ -813,11 +836,12 @@ func (m *Layer) CompleteMultipartUpload(ctx context.Context, c objapi.Caller, bu
 		ETag:     fmt.Sprintf("%s-%d", hex.EncodeToString(h.Sum(nil)), len(parts)),
 		Modified: m.now(), ContentType: u.opts.ContentType, UserMeta: u.opts.UserMeta, Headers: u.opts.Headers,
 		PartsCount: len(parts), Owner: c.Tenant, StorageClass: "STANDARD", Checksums: sums, TagCount: len(u.opts.Tags),
+		Lock: lock,
 	}
 	if len(sums) > 0 {
 		info.ChecksumType = u.checksumType
 	}
-	b.objects[key] = &memObject{info: info, data: data, parts: done, uploadID: uploadID, tags: slices.Clone(u.opts.Tags)}
+	info = m.add(b, key, &memObject{info: info, data: data, parts: done, uploadID: uploadID, tags: slices.Clone(u.opts.Tags)})
 	delete(m.uploads, uploadID)
 	return info, nil
 }
@@ -828,8 +852,9 @@ func (m *Layer) CompleteMultipartUpload(ctx context.Context, c objapi.Caller, bu
 // success, as S3 answers it); with notFound otherwise. Call with m.mu
 // held, the bucket checked.
 func (m *Layer) completedAgain(bucket, key, uploadID string, parts []objapi.CompletePart, notFound error) (objapi.ObjectInfo, error) {
-	o, ok := m.buckets[bucket].objects[key]
-	if !ok || o.uploadID != uploadID || len(o.parts) != len(parts) {
+	b := m.buckets[bucket]
+	o := b.current(key)
+	if o == nil || o.uploadID != uploadID || len(o.parts) != len(parts) {
 		return objapi.ObjectInfo{}, notFound
 	}
 	for i, cp := range parts {
@@ -843,9 +868,7 @@ func (m *Layer) completedAgain(bucket, key, uploadID string, parts []objapi.Comp
 			}
 		}
 	}
-	info := o.info
-	info.TagCount = len(o.tags)
-	return info, nil
+	return b.describe(key, o), nil
 }
 
 func (m *Layer) AbortMultipartUpload(ctx context.Context, c objapi.Caller, bucket, key, uploadID string) error {
@@ -868,7 +891,7 @@ func (m *Layer) HeadUpload(ctx context.Context, c objapi.Caller, bucket, key, up
 	defer m.mu.Unlock()
 	u, err := m.upload("HeadUpload", c, bucket, key, uploadID)
 	if objapi.IsKind(err, objapi.KindNoSuchUpload) {
-		if o, ok := m.buckets[bucket].objects[key]; ok && uploadID != "" && o.uploadID == uploadID {
+		if o := m.buckets[bucket].current(key); o != nil && uploadID != "" && o.uploadID == uploadID {
 			info := objapi.UploadInfo{Bucket: bucket, Key: key, UploadID: uploadID, Initiated: o.info.Modified, Owner: c.Tenant,
 				StorageClass: "STANDARD", ChecksumType: o.info.ChecksumType, Completed: true}
 			if len(o.info.Checksums) > 0 {
@@ -978,11 +1001,7 @@ func (m *Layer) object(op string, c objapi.Caller, bucket, key string) (*memObje
 	if err != nil {
 		return nil, err
 	}
-	o, ok := b.objects[key]
-	if !ok {
-		return nil, &objapi.Error{Op: op, Kind: objapi.KindNoSuchKey, Bucket: bucket, Key: key}
-	}
-	return o, nil
+	return b.version(op, key, "")
 }
 
 func (m *Layer) GetObjectTagging(ctx context.Context, c objapi.Caller, bucket, key string) ([]objapi.Tag, error) {
@@ -1069,6 +1088,561 @@ func (m *Layer) BucketCORS(ctx context.Context, bucket string) ([]objapi.CORSRul
 		return nil, nil
 	}
 	return slices.Clone(b.cors), nil
+}
+
+// Versions: a key's versions are kept newest first; the current one is
+// the first, and a delete marker there means the key is absent.
+
+// current returns key's current version, nil when the key has none or
+// its current version is a delete marker.
+func (b *memBucket) current(key string) *memObject {
+	vs := b.objects[key]
+	if len(vs) == 0 || vs[0].info.DeleteMarker {
+		return nil
+	}
+	return vs[0]
+}
+
+// find returns the index of key's version id, -1 if there is none.
+func (b *memBucket) find(key, id string) int {
+	return slices.IndexFunc(b.objects[key], func(o *memObject) bool { return o.info.VersionID == id })
+}
+
+// remove drops key's version i.
+func (b *memBucket) remove(key string, i int) {
+	vs := slices.Delete(b.objects[key], i, i+1)
+	if len(vs) == 0 {
+		delete(b.objects, key)
+		return
+	}
+	b.objects[key] = vs
+}
+
+// version resolves a read of key's version id, "" for the current one,
+// with S3's errors: KindNoSuchKey for a key without a current version
+// (DeleteMarker and VersionID set when a delete marker is current),
+// KindNoSuchVersion for an id key does not have, KindMethodNotAllowed for
+// one that is a delete marker.
+func (b *memBucket) version(op, key, id string) (*memObject, error) {
+	vs := b.objects[key]
+	if id == "" {
+		switch {
+		case len(vs) == 0:
+			return nil, &objapi.Error{Op: op, Kind: objapi.KindNoSuchKey, Bucket: b.info.Name, Key: key}
+		case vs[0].info.DeleteMarker:
+			return nil, &objapi.Error{Op: op, Kind: objapi.KindNoSuchKey, Bucket: b.info.Name, Key: key, DeleteMarker: true, VersionID: vs[0].info.VersionID}
+		}
+		return vs[0], nil
+	}
+	i := b.find(key, id)
+	switch {
+	case i < 0:
+		return nil, &objapi.Error{Op: op, Kind: objapi.KindNoSuchVersion, Bucket: b.info.Name, Key: key, Msg: "the specified version does not exist"}
+	case vs[i].info.DeleteMarker:
+		return nil, &objapi.Error{Op: op, Kind: objapi.KindMethodNotAllowed, Bucket: b.info.Name, Key: key, DeleteMarker: true, VersionID: id,
+			Msg: "the specified method is not allowed against this resource"}
+	}
+	return vs[i], nil
+}
+
+// describe returns what a read tells of version o of key.
+func (b *memBucket) describe(key string, o *memObject) objapi.ObjectInfo {
+	info := o.info
+	info.PartsCount = len(o.parts)
+	info.TagCount = len(o.tags)
+	info.IsLatest = len(b.objects[key]) > 0 && b.objects[key][0] == o
+	return info
+}
+
+// versionID returns the id of a version, as the version-aware calls
+// answer it: empty in a bucket never versioned.
+func (b *memBucket) versionID(o *memObject) string {
+	if b.versioning == "" {
+		return ""
+	}
+	return o.info.VersionID
+}
+
+// add makes o key's current version: a new version with a new id in a
+// versioning-enabled bucket; otherwise the null version, replacing the
+// one there was. It returns o's info as a write answers it. Call with
+// m.mu held.
+func (m *Layer) add(b *memBucket, key string, o *memObject) objapi.ObjectInfo {
+	vs := b.objects[key]
+	if b.versioning == objapi.VersioningEnabled {
+		m.vseq++
+		var rnd [8]byte
+		_, _ = rand.Read(rnd[:])
+		o.info.VersionID = fmt.Sprintf("%016x%x", m.vseq, rnd)
+	} else {
+		o.info.VersionID = "null"
+		vs = slices.DeleteFunc(slices.Clone(vs), func(v *memObject) bool { return v.info.VersionID == "null" })
+	}
+	b.objects[key] = append([]*memObject{o}, vs...)
+	return b.describe(key, o)
+}
+
+// lockFor returns the lock a new version of bucket b takes: explicit (if
+// not nil; checked when check), else, or without a retention mode, the
+// bucket's default retention. Call with m.mu held.
+func (m *Layer) lockFor(op string, b *memBucket, explicit *objapi.ObjectLock, check bool) (objapi.ObjectLock, error) {
+	var l objapi.ObjectLock
+	if explicit != nil {
+		if b.lock == nil {
+			return l, objapi.Errorf(op, objapi.KindInvalidRequest, "Bucket is missing Object Lock Configuration")
+		}
+		if check {
+			if err := checkRetention(op, objapi.Retention{Mode: explicit.Mode, Until: explicit.Until}, m.now()); err != nil {
+				return l, err
+			}
+		}
+		l = *explicit
+	}
+	if l.Mode == "" && b.lock != nil && b.lock.Mode != "" {
+		l.Mode, l.Until = b.lock.Mode, m.now().AddDate(b.lock.Years, 0, b.lock.Days)
+	}
+	return l, nil
+}
+
+// checkRetention applies S3's rules to a retention being set: a known
+// mode with a date in the future, or neither.
+func checkRetention(op string, r objapi.Retention, now time.Time) error {
+	switch {
+	case r.Mode == "" && r.Until.IsZero():
+		return nil
+	case r.Mode != objapi.LockGovernance && r.Mode != objapi.LockCompliance:
+		return objapi.Errorf(op, objapi.KindInvalidArgument, "unknown retention mode %q", r.Mode)
+	case r.Until.IsZero():
+		return objapi.Errorf(op, objapi.KindInvalidArgument, "a retention mode needs a retain-until date")
+	case !r.Until.After(now):
+		return objapi.Errorf(op, objapi.KindInvalidArgument, "The retain until date must be in the future!")
+	}
+	return nil
+}
+
+// mayBypass reports whether a caller asking to bypass GOVERNANCE
+// retention may. Call with m.mu held.
+func (m *Layer) mayBypass(c objapi.Caller, asked bool) bool {
+	return asked && m.bypass[c.AccessKey]
+}
+
+// protected says why object lock keeps version o from being removed, ""
+// if it does not.
+func (m *Layer) protected(c objapi.Caller, o *memObject, bypass bool) string {
+	l := o.info.Lock
+	switch {
+	case l.LegalHold:
+		return "the object is under legal hold"
+	case l.Mode == "" || !l.Until.After(m.now()):
+		return ""
+	case l.Mode == objapi.LockCompliance:
+		return "the object is under COMPLIANCE retention"
+	case !m.mayBypass(c, bypass):
+		return "the object is under GOVERNANCE retention"
+	}
+	return ""
+}
+
+func (m *Layer) PutBucketVersioning(ctx context.Context, c objapi.Caller, bucket, status string) error {
+	const op = "PutBucketVersioning"
+	if status != objapi.VersioningEnabled && status != objapi.VersioningSuspended {
+		return objapi.Errorf(op, objapi.KindMalformedXML, "versioning status %q", status)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.bucketFor(op, c, bucket)
+	if err != nil {
+		return err
+	}
+	if status == objapi.VersioningSuspended && b.lock != nil {
+		return &objapi.Error{Op: op, Kind: objapi.KindInvalidBucketState, Bucket: bucket,
+			Msg: "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed."}
+	}
+	b.versioning = status
+	return nil
+}
+
+func (m *Layer) GetBucketVersioning(ctx context.Context, c objapi.Caller, bucket string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.bucketFor("GetBucketVersioning", c, bucket)
+	if err != nil {
+		return "", err
+	}
+	return b.versioning, nil
+}
+
+func (m *Layer) DeleteVersion(ctx context.Context, c objapi.Caller, bucket, key string, opts objapi.DeleteOptions) (objapi.DeleteInfo, error) {
+	const op = "DeleteObject"
+	if err := objapi.ValidObjectKey(key); err != nil {
+		return objapi.DeleteInfo{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.bucketFor(op, c, bucket)
+	if err != nil {
+		return objapi.DeleteInfo{}, err
+	}
+	return m.deleteVersion(op, c, b, key, opts)
+}
+
+// deleteVersion is DeleteVersion on a bucket found. Call with m.mu held.
+func (m *Layer) deleteVersion(op string, c objapi.Caller, b *memBucket, key string, opts objapi.DeleteOptions) (objapi.DeleteInfo, error) {
+	if opts.VersionID != "" {
+		i := b.find(key, opts.VersionID)
+		if i < 0 {
+			// S3 answers a version that is not there as deleted.
+			return objapi.DeleteInfo{VersionID: opts.VersionID}, nil
+		}
+		o := b.objects[key][i]
+		if opts.IfMatch != "" && (o.info.DeleteMarker || !objapi.ETagMatches(opts.IfMatch, o.info.ETag)) {
+			return objapi.DeleteInfo{}, &objapi.Error{Op: op, Kind: objapi.KindPrecondition, Bucket: b.info.Name, Key: key}
+		}
+		if why := m.protected(c, o, opts.BypassGovernance); why != "" {
+			return objapi.DeleteInfo{}, &objapi.Error{Op: op, Kind: objapi.KindAccessDenied, Bucket: b.info.Name, Key: key, Msg: why}
+		}
+		b.remove(key, i)
+		return objapi.DeleteInfo{VersionID: opts.VersionID, DeleteMarker: o.info.DeleteMarker}, nil
+	}
+	cur := b.current(key)
+	if opts.IfMatch != "" {
+		if cur == nil {
+			return objapi.DeleteInfo{}, &objapi.Error{Op: op, Kind: objapi.KindNoSuchKey, Bucket: b.info.Name, Key: key}
+		}
+		if !objapi.ETagMatches(opts.IfMatch, cur.info.ETag) {
+			return objapi.DeleteInfo{}, &objapi.Error{Op: op, Kind: objapi.KindPrecondition, Bucket: b.info.Name, Key: key}
+		}
+	}
+	if b.versioning == "" {
+		delete(b.objects, key)
+		return objapi.DeleteInfo{}, nil
+	}
+	marker := &memObject{info: objapi.ObjectInfo{Bucket: b.info.Name, Key: key, DeleteMarker: true, Modified: m.now(), Owner: c.Tenant}}
+	info := m.add(b, key, marker)
+	return objapi.DeleteInfo{VersionID: info.VersionID, DeleteMarker: true}, nil
+}
+
+func (m *Layer) DeleteVersions(ctx context.Context, c objapi.Caller, bucket string, objs []objapi.ObjectVersion, bypassGovernance bool) ([]objapi.DeleteResult, error) {
+	return m.deleteVersions("DeleteObjects", c, bucket, objs, bypassGovernance)
+}
+
+func (m *Layer) deleteVersions(op string, c objapi.Caller, bucket string, objs []objapi.ObjectVersion, bypass bool) ([]objapi.DeleteResult, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// Invalid keys fail alone; as in the real layer, the bucket is looked
+	// up only for keys that could be deleted.
+	var b *memBucket
+	out := make([]objapi.DeleteResult, 0, len(objs))
+	// Reverse order: s3api must not rely on the results' order.
+	for _, ov := range slices.Backward(objs) {
+		if err := objapi.ValidObjectKey(ov.Key); err != nil {
+			out = append(out, objapi.DeleteResult{Key: ov.Key, VersionID: ov.VersionID, Err: err})
+			continue
+		}
+		if b == nil {
+			var err error
+			if b, err = m.bucketFor(op, c, bucket); err != nil {
+				return nil, err
+			}
+		}
+		r := objapi.DeleteResult{Key: ov.Key, VersionID: ov.VersionID}
+		d, err := m.deleteVersion(op, c, b, ov.Key, objapi.DeleteOptions{VersionID: ov.VersionID, BypassGovernance: bypass})
+		switch {
+		case err != nil:
+			r.Err = err
+		case d.DeleteMarker:
+			r.DeleteMarker, r.DeleteMarkerVersionID = true, d.VersionID
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// ListObjectVersions lists every version and delete marker, by key in
+// UTF-8 byte order and a key's versions newest first. With KeyMarker
+// alone it lists keys after it; with VersionIDMarker too, KeyMarker's
+// versions after that one (none, if KeyMarker has no such version) and
+// then later keys. Common prefixes are listed when they sort after
+// KeyMarker, as ListObjects lists them after After.
+func (m *Layer) ListObjectVersions(ctx context.Context, c objapi.Caller, bucket string, opts objapi.ListVersionsOptions) (objapi.ListVersionsResult, error) {
+	const op = "ListObjectVersions"
+	if opts.VersionIDMarker != "" && opts.KeyMarker == "" {
+		return objapi.ListVersionsResult{}, objapi.Errorf(op, objapi.KindInvalidArgument, "A version-id marker cannot be specified without a key marker.")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.bucketFor(op, c, bucket)
+	if err != nil || opts.MaxKeys <= 0 {
+		return objapi.ListVersionsResult{}, err
+	}
+	max := min(opts.MaxKeys, 1000)
+	keys := slices.Sorted(maps.Keys(b.objects))
+	var res objapi.ListVersionsResult
+	count := 0
+	full := func() bool {
+		if count == max {
+			res.Truncated = true
+		}
+		return res.Truncated
+	}
+keys:
+	for _, k := range keys {
+		if !strings.HasPrefix(k, opts.Prefix) || k < opts.KeyMarker || k == opts.KeyMarker && opts.VersionIDMarker == "" {
+			continue
+		}
+		if opts.Delimiter != "" {
+			if i := strings.Index(k[len(opts.Prefix):], opts.Delimiter); i >= 0 {
+				p := k[:len(opts.Prefix)+i+len(opts.Delimiter)]
+				if p <= opts.KeyMarker || len(res.Prefixes) > 0 && res.Prefixes[len(res.Prefixes)-1] == p {
+					continue
+				}
+				if full() {
+					break
+				}
+				res.Prefixes = append(res.Prefixes, p)
+				res.NextKeyMarker, res.NextVersionIDMarker = p, ""
+				count++
+				continue
+			}
+		}
+		vs := b.objects[k]
+		if k == opts.KeyMarker {
+			i := b.find(k, opts.VersionIDMarker)
+			if i < 0 {
+				continue
+			}
+			vs = vs[i+1:]
+		}
+		for _, o := range vs {
+			if full() {
+				break keys
+			}
+			v := objapi.ObjectInfo{Bucket: bucket, Key: k, VersionID: o.info.VersionID, IsLatest: o == b.objects[k][0],
+				DeleteMarker: o.info.DeleteMarker, Modified: o.info.Modified, Owner: o.info.Owner}
+			if !o.info.DeleteMarker {
+				v.Size, v.ETag, v.StorageClass = o.info.Size, o.info.ETag, o.info.StorageClass
+				v.Checksums, v.ChecksumType = o.info.Checksums, o.info.ChecksumType
+			}
+			res.Versions = append(res.Versions, v)
+			res.NextKeyMarker, res.NextVersionIDMarker = k, o.info.VersionID
+			count++
+		}
+	}
+	if !res.Truncated {
+		res.NextKeyMarker, res.NextVersionIDMarker = "", ""
+	}
+	return res, nil
+}
+
+func (m *Layer) PutObjectLockConfiguration(ctx context.Context, c objapi.Caller, bucket string, cfg objapi.ObjectLockConfig) error {
+	const op = "PutObjectLockConfiguration"
+	switch {
+	case cfg.Mode == "" && (cfg.Days != 0 || cfg.Years != 0):
+		return objapi.Errorf(op, objapi.KindMalformedXML, "a default retention needs a mode")
+	case cfg.Mode == "":
+	case cfg.Mode != objapi.LockGovernance && cfg.Mode != objapi.LockCompliance:
+		return objapi.Errorf(op, objapi.KindMalformedXML, "unknown retention mode %q", cfg.Mode)
+	case (cfg.Days != 0) == (cfg.Years != 0):
+		return objapi.Errorf(op, objapi.KindMalformedXML, "a default retention takes either Days or Years")
+	case cfg.Days < 0 || cfg.Years < 0:
+		return objapi.Errorf(op, objapi.KindInvalidArgument, "Default retention period must be a positive integer value.")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.bucketFor(op, c, bucket)
+	if err != nil {
+		return err
+	}
+	if b.lock == nil && b.versioning != objapi.VersioningEnabled {
+		return &objapi.Error{Op: op, Kind: objapi.KindInvalidBucketState, Bucket: bucket,
+			Msg: "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration"}
+	}
+	cfg.Enabled = true
+	b.lock = &cfg
+	return nil
+}
+
+func (m *Layer) GetObjectLockConfiguration(ctx context.Context, c objapi.Caller, bucket string) (objapi.ObjectLockConfig, error) {
+	const op = "GetObjectLockConfiguration"
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.bucketFor(op, c, bucket)
+	if err != nil {
+		return objapi.ObjectLockConfig{}, err
+	}
+	if b.lock == nil {
+		return objapi.ObjectLockConfig{}, &objapi.Error{Op: op, Kind: objapi.KindNoSuchBucketLockConfig, Bucket: bucket}
+	}
+	return *b.lock, nil
+}
+
+// lockedVersion finds a version for the object lock calls: in a bucket
+// with object lock (KindInvalidRequest otherwise), not a delete marker.
+// Call with m.mu held.
+func (m *Layer) lockedVersion(op string, c objapi.Caller, bucket, key, versionID string) (*memObject, error) {
+	b, err := m.bucketFor(op, c, bucket)
+	if err != nil {
+		return nil, err
+	}
+	if b.lock == nil {
+		return nil, &objapi.Error{Op: op, Kind: objapi.KindInvalidRequest, Bucket: bucket, Msg: "Bucket is missing Object Lock Configuration"}
+	}
+	return b.version(op, key, versionID)
+}
+
+func (m *Layer) PutObjectRetention(ctx context.Context, c objapi.Caller, bucket, key, versionID string, r objapi.Retention, bypassGovernance bool) error {
+	const op = "PutObjectRetention"
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, err := m.lockedVersion(op, c, bucket, key, versionID)
+	if err != nil {
+		return err
+	}
+	if err := checkRetention(op, r, m.now()); err != nil {
+		return err
+	}
+	cur := o.info.Lock
+	if cur.Mode != "" && cur.Until.After(m.now()) {
+		weaker := r.Mode == "" || r.Until.Before(cur.Until)
+		switch {
+		case cur.Mode == objapi.LockCompliance && (weaker || r.Mode != objapi.LockCompliance):
+			return &objapi.Error{Op: op, Kind: objapi.KindAccessDenied, Bucket: bucket, Key: key, Msg: "a COMPLIANCE retention can only be extended"}
+		case cur.Mode == objapi.LockGovernance && weaker && !m.mayBypass(c, bypassGovernance):
+			return &objapi.Error{Op: op, Kind: objapi.KindAccessDenied, Bucket: bucket, Key: key, Msg: "a GOVERNANCE retention is shortened only with a bypass"}
+		}
+	}
+	o.info.Lock.Mode, o.info.Lock.Until = r.Mode, r.Until
+	return nil
+}
+
+func (m *Layer) GetObjectRetention(ctx context.Context, c objapi.Caller, bucket, key, versionID string) (objapi.Retention, error) {
+	const op = "GetObjectRetention"
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, err := m.lockedVersion(op, c, bucket, key, versionID)
+	if err != nil {
+		return objapi.Retention{}, err
+	}
+	if o.info.Lock.Mode == "" {
+		return objapi.Retention{}, &objapi.Error{Op: op, Kind: objapi.KindNoSuchObjectLockConfig, Bucket: bucket, Key: key}
+	}
+	return objapi.Retention{Mode: o.info.Lock.Mode, Until: o.info.Lock.Until}, nil
+}
+
+func (m *Layer) PutObjectLegalHold(ctx context.Context, c objapi.Caller, bucket, key, versionID string, on bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, err := m.lockedVersion("PutObjectLegalHold", c, bucket, key, versionID)
+	if err != nil {
+		return err
+	}
+	o.info.Lock.LegalHold = on
+	return nil
+}
+
+func (m *Layer) GetObjectLegalHold(ctx context.Context, c objapi.Caller, bucket, key, versionID string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, err := m.lockedVersion("GetObjectLegalHold", c, bucket, key, versionID)
+	if err != nil {
+		return false, err
+	}
+	return o.info.Lock.LegalHold, nil
+}
+
+func (m *Layer) PutBucketLifecycle(ctx context.Context, c objapi.Caller, bucket string, rules []objapi.LifecycleRule) error {
+	const op = "PutBucketLifecycleConfiguration"
+	if len(rules) == 0 {
+		return objapi.Errorf(op, objapi.KindMalformedXML, "a lifecycle configuration needs at least one rule")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.bucketFor(op, c, bucket)
+	if err != nil {
+		return err
+	}
+	b.lifecycle = cloneRules(rules)
+	return nil
+}
+
+func cloneRules(rules []objapi.LifecycleRule) []objapi.LifecycleRule {
+	out := slices.Clone(rules)
+	for i := range out {
+		out[i].Filter.Tags = slices.Clone(out[i].Filter.Tags)
+	}
+	return out
+}
+
+func (m *Layer) GetBucketLifecycle(ctx context.Context, c objapi.Caller, bucket string) ([]objapi.LifecycleRule, error) {
+	const op = "GetBucketLifecycleConfiguration"
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.bucketFor(op, c, bucket)
+	if err != nil {
+		return nil, err
+	}
+	if b.lifecycle == nil {
+		return nil, &objapi.Error{Op: op, Kind: objapi.KindNoSuchLifecycle, Bucket: bucket}
+	}
+	return cloneRules(b.lifecycle), nil
+}
+
+func (m *Layer) DeleteBucketLifecycle(ctx context.Context, c objapi.Caller, bucket string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.bucketFor("DeleteBucketLifecycle", c, bucket)
+	if err != nil {
+		return err
+	}
+	b.lifecycle = nil
+	return nil
+}
+
+// taggedVersion finds the version a version-aware tagging call acts on.
+// Call with m.mu held.
+func (m *Layer) taggedVersion(op string, c objapi.Caller, bucket, key, versionID string) (*memBucket, *memObject, error) {
+	b, err := m.bucketFor(op, c, bucket)
+	if err != nil {
+		return nil, nil, err
+	}
+	o, err := b.version(op, key, versionID)
+	return b, o, err
+}
+
+func (m *Layer) GetVersionTagging(ctx context.Context, c objapi.Caller, bucket, key, versionID string) ([]objapi.Tag, string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, o, err := m.taggedVersion("GetObjectTagging", c, bucket, key, versionID)
+	if err != nil {
+		return nil, "", err
+	}
+	return slices.Clone(o.tags), b.versionID(o), nil
+}
+
+func (m *Layer) PutVersionTagging(ctx context.Context, c objapi.Caller, bucket, key, versionID string, tags []objapi.Tag) (string, error) {
+	if err := validTags("PutObjectTagging", tags); err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, o, err := m.taggedVersion("PutObjectTagging", c, bucket, key, versionID)
+	if err != nil {
+		return "", err
+	}
+	o.tags = slices.Clone(tags)
+	o.info.TagCount = len(tags)
+	return b.versionID(o), nil
+}
+
+func (m *Layer) DeleteVersionTagging(ctx context.Context, c objapi.Caller, bucket, key, versionID string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, o, err := m.taggedVersion("DeleteObjectTagging", c, bucket, key, versionID)
+	if err != nil {
+		return "", err
+	}
+	o.tags, o.info.TagCount = nil, 0
+	return b.versionID(o), nil
 }
 
 var _ objapi.Layer = (*Layer)(nil)

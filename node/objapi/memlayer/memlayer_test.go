@@ -14,10 +14,14 @@ import (
 // cluster.
 func TestConformance(t *testing.T) {
 	objtest.Run(t, func(t *testing.T) objtest.Env {
+		l := memlayer.New(time.Now)
 		return objtest.Env{
-			Layer:  memlayer.New(time.Now),
-			Caller: objapi.Caller{Tenant: "gemeinde-a", AccessKey: "AKIATENANTA000000001"},
-			Other:  objapi.Caller{Tenant: "landkreis-b", AccessKey: "AKIATENANTB000000001"},
+			Layer:       l,
+			Caller:      objapi.Caller{Tenant: "gemeinde-a", AccessKey: "AKIATENANTA000000001"},
+			Other:       objapi.Caller{Tenant: "landkreis-b", AccessKey: "AKIATENANTB000000001"},
+			Colleague:   objapi.Caller{Tenant: "gemeinde-a", AccessKey: "AKIATENANTA000000002"},
+			Versioning:  true,
+			AllowBypass: l.AllowBypass,
 		}
 	})
 }

@@ -37,7 +37,22 @@ type Env struct {
 	// with the reason; they are skipped with it, so that the deviation
 	// shows in every run until it is fixed and the entry removed.
 	Skip map[string]string
+	// Versioning says the layer implements objapi.Versions: versioning,
+	// object lock and lifecycle. Without it the groups testing them
+	// (versionGroups) are skipped.
+	Versioning bool
+	// AllowBypass, if set, lets an access key bypass GOVERNANCE retention,
+	// as an operator allows it; Run grants it to Caller's access key.
+	// Without it the tests of an allowed bypass are skipped.
+	AllowBypass func(accessKey string)
+	// Colleague is another access key of Caller's tenant, never allowed to
+	// bypass GOVERNANCE retention. Without it (an empty AccessKey) the
+	// tests of a refused bypass by a key not allowed are skipped.
+	Colleague objapi.Caller
 }
+
+// versionGroups are the groups that need Env.Versioning.
+var versionGroups = map[string]bool{"Versioning": true, "ObjectLock": true, "Lifecycle": true}
 
 // Run runs the suite against the layer newEnv returns. newEnv is called
 // once; every test creates buckets of its own (their names start with
@@ -47,6 +62,12 @@ func Run(t *testing.T, newEnv func(t *testing.T) Env) {
 	env := newEnv(t)
 	if env.Caller.Tenant == "" || env.Other.Tenant == "" || env.Caller.Tenant == env.Other.Tenant {
 		t.Fatalf("objtest: Env needs two callers of different tenants, got %q and %q", env.Caller.Tenant, env.Other.Tenant)
+	}
+	if env.Colleague.AccessKey != "" && (env.Colleague.Tenant != env.Caller.Tenant || env.Colleague.AccessKey == env.Caller.AccessKey) {
+		t.Fatalf("objtest: Env.Colleague must be another access key of Caller's tenant, got %+v", env.Colleague)
+	}
+	if env.AllowBypass != nil {
+		env.AllowBypass(env.Caller.AccessKey)
 	}
 	s := &suite{env: env}
 	for _, group := range []struct {
@@ -64,8 +85,14 @@ func Run(t *testing.T, newEnv func(t *testing.T) Env) {
 		{"Copy", copyTests},
 		{"Tagging", taggingTests},
 		{"CORS", corsTests},
+		{"Versioning", versioningTests},
+		{"ObjectLock", objectLockTests},
+		{"Lifecycle", lifecycleTests},
 	} {
 		t.Run(group.name, func(t *testing.T) {
+			if versionGroups[group.name] && !env.Versioning {
+				t.Skip("the layer does not implement versioning yet (Env.Versioning)")
+			}
 			for _, tc := range group.tests {
 				t.Run(tc.name, func(t *testing.T) {
 					if why, ok := env.Skip[group.name+"/"+tc.name]; ok {
