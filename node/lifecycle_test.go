@@ -91,8 +91,16 @@ func TestLifecycleVersionedBucket(t *testing.T) {
 	other := put("other/z", node.PutOptions{})
 	yes := put("tagged/yes", node.PutOptions{Tags: []node.Tag{{Key: "expire", Value: "yes"}, {Key: "dept", Value: "bau"}}})
 	no := put("tagged/no", node.PutOptions{Tags: []node.Tag{{Key: "expire", Value: "no"}}})
-	if _, err := n.CreateMultipartUpload(ctx, caller, bucket, "docs/upload", node.PutOptions{}); err != nil {
+	up, err := n.CreateMultipartUpload(ctx, caller, bucket, "docs/upload", node.PutOptions{})
+	if err != nil {
 		t.Fatal(err)
+	}
+	// A part big enough for shards: the abort must collect them.
+	if _, err := n.UploadPart(ctx, caller, bucket, "docs/upload", up, 1, bytes.NewReader(random(100<<10)), node.PartOptions{Size: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if shardFiles(c) == 0 {
+		t.Fatal("the upload's part has no shard files: the check below proves nothing")
 	}
 	if _, err := n.CreateMultipartUpload(ctx, caller, bucket, "other/upload", node.PutOptions{}); err != nil {
 		t.Fatal(err)
@@ -146,6 +154,13 @@ func TestLifecycleVersionedBucket(t *testing.T) {
 	}
 	if len(ups.Uploads) != 1 || ups.Uploads[0].Key != "other/upload" {
 		t.Fatalf("uploads after the first pass: %+v", ups.Uploads)
+	}
+	// The aborted upload's shards are collected (every object here is
+	// small enough to live in the metadata).
+	for deadline := time.Now().Add(10 * time.Second); shardFiles(c) != 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d shard files left after the abort", shardFiles(c))
+		}
 	}
 
 	// Two more days: what the markers made noncurrent goes, docs/a's

@@ -225,6 +225,9 @@ func (n *Node) PutObject(ctx context.Context, c Caller, bucket, key string, body
 	if err := w.checkLock("PutObject", opts.Lock); err != nil {
 		return ObjectInfo{}, err
 	}
+	if w.locks(opts.Lock) && len(opts.ContentMD5) == 0 && opts.NoChecksum {
+		return ObjectInfo{}, errLockIntegrity("PutObject")
+	}
 	sm := metaOf(opts)
 	v, err := w.newVersion(c, bucket, key, sm)
 	if err != nil {

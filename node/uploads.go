@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/kommunal-cloud/kcs/node/meta"
@@ -119,8 +121,22 @@ func (n *Node) expireUploads(ctx context.Context) {
 	defer cancel()
 	var old []meta.Upload
 	n.store.FSM.View(func(r *meta.Reader) error {
+		// A bucket's own AbortIncompleteMultipartUpload rule replaces the
+		// cluster-wide expiry for the keys it covers (the lifecycle
+		// worker applies it).
+		rules := map[string][]meta.LifecycleRule{}
+		ownRule := func(u *meta.Upload) bool {
+			rs, seen := rules[u.Bucket]
+			if !seen {
+				rs = bucketRules(r, u.Bucket)
+				rules[u.Bucket] = rs
+			}
+			return slices.ContainsFunc(rs, func(l meta.LifecycleRule) bool {
+				return l.Enabled && l.AbortIncompleteDays > 0 && strings.HasPrefix(u.Key, l.Prefix)
+			})
+		}
 		var err error
-		old, err = r.UploadsOlderThan(n.now().Add(-age).UnixNano(), 100)
+		old, err = r.UploadsOlderThan(n.now().Add(-age).UnixNano(), 100, ownRule)
 		return err
 	})
 	for _, u := range old {

@@ -34,6 +34,7 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, rq *request) 
 	}
 	opts.Size = body.declared
 	opts.Checksums = rq.auth.Checksums
+	opts.NoChecksum = !hasChecksum(r.Header)
 	info, err := s.layer.PutObject(r.Context(), rq.caller, rq.bucket, rq.key, body, opts)
 	if err := body.finish(err); err != nil {
 		return err

@@ -285,8 +285,9 @@ func (r *Reader) ListUploads(bucket, prefix, delimiter, keyMarker, uploadIDMarke
 }
 
 // UploadsOlderThan returns the uploads initiated before the given time
-// (unix nanoseconds), at most max of them.
-func (r *Reader) UploadsOlderThan(before int64, max int) ([]Upload, error) {
+// (unix nanoseconds) that skip (if not nil) does not leave out, at most
+// max of them.
+func (r *Reader) UploadsOlderThan(before int64, max int, skip func(*Upload) bool) ([]Upload, error) {
 	var out []Upload
 	err := r.tx.Bucket(bUploads).ForEach(func(_, v []byte) error {
 		if len(out) >= max {
@@ -296,7 +297,7 @@ func (r *Reader) UploadsOlderThan(before int64, max int) ([]Upload, error) {
 		if err := unmarshal(v, &u); err != nil {
 			return err
 		}
-		if u.Initiated < before {
+		if u.Initiated < before && (skip == nil || !skip(&u)) {
 			out = append(out, u)
 		}
 		return nil

@@ -129,6 +129,10 @@ type PutOptions struct {
 	// (x-amz-object-lock-*); nil takes the bucket's default retention.
 	// A lock on a bucket without object lock is KindInvalidRequest.
 	Lock *ObjectLock
+	// NoChecksum says, before the body is read, that the request brings
+	// neither a checksum header nor a checksum trailer: a locked write
+	// without Content-MD5 is then refused before a byte is stored.
+	NoChecksum bool
 }
 
 // PartOptions go with an UploadPart.
