@@ -91,6 +91,27 @@ func putObject(tx *bolt.Tx, bucket, key, tenant string, o *Object, ifNoneMatch b
 		o.Seq = peekSeq(tx) + 1 // taken (setSeq) once everything is read
 		o.Versioned = b.Versioning == VersioningOn
 		res.VersionID = o.S3VersionID()
+		// A version's time is its proposer's; writers racing through
+		// different nodes must not make a newer version look older (tools
+		// restore "the version as of T" by LastModified).
+		newest := &old
+		if !exists {
+			vb, err := versionsOf(tx, bucket, false)
+			if err != nil {
+				return nil, err
+			}
+			n, ok, err := newestNoncurrent(vb, key)
+			if err != nil {
+				return nil, err
+			}
+			newest = nil
+			if ok {
+				newest = n
+			}
+		}
+		if newest != nil && newest.Modified >= o.Modified {
+			o.Modified = newest.Modified + 1
+		}
 	}
 	d := objectUsage(o).plus(extra)
 	var dropNull *located // a noncurrent null version o replaces
