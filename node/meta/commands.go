@@ -357,6 +357,29 @@ func (c *Command) encode(format byte, level Level, release string, payload []byt
 // id, proposer's clock.
 const envelopeV2 = 2 + 16 + 8
 
+// proposedAt reads the proposer's clock from an encoded command's
+// envelope without decoding its payload; false for formats without one.
+func proposedAt(b []byte) (int64, bool) {
+	if len(b) < 2 {
+		return 0, false
+	}
+	rest := b[2:]
+	switch b[0] {
+	case format2:
+	case format3:
+		if len(rest) < 3 || len(rest) < 3+int(rest[2]) {
+			return 0, false
+		}
+		rest = rest[3+int(rest[2]):]
+	default:
+		return 0, false
+	}
+	if len(rest) < 16+8 {
+		return 0, false
+	}
+	return int64(binary.BigEndian.Uint64(rest[16:24])), true
+}
+
 // DecodeCommand parses a Raft log entry. An entry written by a newer
 // binary, for a command level or an op this one does not know, fails with
 // a *TooNewError naming what it needs; any other entry that does not

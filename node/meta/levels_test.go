@@ -220,3 +220,24 @@ func TestNewCommandKindWaitsForEveryMember(t *testing.T) {
 		})
 	}
 }
+
+// proposedAt reads the proposer's clock of both envelope formats as
+// DecodeCommand does.
+func TestProposedAt(t *testing.T) {
+	for _, p := range []Payload{&Noop{}, &testLevel2{Note: "x"}} {
+		c := NewCommand(p)
+		c.ID[0], c.Proposed = 1, 1767225600123456789
+		b, err := c.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := proposedAt(b)
+		d, err := DecodeCommand(b)
+		if err != nil || !ok || got != c.Proposed || d.Proposed != got {
+			t.Fatalf("%T: proposedAt %d %v, decoded %v %v", p, got, ok, d, err)
+		}
+	}
+	if _, ok := proposedAt([]byte{format2}); ok {
+		t.Fatal("a truncated command has a clock")
+	}
+}

@@ -307,6 +307,10 @@ func (s *Store) Leader() (id, addr string) {
 // retry with the same command id is answered with the first outcome.
 var ErrUncertain = errors.New("meta: outcome of the command unknown")
 
+// MaxClockAhead is how far ahead of the leader's clock a command's
+// proposer clock may be (see Apply).
+const MaxClockAhead = time.Minute
+
 // Apply proposes a command on the leader and waits until it is applied
 // here, or until ctx ends (ErrUncertain). It returns ErrNotLeader on a
 // follower, and when leadership is lost before the entry was appended.
@@ -320,6 +324,14 @@ func (s *Store) Apply(ctx context.Context, data []byte) (*Result, error) {
 	if len(data) > MaxCommand {
 		return nil, &objapi.Error{Op: "apply", Kind: objapi.KindEntityTooLarge,
 			Msg: fmt.Sprintf("a metadata command of %d bytes, beyond the limit of %d", len(data), MaxCommand)}
+	}
+	if p, ok := proposedAt(data); ok && time.Duration(p-time.Now().UnixNano()) > MaxClockAhead {
+		// The FSM's clock is the latest proposer clock and never goes
+		// back: one node's clock years ahead would end every retention
+		// at once. The leader refuses what a clock ahead of its own by
+		// more than this proposes.
+		return nil, &objapi.Error{Op: "apply", Kind: objapi.KindUnavailable,
+			Msg: fmt.Sprintf("the proposing node's clock is %s ahead of the leader's: fix its time (NTP)", time.Duration(p-time.Now().UnixNano()).Round(time.Second))}
 	}
 	timeout := 30 * time.Second
 	if dl, ok := ctx.Deadline(); ok {

@@ -44,7 +44,7 @@ type Checksum struct {
 type ObjectInfo struct {
 	Bucket       string
 	Key          string
-	VersionID    string // internal id; "null" in unversioned buckets
+	VersionID    string // S3 version id: "null" for the null version (see versions.go)
 	Size         int64
 	ETag         string // hex MD5, or hex MD5 of part MD5s + "-N"; without quotes
 	Modified     time.Time
