@@ -319,4 +319,14 @@ func TestLifecycleLeaderChange(t *testing.T) {
 		old.Expired+old.NoncurrentRemoved+now.Expired+now.NoncurrentRemoved < 2*keys || old.UploadsAborted+now.UploadsAborted > 1 {
 		t.Fatalf("old leader did %+v, new leader %+v", old, now)
 	}
+	// A follower's cluster status shows the leader's passes.
+	for _, n := range c.nodes {
+		if n == leader || n == next {
+			continue
+		}
+		st, err := n.ClusterStatus(ctx)
+		if err != nil || st.Lifecycle == nil || !st.Lifecycle.Leader || st.Lifecycle.Node != next.ID() || st.Lifecycle.Total.Expired != now.Expired {
+			t.Fatalf("a follower's status: %+v %v", st.Lifecycle, err)
+		}
+	}
 }

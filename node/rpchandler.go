@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"runtime"
 	"sort"
 
@@ -30,6 +31,9 @@ func (n *Node) Status(ctx context.Context) rpc.Status {
 	}
 	if rd := n.redundancy; rd != nil {
 		st.StreamsMoved, st.StreamsMovedLastMinute = rd.moved.Load(), rd.lastMinute()
+	}
+	if n.lifecycle != nil {
+		st.Lifecycle, _ = json.Marshal(n.LifecycleStatus())
 	}
 	return st
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"sort"
 	"strconv"
 	"sync"
@@ -67,9 +68,9 @@ type ClusterStatus struct {
 	// re-codes or rebuilds them). Redundancy says more.
 	BelowFullProtection int               `json:"below_full_protection"`
 	Redundancy          *RedundancyStatus `json:"redundancy,omitempty"`
-	// Lifecycle reports the lifecycle passes of the node that generated
-	// the status (they run on the leader: ask the leader's endpoint for
-	// the current ones).
+	// Lifecycle reports the lifecycle passes of the leader, where they
+	// run (of the node that generated the status if the leader did not
+	// answer).
 	Lifecycle *LifecycleStatus `json:"lifecycle,omitempty"`
 }
 
@@ -117,6 +118,7 @@ func (n *Node) ClusterStatus(ctx context.Context) (*ClusterStatus, error) {
 	}
 	out := &ClusterStatus{ClusterID: cid, Leader: leader, Epoch: lay.Epoch, GeneratedBy: n.cfg.ID, MasterKey: mkey, MasterKeyPending: pending, BelowFullProtection: int(prot.Below)}
 	statuses := make([]NodeStatus, len(nodes))
+	var leaderLC *LifecycleStatus // written by the leader's goroutine only
 	var wg sync.WaitGroup
 	for i, rec := range nodes {
 		ns := NodeStatus{ID: rec.ID, Site: rec.Site, Role: role[rec.ID], RaftAddr: rec.RaftAddr, RPCAddr: rec.RPCAddr, S3Addrs: rec.S3Addrs,
@@ -143,13 +145,22 @@ func (n *Node) ClusterStatus(ctx context.Context) (*ClusterStatus, error) {
 			}
 			statuses[i].Reachable, statuses[i].Applied, statuses[i].Drives, statuses[i].Started = true, st.Applied, st.Drives, st.Started
 			statuses[i].Problem = st.Problem
+			if rec.ID == leader && len(st.Lifecycle) > 0 {
+				var lc LifecycleStatus
+				if json.Unmarshal(st.Lifecycle, &lc) == nil {
+					leaderLC = &lc
+				}
+			}
 			statuses[i].moved, statuses[i].movedLastMinute = st.StreamsMoved, st.StreamsMovedLastMinute
 		}(i, rec)
 	}
 	wg.Wait()
 	out.Redundancy = redundancyStatus(prot, statuses)
-	lc := n.LifecycleStatus()
-	out.Lifecycle = &lc
+	// The leader's passes, where it answered; this node's otherwise.
+	if out.Lifecycle = leaderLC; out.Lifecycle == nil {
+		lc := n.LifecycleStatus()
+		out.Lifecycle = &lc
+	}
 	bySite := map[string][]NodeStatus{}
 	for _, s := range statuses {
 		bySite[s.Site] = append(bySite[s.Site], s)

@@ -62,6 +62,9 @@ type Status struct {
 	// StreamsMovedLastMinute those of the last minute.
 	StreamsMoved           int64 `json:"streams_moved,omitempty"`
 	StreamsMovedLastMinute int64 `json:"streams_moved_last_minute,omitempty"`
+	// Lifecycle is the node's lifecycle passes (node.LifecycleStatus in
+	// JSON), so that any node's cluster status shows the leader's.
+	Lifecycle json.RawMessage `json:"lifecycle,omitempty"`
 }
 
 // Handler is what a node offers its peers.
