@@ -282,22 +282,36 @@ func deleteObject(tx *bolt.Tx, b *Bucket, d *DeleteObject, res *Result, freed *U
 		*freed = freed.plus(objectUsage(&cur))
 		return nil, ob.Delete([]byte(d.Key))
 	}
+	var null *located
 	if b.Versioning == VersioningSuspended {
 		l, ok, err := findNull(tx, b.Name, d.Key)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			res.Garbage = append(res.Garbage, l.o.Parts...)
-			*freed = freed.plus(versionUsage(&l.o))
-			if l.current {
-				exists = false
-				if err := ob.Delete([]byte(d.Key)); err != nil {
-					return nil, err
-				}
-			} else if err := removeVersion(tx, b.Name, d.Key, l); err != nil {
+			null = l
+		}
+	}
+	// A delete marker is a record every member keeps, whatever the key:
+	// it counts as an object, so the objects quota bounds them too.
+	grow := Usage{Objects: 1}
+	if null != nil {
+		grow = grow.minus(versionUsage(&null.o))
+	}
+	if e, err := overQuota(tx, b.Tenant, b.Name, grow.minus(*freed)); e != nil || err != nil {
+		return e, err
+	}
+	*freed = freed.minus(Usage{Objects: 1})
+	if l := null; l != nil {
+		res.Garbage = append(res.Garbage, l.o.Parts...)
+		*freed = freed.plus(versionUsage(&l.o))
+		if l.current {
+			exists = false
+			if err := ob.Delete([]byte(d.Key)); err != nil {
 				return nil, err
 			}
+		} else if err := removeVersion(tx, b.Name, d.Key, l); err != nil {
+			return nil, err
 		}
 	}
 	if exists {

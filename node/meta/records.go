@@ -305,8 +305,9 @@ type DataRef struct {
 // Usage is what a tenant, or one of its buckets, stores: kept exact by the
 // commands that store, replace and drop objects, parts, uploads and
 // buckets, in the transaction that changes them (usage.go), so that it is
-// read, never computed, when asked. Objects counts stored object versions
-// (one per key until versioning: every stored version will count); the
+// read, never computed, when asked. Objects counts stored object versions,
+// noncurrent ones and delete markers included (a marker holds no bytes,
+// but it is a record every member keeps); the
 // Upload fields count the parts of open multipart uploads, which are
 // stored bytes as much as objects are. Physical counts what the streams
 // take where they are kept: every shard file of a coded stream (all k+m,

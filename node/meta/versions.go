@@ -263,11 +263,11 @@ func removeVersion(tx *bolt.Tx, bucket, key string, l *located) error {
 	return put(tx.Bucket(bObjects).Bucket([]byte(bucket)), []byte(key), next)
 }
 
-// versionUsage is what one stored version counts: a delete marker
-// nothing.
+// versionUsage is what one stored version counts: a delete marker one
+// object of no bytes (a record every member keeps).
 func versionUsage(o *Object) Usage {
 	if o.DeleteMarker {
-		return Usage{}
+		return Usage{Objects: 1}
 	}
 	return objectUsage(o)
 }

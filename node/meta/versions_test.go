@@ -313,8 +313,8 @@ func TestVersioningEnabled(t *testing.T) {
 		t.Errorf("Version(v2) under a marker: %+v %v %v", o, latest, ok)
 	}
 	h.wantVersions("b", "k", marker+"(marker)*", v2, v1)
-	if u := h.usage("b"); u.Objects != 2 {
-		t.Fatalf("a marker counts: %+v", u)
+	if u := h.usage("b"); u.Objects != 3 || u.Bytes != 201 {
+		t.Fatalf("two versions and a marker (an object of no bytes): %+v", u)
 	}
 
 	// Removing the marker by id brings v2 back.
@@ -1582,4 +1582,27 @@ func TestVersionedRandomRun(t *testing.T) {
 	if u := usageRows(t, h.fsmHarness)[string(usageKey("t", ""))]; u != (Usage{}) {
 		t.Errorf("the tenant's usage after everything went: %+v", u)
 	}
+}
+
+// Delete markers count as objects: a flood of DELETEs of keys that never
+// existed (each adds a marker in a versioned bucket) stops at the objects
+// quota, as writes do, and removing a marker frees its place.
+func TestDeleteMarkersCountAgainstTheQuota(t *testing.T) {
+	h := newVersionsHarness(t)
+	h.bucket("b", VersioningOn, false)
+	h.ok(&SetQuota{Tenant: "t", Bucket: "b", Quota: Quota{Objects: 3}})
+	h.put("b", "k", rnd(1))
+	m1 := h.del("b", "nie-da-1", "")
+	h.del("b", "nie-da-2", "")
+	h.refused("a marker beyond the objects quota", &DeleteObject{Bucket: "b", Key: "nie-da-3", Tenant: "t", MarkerID: rnd(2)}, objapi.KindQuotaExceeded, "objects")
+	res := h.ok(&DeleteObjects{Bucket: "b", Tenant: "t", Entries: []DeleteEntry{{Key: "nie-da-4", MarkerID: rnd(3)}}})
+	if len(res.Entries) != 1 || !res.Entries[0].Failed || objapi.Kind(res.Entries[0].Kind) != objapi.KindQuotaExceeded {
+		t.Fatalf("a marker beyond the quota in DeleteObjects: %+v", res.Entries)
+	}
+	if u := h.usage("b"); u.Objects != 3 {
+		t.Fatalf("usage %+v", u)
+	}
+	h.del("b", "nie-da-1", m1.VersionID)
+	h.del("b", "nie-da-3", "")
+	h.checkInvariants("after the markers")
 }
