@@ -171,6 +171,12 @@ func (n *Node) UploadPart(ctx context.Context, c Caller, bucket, key, uploadID s
 	if opts.Checksums != nil {
 		st.part.Checksums = toChecksums(opts.Checksums())
 	}
+	if len(opts.ContentMD5) == 0 && len(st.part.Checksums) == 0 && n.uploadLocked(u) {
+		// S3 asks the parts of a locked object for an integrity header
+		// as it asks a locked PUT.
+		n.deleteShardsSoon(st.part)
+		return PartInfo{}, objapi.Errorf("UploadPart", objapi.KindInvalidRequest, "Content-MD5 OR x-amz-checksum- HTTP header is required for Upload Part requests with Object Lock parameters")
+	}
 	if u.ChecksumAlgorithm != "" && findChecksum(st.part.Checksums, u.ChecksumAlgorithm) == "" {
 		n.deleteShardsSoon(st.part)
 		return PartInfo{}, objapi.Errorf("UploadPart", objapi.KindInvalidRequest, "the upload was created using a %s checksum; the part must carry one", u.ChecksumAlgorithm)

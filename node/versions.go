@@ -509,3 +509,22 @@ func bucketRules(r *meta.Reader, bucket string) []meta.LifecycleRule {
 	rules, _ := r.Lifecycle(bucket)
 	return rules
 }
+
+// uploadLocked reports whether the object an upload completes into will
+// be locked: it asked for a lock at creation, or its bucket has a default
+// retention.
+func (n *Node) uploadLocked(u *meta.Upload) bool {
+	if u.LockMode != "" || u.LegalHold {
+		return true
+	}
+	var locked bool
+	_ = n.store.FSM.View(func(r *meta.Reader) error {
+		b, ok, err := r.Bucket(u.Bucket)
+		if err != nil || !ok || !b.ObjectLock {
+			return err
+		}
+		_, locked, err = r.BucketLock(u.Bucket)
+		return err
+	})
+	return locked
+}

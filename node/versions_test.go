@@ -244,6 +244,18 @@ func TestObjectLockOnACluster(t *testing.T) {
 	if on, err := c.nodes[1].GetObjectLegalHold(ctx, cl, "sicher", "g", gi.VersionID); err != nil || !on {
 		t.Fatalf("legal hold %v %v", on, err)
 	}
+	// Parts of an object the default retention will lock need an
+	// integrity header too.
+	up, err := c.nodes[0].CreateMultipartUpload(ctx, cl, "sicher", "mp", node.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.nodes[1].UploadPart(ctx, cl, "sicher", "mp", up, 1, bytes.NewReader(body), node.PartOptions{Size: -1}); !objapi.IsKind(err, objapi.KindInvalidRequest) {
+		t.Fatalf("a part without Content-MD5: %v", err)
+	}
+	if _, err := c.nodes[1].UploadPart(ctx, cl, "sicher", "mp", up, 1, bytes.NewReader(body), node.PartOptions{Size: -1, ContentMD5: sum[:]}); err != nil {
+		t.Fatalf("a part with Content-MD5: %v", err)
+	}
 }
 
 func asError(err error, target **objapi.Error) bool {
