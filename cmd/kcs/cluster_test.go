@@ -25,6 +25,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -387,6 +388,17 @@ func (c *cluster) logTail(s *server) string {
 	return string(b)
 }
 
+// goroutineDump returns what the Go runtime wrote to s's log on SIGQUIT
+// (at most 60 KB of it), or the log's tail if there is none.
+func (c *cluster) goroutineDump(s *server) string {
+	b, _ := os.ReadFile(filepath.Join(s.dir, "server.log"))
+	i := bytes.LastIndex(b, []byte("SIGQUIT"))
+	if i < 0 {
+		return c.logTail(s)
+	}
+	return string(b[i:min(len(b), i+60_000)])
+}
+
 // kill stops s with SIGKILL: no shutdown, no flush.
 func (c *cluster) kill(s *server) {
 	if s.cmd == nil {
@@ -407,9 +419,16 @@ func (c *cluster) stop(s *server) {
 	select {
 	case <-s.exited:
 	case <-time.After(20 * time.Second):
-		c.t.Errorf("%s did not stop on SIGINT; killing", s.id)
-		s.cmd.Process.Kill()
-		<-s.exited
+		// SIGQUIT first: the Go runtime writes every goroutine's stack to
+		// the log, which says what the shutdown waited for.
+		s.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-s.exited:
+		case <-time.After(5 * time.Second):
+			s.cmd.Process.Kill()
+			<-s.exited
+		}
+		c.t.Errorf("%s did not stop on SIGINT; its goroutines:\n%s", s.id, c.goroutineDump(s))
 	}
 	s.logf.Close()
 	s.cmd = nil
