@@ -404,7 +404,15 @@ type matcher struct {
 }
 
 func (m *matcher) matches(r *meta.LifecycleRule, o *meta.Object) bool {
-	if !strings.HasPrefix(m.key, r.Prefix) {
+	return ruleMatches(r, m.key, o, func() ([]Tag, bool) { return m.tagsOf(o) })
+}
+
+// ruleMatches reports whether rule r's filter takes version o of key:
+// the prefix, the size bounds and every tag of the filter (tags, called
+// only when the rule has tags, returns the version's; false: unknown). A
+// delete marker has no size and no tags.
+func ruleMatches(r *meta.LifecycleRule, key string, o *meta.Object, tags func() ([]Tag, bool)) bool {
+	if !strings.HasPrefix(key, r.Prefix) {
 		return false
 	}
 	if o.DeleteMarker {
@@ -416,6 +424,12 @@ func (m *matcher) matches(r *meta.LifecycleRule, o *meta.Object) bool {
 	if len(r.Tags) == 0 {
 		return true
 	}
+	have, ok := tags()
+	return ok && hasTags(have, r.Tags)
+}
+
+// tagsOf opens a version's sealed tags, once per version.
+func (m *matcher) tagsOf(o *meta.Object) ([]Tag, bool) {
 	id := o.S3VersionID()
 	tags, ok := m.tags[id]
 	if !ok {
@@ -428,26 +442,14 @@ func (m *matcher) matches(r *meta.LifecycleRule, o *meta.Object) bool {
 			if !objapi.IsKind(err, objapi.KindNoSuchVersion) && !objapi.IsKind(err, objapi.KindNoSuchKey) {
 				m.p.n.log.Warn("lifecycle: reading a version's tags", "bucket", m.b.Name, "key", m.key, "version", id, "err", err)
 			}
-			return false
+			return nil, false
 		}
 		if m.tags == nil {
 			m.tags = map[string][]Tag{}
 		}
 		m.tags[id] = tags
 	}
-	for _, want := range r.Tags {
-		found := false
-		for _, t := range tags {
-			if t.Key == want.Key && t.Value == want.Value {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
+	return tags, true
 }
 
 // key applies the rules to one key's versions, the newest (current)

@@ -309,19 +309,13 @@ func (n *Node) openVersion(r *meta.Reader, op string, c Caller, bucket, key, id 
 	if id != "" && !meta.ValidVersionID(id) {
 		return nil, false, nil, sm, &objapi.Error{Op: op, Kind: objapi.KindInvalidArgument, Bucket: bucket, Key: key, Msg: "Invalid version id specified"}
 	}
-	o, latest, ok, err := r.Version(bucket, key, id)
+	marker := objapi.KindNoSuchKey
+	if id != "" {
+		marker = objapi.KindMethodNotAllowed
+	}
+	o, latest, err := lookupVersion(r, op, bucket, key, id, marker)
 	if err != nil {
 		return nil, false, nil, sm, err
-	}
-	switch {
-	case !ok && id != "":
-		return nil, false, nil, sm, &objapi.Error{Op: op, Kind: objapi.KindNoSuchVersion, Bucket: bucket, Key: key}
-	case !ok:
-		return nil, false, nil, sm, &objapi.Error{Op: op, Kind: objapi.KindNoSuchKey, Bucket: bucket, Key: key}
-	case o.DeleteMarker && id != "":
-		return nil, false, nil, sm, &objapi.Error{Op: op, Kind: objapi.KindMethodNotAllowed, Bucket: bucket, Key: key, DeleteMarker: true, VersionID: o.S3VersionID()}
-	case o.DeleteMarker:
-		return nil, false, nil, sm, &objapi.Error{Op: op, Kind: objapi.KindNoSuchKey, Bucket: bucket, Key: key, DeleteMarker: true, VersionID: o.S3VersionID()}
 	}
 	tk, err := n.tenantKey(r, c.Tenant, o.KeyVersion)
 	if err != nil {

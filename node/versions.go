@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/kommunal-cloud/kcs/node/meta"
@@ -331,6 +330,25 @@ func (n *Node) PutObjectRetention(ctx context.Context, c Caller, bucket, key, ve
 	return n.propose(ctx, "PutObjectRetention", bucket, key, s)
 }
 
+// lookupVersion finds the version id names ("" the current one) of
+// bucket/key for a read, and whether it is the current one: none is
+// KindNoSuchVersion (by id) or KindNoSuchKey, a delete marker the kind
+// given, its id in the error for S3's x-amz-delete-marker headers.
+func lookupVersion(r *meta.Reader, op, bucket, key, id string, marker objapi.Kind) (*meta.Object, bool, error) {
+	o, latest, ok, err := r.Version(bucket, key, id)
+	switch {
+	case err != nil:
+		return nil, false, err
+	case !ok && id != "":
+		return nil, false, &objapi.Error{Op: op, Kind: objapi.KindNoSuchVersion, Bucket: bucket, Key: key}
+	case !ok:
+		return nil, false, &objapi.Error{Op: op, Kind: objapi.KindNoSuchKey, Bucket: bucket, Key: key}
+	case o.DeleteMarker:
+		return nil, false, &objapi.Error{Op: op, Kind: marker, Bucket: bucket, Key: key, DeleteMarker: true, VersionID: o.S3VersionID()}
+	}
+	return o, latest, nil
+}
+
 func (n *Node) checkVersionArgs(op, key, versionID string) error {
 	if err := ValidObjectKey(key); err != nil {
 		return err
@@ -348,16 +366,9 @@ func (n *Node) readVersion(ctx context.Context, op string, c Caller, bucket, key
 		return err
 	}
 	return n.bucketView(ctx, op, c, bucket, func(r *meta.Reader, b *meta.Bucket) error {
-		o, _, ok, err := r.Version(bucket, key, versionID)
-		switch {
-		case err != nil:
+		o, _, err := lookupVersion(r, op, bucket, key, versionID, objapi.KindMethodNotAllowed)
+		if err != nil {
 			return err
-		case !ok && versionID != "":
-			return &objapi.Error{Op: op, Kind: objapi.KindNoSuchVersion, Bucket: bucket, Key: key}
-		case !ok:
-			return &objapi.Error{Op: op, Kind: objapi.KindNoSuchKey, Bucket: bucket, Key: key}
-		case o.DeleteMarker:
-			return &objapi.Error{Op: op, Kind: objapi.KindMethodNotAllowed, Bucket: bucket, Key: key, DeleteMarker: true, VersionID: o.S3VersionID()}
 		}
 		return fn(b, o)
 	})
@@ -471,13 +482,7 @@ func expiration(rules []meta.LifecycleRule, key string, o *meta.Object, tags []T
 	var id string
 	for i := range rules {
 		r := &rules[i]
-		if !r.Enabled || r.ExpirationDays == 0 && r.ExpirationDate == 0 || !strings.HasPrefix(key, r.Prefix) {
-			continue
-		}
-		if r.SizeGreaterThan > 0 && o.Size <= r.SizeGreaterThan || r.SizeLessThan > 0 && o.Size >= r.SizeLessThan {
-			continue
-		}
-		if !hasTags(tags, r.Tags) {
+		if !r.Enabled || r.ExpirationDays == 0 && r.ExpirationDate == 0 || !ruleMatches(r, key, o, func() ([]Tag, bool) { return tags, true }) {
 			continue
 		}
 		due := time.Unix(0, r.ExpirationDate).UTC()

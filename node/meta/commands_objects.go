@@ -372,28 +372,8 @@ func (d *DeleteObjects) apply(tx *bolt.Tx) (*Result, error) {
 		seen[k] = true
 		entries = append(entries, DeleteEntry{Key: k})
 	}
-	// Every record the entries may touch is decoded before the first
-	// write: what the entries write is well-formed.
-	ob := tx.Bucket(bObjects).Bucket([]byte(d.Bucket))
-	vb, err := versionsOf(tx, d.Bucket, false)
-	if err != nil {
+	if err := readBeforeDeleting(tx, b, entries); err != nil {
 		return nil, err
-	}
-	for _, e := range entries {
-		var o Object
-		if _, err := get(ob, []byte(e.Key), &o); err != nil {
-			return nil, err
-		}
-		if vb == nil {
-			continue
-		}
-		p := versionPrefix(e.Key)
-		c := vb.Cursor()
-		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
-			if err := unmarshal(v, &o); err != nil {
-				return nil, fmt.Errorf("meta: version %q: %w", k, err)
-			}
-		}
 	}
 	res := &Result{}
 	var freed Usage
@@ -459,4 +439,53 @@ func (s *SetObjectMeta) apply(tx *bolt.Tx) (*Result, error) {
 	}
 	l.o.SealedMeta = s.SealedMeta
 	return &Result{}, storeVersion(tx, s.Bucket, s.Key, l)
+}
+
+// readBeforeDeleting decodes, before the first write of a DeleteObjects,
+// every record its entries' deletions read: a key's current version, the
+// version an entry names, the null version in a suspended bucket, and as
+// many of the newest noncurrent versions as deletions of the key may
+// promote. An entry's writes are well-formed, so what later entries read
+// decodes too; and a key with a million versions costs a few records, not
+// a million, in an apply every other command waits for.
+func readBeforeDeleting(tx *bolt.Tx, b *Bucket, entries []DeleteEntry) error {
+	ob := tx.Bucket(bObjects).Bucket([]byte(b.Name))
+	vb, err := versionsOf(tx, b.Name, false)
+	if err != nil {
+		return err
+	}
+	perKey := map[string]int{}
+	for _, e := range entries {
+		perKey[e.Key]++
+		var o Object
+		if _, err := get(ob, []byte(e.Key), &o); err != nil {
+			return err
+		}
+		if e.VersionID != "" && ValidVersionID(e.VersionID) {
+			if _, _, err := findVersion(tx, b.Name, e.Key, e.VersionID); err != nil {
+				return err
+			}
+		}
+		if e.VersionID == "" && b.Versioning == VersioningSuspended {
+			if _, _, err := findNull(tx, b.Name, e.Key); err != nil {
+				return err
+			}
+		}
+	}
+	if vb == nil {
+		return nil
+	}
+	for key, n := range perKey {
+		p := versionPrefix(key)
+		c := vb.Cursor()
+		left := n + 1
+		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p) && left > 0; k, v = c.Next() {
+			var o Object
+			if err := unmarshal(v, &o); err != nil {
+				return fmt.Errorf("meta: version %q: %w", k, err)
+			}
+			left--
+		}
+	}
+	return nil
 }

@@ -15,55 +15,19 @@ import hashlib
 import hmac
 import json
 import sys
-import traceback
 import zlib
 
 import boto3
 import urllib3
-from botocore.config import Config
-from botocore.exceptions import ClientError
+
+from s3points import want, error_code, point, clients, finish
 
 https_ep, http_ep, ca, prefix = sys.argv[1:5]
 PART = 5 * 1024 * 1024
 ak = boto3.session.Session().get_credentials().access_key
 sk = boto3.session.Session().get_credentials().secret_key
 
-cfg = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3})
-up = boto3.client("s3", endpoint_url=https_ep, verify=ca, config=cfg)
-down = boto3.client("s3", endpoint_url=http_ep, config=cfg)
-
-failures = []
-
-
-class Fail(Exception):
-    pass
-
-
-def want(what, got, expected):
-    if got != expected:
-        raise Fail(f"{what}: got {got!r}, want {expected!r}")
-
-
-def error_code(fn):
-    """The S3 error code and HTTP status fn fails with, or None."""
-    try:
-        fn()
-    except ClientError as e:
-        return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
-    return None
-
-
-def point(n, name):
-    def run(fn):
-        try:
-            fn()
-            print(f"ok {n}: {name}")
-        except Exception as e:  # every point is reported, not just the first
-            detail = str(e) if isinstance(e, Fail) else traceback.format_exc()
-            failures.append(f"point {n} ({name}): {detail}")
-        return fn
-
-    return run
+up, down = clients(https_ep, http_ep, ca)
 
 
 def crc32(b):
@@ -274,6 +238,4 @@ def delete_bucket():
     down.delete_bucket(Bucket=b)
 
 
-if failures:
-    sys.exit("\n".join(failures))
-print("all points hold")
+finish()

@@ -26,55 +26,20 @@ import os
 import subprocess
 import sys
 import time
-import traceback
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+
+from s3points import CONFIG, Fail, want, error_code, point, clients, finish
 
 https_ep, http_ep, ca, prefix, tenant = sys.argv[1:6]
 kcs, admin_ep = os.environ["KCS_BIN"], os.environ["KCS_ADMIN_ENDPOINT"]
 
-cfg = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3})
-up = boto3.client("s3", endpoint_url=https_ep, verify=ca, config=cfg)
-down = boto3.client("s3", endpoint_url=http_ep, config=cfg)
+up, down = clients(https_ep, http_ep, ca)
 # A client that sends no checksum unless the operation requires one.
 bare = boto3.client("s3", endpoint_url=http_ep, config=Config(
     s3={"addressing_style": "path"}, retries={"max_attempts": 3},
     request_checksum_calculation="when_required", response_checksum_validation="when_required"))
-
-failures = []
-
-
-class Fail(Exception):
-    pass
-
-
-def want(what, got, expected):
-    if got != expected:
-        raise Fail(f"{what}: got {got!r}, want {expected!r}")
-
-
-def error_code(fn):
-    """The S3 error code and HTTP status fn fails with, or None."""
-    try:
-        fn()
-    except ClientError as e:
-        return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
-    return None
-
-
-def point(n, name):
-    def run(fn):
-        try:
-            fn()
-            print(f"ok {n}: {name}")
-        except Exception as e:  # every point is reported, not just the first
-            detail = str(e) if isinstance(e, Fail) else traceback.format_exc()
-            failures.append(f"point {n} ({name}): {detail}")
-        return fn
-
-    return run
 
 
 def admin(*args, ok=True):
@@ -205,7 +170,7 @@ def governance_mode():
     k = json.loads(out)
     second_key.update(k)
     sess = boto3.session.Session(aws_access_key_id=k["access_key"], aws_secret_access_key=k["secret"], region_name="us-east-1")
-    keeper = sess.client("s3", endpoint_url=http_ep, config=cfg)
+    keeper = sess.client("s3", endpoint_url=http_ep, config=CONFIG)
     want("bypass with the second key before the grant", error_code(lambda: keeper.delete_object(
         Bucket=B, Key="entwurf-0.txt", VersionId=vids[0], BypassGovernanceRetention=True)), ("AccessDenied", 403))
     admin("key", "allow-bypass-governance", tenant, k["access_key"])
@@ -339,7 +304,7 @@ def rotation():
         time.sleep(0.2)
     print(f"   rotation: {rot}, then {info}")
     # Fresh clients: no connection or cache from before the rotation.
-    fresh = boto3.client("s3", endpoint_url=http_ep, config=cfg)
+    fresh = boto3.client("s3", endpoint_url=http_ep, config=CONFIG)
     versions = down.list_object_versions(Bucket=B, Prefix="bescheid.pdf")["Versions"]
     vid, body, until = compliance["bescheid.pdf"]
     want("the locked version is noncurrent", [v["IsLatest"] for v in versions if v["VersionId"] == vid], [False])
@@ -379,6 +344,4 @@ def multipart_and_copy():
     want("copy's bytes", sha(read(down, B, "gross-kopie.bin", cv)), sha(b"".join(parts)))
 
 
-if failures:
-    sys.exit("\n".join(failures))
-print("all points hold")
+finish()

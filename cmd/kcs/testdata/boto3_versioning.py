@@ -13,58 +13,15 @@ https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html.
 """
 import hashlib
 import sys
-import traceback
 
 import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
+
+from s3points import Fail, want, failure, error_code, point, clients, finish
 
 https_ep, http_ep, ca, prefix = sys.argv[1:5]
 PART = 5 * 1024 * 1024
 
-cfg = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3})
-up = boto3.client("s3", endpoint_url=https_ep, verify=ca, config=cfg)
-down = boto3.client("s3", endpoint_url=http_ep, config=cfg)
-
-failures = []
-
-
-class Fail(Exception):
-    pass
-
-
-def want(what, got, expected):
-    if got != expected:
-        raise Fail(f"{what}: got {got!r}, want {expected!r}")
-
-
-def failure(fn):
-    """The S3 error code, HTTP status and response headers fn fails with,
-    or None."""
-    try:
-        fn()
-    except ClientError as e:
-        r = e.response
-        return r["Error"]["Code"], r["ResponseMetadata"]["HTTPStatusCode"], r["ResponseMetadata"].get("HTTPHeaders", {})
-    return None
-
-
-def error_code(fn):
-    f = failure(fn)
-    return f and f[:2]
-
-
-def point(n, name):
-    def run(fn):
-        try:
-            fn()
-            print(f"ok {n}: {name}")
-        except Exception as e:  # every point is reported, not just the first
-            detail = str(e) if isinstance(e, Fail) else traceback.format_exc()
-            failures.append(f"point {n} ({name}): {detail}")
-        return fn
-
-    return run
+up, down = clients(https_ep, http_ep, ca)
 
 
 def data(n, seed):
@@ -366,6 +323,4 @@ def delete_current():
     want("an unversioned bucket's versions", (vs, ms), ([("k", "null", True, False)], []))
 
 
-if failures:
-    sys.exit("\n".join(failures))
-print("all points hold")
+finish()
