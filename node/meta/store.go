@@ -155,7 +155,21 @@ func (s *Store) Close() error {
 	close(s.stable.stop)
 	s.FSM.Abandon()
 	s.Raft.DeregisterObserver(s.observer)
-	err := s.Raft.Shutdown().Error()
+	shut := make(chan error, 1)
+	go func() { shut <- s.Raft.Shutdown().Error() }()
+	var err error
+	select {
+	case err = <-shut:
+	case <-time.After(raftShutdownWait):
+		// hashicorp/raft can deadlock its own shutdown: a leader that
+		// stepped down on a stale term while a follower's pipeline was
+		// full leaves its replication goroutine blocked on that pipeline
+		// for good. The process is ending; the stores stay open under the
+		// goroutines left behind rather than holding the exit forever.
+		s.log.Error("raft did not shut down in time; its stores are left open", "waited", raftShutdownWait)
+		s.wg.Wait()
+		return fmt.Errorf("meta: raft did not shut down within %s", raftShutdownWait)
+	}
 	s.wg.Wait()
 	s.trans.Close()
 	s.logs.Close()
@@ -306,6 +320,10 @@ func (s *Store) Leader() (id, addr string) {
 // was lost after the entry was appended. It may still be committed; a
 // retry with the same command id is answered with the first outcome.
 var ErrUncertain = errors.New("meta: outcome of the command unknown")
+
+// raftShutdownWait bounds how long Close waits for Raft to stop (see
+// Close).
+const raftShutdownWait = 10 * time.Second
 
 // MaxClockAhead is how far ahead of the leader's clock a command's
 // proposer clock may be (see Apply).
