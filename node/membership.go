@@ -420,13 +420,20 @@ func (n *Node) announceMovedAddrs(ctx context.Context) error {
 	}
 	n.log.Warn("this node's addresses changed; telling the cluster", "raft_was", old.RaftAddr, "raft", n.cfg.RaftAddr, "rpc_was", old.RPCAddr, "rpc", n.cfg.RPCAddr)
 	// Not ready: the vote it has stays, one it lacks waits for reregister,
-	// after it has caught up.
-	req, err := n.selfJoin(false)
-	if err != nil {
-		return err
-	}
+	// after it has caught up. The proof is made per attempt below: a node
+	// stopped just after a master key rotation, before it applied the
+	// rewrapped key check, cannot open its own copy with the new key
+	// alone. Its request then goes without a proof, which members take
+	// only from a node already in the Raft configuration; its key is
+	// checked once it has caught up (checkMasterKey).
+	req := rpc.JoinRequest{Node: n.self()}
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
+		req.Time = n.now().UnixNano()
+		req.Proof = nil
+		if _, check, err := n.keyCheck(); err == nil {
+			req.Proof = joinProof(check, req.Node, req.Time)
+		}
 		if n.store.IsLeader() {
 			// Elected meanwhile (its log is as long as anyone's): the
 			// others follow it, but forward to the old address.
@@ -452,11 +459,6 @@ func (n *Node) announceMovedAddrs(ctx context.Context) error {
 				continue
 			}
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			req.Time = n.now().UnixNano()
-			req.Proof = nil
-			if _, check, err := n.keyCheck(); err == nil {
-				req.Proof = joinProof(check, req.Node, req.Time)
-			}
 			err := n.rpc.Join(cctx, m.RPCAddr, req)
 			cancel()
 			if err == nil {

@@ -448,7 +448,6 @@ func (c *cluster) stopAll() {
 	}
 }
 
-// restart starts a stopped server again with its state on disk.
 // restart starts a stopped server again with its state on disk, on new
 // ports: it tells the running others its new addresses.
 func (c *cluster) restart(s *server) {
