@@ -35,11 +35,13 @@ unit:
 
 # bench: every benchmark at GOMAXPROCS=1 (three runs, medians taken), the
 # pipelines again at GOMAXPROCS=2, listing cost against a million versions
-# under a prefix (node/meta), then the table of MB/s and ratios.
+# under a prefix and a metadata commit through three-node Raft (node/meta),
+# then the table of MB/s and ratios.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 -count 3 ./bench > $(BENCH_OUT)
 	$(GO) test -run '^$$' -bench '(Put|Get)/pipeline' -benchmem -cpu 2 -count 3 ./bench >> $(BENCH_OUT)
 	$(GO) test -run '^$$' -bench 'ListingWithVersions' -benchtime 50x -cpu 1 -count 3 ./node/meta >> $(BENCH_OUT)
+	$(GO) test -run '^$$' -bench 'RaftCommit' -benchtime 2000x -count 3 ./node/meta >> $(BENCH_OUT)
 	@grep -E '^(goos|goarch|cpu|Benchmark)' $(BENCH_OUT)
 	@$(GO) run ./bench/benchtable $(BENCH_OUT)
 

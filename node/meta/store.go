@@ -93,8 +93,15 @@ func OpenStore(cfg StoreConfig) (*Store, error) {
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  stream,
 		MaxPool: 4,
-		Timeout: 10 * time.Second,
-		Logger:  hclogger("raft-net", log),
+		// 1 turns pipelined replication off. Its netPipeline can deadlock
+		// (a follower answering Success=false ends the response reader
+		// while the sender parks on a full in-flight channel): that
+		// follower then gets heartbeats but never another entry, and
+		// Raft.Shutdown waits forever. Raft's own measurements found
+		// pipelining worth little next to batching (hashicorp/raft#541).
+		MaxRPCsInFlight: 1,
+		Timeout:         10 * time.Second,
+		Logger:          hclogger("raft-net", log),
 	})
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.ID)
@@ -161,11 +168,11 @@ func (s *Store) Close() error {
 	select {
 	case err = <-shut:
 	case <-time.After(raftShutdownWait):
-		// hashicorp/raft can deadlock its own shutdown: a leader that
-		// stepped down on a stale term while a follower's pipeline was
-		// full leaves its replication goroutine blocked on that pipeline
-		// for good. The process is ending; the stores stay open under the
-		// goroutines left behind rather than holding the exit forever.
+		// A safety net: hashicorp/raft has deadlocked its own shutdown
+		// (its pipelined replication, now off, left a replication
+		// goroutine blocked for good). The process is ending; the stores
+		// stay open under the goroutines left behind rather than holding
+		// the exit forever.
 		s.log.Error("raft did not shut down in time; its stores are left open", "waited", raftShutdownWait)
 		s.wg.Wait()
 		return fmt.Errorf("meta: raft did not shut down within %s", raftShutdownWait)

@@ -24,7 +24,7 @@ type testNode struct {
 	s             *Store
 }
 
-func startNode(t *testing.T, sec *transport.Security, n *testNode) {
+func startNode(t testing.TB, sec *transport.Security, n *testNode) {
 	t.Helper()
 	addr := n.addr
 	if addr == "" {
@@ -46,7 +46,7 @@ func startNode(t *testing.T, sec *transport.Security, n *testNode) {
 	n.s = s
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
@@ -66,7 +66,7 @@ func leaderOf(nodes []*testNode) *testNode {
 	return nil
 }
 
-func apply(t *testing.T, nodes []*testNode, c *Command) *Result {
+func apply(t testing.TB, nodes []*testNode, c *Command) *Result {
 	t.Helper()
 	data, err := c.Encode()
 	if err != nil {
