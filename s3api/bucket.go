@@ -89,7 +89,14 @@ func (s *Server) createBucket(w http.ResponseWriter, r *http.Request, rq *reques
 		return errorf("InvalidArgument", "x-amz-bucket-object-lock-enabled must be true or false.")
 	}
 	if err := s.layer.CreateBucketWith(r.Context(), rq.caller, rq.bucket, opts); err != nil {
-		return err
+		// S3 in us-east-1 answers 200 to re-creating a bucket one owns
+		// (legacy behaviour, every other region says 409), and clients
+		// and suites written against it re-create buckets freely. Not
+		// when object lock is asked for: the bucket may lack it, and a
+		// 200 would claim it.
+		if !objapi.IsKind(err, objapi.KindBucketOwnedByYou) || s.region != DefaultRegion || opts.ObjectLock {
+			return err
+		}
 	}
 	w.Header().Set("Location", "/"+rq.bucket)
 	w.WriteHeader(http.StatusOK)

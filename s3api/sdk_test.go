@@ -144,6 +144,28 @@ func TestSDKGetBucketLocationUSEast1(t *testing.T) {
 	}
 }
 
+// In us-east-1 S3 answers 200 to re-creating one's own bucket; another
+// tenant's bucket stays 409, and so does a re-create that asks for
+// object lock.
+func TestSDKCreateOwnBucketAgainUSEast1(t *testing.T) {
+	h := newHarness(t, harnessOpts{region: "us-east-1"})
+	ctx := context.Background()
+	h.mustCreateBucket(keyA, "akten")
+	if _, err := h.sdk(keyA).PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("akten"), Key: aws.String("k"), Body: strings.NewReader("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.sdk(keyA).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("akten")}); err != nil {
+		t.Fatalf("re-create own bucket in us-east-1: %v", err)
+	}
+	if _, err := h.sdk(keyA).HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("akten"), Key: aws.String("k")}); err != nil {
+		t.Fatalf("the bucket's object after the re-create: %v", err)
+	}
+	_, err := h.sdk(keyA).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("akten"), ObjectLockEnabledForBucket: aws.Bool(true)})
+	wantAPIError(t, err, 409, "BucketAlreadyOwnedByYou")
+	_, err = h.sdk(keyB).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("akten")})
+	wantAPIError(t, err, 409, "BucketAlreadyExists")
+}
+
 func TestSDKObjectRoundTrip(t *testing.T) {
 	transports(t, func(t *testing.T, h *harness) {
 		ctx := context.Background()
