@@ -102,6 +102,7 @@ type LifecycleRule struct {
 	NoncurrentDays            int    `cbor:"10,keyasint,omitempty"`
 	NewerNoncurrentVersions   int    `cbor:"11,keyasint,omitempty"`
 	AbortIncompleteDays       int    `cbor:"12,keyasint,omitempty"`
+	LegacyPrefix              bool   `cbor:"13,keyasint,omitempty"` // only how GET shows the prefix
 }
 
 // Tag is an object tag in a lifecycle filter.
@@ -174,7 +175,11 @@ func (s *SetObjectLock) apply(tx *bolt.Tx) (*Result, error) {
 			return fail(objapi.KindMalformedXML, "retention mode %q", s.Mode)
 		}
 		if o.LockMode != "" && o.LockUntil > now {
-			weaker := s.Mode == "" || s.Until < o.LockUntil || o.LockMode == objapi.LockCompliance && s.Mode != objapi.LockCompliance
+			// Any change of a protected version's mode alters its
+			// retention: from COMPLIANCE it is refused, from GOVERNANCE
+			// (even to COMPLIANCE) it needs the bypass, as a shorter
+			// period does. Only a later date in the same mode is free.
+			weaker := s.Mode == "" || s.Until < o.LockUntil || s.Mode != o.LockMode
 			switch {
 			case weaker && o.LockMode == objapi.LockCompliance:
 				return fail(objapi.KindAccessDenied, "the version is under COMPLIANCE retention until %s", fmtTime(o.LockUntil))

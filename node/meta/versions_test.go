@@ -889,8 +889,13 @@ func TestSetObjectLock(t *testing.T) {
 	if r := setG(objapi.LockGovernance, gu, false); r.Err != nil {
 		t.Fatal(r.Err)
 	}
-	if r := setG(objapi.LockCompliance, gu, false); r.Err != nil {
-		t.Errorf("GOVERNANCE to COMPLIANCE: %v", r.Err)
+	// Changing the mode alters GOVERNANCE retention too: the bypass is
+	// needed even to make it COMPLIANCE.
+	if r := setG(objapi.LockCompliance, gu+1, false); r.Err == nil || r.Err.Kind != objapi.KindAccessDenied {
+		t.Errorf("GOVERNANCE to COMPLIANCE without a bypass: %v", r.Err)
+	}
+	if r := setG(objapi.LockCompliance, gu, true); r.Err != nil {
+		t.Errorf("GOVERNANCE to COMPLIANCE with a bypass: %v", r.Err)
 	}
 	if r := setG("FOREVER", gu, false); r.Err == nil || r.Err.Kind != objapi.KindMalformedXML {
 		t.Errorf("an unknown mode: %v", r.Err)

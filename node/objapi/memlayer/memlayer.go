@@ -1503,12 +1503,14 @@ func (m *Layer) PutObjectRetention(ctx context.Context, c objapi.Caller, bucket,
 	}
 	cur := o.info.Lock
 	if cur.Mode != "" && cur.Until.After(m.now()) {
-		weaker := r.Mode == "" || r.Until.Before(cur.Until)
+		// Only a later date in the same mode leaves the retention as
+		// strong as it was without a bypass.
+		weaker := r.Mode != cur.Mode || r.Until.Before(cur.Until)
 		switch {
-		case cur.Mode == objapi.LockCompliance && (weaker || r.Mode != objapi.LockCompliance):
+		case cur.Mode == objapi.LockCompliance && weaker:
 			return &objapi.Error{Op: op, Kind: objapi.KindAccessDenied, Bucket: bucket, Key: key, Msg: "a COMPLIANCE retention can only be extended"}
 		case cur.Mode == objapi.LockGovernance && weaker && !m.mayBypass(c, bypassGovernance):
-			return &objapi.Error{Op: op, Kind: objapi.KindAccessDenied, Bucket: bucket, Key: key, Msg: "a GOVERNANCE retention is shortened only with a bypass"}
+			return &objapi.Error{Op: op, Kind: objapi.KindAccessDenied, Bucket: bucket, Key: key, Msg: "a GOVERNANCE retention is shortened or changed only with a bypass"}
 		}
 	}
 	o.info.Lock.Mode, o.info.Lock.Until = r.Mode, r.Until

@@ -775,6 +775,9 @@ var objectLockTests = []test{
 		longer := until.Add(time.Hour)
 		t.must(t.l.PutObjectRetention(t.ctx, t.me, b, "k", v, objapi.Retention{Mode: objapi.LockGovernance, Until: longer}, false), "extending GOVERNANCE")
 		t.wantRetention(b, "k", v, objapi.Retention{Mode: objapi.LockGovernance, Until: longer})
+		// A new mode alters the retention, even a stronger one.
+		t.wantKind(t.l.PutObjectRetention(t.ctx, t.me, b, "k", v, objapi.Retention{Mode: objapi.LockCompliance, Until: longer}, false), objapi.KindAccessDenied, "GOVERNANCE to COMPLIANCE without a bypass")
+		t.wantRetention(b, "k", v, objapi.Retention{Mode: objapi.LockGovernance, Until: longer})
 		if t.s.env.AllowBypass == nil {
 			t.Skip("no Env.AllowBypass: an allowed bypass is not tested")
 		}
