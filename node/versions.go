@@ -419,7 +419,7 @@ func (n *Node) PutBucketLifecycle(ctx context.Context, c Caller, bucket string, 
 	}
 	mr := make([]meta.LifecycleRule, len(rules))
 	for i, r := range rules {
-		mr[i] = meta.LifecycleRule{ID: r.ID, Enabled: r.Enabled, Prefix: r.Filter.Prefix,
+		mr[i] = meta.LifecycleRule{ID: r.ID, Enabled: r.Enabled, Prefix: r.Filter.Prefix, LegacyPrefix: r.LegacyPrefix,
 			SizeGreaterThan: r.Filter.ObjectSizeGreaterThan, SizeLessThan: r.Filter.ObjectSizeLessThan,
 			ExpirationDays: r.ExpirationDays, ExpiredObjectDeleteMarker: r.ExpiredObjectDeleteMarker,
 			NoncurrentDays: r.NoncurrentDays, NewerNoncurrentVersions: r.NewerNoncurrentVersions, AbortIncompleteDays: r.AbortIncompleteDays}
@@ -437,7 +437,7 @@ func (n *Node) PutBucketLifecycle(ctx context.Context, c Caller, bucket string, 
 func lifecycleRules(mr []meta.LifecycleRule) []objapi.LifecycleRule {
 	out := make([]objapi.LifecycleRule, len(mr))
 	for i, r := range mr {
-		out[i] = objapi.LifecycleRule{ID: r.ID, Enabled: r.Enabled,
+		out[i] = objapi.LifecycleRule{ID: r.ID, Enabled: r.Enabled, LegacyPrefix: r.LegacyPrefix,
 			Filter:         objapi.LifecycleFilter{Prefix: r.Prefix, ObjectSizeGreaterThan: r.SizeGreaterThan, ObjectSizeLessThan: r.SizeLessThan},
 			ExpirationDays: r.ExpirationDays, ExpiredObjectDeleteMarker: r.ExpiredObjectDeleteMarker,
 			NoncurrentDays: r.NoncurrentDays, NewerNoncurrentVersions: r.NewerNoncurrentVersions, AbortIncompleteDays: r.AbortIncompleteDays}

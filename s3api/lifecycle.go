@@ -20,9 +20,10 @@ import (
 // object layer applies them. kcs has one storage class, so transitions
 // (Transition, NoncurrentVersionTransition) are NotImplemented.
 //
-// A rule's legacy top-level Prefix is taken as a Filter with that prefix,
-// and GET answers it as one: both mean the same to S3, and the object
-// layer keeps the meaning, not the spelling.
+// A rule's legacy top-level Prefix means a Filter with that prefix; the
+// object layer remembers which form a rule came in, and GET answers it in
+// that form (S3 does, and clients compare what they read with what they
+// wrote).
 
 const (
 	// maxLifecycleRules is S3's limit of rules per configuration.
@@ -58,8 +59,17 @@ type lifecycleRuleXML struct {
 	Expiration                     []lifecycleExpirationXML
 	NoncurrentVersionExpiration    []noncurrentExpirationXML
 	AbortIncompleteMultipartUpload []abortIncompleteXML
-	Transition                     []struct{}
-	NoncurrentVersionTransition    []struct{}
+	Transition                     []transitionXML
+	NoncurrentVersionTransition    []transitionXML
+}
+
+// transitionXML is a Transition or NoncurrentVersionTransition: validated
+// as S3 does, then refused as not implemented.
+type transitionXML struct {
+	Days           []string
+	Date           []string
+	NoncurrentDays []string
+	StorageClass   []string
 }
 
 type lifecycleFilterXML struct {
@@ -213,7 +223,7 @@ func parseLifecycleRule(x lifecycleRuleXML) (objapi.LifecycleRule, error) {
 	case hasPrefix && hasFilter:
 		return rule, errorf("InvalidArgument", "The Filter and Prefix elements are mutually exclusive. You can specify one or the other, but not both.")
 	case hasPrefix:
-		rule.Filter.Prefix = prefix
+		rule.Filter.Prefix, rule.LegacyPrefix = prefix, true
 	case hasFilter:
 		if rule.Filter, err = parseLifecycleFilter(filter); err != nil {
 			return rule, err
@@ -226,6 +236,13 @@ func parseLifecycleRule(x lifecycleRuleXML) (objapi.LifecycleRule, error) {
 	sized := rule.Filter.ObjectSizeGreaterThan > 0 || rule.Filter.ObjectSizeLessThan > 0
 
 	if len(x.Transition) > 0 || len(x.NoncurrentVersionTransition) > 0 {
+		// A malformed transition is the client's error whatever the
+		// server implements; a valid one is refused as not implemented.
+		for _, tr := range append(x.Transition, x.NoncurrentVersionTransition...) {
+			if err := checkTransition(tr); err != nil {
+				return rule, err
+			}
+		}
 		return rule, errorf("NotImplemented", "Lifecycle transitions are not implemented: every object is stored in the STANDARD storage class.")
 	}
 	exp, hasExp, err := atMostOne(x.Expiration, "Expiration")
@@ -332,6 +349,28 @@ func parseExpiration(exp lifecycleExpirationXML, rule *objapi.LifecycleRule, tag
 		return errorf("InvalidArgument", "ExpiredObjectDeleteMarker cannot be specified with Tags.")
 	}
 	rule.ExpiredObjectDeleteMarker = true
+	return nil
+}
+
+// checkTransition validates a transition: one of Days, Date and
+// NoncurrentDays, and a storage class.
+func checkTransition(tr transitionXML) error {
+	if len(tr.Days)+len(tr.Date)+len(tr.NoncurrentDays) != 1 {
+		return malformedXML("a Transition has one of Days, Date and NoncurrentDays.")
+	}
+	for _, v := range append(tr.Days, tr.NoncurrentDays...) {
+		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32); err != nil || n < 0 {
+			return errorf("InvalidArgument", "'Days' in a Transition action must be a nonnegative integer")
+		}
+	}
+	for _, v := range tr.Date {
+		if _, err := lifecycleDate(v); err != nil {
+			return err
+		}
+	}
+	if len(tr.StorageClass) != 1 || strings.TrimSpace(tr.StorageClass[0]) == "" {
+		return malformedXML("a Transition names one StorageClass.")
+	}
 	return nil
 }
 
@@ -442,7 +481,8 @@ type lifecycleConfiguration struct {
 
 type lifecycleRuleOut struct {
 	ID                             string
-	Filter                         lifecycleFilterOut
+	Prefix                         *string             `xml:",omitempty"` // the legacy form
+	Filter                         *lifecycleFilterOut `xml:",omitempty"`
 	Status                         string
 	Expiration                     *lifecycleExpirationOut  `xml:",omitempty"`
 	NoncurrentVersionExpiration    *noncurrentExpirationOut `xml:",omitempty"`
@@ -484,7 +524,14 @@ type abortIncompleteOut struct {
 func renderLifecycle(rules []objapi.LifecycleRule) *lifecycleConfiguration {
 	out := &lifecycleConfiguration{Xmlns: s3NS, Rules: make([]lifecycleRuleOut, 0, len(rules))}
 	for _, r := range rules {
-		o := lifecycleRuleOut{ID: r.ID, Filter: renderFilter(r.Filter), Status: "Disabled"}
+		o := lifecycleRuleOut{ID: r.ID, Status: "Disabled"}
+		if r.LegacyPrefix {
+			p := r.Filter.Prefix
+			o.Prefix = &p
+		} else {
+			f := renderFilter(r.Filter)
+			o.Filter = &f
+		}
 		if r.Enabled {
 			o.Status = "Enabled"
 		}

@@ -678,6 +678,9 @@ func TestLifecycleValidation(t *testing.T) {
 		{"abort without days", enabled(`<AbortIncompleteMultipartUpload></AbortIncompleteMultipartUpload>`), 400, "MalformedXML"},
 		{"abort zero days", enabled(`<AbortIncompleteMultipartUpload><DaysAfterInitiation>0</DaysAfterInitiation></AbortIncompleteMultipartUpload>`), 400, "InvalidArgument"},
 		{"abort with tags", enabled(`<Filter><Tag><Key>k</Key><Value>v</Value></Tag></Filter><AbortIncompleteMultipartUpload><DaysAfterInitiation>1</DaysAfterInitiation></AbortIncompleteMultipartUpload>`), 400, "InvalidArgument"},
+		{"transition with a bad date", enabled(exp + `<Transition><Date>20220927</Date><StorageClass>GLACIER</StorageClass></Transition>`), 400, "InvalidArgument"},
+		{"transition without a class", enabled(exp + `<Transition><Days>3</Days></Transition>`), 400, "MalformedXML"},
+		{"valid transition", enabled(exp + `<Transition><Days>3</Days><StorageClass>GLACIER</StorageClass></Transition>`), 501, "NotImplemented"},
 		{"abort with sizes", enabled(`<Filter><ObjectSizeLessThan>5</ObjectSizeLessThan></Filter><AbortIncompleteMultipartUpload><DaysAfterInitiation>1</DaysAfterInitiation></AbortIncompleteMultipartUpload>`), 400, "InvalidArgument"},
 	} {
 		t.Run(tc.name, func(t *testing.T) { h.wantError(h.do(xmlReq("/akten", "lifecycle", tc.doc)), tc.status, tc.code) })
@@ -691,7 +694,8 @@ func TestLifecycleValidation(t *testing.T) {
 		t.Fatalf("legacy prefix: %d %s", resp.StatusCode, resp.body)
 	}
 	got, err := h.sdk(keyA).GetBucketLifecycleConfiguration(context.Background(), &s3.GetBucketLifecycleConfigurationInput{Bucket: aws.String("akten")})
-	if err != nil || len(got.Rules) != 2 || aws.ToString(got.Rules[0].Filter.Prefix) != "alt/" || aws.ToString(got.Rules[1].ID) == "" || got.Rules[1].Filter == nil {
+	// The legacy Prefix comes back as it was given, not as a Filter.
+	if err != nil || len(got.Rules) != 2 || aws.ToString(got.Rules[0].Prefix) != "alt/" || got.Rules[0].Filter != nil || aws.ToString(got.Rules[1].ID) == "" || got.Rules[1].Filter == nil {
 		t.Fatalf("legacy prefix: %v %+v", err, got)
 	}
 }
@@ -706,6 +710,8 @@ func TestLifecycleRoundTrip(t *testing.T) {
 		{ID: "d", Enabled: true, Filter: objapi.LifecycleFilter{ObjectSizeLessThan: 100}, ExpirationDays: 1},
 		{ID: "e", Enabled: true, Filter: objapi.LifecycleFilter{Tags: []objapi.Tag{{Key: "k", Value: "v"}}}, ExpirationDays: 1},
 		{ID: "f", Enabled: true, ExpiredObjectDeleteMarker: true, AbortIncompleteDays: 9},
+		{ID: "g", Enabled: true, LegacyPrefix: true, Filter: objapi.LifecycleFilter{Prefix: "alt/"}, ExpirationDays: 2},
+		{ID: "h", Enabled: true, LegacyPrefix: true, ExpirationDays: 2},
 	}
 	b, err := xml.Marshal(renderLifecycle(rules))
 	if err != nil {

@@ -161,6 +161,10 @@ type LifecycleRule struct {
 	ID      string
 	Enabled bool
 	Filter  LifecycleFilter
+	// LegacyPrefix: the rule named its prefix in the top-level Prefix
+	// element S3 keeps for old clients, not in a Filter. It means the same;
+	// GET answers the rule in the form it was given.
+	LegacyPrefix bool
 	// Expiration of current versions: after Days days, or at Date (UTC
 	// midnight); ExpiredObjectDeleteMarker removes delete markers that
 	// are a key's only version left.
