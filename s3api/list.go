@@ -104,6 +104,9 @@ func (s *Server) listObjectsV1(w http.ResponseWriter, r *http.Request, rq *reque
 		return err
 	}
 	out := p.result(rq.bucket, res, true)
+	// Version 1 echoes the prefix as given: S3 does not encode it there,
+	// and SDKs (botocore) do not decode it.
+	out.Prefix = p.prefix
 	m := p.encode(marker)
 	out.Marker = &m
 	if res.Truncated && p.delimiter != "" {

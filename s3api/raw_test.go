@@ -568,3 +568,21 @@ func TestOversizedHeaders(t *testing.T) {
 		t.Errorf("afterwards: %d", resp.StatusCode)
 	}
 }
+
+// ListObjects (version 1) with encoding-type=url encodes keys, prefixes
+// and markers but echoes the request's Prefix as given: S3 does, and
+// botocore decodes the others only.
+func TestListV1EchoesPrefixUnencoded(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.mustCreateBucket(keyA, "akten")
+	h.mustPut(keyA, "akten", "a b/c d", []byte("x"))
+	resp := h.do(rawReq{method: "GET", path: "/akten", query: "encoding-type=url&prefix=a%20b%2F&delimiter=%20"})
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, resp.body)
+	}
+	for _, want := range []string{"<Prefix>a b/</Prefix>", "<Prefix>a+b/c+</Prefix>", "<Delimiter>+</Delimiter>"} {
+		if !bytes.Contains(resp.body, []byte(want)) {
+			t.Errorf("no %s in %s", want, resp.body)
+		}
+	}
+}
