@@ -65,19 +65,6 @@ func parsePayloadMode(v string) (payloadMode, [32]byte, error) {
 	return 0, sum, fmt.Errorf("%w: %q", ErrInvalidContentSHA256, v)
 }
 
-// hasAWSChunked reports whether Content-Encoding lists aws-chunked, alone or
-// among others ("aws-chunked,gzip").
-func hasAWSChunked(h http.Header) bool {
-	for _, v := range h.Values("Content-Encoding") {
-		for e := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(e), "aws-chunked") {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // StripAWSChunked returns a Content-Encoding value without aws-chunked, which
 // describes the transfer, not the object: "aws-chunked,gzip" → "gzip",
 // "aws-chunked" → "". s3api stores what remains with the object, as S3 does,
@@ -169,9 +156,10 @@ func newBody(r *http.Request, mode payloadMode, payloadSum [32]byte, chain *chai
 		raw = http.NoBody
 	}
 	if !mode.chunked() {
-		if hasAWSChunked(r.Header) {
-			return nil, 0, fmt.Errorf("%w: Content-Encoding aws-chunked needs a STREAMING-* x-amz-content-sha256", ErrInvalidContentSHA256)
-		}
+		// Content-Encoding may still list aws-chunked (a client that
+		// names it by hand): the body is read as sent, checked against
+		// its signed hash, and aws-chunked is left out of what is stored,
+		// as S3 does.
 		b.src = raw
 		b.length, b.left = -1, -1
 		if r.ContentLength >= 0 {
