@@ -100,7 +100,9 @@ func TestRawErrors(t *testing.T) {
 		{"expected bucket owner differs", rawReq{method: "GET", path: "/akten/k", header: map[string]string{"X-Amz-Expected-Bucket-Owner": keyB.tenant}}, 403, "AccessDenied"},
 		{"huge metadata header", rawReq{method: "PUT", path: "/akten/neu", body: []byte("x"), header: map[string]string{"X-Amz-Meta-X": strings.Repeat("m", 100<<10)}}, 400, "MetadataTooLarge"},
 
-		{"key not UTF-8", rawReq{method: "PUT", path: "/akten/\xff\xfe", body: []byte("x")}, 400, "InvalidArgument"},
+		{"key not UTF-8", rawReq{method: "PUT", path: "/akten/\xff\xfe", body: []byte("x")}, 400, "InvalidURI"},
+		{"GET of a key not UTF-8", rawReq{method: "GET", path: "/akten/\xae\x8a-"}, 400, "InvalidURI"},
+		{"DELETE of a key not UTF-8", rawReq{method: "DELETE", path: "/akten/\xae\x8a-"}, 400, "InvalidURI"},
 		{"key too long", rawReq{method: "PUT", path: "/akten/" + strings.Repeat("ä", 513), body: []byte("x")}, 400, "KeyTooLongError"},
 		{"GET key too long", rawReq{method: "GET", path: "/akten/" + strings.Repeat("k", 1025)}, 400, "KeyTooLongError"},
 		{"Content-MD5 not base64", rawReq{method: "PUT", path: "/akten/neu", body: []byte("x"), header: map[string]string{"Content-MD5": "nicht base64!"}}, 400, "InvalidDigest"},

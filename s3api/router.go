@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // route is what a request asks for: an S3 operation on a bucket and key.
@@ -40,10 +41,13 @@ func (s *Server) resource(r *http.Request) (bucket, key string, err error) {
 		return "", "", errorf("InvalidURI", "")
 	}
 	if b := s.hostBucket(r.Host); b != "" {
-		return b, p, nil
+		bucket, key = b, p
+	} else if bucket, key, _ = strings.Cut(p, "/"); bucket == "" && key != "" {
+		return "", "", errorf("InvalidURI", "")
 	}
-	bucket, key, _ = strings.Cut(p, "/")
-	if bucket == "" && key != "" {
+	// A path that does not decode to UTF-8 names no key S3 could hold: S3
+	// answers it InvalidURI, whatever the operation.
+	if !utf8.ValidString(key) {
 		return "", "", errorf("InvalidURI", "")
 	}
 	return bucket, key, nil
