@@ -143,6 +143,18 @@ func (r *roundRobin) DeleteBucketCors(ctx context.Context, c objapi.Caller, buck
 	return r.n().DeleteBucketCors(ctx, c, bucket)
 }
 
+func (r *roundRobin) PutBucketTagging(ctx context.Context, c objapi.Caller, bucket string, tags []objapi.Tag) error {
+	return r.n().PutBucketTagging(ctx, c, bucket, tags)
+}
+
+func (r *roundRobin) GetBucketTagging(ctx context.Context, c objapi.Caller, bucket string) ([]objapi.Tag, error) {
+	return r.n().GetBucketTagging(ctx, c, bucket)
+}
+
+func (r *roundRobin) DeleteBucketTagging(ctx context.Context, c objapi.Caller, bucket string) error {
+	return r.n().DeleteBucketTagging(ctx, c, bucket)
+}
+
 func (r *roundRobin) BucketCORS(ctx context.Context, bucket string) ([]objapi.CORSRule, error) {
 	return r.n().BucketCORS(ctx, bucket)
 }

@@ -9,17 +9,21 @@ import (
 	"github.com/kommunal-cloud/kcs/node/objapi"
 )
 
-// S3's limits on object tags.
+// S3's limits on object and bucket tags.
 const (
-	maxTags        = 10
+	maxTags        = 10 // on an object
+	maxBucketTags  = 50
 	maxTagKeyLen   = 128 // Unicode characters
 	maxTagValueLen = 256
 )
 
-// validTags checks a tag set against S3's rules.
-func validTags(tags []Tag) error {
-	if len(tags) > maxTags {
-		return objapi.Errorf("tagging", objapi.KindInvalidTag, "object tags cannot be greater than %d", maxTags)
+// validTags checks an object's tag set against S3's rules.
+func validTags(tags []Tag) error { return validTagSet(tags, maxTags, "object") }
+
+// validTagSet checks a tag set against S3's rules, at most limit tags.
+func validTagSet(tags []Tag, limit int, of string) error {
+	if len(tags) > limit {
+		return objapi.Errorf("tagging", objapi.KindInvalidTag, "%s tags cannot be greater than %d", of, limit)
 	}
 	seen := map[string]bool{}
 	for _, t := range tags {
@@ -122,4 +126,43 @@ func (n *Node) updateMeta(ctx context.Context, op string, c Caller, bucket, key,
 		}
 		return o.S3VersionID(), err
 	}
+}
+
+// PutBucketTagging replaces a bucket's tags.
+func (n *Node) PutBucketTagging(ctx context.Context, c Caller, bucket string, tags []Tag) error {
+	if len(tags) == 0 {
+		return objapi.Errorf("PutBucketTagging", objapi.KindMalformedXML, "a TagSet needs at least one Tag")
+	}
+	if err := validTagSet(tags, maxBucketTags, "bucket"); err != nil {
+		return err
+	}
+	mt := make([]meta.Tag, len(tags))
+	for i, t := range tags {
+		mt[i] = meta.Tag{Key: t.Key, Value: t.Value}
+	}
+	return n.propose(ctx, "PutBucketTagging", bucket, "", &meta.SetBucketTags{Bucket: bucket, Tenant: c.Tenant, Tags: mt})
+}
+
+// GetBucketTagging returns a bucket's tags, or KindNoSuchTagSet.
+func (n *Node) GetBucketTagging(ctx context.Context, c Caller, bucket string) ([]Tag, error) {
+	var tags []Tag
+	err := n.bucketView(ctx, "GetBucketTagging", c, bucket, func(r *meta.Reader, _ *meta.Bucket) error {
+		stored, err := r.BucketTags(bucket)
+		if err != nil {
+			return err
+		}
+		if len(stored) == 0 {
+			return &objapi.Error{Op: "GetBucketTagging", Kind: objapi.KindNoSuchTagSet, Bucket: bucket}
+		}
+		for _, t := range stored {
+			tags = append(tags, Tag{Key: t.Key, Value: t.Value})
+		}
+		return nil
+	})
+	return tags, err
+}
+
+// DeleteBucketTagging removes a bucket's tags.
+func (n *Node) DeleteBucketTagging(ctx context.Context, c Caller, bucket string) error {
+	return n.propose(ctx, "DeleteBucketTagging", bucket, "", &meta.SetBucketTags{Bucket: bucket, Tenant: c.Tenant})
 }

@@ -86,6 +86,7 @@ var codes = map[string]s3Code{
 	"ObjectLockConfigurationNotFoundError": {http.StatusNotFound, "Object Lock configuration does not exist for this bucket"},
 	"NoSuchObjectLockConfiguration":        {http.StatusNotFound, "The specified object does not have a ObjectLock configuration"},
 	"NoSuchLifecycleConfiguration":         {http.StatusNotFound, "The lifecycle configuration does not exist."},
+	"NoSuchTagSet":                         {http.StatusNotFound, "The TagSet does not exist."},
 	"InvalidBucketState":                   {http.StatusConflict, "The request is not valid with the current state of the bucket."},
 }
 
@@ -145,6 +146,7 @@ var kindCodes = map[objapi.Kind]string{
 	objapi.KindNoSuchObjectLockConfig: "NoSuchObjectLockConfiguration",
 	objapi.KindNoSuchLifecycle:        "NoSuchLifecycleConfiguration",
 	objapi.KindInvalidBucketState:     "InvalidBucketState",
+	objapi.KindNoSuchTagSet:           "NoSuchTagSet",
 }
 
 // clientKinds are the kinds whose objapi.Error.Msg is shown to the client.

@@ -194,7 +194,15 @@ func (rt route) bucketRoute(r *http.Request, q url.Values) route {
 		}
 		return rt.notAllowed()
 	case q.Has("tagging"):
-		return rt.unsupported(subresourceOp(r.Method, "tagging"), "Bucket tagging is not implemented.")
+		switch r.Method {
+		case http.MethodGet:
+			return rt.to("GetBucketTagging", (*Server).getBucketTagging)
+		case http.MethodPut:
+			return rt.to("PutBucketTagging", (*Server).putBucketTagging)
+		case http.MethodDelete:
+			return rt.to("DeleteBucketTagging", (*Server).deleteBucketTagging)
+		}
+		return rt.notAllowed()
 	case q.Has("cors"):
 		switch r.Method {
 		case http.MethodGet:

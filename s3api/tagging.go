@@ -13,10 +13,11 @@ import (
 
 // Object tags: the x-amz-tagging header of writes, the ?tagging
 // subresource (GetObjectTagging, PutObjectTagging, DeleteObjectTagging),
-// and S3's limits on them.
+// and S3's limits on them; and a bucket's tags (Get/Put/DeleteBucketTagging).
 
 const (
 	maxTags        = 10  // tags per object
+	maxBucketTags  = 50  // tags per bucket
 	maxTagKeyLen   = 128 // Unicode characters
 	maxTagValueLen = 256 // Unicode characters
 	// maxTaggingBody bounds a Tagging document: ten tags of at most 384
@@ -29,10 +30,23 @@ const (
 type tagging struct {
 	XMLName xml.Name `xml:"Tagging"`
 	TagSet  *tagSet  `xml:"TagSet"`
+	bucket  bool     // a bucket's tags (up to maxBucketTags), not an object's
 }
 
-// taggingLimits bound PutObjectTagging's document while it is read.
-var taggingLimits = listDocLimits(maxTaggingBody, 16*maxTags)
+// limit is how many tags the document may hold.
+func (doc *tagging) limit() int {
+	if doc.bucket {
+		return maxBucketTags
+	}
+	return maxTags
+}
+
+// taggingLimits bound PutObjectTagging's document while it is read,
+// bucketTaggingLimits PutBucketTagging's.
+var (
+	taggingLimits       = listDocLimits(maxTaggingBody, 16*maxTags)
+	bucketTaggingLimits = listDocLimits(maxTaggingBody*maxBucketTags/maxTags, 16*maxBucketTags)
+)
 
 // read reads the document from its root, one Tag at a time, and stops at
 // the first beyond maxTags.
@@ -53,8 +67,8 @@ func (doc *tagging) read(d *xml.Decoder, root xml.StartElement) error {
 			if child.Name.Local != "Tag" {
 				return d.Skip()
 			}
-			if len(doc.TagSet.Tags) == maxTags {
-				return tooManyTags()
+			if len(doc.TagSet.Tags) == doc.limit() {
+				return tooManyTags(doc.limit())
 			}
 			var t xmlTag
 			if err := d.DecodeElement(&t, &child); err != nil {
@@ -66,8 +80,12 @@ func (doc *tagging) read(d *xml.Decoder, root xml.StartElement) error {
 	})
 }
 
-func tooManyTags() error {
-	return errorf("InvalidTag", fmt.Sprintf("Object tags cannot be greater than %d", maxTags))
+func tooManyTags(limit int) error {
+	of := "Object"
+	if limit == maxBucketTags {
+		of = "Bucket"
+	}
+	return errorf("InvalidTag", fmt.Sprintf("%s tags cannot be greater than %d", of, limit))
 }
 
 type tagSet struct {
@@ -134,16 +152,19 @@ func parseTagging(doc tagging) ([]objapi.Tag, error) {
 		}
 		tags = append(tags, objapi.Tag{Key: *t.Key, Value: *t.Value})
 	}
-	if err := validateTags(tags); err != nil {
+	if err := validateTagSet(tags, doc.limit()); err != nil {
 		return nil, err
 	}
 	return tags, nil
 }
 
 // validateTags applies S3's limits on object tags.
-func validateTags(tags []objapi.Tag) error {
-	if len(tags) > maxTags {
-		return tooManyTags()
+func validateTags(tags []objapi.Tag) error { return validateTagSet(tags, maxTags) }
+
+// validateTagSet applies S3's limits on tags, at most limit of them.
+func validateTagSet(tags []objapi.Tag, limit int) error {
+	if len(tags) > limit {
+		return tooManyTags(limit)
 	}
 	seen := make(map[string]bool, len(tags))
 	for _, t := range tags {
@@ -233,6 +254,60 @@ func (s *Server) deleteObjectTagging(w http.ResponseWriter, r *http.Request, rq 
 		return err
 	}
 	setVersionID(w.Header(), version, vid)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// getBucketTagging answers a bucket's tags (GetBucketTagging).
+func (s *Server) getBucketTagging(w http.ResponseWriter, r *http.Request, rq *request) error {
+	tags, err := s.layer.GetBucketTagging(r.Context(), rq.caller, rq.bucket)
+	if err != nil {
+		return err
+	}
+	res := taggingResult{Tags: make([]resultTag, len(tags))}
+	for i, t := range tags {
+		res.Tags[i] = resultTag(t)
+	}
+	return writeXML(w, http.StatusOK, &res)
+}
+
+// putBucketTagging replaces a bucket's tags (PutBucketTagging). S3 answers
+// 204.
+func (s *Server) putBucketTagging(w http.ResponseWriter, r *http.Request, rq *request) error {
+	want, err := requestDigest(r.Header, false)
+	if err != nil {
+		return err
+	}
+	if _, err := s.layer.HeadBucket(r.Context(), rq.caller, rq.bucket); err != nil {
+		return err
+	}
+	doc := tagging{bucket: true}
+	empty, err := readXMLRequest(rq, want, bucketTaggingLimits, doc.read)
+	if err != nil {
+		return err
+	}
+	if empty {
+		return errorf("MalformedXML", "")
+	}
+	tags, err := parseTagging(doc)
+	if err != nil {
+		return err
+	}
+	if len(tags) == 0 {
+		return errorf("MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema: a bucket's TagSet needs a Tag.")
+	}
+	if err := s.layer.PutBucketTagging(r.Context(), rq.caller, rq.bucket, tags); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// deleteBucketTagging removes a bucket's tags (DeleteBucketTagging).
+func (s *Server) deleteBucketTagging(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if err := s.layer.DeleteBucketTagging(r.Context(), rq.caller, rq.bucket); err != nil {
+		return err
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -181,3 +181,44 @@ func TestMinioTagging(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSDKBucketTagging: a bucket's tags as the SDK sets and reads them
+// (cost centres are what municipalities put there), S3's codes for a
+// bucket without tags and for too many.
+func TestSDKBucketTagging(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	ctx := context.Background()
+	c := h.sdk(keyA)
+	h.mustCreateBucket(keyA, "akten")
+	bucket := aws.String("akten")
+	_, err := c.GetBucketTagging(ctx, &s3.GetBucketTaggingInput{Bucket: bucket})
+	wantAPIError(t, err, 404, "NoSuchTagSet")
+	tags := []types.Tag{{Key: aws.String("kostenstelle"), Value: aws.String("4711")}, {Key: aws.String("amt"), Value: aws.String("Bürgeramt")}}
+	if _, err := c.PutBucketTagging(ctx, &s3.PutBucketTaggingInput{Bucket: bucket, Tagging: &types.Tagging{TagSet: tags}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.GetBucketTagging(ctx, &s3.GetBucketTaggingInput{Bucket: bucket})
+	if err != nil || len(got.TagSet) != 2 || aws.ToString(got.TagSet[1].Value) != "Bürgeramt" {
+		t.Fatalf("GetBucketTagging: %+v, %v", got, err)
+	}
+	// Another tenant neither reads nor writes them.
+	_, err = h.sdk(keyB).GetBucketTagging(ctx, &s3.GetBucketTaggingInput{Bucket: bucket})
+	wantAPIError(t, err, 403, "AccessDenied")
+	many := make([]types.Tag, 51)
+	for i := range many {
+		many[i] = types.Tag{Key: aws.String(fmt.Sprint("k", i)), Value: aws.String("")}
+	}
+	_, err = c.PutBucketTagging(ctx, &s3.PutBucketTaggingInput{Bucket: bucket, Tagging: &types.Tagging{TagSet: many}})
+	wantAPIError(t, err, 400, "InvalidTag")
+	if _, err := c.PutBucketTagging(ctx, &s3.PutBucketTaggingInput{Bucket: bucket, Tagging: &types.Tagging{TagSet: many[:50]}}); err != nil {
+		t.Fatalf("50 tags: %v", err)
+	}
+	if _, err := c.DeleteBucketTagging(ctx, &s3.DeleteBucketTaggingInput{Bucket: bucket}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.GetBucketTagging(ctx, &s3.GetBucketTaggingInput{Bucket: bucket})
+	wantAPIError(t, err, 404, "NoSuchTagSet")
+	// An empty TagSet is malformed, as in S3.
+	resp := h.do(xmlReq("/akten", "tagging", `<Tagging><TagSet></TagSet></Tagging>`))
+	h.wantError(resp, 400, "MalformedXML")
+}

@@ -87,6 +87,7 @@ const (
 	OpSetObjectLock   Op = 35
 	OpSetKeyBypass    Op = 36
 	OpShredCycle      Op = 37
+	OpSetBucketTags   Op = 38
 )
 
 // Payload is what a command does: one type per kind of command, each
@@ -187,6 +188,7 @@ var kinds = map[Op]kind{
 	OpSetObjectLock:   kindOf[SetObjectLock](2),
 	OpSetKeyBypass:    kindOf[SetKeyBypass](2),
 	OpShredCycle:      kindOf[ShredCycle](2),
+	OpSetBucketTags:   kindOf[SetBucketTags](2),
 }
 
 func kindOf[T any, P interface {

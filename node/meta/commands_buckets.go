@@ -286,6 +286,26 @@ func (p *PutBucketCORS) apply(tx *bolt.Tx) (*Result, error) {
 	return &Result{}, putBucketConfig(tx, p.Bucket, cfgCORS, p.Rules)
 }
 
+// cfgTags holds a bucket's tags (S3's bucket tagging).
+const cfgTags = "tags"
+
+// SetBucketTags replaces (or, with no tags, removes) a bucket's tags.
+type SetBucketTags struct {
+	Bucket string `cbor:"1,keyasint"`
+	Tenant string `cbor:"2,keyasint"`
+	Tags   []Tag  `cbor:"3,keyasint"`
+}
+
+func (s *SetBucketTags) apply(tx *bolt.Tx) (*Result, error) {
+	if r, err := ownBucket(tx, s.Bucket, s.Tenant); r != nil || err != nil {
+		return r, err
+	}
+	if len(s.Tags) == 0 {
+		return &Result{}, tx.Bucket(bBucketCfg).Delete(bucketConfigKey(s.Bucket, cfgTags))
+	}
+	return &Result{}, putBucketConfig(tx, s.Bucket, cfgTags, s.Tags)
+}
+
 // PurgeBucket removes up to Max objects and uploads of a bucket marked for
 // purging (its tenant was deleted), and the bucket itself once it is empty.
 type PurgeBucket struct {

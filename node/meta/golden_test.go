@@ -202,6 +202,7 @@ func goldenCommands() []goldenCommand {
 			Retention: true, Mode: "GOVERNANCE", Until: goldenTime, Bypass: true, LegalHold: true, Hold: true})},
 		{"op36-set-key-bypass", NewCommand(&SetKeyBypass{ID: "AKIA", Bypass: true, Tenant: "gemeinde-oberhof"})},
 		{"op37-shred-cycle", NewCommand(&ShredCycle{})},
+		{"op38-set-bucket-tags", NewCommand(&SetBucketTags{Bucket: "akten", Tenant: "gemeinde-oberhof", Tags: []Tag{{Key: "kostenstelle", Value: "4711"}, {Key: "amt", Value: ""}}})},
 		{"op09-delete-object-version", NewCommand(&DeleteObject{Bucket: "akten", Key: "a/b", Tenant: "gemeinde-oberhof", VersionID: "000000000000002a0193f5e2", Bypass: true, MarkerID: "m1", IfSeq: 42})},
 		{"op17-delete-objects-versions", NewCommand(&DeleteObjects{Bucket: "akten", Tenant: "gemeinde-oberhof", Entries: []DeleteEntry{{Key: "a", VersionID: "null"}, {Key: "b", MarkerID: "m2"}}, Bypass: true})},
 		// A command of level 2 (this test binary's, levels_test.go): a

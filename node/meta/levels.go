@@ -45,7 +45,8 @@ import (
 // and CompleteUpload recording its upload in the object (Object.UploadID,
 // which answers a retried completion), and the commands of full
 // redundancy — MoveStream, SetDraining, RemoveNode, PromoteNode, Spread
-// (commands_redundancy.go) — with the record fields only they set.
+// (commands_redundancy.go) — with the record fields only they set, and
+// versioning, object lock, lifecycle and bucket tags (SetBucketTags).
 
 // Level is a command level: a binary of level L knows every command of
 // level L and below.

@@ -85,6 +85,13 @@ func (r *Reader) BucketCORS(name string) ([]CORSRule, error) {
 	return rules, err
 }
 
+// BucketTags returns a bucket's tags (none without).
+func (r *Reader) BucketTags(name string) ([]Tag, error) {
+	var tags []Tag
+	_, err := get(r.tx.Bucket(bBucketCfg), bucketConfigKey(name, cfgTags), &tags)
+	return tags, err
+}
+
 // BucketsOf returns a tenant's buckets in name order. It reads the
 // tenant's bucket records only, whatever other tenants hold.
 func (r *Reader) BucketsOf(tenant string) ([]Bucket, error) {

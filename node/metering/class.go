@@ -76,6 +76,7 @@ var opClass = map[string]Class{
 	"GetBucketCors": Admin, "PutBucketCors": Admin, "DeleteBucketCors": Admin, "PreflightCORS": Admin,
 	"PutBucketVersioning": Admin, "GetObjectLockConfiguration": Admin, "PutObjectLockConfiguration": Admin,
 	"GetBucketLifecycleConfiguration": Admin, "PutBucketLifecycleConfiguration": Admin, "DeleteBucketLifecycle": Admin,
+	"GetBucketTagging": Admin, "PutBucketTagging": Admin, "DeleteBucketTagging": Admin,
 }
 
 // ClassOf returns the class of an S3 operation. A name that is no

@@ -55,6 +55,7 @@ const (
 	KindNoSuchObjectLockConfig Kind = 40 // the version has no retention (or legal hold) set
 	KindNoSuchLifecycle        Kind = 41 // the bucket has no lifecycle configuration
 	KindInvalidBucketState     Kind = 42 // the bucket's state refuses the request (suspending versioning under object lock)
+	KindNoSuchTagSet           Kind = 43 // the bucket has no tags
 )
 
 var kindNames = map[Kind]string{
@@ -73,6 +74,7 @@ var kindNames = map[Kind]string{
 	KindNoSuchVersion: "no such version", KindMethodNotAllowed: "method not allowed on a delete marker",
 	KindNoSuchBucketLockConfig: "no object lock configuration", KindNoSuchObjectLockConfig: "no retention or legal hold",
 	KindNoSuchLifecycle: "no lifecycle configuration", KindInvalidBucketState: "invalid bucket state",
+	KindNoSuchTagSet: "no bucket tags",
 }
 
 func (k Kind) String() string {

@@ -20,6 +20,7 @@ type Layer interface {
 	Objects
 	Uploads
 	Tagging
+	BucketTagging
 	CORS
 	Versions
 }
@@ -180,6 +181,18 @@ type Tagging interface {
 	// values over 256 characters) is KindInvalidTag.
 	PutObjectTagging(ctx context.Context, c Caller, bucket, key string, tags []Tag) error
 	DeleteObjectTagging(ctx context.Context, c Caller, bucket, key string) error
+}
+
+// BucketTagging keeps a bucket's tags (cost centres, owners: labels for
+// the tenant's own bookkeeping; nothing in kcs acts on them).
+type BucketTagging interface {
+	// PutBucketTagging replaces the tags. A set that breaks S3's rules
+	// (more than 50 tags, an empty or repeated key, keys over 128 or
+	// values over 256 characters) is KindInvalidTag.
+	PutBucketTagging(ctx context.Context, c Caller, bucket string, tags []Tag) error
+	// GetBucketTagging answers KindNoSuchTagSet for a bucket without tags.
+	GetBucketTagging(ctx context.Context, c Caller, bucket string) ([]Tag, error)
+	DeleteBucketTagging(ctx context.Context, c Caller, bucket string) error
 }
 
 // CORS keeps a bucket's CORS configuration.

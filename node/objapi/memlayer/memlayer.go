@@ -56,6 +56,7 @@ type memBucket struct {
 	// current one) first; a key without any has no entry.
 	objects    map[string][]*memObject
 	cors       []objapi.CORSRule
+	tags       []objapi.Tag             // the bucket's
 	versioning string                   // "", objapi.VersioningEnabled or objapi.VersioningSuspended
 	lock       *objapi.ObjectLockConfig // nil: no object lock
 	lifecycle  []objapi.LifecycleRule
@@ -110,9 +111,12 @@ func checkUserMeta(op string, m map[string]string) error {
 }
 
 // validTags applies S3's rules for tag sets.
-func validTags(op string, tags []objapi.Tag) error {
-	if len(tags) > maxTags {
-		return objapi.Errorf(op, objapi.KindInvalidTag, "object tags cannot be greater than %d", maxTags)
+func validTags(op string, tags []objapi.Tag) error { return validTagSet(op, tags, maxTags) }
+
+// validTagSet checks a tag set against S3's rules, at most limit tags.
+func validTagSet(op string, tags []objapi.Tag, limit int) error {
+	if len(tags) > limit {
+		return objapi.Errorf(op, objapi.KindInvalidTag, "tags cannot be greater than %d", limit)
 	}
 	seen := map[string]bool{}
 	for _, t := range tags {
@@ -1037,6 +1041,47 @@ func (m *Layer) DeleteObjectTagging(ctx context.Context, c objapi.Caller, bucket
 		return err
 	}
 	o.tags, o.info.TagCount = nil, 0
+	return nil
+}
+
+func (m *Layer) PutBucketTagging(ctx context.Context, c objapi.Caller, bucket string, tags []objapi.Tag) error {
+	if len(tags) == 0 {
+		return objapi.Errorf("PutBucketTagging", objapi.KindMalformedXML, "a TagSet needs at least one Tag")
+	}
+	if err := validTagSet("PutBucketTagging", tags, 50); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.bucketFor("PutBucketTagging", c, bucket)
+	if err != nil {
+		return err
+	}
+	b.tags = slices.Clone(tags)
+	return nil
+}
+
+func (m *Layer) GetBucketTagging(ctx context.Context, c objapi.Caller, bucket string) ([]objapi.Tag, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.bucketFor("GetBucketTagging", c, bucket)
+	if err != nil {
+		return nil, err
+	}
+	if len(b.tags) == 0 {
+		return nil, &objapi.Error{Op: "GetBucketTagging", Kind: objapi.KindNoSuchTagSet, Bucket: bucket}
+	}
+	return slices.Clone(b.tags), nil
+}
+
+func (m *Layer) DeleteBucketTagging(ctx context.Context, c objapi.Caller, bucket string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.bucketFor("DeleteBucketTagging", c, bucket)
+	if err != nil {
+		return err
+	}
+	b.tags = nil
 	return nil
 }
 

@@ -2,6 +2,7 @@ package objtest
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 
 	"github.com/kommunal-cloud/kcs/node/objapi"
@@ -86,6 +87,10 @@ var bucketTests = []test{
 		_, err = t.l.GetBucketCors(t.ctx, o, b)
 		t.wantKind(err, objapi.KindAccessDenied, "GetBucketCors")
 		t.wantKind(t.l.DeleteBucketCors(t.ctx, o, b), objapi.KindAccessDenied, "DeleteBucketCors")
+		t.wantKind(t.l.PutBucketTagging(t.ctx, o, b, []objapi.Tag{{Key: "k", Value: "v"}}), objapi.KindAccessDenied, "PutBucketTagging")
+		_, err = t.l.GetBucketTagging(t.ctx, o, b)
+		t.wantKind(err, objapi.KindAccessDenied, "GetBucketTagging")
+		t.wantKind(t.l.DeleteBucketTagging(t.ctx, o, b), objapi.KindAccessDenied, "DeleteBucketTagging")
 		// Nothing changed.
 		t.wantData(b, "k", []byte("hallo"))
 		if keys := t.keys(b); !slices.Equal(keys, []string{"k"}) {
@@ -106,6 +111,40 @@ var bucketTests = []test{
 		t.wantKind(t.l.DeleteBucket(t.ctx, t.me, b), objapi.KindBucketNotEmpty, "DeleteBucket with an object")
 		t.must(t.l.DeleteObject(t.ctx, t.me, b, "k", objapi.DeleteOptions{}), "DeleteObject")
 		t.must(t.l.DeleteBucket(t.ctx, t.me, b), "DeleteBucket once empty")
+	}},
+	// A bucket's tags: replaced whole, removed, and gone with the bucket.
+	{"Tagging", func(t *T) {
+		b := t.bucket()
+		_, err := t.l.GetBucketTagging(t.ctx, t.me, b)
+		t.wantKind(err, objapi.KindNoSuchTagSet, "GetBucketTagging without tags")
+		tags := []objapi.Tag{{Key: "kostenstelle", Value: "4711"}, {Key: "amt", Value: ""}, {Key: "Zuständig", Value: "Bürgeramt"}}
+		t.must(t.l.PutBucketTagging(t.ctx, t.me, b, tags), "PutBucketTagging")
+		got, err := t.l.GetBucketTagging(t.ctx, t.me, b)
+		t.must(err, "GetBucketTagging")
+		if !slices.Equal(got, tags) {
+			t.Errorf("GetBucketTagging: %v, want %v", got, tags)
+		}
+		t.must(t.l.PutBucketTagging(t.ctx, t.me, b, tags[:1]), "PutBucketTagging again")
+		if got, _ := t.l.GetBucketTagging(t.ctx, t.me, b); !slices.Equal(got, tags[:1]) {
+			t.Errorf("tags after replacing them: %v", got)
+		}
+		many := make([]objapi.Tag, 51)
+		for i := range many {
+			many[i] = objapi.Tag{Key: fmt.Sprint("k", i)}
+		}
+		t.wantKind(t.l.PutBucketTagging(t.ctx, t.me, b, many), objapi.KindInvalidTag, "PutBucketTagging with 51 tags")
+		t.must(t.l.PutBucketTagging(t.ctx, t.me, b, many[:50]), "PutBucketTagging with 50 tags")
+		t.wantKind(t.l.PutBucketTagging(t.ctx, t.me, b, []objapi.Tag{{Key: "a"}, {Key: "a"}}), objapi.KindInvalidTag, "PutBucketTagging with a repeated key")
+		t.must(t.l.DeleteBucketTagging(t.ctx, t.me, b), "DeleteBucketTagging")
+		_, err = t.l.GetBucketTagging(t.ctx, t.me, b)
+		t.wantKind(err, objapi.KindNoSuchTagSet, "GetBucketTagging after DeleteBucketTagging")
+		t.must(t.l.PutBucketTagging(t.ctx, t.me, b, tags), "PutBucketTagging")
+		t.must(t.l.DeleteBucket(t.ctx, t.me, b), "DeleteBucket")
+		t.must(t.l.CreateBucket(t.ctx, t.me, b), "CreateBucket again")
+		_, err = t.l.GetBucketTagging(t.ctx, t.me, b)
+		t.wantKind(err, objapi.KindNoSuchTagSet, "a new bucket of the same name")
+		_, err = t.l.GetBucketTagging(t.ctx, t.me, "objtest-never-created")
+		t.wantKind(err, objapi.KindNoSuchBucket, "GetBucketTagging of a missing bucket")
 	}},
 	// Uploads in progress do not keep a bucket: as S3 does, DeleteBucket
 	// aborts them with it. An object with them does.
