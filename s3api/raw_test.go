@@ -61,7 +61,7 @@ func TestRawErrors(t *testing.T) {
 		{"bucket policy", rawReq{method: "PUT", path: "/akten", query: "policy"}, 501, "NotImplemented"},
 		{"bucket versioning without a document", rawReq{method: "PUT", path: "/akten", query: "versioning="}, 400, "MalformedXML"},
 		{"bucket lifecycle", rawReq{method: "GET", path: "/akten", query: "lifecycle"}, 404, "NoSuchLifecycleConfiguration"},
-		{"bucket tagging", rawReq{method: "GET", path: "/akten", query: "tagging"}, 501, "NotImplemented"},
+		{"bucket without tags", rawReq{method: "GET", path: "/akten", query: "tagging"}, 404, "NoSuchTagSet"},
 		{"object cors", rawReq{method: "GET", path: "/akten/k", query: "cors"}, 501, "NotImplemented"},
 		{"GET ?delete", rawReq{method: "GET", path: "/akten", query: "delete"}, 501, "NotImplemented"},
 		{"website", rawReq{method: "GET", path: "/akten", query: "website"}, 501, "NotImplemented"},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -199,11 +200,7 @@ func (s *Server) getObjectTagging(w http.ResponseWriter, r *http.Request, rq *re
 		return err
 	}
 	setVersionID(w.Header(), version, vid)
-	res := taggingResult{Tags: make([]resultTag, len(tags))}
-	for i, t := range tags {
-		res.Tags[i] = resultTag(t)
-	}
-	return writeXML(w, http.StatusOK, &res)
+	return writeXML(w, http.StatusOK, tagSetResult(tags))
 }
 
 // putObjectTagging replaces an object's tags (PutObjectTagging).
@@ -264,11 +261,7 @@ func (s *Server) getBucketTagging(w http.ResponseWriter, r *http.Request, rq *re
 	if err != nil {
 		return err
 	}
-	res := taggingResult{Tags: make([]resultTag, len(tags))}
-	for i, t := range tags {
-		res.Tags[i] = resultTag(t)
-	}
-	return writeXML(w, http.StatusOK, &res)
+	return writeXML(w, http.StatusOK, tagSetResult(tags))
 }
 
 // putBucketTagging replaces a bucket's tags (PutBucketTagging). S3 answers
@@ -310,4 +303,15 @@ func (s *Server) deleteBucketTagging(w http.ResponseWriter, r *http.Request, rq 
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// tagSetResult is a Tagging answer: tags in key order, as S3 lists them
+// whatever order they were written in.
+func tagSetResult(tags []objapi.Tag) *taggingResult {
+	res := taggingResult{Tags: make([]resultTag, len(tags))}
+	for i, t := range tags {
+		res.Tags[i] = resultTag(t)
+	}
+	slices.SortFunc(res.Tags, func(a, b resultTag) int { return strings.Compare(a.Key, b.Key) })
+	return &res
 }
