@@ -209,25 +209,7 @@ func (s *Server) putObjectTagging(w http.ResponseWriter, r *http.Request, rq *re
 	if err != nil {
 		return err
 	}
-	want, err := requestDigest(r.Header, false)
-	if err != nil {
-		return err
-	}
-	// The bucket must be the caller's before the document is read. (The
-	// object is not looked up: that would read and unseal its metadata,
-	// more than reading ten tags costs.)
-	if _, err := s.layer.HeadBucket(r.Context(), rq.caller, rq.bucket); err != nil {
-		return err
-	}
-	var doc tagging
-	empty, err := readXMLRequest(rq, want, taggingLimits, doc.read)
-	if err != nil {
-		return err
-	}
-	if empty {
-		return errorf("MalformedXML", "")
-	}
-	tags, err := parseTagging(doc)
+	tags, err := s.readTagging(r, rq, false)
 	if err != nil {
 		return err
 	}
@@ -267,22 +249,7 @@ func (s *Server) getBucketTagging(w http.ResponseWriter, r *http.Request, rq *re
 // putBucketTagging replaces a bucket's tags (PutBucketTagging). S3 answers
 // 204.
 func (s *Server) putBucketTagging(w http.ResponseWriter, r *http.Request, rq *request) error {
-	want, err := requestDigest(r.Header, false)
-	if err != nil {
-		return err
-	}
-	if _, err := s.layer.HeadBucket(r.Context(), rq.caller, rq.bucket); err != nil {
-		return err
-	}
-	doc := tagging{bucket: true}
-	empty, err := readXMLRequest(rq, want, bucketTaggingLimits, doc.read)
-	if err != nil {
-		return err
-	}
-	if empty {
-		return errorf("MalformedXML", "")
-	}
-	tags, err := parseTagging(doc)
+	tags, err := s.readTagging(r, rq, true)
 	if err != nil {
 		return err
 	}
@@ -314,4 +281,30 @@ func tagSetResult(tags []objapi.Tag) *taggingResult {
 	}
 	slices.SortFunc(res.Tags, func(a, b resultTag) int { return strings.Compare(a.Key, b.Key) })
 	return &res
+}
+
+// readTagging reads and checks the Tagging document of PutObjectTagging
+// or (bucket) PutBucketTagging. The bucket must be the caller's before the
+// document is read. (The object is not looked up: that would read and
+// unseal its metadata, more than reading its tags costs.)
+func (s *Server) readTagging(r *http.Request, rq *request, bucket bool) ([]objapi.Tag, error) {
+	want, err := requestDigest(r.Header, false)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.layer.HeadBucket(r.Context(), rq.caller, rq.bucket); err != nil {
+		return nil, err
+	}
+	doc, limits := tagging{bucket: bucket}, taggingLimits
+	if bucket {
+		limits = bucketTaggingLimits
+	}
+	empty, err := readXMLRequest(rq, want, limits, doc.read)
+	if err != nil {
+		return nil, err
+	}
+	if empty {
+		return nil, errorf("MalformedXML", "")
+	}
+	return parseTagging(doc)
 }
