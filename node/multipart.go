@@ -164,6 +164,11 @@ func (n *Node) UploadPart(ctx context.Context, c Caller, bucket, key, uploadID s
 	if err := n.checkPartQuota("UploadPart", c, u, part, opts.Size); err != nil {
 		return PartInfo{}, err
 	}
+	if len(opts.ContentMD5) == 0 && opts.NoChecksum && n.uploadLocked(u) {
+		// Refused before a byte is stored when the request announces no
+		// checksum at all (the check after the body covers the rest).
+		return PartInfo{}, errLockPartIntegrity()
+	}
 	st, err := n.writeBody(ctx, "UploadPart", body, opts.Size, opts.ContentMD5, dk, part)
 	if err != nil {
 		return PartInfo{}, err
@@ -175,7 +180,7 @@ func (n *Node) UploadPart(ctx context.Context, c Caller, bucket, key, uploadID s
 		// S3 asks the parts of a locked object for an integrity header
 		// as it asks a locked PUT.
 		n.deleteShardsSoon(st.part)
-		return PartInfo{}, objapi.Errorf("UploadPart", objapi.KindInvalidRequest, "Content-MD5 OR x-amz-checksum- HTTP header is required for Upload Part requests with Object Lock parameters")
+		return PartInfo{}, errLockPartIntegrity()
 	}
 	if u.ChecksumAlgorithm != "" && findChecksum(st.part.Checksums, u.ChecksumAlgorithm) == "" {
 		n.deleteShardsSoon(st.part)
@@ -421,4 +426,10 @@ func objectChecksum(u *meta.Upload, parts []meta.Part) (string, error) {
 		return v, nil
 	}
 	return a.CompositeOf(raw), nil
+}
+
+// errLockPartIntegrity refuses a part of a locked object that brings no
+// integrity header, as S3 does.
+func errLockPartIntegrity() error {
+	return objapi.Errorf("UploadPart", objapi.KindInvalidRequest, "Content-MD5 OR x-amz-checksum- HTTP header is required for Upload Part requests with Object Lock parameters")
 }

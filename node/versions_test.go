@@ -253,6 +253,15 @@ func TestObjectLockOnACluster(t *testing.T) {
 	if _, err := c.nodes[1].UploadPart(ctx, cl, "sicher", "mp", up, 1, bytes.NewReader(body), node.PartOptions{Size: -1}); !objapi.IsKind(err, objapi.KindInvalidRequest) {
 		t.Fatalf("a part without Content-MD5: %v", err)
 	}
+	// A request that announces no checksum is refused before its body is
+	// read: not a byte of it is taken.
+	unread := bytes.NewReader(body)
+	if _, err := c.nodes[1].UploadPart(ctx, cl, "sicher", "mp", up, 1, unread, node.PartOptions{Size: -1, NoChecksum: true}); !objapi.IsKind(err, objapi.KindInvalidRequest) {
+		t.Fatalf("a part announcing no checksum: %v", err)
+	}
+	if unread.Len() != len(body) {
+		t.Errorf("%d bytes of a refused part were read", len(body)-unread.Len())
+	}
 	if _, err := c.nodes[1].UploadPart(ctx, cl, "sicher", "mp", up, 1, bytes.NewReader(body), node.PartOptions{Size: -1, ContentMD5: sum[:]}); err != nil {
 		t.Fatalf("a part with Content-MD5: %v", err)
 	}

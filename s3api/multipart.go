@@ -113,7 +113,7 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, rq *request)
 	if err != nil {
 		return err
 	}
-	opts := objapi.PartOptions{Size: body.declared, Checksums: rq.auth.Checksums, ContentMD5: md5}
+	opts := objapi.PartOptions{Size: body.declared, Checksums: rq.auth.Checksums, ContentMD5: md5, NoChecksum: !hasChecksum(r.Header)}
 	info, err := s.layer.UploadPart(r.Context(), rq.caller, rq.bucket, rq.key, q.Get("uploadId"), part, body, opts)
 	if err := body.finish(err); err != nil {
 		return err

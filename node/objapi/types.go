@@ -140,6 +140,9 @@ type PartOptions struct {
 	Size       int64
 	Checksums  func() []Checksum
 	ContentMD5 []byte
+	// NoChecksum: as PutOptions.NoChecksum, for a part of an object that
+	// object lock will hold.
+	NoChecksum bool
 }
 
 // RangeSpec is a parsed HTTP Range header: bytes=First-Last, bytes=First-
