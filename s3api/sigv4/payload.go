@@ -65,6 +65,19 @@ func parsePayloadMode(v string) (payloadMode, [32]byte, error) {
 	return 0, sum, fmt.Errorf("%w: %q", ErrInvalidContentSHA256, v)
 }
 
+// hasAWSChunked reports whether Content-Encoding lists aws-chunked, alone or
+// among others ("aws-chunked,gzip").
+func hasAWSChunked(h http.Header) bool {
+	for _, v := range h.Values("Content-Encoding") {
+		for e := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(e), "aws-chunked") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // StripAWSChunked returns a Content-Encoding value without aws-chunked, which
 // describes the transfer, not the object: "aws-chunked,gzip" → "gzip",
 // "aws-chunked" → "". s3api stores what remains with the object, as S3 does,
@@ -156,10 +169,16 @@ func newBody(r *http.Request, mode payloadMode, payloadSum [32]byte, chain *chai
 		raw = http.NoBody
 	}
 	if !mode.chunked() {
-		// Content-Encoding may still list aws-chunked (a client that
-		// names it by hand): the body is read as sent, checked against
-		// its signed hash, and aws-chunked is left out of what is stored,
-		// as S3 does.
+		// Content-Encoding may still list aws-chunked on a body that is
+		// not framed: a client names it by hand, and the Go SDK sends a
+		// caller's "gzip, aws-chunked" over TLS with UNSIGNED-PAYLOAD and
+		// a plain body. It is read as sent, and aws-chunked is left out of
+		// what is stored, as S3 does. A decoded length says the client
+		// did frame the body: storing the framing as the object would
+		// corrupt it without a word.
+		if hasAWSChunked(r.Header) && r.Header.Get("X-Amz-Decoded-Content-Length") != "" {
+			return nil, 0, fmt.Errorf("%w: Content-Encoding aws-chunked with x-amz-decoded-content-length needs a STREAMING-* x-amz-content-sha256", ErrInvalidContentSHA256)
+		}
 		b.src = raw
 		b.length, b.left = -1, -1
 		if r.ContentLength >= 0 {

@@ -172,6 +172,10 @@ func TestVerifyRejects(t *testing.T) {
 		{name: "bad query escape", mutate: func(r *http.Request) { r.URL.RawQuery = "a=%zz" }, want: ErrAuthHeaderMalformed},
 		{name: "tampered body", mutate: func(r *http.Request) { r.Body = io.NopCloser(strings.NewReader("dat4")) }, want: ErrContentSHA256Mismatch},
 		{name: "short body", mutate: func(r *http.Request) { r.Body = io.NopCloser(strings.NewReader("dat")) }, want: ErrIncompleteBody},
+		{name: "aws-chunked with a decoded length but no STREAMING mode", mutate: func(r *http.Request) {
+			r.Header.Set("Content-Encoding", "aws-chunked")
+			r.Header.Set("X-Amz-Decoded-Content-Length", "4")
+		}, want: ErrInvalidContentSHA256},
 		{name: "trailer without streaming", mutate: func(r *http.Request) { r.Header.Set("X-Amz-Trailer", "x-amz-checksum-crc32") }, want: ErrInvalidContentSHA256},
 		{name: "lookup failure", v: func(v *Verifier) {
 			v.Lookup = func(context.Context, string) (string, error) { return "", errLookupDown }
