@@ -129,6 +129,10 @@ type Config struct {
 	// nil means the real clock. (Heartbeats, probes and deadlines of a few
 	// seconds always run on real time.)
 	Clock clockwork.Clock
+	// ReportedClock is the wall clock this node tells its peers in probe
+	// answers (nil: the real one). Tests set it to play a node whose
+	// clock differs from the others'; commands are stamped on real time.
+	ReportedClock func() time.Time
 	// RestoreEvery is how often the leader retries rebuilding shards that
 	// writes lost (when a drive was full or a node down at the first try).
 	// 0 means 30 seconds.
@@ -187,6 +191,7 @@ type Node struct {
 	scrubNow chan struct{}
 	// shredRequested asks for a shred (at start, when one is pending).
 	shredRequested chan struct{}
+	clockWarned    atomic.Int64 // when the clock-ahead error was last logged (unix ns; at most once a minute)
 	purgeNow       chan struct{}
 	rewrapNow      chan struct{}
 	shredCycleNow  chan struct{} // the leader's periodic shred (shred.go)
@@ -322,6 +327,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.rpcLn = sec.Wrap(rpcLn)
 	n.meta = newMetaGuard(n)
 	n.cons = consensus.New(n.ctx, n.store, n.rpc, n.metaHealthy)
+	n.cons.SetClockCheck(n.clockCheck)
 	n.rpcSrv = &http.Server{Handler: rpc.NewServer(n, n.log), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}
 	n.wg.Add(1)
 	go func() {
@@ -516,3 +522,26 @@ func (n *Node) members() []meta.Node {
 
 // now is the node's clock's time (see Config.Clock).
 func (n *Node) now() time.Time { return n.cfg.Clock.Now() }
+
+// clockCheck refuses to stamp metadata commands while this node's wall
+// clock is more than meta.MaxClockAhead ahead of a majority of the
+// members' (as its probes saw them): the FSM's clock follows the latest
+// proposer clock and never goes back, so one command stamped by a clock
+// set ahead would end retention periods early (COMPLIANCE included). The
+// leader refuses proposers ahead of its own clock; this covers the leader
+// itself and a node whose clock was stepped since (the peers' clocks are
+// extrapolated on the monotonic clock).
+func (n *Node) clockCheck() error {
+	if n.live == nil {
+		return nil
+	}
+	ahead, refused := n.live.ClockAhead(meta.MaxClockAhead)
+	if !refused {
+		return nil
+	}
+	if last := n.clockWarned.Load(); time.Since(time.Unix(0, last)) > time.Minute && n.clockWarned.CompareAndSwap(last, time.Now().UnixNano()) {
+		n.log.Error("this node's clock is ahead of the cluster's: it commits nothing until its time is fixed (NTP)", "ahead", ahead.Round(time.Second))
+	}
+	return &Error{Op: "propose", Kind: KindUnavailable,
+		Msg: fmt.Sprintf("this node's clock is %s ahead of a majority of the cluster's: fix its time (NTP)", ahead.Round(time.Second))}
+}

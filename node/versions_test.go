@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -273,4 +274,65 @@ func asError(err error, target **objapi.Error) bool {
 		*target = e
 	}
 	return ok
+}
+
+// A node whose clock is set an hour ahead of the others' commits nothing:
+// one command stamped by it would move the metadata's clock, which never
+// goes back, an hour on and end retention periods early. The others go on
+// serving, and it still answers reads.
+func TestClockAheadOfTheClusterCommitsNothing(t *testing.T) {
+	var behind atomic.Int64 // how far n0 and n1 tell their clocks behind the real one
+	c := startNodes(t, 3, func(cfg *node.Config) {
+		if cfg.ID != "n2" {
+			cfg.ReportedClock = func() time.Time { return time.Now().Add(-time.Duration(behind.Load())) }
+		}
+	})
+	ctx := context.Background()
+	info, err := c.nodes[0].CreateTenant(ctx, "gemeinde-z", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := node.Caller{Tenant: "gemeinde-z", AccessKey: info.AccessKey}
+	if err := c.nodes[0].CreateBucket(ctx, cl, "akten"); err != nil {
+		t.Fatal(err)
+	}
+	put := func(n int, key string) error {
+		_, err := c.nodes[n].PutObject(ctx, cl, "akten", key, strings.NewReader("x"), node.PutOptions{Size: 1})
+		return err
+	}
+	if err := put(2, "vorher"); err != nil {
+		t.Fatal(err)
+	}
+	// From n2's point of view its clock is now an hour ahead of both
+	// others'; from theirs, one peer of two is odd.
+	behind.Store(int64(time.Hour))
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := put(2, "nachher")
+		if objapi.IsKind(err, objapi.KindUnavailable) && strings.Contains(err.Error(), "clock") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("n2, an hour ahead, still commits: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, n := range []int{0, 1} {
+		if err := put(n, fmt.Sprint("von-n", n)); err != nil {
+			t.Fatalf("n%d refused: %v", n, err)
+		}
+	}
+	var got bytes.Buffer
+	if o, err := c.nodes[2].GetObject(ctx, cl, "akten", "von-n0", node.GetOptions{}); err != nil || o.Send(ctx, &got) != nil || got.String() != "x" {
+		t.Fatalf("n2 does not answer a read: %v %q", err, got.String())
+	}
+	// Its time fixed, it commits again.
+	behind.Store(0)
+	deadline = time.Now().Add(15 * time.Second)
+	for err := put(2, "danach"); err != nil; err = put(2, "danach") {
+		if time.Now().After(deadline) {
+			t.Fatalf("n2 still refuses after its clock was fixed: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

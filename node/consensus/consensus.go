@@ -32,6 +32,9 @@ type Consensus struct {
 	healthy   func() error    // nil while this node can keep its metadata current
 	reads     *readBatcher
 	authReads *readBatcher
+	// clockCheck, when set, refuses to stamp commands (this node's clock
+	// is ahead of the cluster's).
+	clockCheck func() error
 	// forwardHook, set by tests, runs on the leader after a forwarded
 	// command was applied; true breaks the connection before the answer.
 	forwardHook atomic.Pointer[func(cmd *meta.Command) bool]
@@ -45,6 +48,10 @@ func New(ctx context.Context, store *meta.Store, client *rpc.Client, healthy fun
 	c.reads, c.authReads = &readBatcher{c: c}, &readBatcher{c: c}
 	return c
 }
+
+// SetClockCheck makes Propose ask check first: a non-nil error refuses the
+// command before it is stamped with this node's clock.
+func (c *Consensus) SetClockCheck(check func() error) { c.clockCheck = check }
 
 // SetForwardHook makes this node, as leader, run hook after applying a
 // command another node forwarded; when hook returns true the connection
@@ -145,6 +152,11 @@ func (c *Consensus) Propose(ctx context.Context, cmd *meta.Command) (*meta.Resul
 			cmd.ID = id
 		} else {
 			rand.Read(cmd.ID[:])
+		}
+	}
+	if c.clockCheck != nil {
+		if err := c.clockCheck(); err != nil {
+			return nil, err
 		}
 	}
 	if cmd.Proposed == 0 {

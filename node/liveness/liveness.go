@@ -48,12 +48,22 @@ type Tracker struct {
 	down    map[string]time.Time // node id → since when it has not answered
 	free    map[string]uint64    // drive id → free bytes at the last probe
 	probing map[string]time.Time // node id → since when a probe waits
+	clocks  map[string]peerClock // node id → its wall clock at the last probe
 	reserve atomic.Uint64
+}
+
+// peerClock is a peer's wall clock as a probe saw it: wall (unix ns) at
+// the local instant at, the middle of the probe's round trip. at carries
+// Go's monotonic reading, so the peer's clock now is estimated as wall +
+// time.Since(at) even when this node's wall clock was stepped meanwhile.
+type peerClock struct {
+	wall int64
+	at   time.Time
 }
 
 // New returns a Tracker; probes it starts on its own end with ctx.
 func New(ctx context.Context, cfg Config) *Tracker {
-	t := &Tracker{cfg: cfg, ctx: ctx, down: map[string]time.Time{}, free: map[string]uint64{}, probing: map[string]time.Time{}}
+	t := &Tracker{cfg: cfg, ctx: ctx, down: map[string]time.Time{}, free: map[string]uint64{}, probing: map[string]time.Time{}, clocks: map[string]peerClock{}}
 	t.reserve.Store(cfg.Reserve)
 	return t
 }
@@ -143,6 +153,7 @@ func (t *Tracker) probe(ctx context.Context, rec meta.Node) {
 	}()
 	cctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
+	sent := time.Now()
 	st, err := t.cfg.Status(cctx, rec.RPCAddr)
 	if ctx.Err() != nil {
 		return // stopping: no verdict
@@ -150,7 +161,45 @@ func (t *Tracker) probe(ctx context.Context, rec meta.Node) {
 	t.set(rec.ID, err == nil)
 	if err == nil {
 		t.setFree(st.Drives)
+		if st.Now != 0 {
+			t.mu.Lock()
+			t.clocks[rec.ID] = peerClock{wall: st.Now, at: sent.Add(time.Since(sent) / 2)}
+			t.mu.Unlock()
+		}
 	}
+}
+
+// ClockFresh bounds the age of a probe whose clock reading ClockAhead uses.
+const ClockFresh = 30 * time.Second
+
+// ClockAhead reports whether this node's wall clock is more than limit
+// ahead of the clocks of a majority of the members (this node counted
+// among them, never behind itself), and by how much it is ahead of the
+// nearest of those. Members not probed lately count as not behind: only a
+// majority known to be behind decides. A node ahead of the cluster's time
+// must not stamp metadata commands: the FSM's clock follows the latest
+// proposer clock and never goes back, so one such command would end
+// retention periods early.
+func (t *Tracker) ClockAhead(limit time.Duration) (time.Duration, bool) {
+	members := t.cfg.Members()
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	behind, least := 0, time.Duration(0)
+	for _, m := range members {
+		c, ok := t.clocks[m.ID]
+		if m.ID == t.cfg.Self || !ok || now.Sub(c.at) > ClockFresh {
+			continue
+		}
+		peerNow := c.wall + int64(now.Sub(c.at))
+		if ahead := time.Duration(now.UnixNano() - peerNow); ahead > limit {
+			if behind == 0 || ahead < least {
+				least = ahead
+			}
+			behind++
+		}
+	}
+	return least, behind >= len(members)/2+1
 }
 
 // Suspect has a peer probed at once, after a request to it failed.

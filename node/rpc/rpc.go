@@ -54,6 +54,9 @@ type Status struct {
 	Started    time.Time     `json:"started"`
 	S3Addrs    []string      `json:"s3_addrs"`
 	GoRoutines int           `json:"goroutines"`
+	// Now is the node's wall clock (unix ns) as it answered: its peers
+	// compare their clocks with it (liveness.Tracker.ClockAhead).
+	Now int64 `json:"now,omitempty"`
 	// Problem says why the node cannot serve (its metadata drive is full,
 	// say); empty when it can.
 	Problem string `json:"problem,omitempty"`
