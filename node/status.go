@@ -16,17 +16,22 @@ import (
 
 // NodeStatus is one member as the cluster status shows it.
 type NodeStatus struct {
-	ID        string            `json:"id"`
-	Site      string            `json:"site"`
-	Role      string            `json:"role"` // leader, voter, non-voter, or none (not in the Raft configuration)
-	Reachable bool              `json:"reachable"`
-	Error     string            `json:"error,omitempty"`
-	RaftAddr  string            `json:"raft_addr"`
-	RPCAddr   string            `json:"rpc_addr"`
-	S3Addrs   []string          `json:"s3_addrs"`
-	Applied   uint64            `json:"applied"`
-	Started   time.Time         `json:"started,omitempty"`
-	Drives    []rpc.DriveStatus `json:"drives"`
+	ID        string    `json:"id"`
+	Site      string    `json:"site"`
+	Role      string    `json:"role"` // leader, voter, non-voter, or none (not in the Raft configuration)
+	Reachable bool      `json:"reachable"`
+	Error     string    `json:"error,omitempty"`
+	RaftAddr  string    `json:"raft_addr"`
+	RPCAddr   string    `json:"rpc_addr"`
+	S3Addrs   []string  `json:"s3_addrs"`
+	Applied   uint64    `json:"applied"`
+	Started   time.Time `json:"started,omitempty"`
+	// ClockOffsetMS is how far the node's wall clock was ahead (negative:
+	// behind) of the answering node's, in milliseconds, estimated at the
+	// middle of the status request. A node more than a minute ahead of a
+	// majority commits nothing (liveness.Tracker.ClockAhead).
+	ClockOffsetMS int64             `json:"clock_offset_ms"`
+	Drives        []rpc.DriveStatus `json:"drives"`
 	// Problem says why a reachable node cannot serve (a full metadata
 	// drive); empty when it serves.
 	Problem string `json:"problem,omitempty"`
@@ -132,6 +137,7 @@ func (n *Node) ClusterStatus(ctx context.Context) (*ClusterStatus, error) {
 			defer wg.Done()
 			var st rpc.Status
 			var err error
+			sent := time.Now()
 			if rec.ID == n.cfg.ID {
 				st = n.Status(ctx)
 			} else {
@@ -142,6 +148,10 @@ func (n *Node) ClusterStatus(ctx context.Context) (*ClusterStatus, error) {
 			if err != nil {
 				statuses[i].Error = err.Error()
 				return
+			}
+			if st.Now != 0 && rec.ID != n.cfg.ID {
+				mid := sent.Add(time.Since(sent) / 2)
+				statuses[i].ClockOffsetMS = (st.Now - mid.UnixNano()) / int64(time.Millisecond)
 			}
 			statuses[i].Reachable, statuses[i].Applied, statuses[i].Drives, statuses[i].Started = true, st.Applied, st.Drives, st.Started
 			statuses[i].Problem = st.Problem

@@ -326,6 +326,22 @@ func TestClockAheadOfTheClusterCommitsNothing(t *testing.T) {
 	if o, err := c.nodes[2].GetObject(ctx, cl, "akten", "von-n0", node.GetOptions{}); err != nil || o.Send(ctx, &got) != nil || got.String() != "x" {
 		t.Fatalf("n2 does not answer a read: %v %q", err, got.String())
 	}
+	// The cluster's status, asked of n2, shows the others an hour behind.
+	st, err := c.nodes[2].ClusterStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st.Sites {
+		for _, ns := range s.Nodes {
+			want := -time.Hour
+			if ns.ID == "n2" {
+				want = 0
+			}
+			if got := time.Duration(ns.ClockOffsetMS) * time.Millisecond; got < want-5*time.Second || got > want+5*time.Second {
+				t.Errorf("status: %s's clock offset %v, want about %v", ns.ID, got, want)
+			}
+		}
+	}
 	// Its time fixed, it commits again.
 	behind.Store(0)
 	deadline = time.Now().Add(15 * time.Second)

@@ -388,6 +388,10 @@ func printStatus(tw *tabwriter.Writer, st *node.ClusterStatus) {
 			reach := "yes"
 			if !n.Reachable {
 				reach = "NO"
+			} else if off := time.Duration(n.ClockOffsetMS) * time.Millisecond; off > time.Second || off < -time.Second {
+				// Worth a look before it reaches a minute (then the
+				// node commits nothing): NTP.
+				reach = fmt.Sprintf("yes, clock %+v", off.Round(time.Second))
 			}
 			var drives []string
 			for _, d := range n.Drives {
