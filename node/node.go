@@ -272,6 +272,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.RestoreEvery == 0 {
 		cfg.RestoreEvery = 30 * time.Second
 	}
+	if cfg.ReportedClock == nil {
+		cfg.ReportedClock = time.Now
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = clockwork.NewRealClock()
 	}

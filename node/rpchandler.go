@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"runtime"
 	"sort"
-	"time"
 
 	"github.com/kommunal-cloud/kcs/node/rpc"
 	"github.com/kommunal-cloud/kcs/node/shardstore"
@@ -24,10 +23,7 @@ func (n *Node) ReadIndex(ctx context.Context) (uint64, error) { return n.cons.Re
 func (n *Node) Status(ctx context.Context) rpc.Status {
 	st := rpc.Status{ID: n.cfg.ID, Site: n.cfg.Site, RaftState: n.store.Raft.State().String(),
 		Term: n.store.Raft.CurrentTerm(), Applied: n.store.FSM.Applied(), Started: n.started,
-		S3Addrs: n.cfg.S3Addrs, GoRoutines: runtime.NumGoroutine(), Now: time.Now().UnixNano()}
-	if n.cfg.ReportedClock != nil {
-		st.Now = n.cfg.ReportedClock().UnixNano()
-	}
+		S3Addrs: n.cfg.S3Addrs, GoRoutines: runtime.NumGoroutine(), Now: n.cfg.ReportedClock().UnixNano()}
 	st.Leader, _ = n.store.Leader()
 	st.Drives = n.driveStatus()
 	if err := n.metaHealthy(); err != nil {

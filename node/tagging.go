@@ -136,11 +136,7 @@ func (n *Node) PutBucketTagging(ctx context.Context, c Caller, bucket string, ta
 	if err := validTagSet(tags, maxBucketTags, "bucket"); err != nil {
 		return err
 	}
-	mt := make([]meta.Tag, len(tags))
-	for i, t := range tags {
-		mt[i] = meta.Tag{Key: t.Key, Value: t.Value}
-	}
-	return n.propose(ctx, "PutBucketTagging", bucket, "", &meta.SetBucketTags{Bucket: bucket, Tenant: c.Tenant, Tags: mt})
+	return n.propose(ctx, "PutBucketTagging", bucket, "", &meta.SetBucketTags{Bucket: bucket, Tenant: c.Tenant, Tags: toMetaTags(tags)})
 }
 
 // GetBucketTagging returns a bucket's tags, or KindNoSuchTagSet.
@@ -154,9 +150,7 @@ func (n *Node) GetBucketTagging(ctx context.Context, c Caller, bucket string) ([
 		if len(stored) == 0 {
 			return &objapi.Error{Op: "GetBucketTagging", Kind: objapi.KindNoSuchTagSet, Bucket: bucket}
 		}
-		for _, t := range stored {
-			tags = append(tags, Tag{Key: t.Key, Value: t.Value})
-		}
+		tags = fromMetaTags(stored)
 		return nil
 	})
 	return tags, err
@@ -165,4 +159,22 @@ func (n *Node) GetBucketTagging(ctx context.Context, c Caller, bucket string) ([
 // DeleteBucketTagging removes a bucket's tags.
 func (n *Node) DeleteBucketTagging(ctx context.Context, c Caller, bucket string) error {
 	return n.propose(ctx, "DeleteBucketTagging", bucket, "", &meta.SetBucketTags{Bucket: bucket, Tenant: c.Tenant})
+}
+
+// toMetaTags and fromMetaTags convert tag sets between the object layer
+// and the metadata records (nil for none).
+func toMetaTags(tags []Tag) []meta.Tag {
+	var out []meta.Tag
+	for _, t := range tags {
+		out = append(out, meta.Tag{Key: t.Key, Value: t.Value})
+	}
+	return out
+}
+
+func fromMetaTags(tags []meta.Tag) []Tag {
+	var out []Tag
+	for _, t := range tags {
+		out = append(out, Tag{Key: t.Key, Value: t.Value})
+	}
+	return out
 }

@@ -426,9 +426,7 @@ func (n *Node) PutBucketLifecycle(ctx context.Context, c Caller, bucket string, 
 		if !r.ExpirationDate.IsZero() {
 			mr[i].ExpirationDate = r.ExpirationDate.UnixNano()
 		}
-		for _, t := range r.Filter.Tags {
-			mr[i].Tags = append(mr[i].Tags, meta.Tag{Key: t.Key, Value: t.Value})
-		}
+		mr[i].Tags = toMetaTags(r.Filter.Tags)
 	}
 	return n.propose(ctx, "PutBucketLifecycleConfiguration", bucket, "", &meta.SetLifecycle{Bucket: bucket, Tenant: c.Tenant, Rules: mr})
 }
@@ -444,9 +442,7 @@ func lifecycleRules(mr []meta.LifecycleRule) []objapi.LifecycleRule {
 		if r.ExpirationDate != 0 {
 			out[i].ExpirationDate = time.Unix(0, r.ExpirationDate).UTC()
 		}
-		for _, t := range r.Tags {
-			out[i].Filter.Tags = append(out[i].Filter.Tags, objapi.Tag{Key: t.Key, Value: t.Value})
-		}
+		out[i].Filter.Tags = fromMetaTags(r.Tags)
 	}
 	return out
 }

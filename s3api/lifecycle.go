@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -238,7 +239,7 @@ func parseLifecycleRule(x lifecycleRuleXML) (objapi.LifecycleRule, error) {
 	if len(x.Transition) > 0 || len(x.NoncurrentVersionTransition) > 0 {
 		// A malformed transition is the client's error whatever the
 		// server implements; a valid one is refused as not implemented.
-		for _, tr := range append(x.Transition, x.NoncurrentVersionTransition...) {
+		for _, tr := range slices.Concat(x.Transition, x.NoncurrentVersionTransition) {
 			if err := checkTransition(tr); err != nil {
 				return rule, err
 			}
@@ -358,7 +359,7 @@ func checkTransition(tr transitionXML) error {
 	if len(tr.Days)+len(tr.Date)+len(tr.NoncurrentDays) != 1 {
 		return malformedXML("a Transition has one of Days, Date and NoncurrentDays.")
 	}
-	for _, v := range append(tr.Days, tr.NoncurrentDays...) {
+	for _, v := range slices.Concat(tr.Days, tr.NoncurrentDays) {
 		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32); err != nil || n < 0 {
 			return errorf("InvalidArgument", "'Days' in a Transition action must be a nonnegative integer")
 		}

@@ -13,6 +13,7 @@ package liveness
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,7 +49,8 @@ type Tracker struct {
 	down    map[string]time.Time // node id → since when it has not answered
 	free    map[string]uint64    // drive id → free bytes at the last probe
 	probing map[string]time.Time // node id → since when a probe waits
-	clocks  map[string]peerClock // node id → its wall clock at the last probe
+	clocks  map[string]peerClock // node id → its wall clock at the last probe (members only)
+	members int                  // how many members the last ProbeAll saw, this node included
 	reserve atomic.Uint64
 }
 
@@ -180,15 +182,19 @@ const ClockFresh = 30 * time.Second
 // must not stamp metadata commands: the FSM's clock follows the latest
 // proposer clock and never goes back, so one such command would end
 // retention periods early.
+//
+// It runs before every metadata command, so it reads no metadata: the
+// member count and readings are those ProbeAll keeps.
 func (t *Tracker) ClockAhead(limit time.Duration) (time.Duration, bool) {
-	members := t.cfg.Members()
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.members == 0 {
+		return 0, false
+	}
 	behind, least := 0, time.Duration(0)
-	for _, m := range members {
-		c, ok := t.clocks[m.ID]
-		if m.ID == t.cfg.Self || !ok || now.Sub(c.at) > ClockFresh {
+	for _, c := range t.clocks {
+		if now.Sub(c.at) > ClockFresh {
 			continue
 		}
 		peerNow := c.wall + int64(now.Sub(c.at))
@@ -199,7 +205,7 @@ func (t *Tracker) ClockAhead(limit time.Duration) (time.Duration, bool) {
 			behind++
 		}
 	}
-	return least, behind >= len(members)/2+1
+	return least, behind >= t.members/2+1
 }
 
 // Suspect has a peer probed at once, after a request to it failed.
@@ -219,8 +225,17 @@ func (t *Tracker) Suspect(id string) {
 // in parallel (the node runs it every Every).
 func (t *Tracker) ProbeAll(ctx context.Context) {
 	t.setFree(t.cfg.Local())
+	members := t.cfg.Members()
+	t.mu.Lock()
+	t.members = len(members)
+	for id := range t.clocks { // readings of removed members go
+		if !slices.ContainsFunc(members, func(m meta.Node) bool { return m.ID == id }) {
+			delete(t.clocks, id)
+		}
+	}
+	t.mu.Unlock()
 	var wg sync.WaitGroup
-	for _, rec := range t.cfg.Members() {
+	for _, rec := range members {
 		if rec.ID == t.cfg.Self {
 			continue
 		}
